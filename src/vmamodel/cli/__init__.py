@@ -1,0 +1,1 @@
+"""The ``vmamodel`` command line (click + rich)."""

@@ -1,0 +1,347 @@
+"""``vmamodel run`` and ``vmamodel diff``: scenarios on the model, and the model against the host.
+
+Exit status: 0 when everything matched, 1 on a difference, a failed expectation or a crash of a
+backend, 2 on a mistake in the scenario (syntax, unknown names, addresses outside the arena).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from itertools import zip_longest
+from typing import NoReturn
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from vmamodel.compare import Difference, compare, normalise
+from vmamodel.events import Event
+from vmamodel.scenario import (
+    DEFAULT_ARENA_SIZE,
+    Call,
+    FileStore,
+    HostBackend,
+    Marker,
+    ModelBackend,
+    Run,
+    Scenario,
+    ScenarioError,
+    Snapshot,
+    StepRecord,
+    execute,
+    options_for,
+    parse_file,
+)
+
+EXIT_OK, EXIT_DIFFERENT, EXIT_SCENARIO = 0, 1, 2
+DEFAULT_WIDTH = 200
+
+
+def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """An integer option written as in C: 0x100000000000, 17592186044416."""
+    if value is None:
+        return None
+    try:
+        return int(value.replace("_", ""), 0)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an integer") from None
+
+
+def _console(width: int | None, stderr: bool = False) -> Console:
+    # Off a terminal rich would fold maps lines at 80 columns; keep them whole.
+    probe = Console(stderr=stderr)
+    if width is None and not probe.is_terminal:
+        width = DEFAULT_WIDTH
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=width is None)
+
+
+def _load(path: str) -> Scenario:
+    try:
+        return parse_file(path)
+    except ScenarioError as err:
+        _fail_scenario(err)
+
+
+def _fail_scenario(err: ScenarioError) -> NoReturn:
+    click.echo(f"error: {err}", err=True)
+    raise click.exceptions.Exit(EXIT_SCENARIO)
+
+
+_width_option = click.option("--width", type=int, default=None,
+                             help="Output width (default: the terminal's, or 200).")
+_base_option = click.option("--base", default=None, callback=_address,
+                            help="Arena base (BASE); default 0x100000000000 or '#! base:'.")
+_profile_option = click.option("--profile", default=None,
+                               help="Kernel profile of the model (overrides '#! profile:').")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vmamodel", prog_name="vmamodel")
+def cli() -> None:
+    """An executable model of the Linux VMA layer, judged against the host kernel."""
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_profile_option
+@click.option("--trace", is_flag=True, help="Show the model's events under each step.")
+@click.option("--smaps", "show_smaps", is_flag=True, help="Show smaps instead of maps.")
+@_base_option
+@_width_option
+def run(file: str, profile: str | None, trace: bool, show_smaps: bool, base: int | None,
+        width: int | None) -> None:
+    """Run a scenario FILE on the model and show each step's result and the maps."""
+    scenario = _load(file)
+    backend = ModelBackend(profile or scenario.profile)
+    result = execute(scenario, backend, options_for(scenario, base=base, trace=trace))
+    console = _console(width)
+    for step in result.steps:
+        _print_step(console, scenario, step, show_smaps)
+    _print_summary(console, result)
+    if result.error is not None:
+        _fail_scenario(result.error)
+    if result.failed_expectations or result.crashed:
+        raise click.exceptions.Exit(EXIT_DIFFERENT)
+
+
+def _print_step(console: Console, scenario: Scenario, step: StepRecord, smaps: bool) -> None:
+    statement = step.statement
+    if isinstance(statement, Call):
+        console.print(_call_line(scenario, step))
+        if step.failed_expectation is not None:
+            console.print(Text(f"    ✗ {step.failed_expectation}", style="bold red"))
+        for event in step.events:
+            console.print(Text(f"    · {format_event(event)}", style="dim"))
+    shown = _shows_state(scenario, step)
+    if shown is not None:
+        _print_snapshots(console, step.snapshots, smaps or shown == "smaps")
+
+
+def _shows_state(scenario: Scenario, step: StepRecord) -> str | None:
+    """"maps" or "smaps" when the state after this step is shown, else None."""
+    if isinstance(step.statement, Marker):
+        return step.statement.kind
+    return None if scenario.has_markers else "maps"
+
+
+def _call_line(scenario: Scenario, step: StepRecord) -> Text:
+    assert step.outcome is not None
+    text = Text(f"{scenario.path}:{step.line}  ", style="cyan")
+    text.append(_without_expectation(step))
+    style = "green" if step.outcome.ok else "yellow"
+    if step.outcome.crash is not None:
+        style = "bold red"
+    text.append(f" = {step.outcome.describe()}", style=style)
+    return text
+
+
+def _without_expectation(step: StepRecord) -> str:
+    statement = step.statement
+    if isinstance(statement, Call) and statement.expect is not None:
+        return statement.text[: statement.text.rindex(")") + 1]
+    return statement.text
+
+
+def _print_snapshots(console: Console, snapshots: Iterable[Snapshot], smaps: bool) -> None:
+    snapshots = list(snapshots)
+    for snap in snapshots:
+        if len(snapshots) > 1:
+            console.print(Text(f"  [{snap.space}]", style="magenta"))
+        text = snap.smaps if smaps and snap.smaps is not None else snap.maps
+        for line in text.splitlines() or ["(no mappings)"]:
+            console.print(Text(f"    {line}"))
+
+
+def _print_summary(console: Console, result: Run) -> None:
+    failed = len(result.failed_expectations)
+    calls = sum(1 for s in result.steps if s.outcome is not None)
+    style = "bold red" if failed or result.crashed else "bold green"
+    console.print(Text(f"{calls} calls, {failed} failed expectations", style=style))
+
+
+def format_event(event: Event) -> str:
+    """``MergeAttempt op=mmap start=0x100000000000 merged=True``."""
+    fields = [f"{f.name}={_format_value(getattr(event, f.name))}"
+              for f in dataclasses.fields(event)]
+    return " ".join([event.kind, *fields])
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0x1000:
+        return hex(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_format_value(v) for v in value) + ")"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# diff
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_profile_option
+@_base_option
+@click.option("--all", "show_all", is_flag=True, help="Show the maps after every step.")
+@_width_option
+def diff(file: str, profile: str | None, base: int | None, show_all: bool,
+         width: int | None) -> None:
+    """Run a scenario FILE on the model and on the host kernel, and show the two side by side."""
+    scenario = _load(file)
+    if scenario.layout != "arena":
+        _fail_scenario(ScenarioError(file, 1, f"layout {scenario.layout!r} cannot be run on "
+                                     "the host yet; use '#! layout: arena'"))
+    options = options_for(scenario, base=base)
+    with tempfile.TemporaryDirectory(prefix="vmamodel-") as tmp:
+        files = FileStore(tmp)
+        model = execute(scenario, ModelBackend(profile or scenario.profile, files), options)
+        host_backend = HostBackend(files, (options.base, DEFAULT_ARENA_SIZE))
+        try:
+            host = execute(scenario, host_backend, options)
+        finally:
+            host_backend.close()
+    differences = compare(model, host)
+    console = _console(width)
+    _print_diff(console, scenario, normalise(model), normalise(host), differences, show_all)
+    raise click.exceptions.Exit(_diff_status(model, host, differences))
+
+
+def _diff_status(model: Run, host: Run, differences: list[Difference]) -> int:
+    if differences:
+        return EXIT_DIFFERENT
+    if model.error is not None:
+        return EXIT_SCENARIO
+    if model.failed_expectations or host.failed_expectations:
+        return EXIT_DIFFERENT
+    return EXIT_OK
+
+
+def _print_diff(console: Console, scenario: Scenario, model: Run, host: Run,
+                differences: list[Difference], show_all: bool) -> None:
+    by_step: dict[int, list[Difference]] = {}
+    for difference in differences:
+        by_step.setdefault(difference.index, []).append(difference)
+    for index, (mine, theirs) in enumerate(zip_longest(model.steps, host.steps)):
+        step = mine or theirs
+        step_differences = by_step.get(index, [])
+        show = show_all or step_differences or _shows_state(scenario, step) is not None
+        console.print(_diff_table(scenario, mine, theirs, step_differences, bool(show)))
+    for run in (model, host):
+        if run.error is not None:
+            console.print(Text(f"{run.backend}: error: {run.error}", style="bold red"))
+    _print_diff_summary(console, model, host, differences)
+
+
+def _diff_table(scenario: Scenario, model: StepRecord | None, host: StepRecord | None,
+                differences: list[Difference], show_state: bool) -> Table:
+    step = model or host
+    assert step is not None
+    title = Text(f"{scenario.path}:{step.line}  {step.statement.text}", style="cyan")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, expand=False)
+    table.add_column("", width=1, no_wrap=True)
+    table.add_column("model", no_wrap=True, overflow="fold")
+    table.add_column("host", no_wrap=True, overflow="fold")
+    for row in _result_rows(model, host):
+        table.add_row(*row)
+    if show_state:
+        for row in _state_rows(model, host, differences):
+            table.add_row(*row)
+    return table
+
+
+Row = tuple[Text, Text, Text]
+
+
+def _row(model: str, host: str, differs: bool, style: str = "") -> Row:
+    mark = Text("≠", style="bold red") if differs else Text(" ")
+    cell_style = "red" if differs else style
+    return mark, Text(model, style=cell_style), Text(host, style=cell_style)
+
+
+def _result_rows(model: StepRecord | None, host: StepRecord | None) -> Iterator[Row]:
+    if (model and model.outcome) is None and (host and host.outcome) is None:
+        return
+    mine = _describe_outcome(model)
+    theirs = _describe_outcome(host)
+    yield _row(f"= {mine}", f"= {theirs}", mine != theirs, "bold")
+    expectations = (_expectation(model), _expectation(host))
+    if any(expectations):
+        yield _row(*expectations, differs=True)
+
+
+def _describe_outcome(step: StepRecord | None) -> str:
+    if step is None:
+        return "(not run)"
+    return "" if step.outcome is None else step.outcome.describe()
+
+
+def _expectation(step: StepRecord | None) -> str:
+    if step is None or step.failed_expectation is None:
+        return ""
+    return f"✗ {step.failed_expectation}"
+
+
+def _state_rows(model: StepRecord | None, host: StepRecord | None,
+                differences: list[Difference]) -> Iterator[Row]:
+    mine = {s.space: s for s in model.snapshots} if model else {}
+    theirs = {s.space: s for s in host.snapshots} if host else {}
+    spaces = list(mine) + [s for s in theirs if s not in mine]
+    for space in spaces:
+        if len(spaces) > 1:
+            yield _row(f"[{space}]", f"[{space}]", False, "magenta")
+        yield from _maps_rows(_maps_of(mine.get(space)), _maps_of(theirs.get(space)))
+    for difference in differences:
+        if difference.kind == "vmflags":
+            yield _row(f"{difference.detail} {difference.model}",
+                       f"{difference.detail} {difference.host}", True)
+
+
+def _maps_of(snapshot: Snapshot | None) -> list[str]:
+    return [] if snapshot is None else snapshot.maps.splitlines()
+
+
+def _maps_rows(model: list[str], host: list[str]) -> Iterator[Row]:
+    """Lines aligned by difflib; equal lines share a row, the others are marked."""
+    matcher = difflib.SequenceMatcher(None, model, host, autojunk=False)
+    for tag, m1, m2, h1, h2 in matcher.get_opcodes():
+        if tag == "equal":
+            for line in model[m1:m2]:
+                yield _row(_compact(line), _compact(line), False)
+            continue
+        for mine, theirs in zip_longest(model[m1:m2], host[h1:h2], fillvalue=""):
+            yield _row(_compact(mine), _compact(theirs), True)
+    if not model and not host:
+        yield _row("(no mappings)", "(no mappings)", False, "dim")
+
+
+def _compact(line: str) -> str:
+    # The padding before the name column only costs width on screen; it is compared exactly.
+    return re.sub(r" {2,}", " ", line)
+
+
+def _print_diff_summary(console: Console, model: Run, host: Run,
+                        differences: list[Difference]) -> None:
+    for difference in differences:
+        console.print(Text(f"≠ {difference.describe()}", style="red"))
+    failed = len(model.failed_expectations) + len(host.failed_expectations)
+    if differences or failed:
+        console.print(Text(f"{len(differences)} differences, {failed} failed expectations",
+                           style="bold red"))
+    else:
+        console.print(Text("no differences", style="bold green"))
+
+
+def main() -> None:
+    """The console script ``vmamodel``."""
+    cli()
