@@ -1,0 +1,81 @@
+"""Memory accounting and limits: VM_ACCOUNT charging (mm/util.c __vm_enough_memory),
+may_expand_vm and vm_stat_account (mm/mmap.c), and the mapping-kind predicates of
+mm/internal.h."""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from vmamodel.constants import PAGE_SHIFT, VM, VM_STACK
+from vmamodel.hooks import maybe_inject, oserror
+
+if TYPE_CHECKING:
+    from vmamodel.file import File
+    from vmamodel.mm import AddressSpace
+
+OVERCOMMIT_GUESS = 0
+OVERCOMMIT_ALWAYS = 1
+OVERCOMMIT_NEVER = 2
+
+
+def is_exec_mapping(flags: int) -> bool:
+    """is_exec_mapping(): executable, not writable, not a stack."""
+    return flags & (VM.EXEC | VM.WRITE | VM_STACK) == VM.EXEC
+
+
+def is_stack_mapping(flags: int) -> bool:
+    """is_stack_mapping()."""
+    return flags & VM_STACK == VM_STACK
+
+
+def is_data_mapping(flags: int) -> bool:
+    """is_data_mapping(): private writable, not a stack."""
+    return flags & (VM.WRITE | VM.SHARED | VM_STACK) == VM.WRITE
+
+
+def accountable_mapping(file: File | None, flags: int) -> bool:
+    """accountable_mapping() (mm/vma.c): private writable and not VM_NORESERVE."""
+    return flags & (VM.NORESERVE | VM.SHARED | VM.WRITE) == VM.WRITE
+
+
+def may_expand_vm(mm: AddressSpace, flags: int, npages: int) -> bool:
+    """may_expand_vm(): RLIMIT_AS on total_vm and RLIMIT_DATA on data mappings."""
+    if mm.total_vm + npages > mm.rlimit_as >> PAGE_SHIFT:
+        return False
+    if is_data_mapping(flags) and mm.data_vm + npages > mm.rlimit_data >> PAGE_SHIFT:
+        # The Valgrind exception: a zero soft limit with a hard limit that allows it.
+        return mm.rlimit_data == 0 and mm.data_vm + npages <= mm.rlimit_data_max >> PAGE_SHIFT
+    return True
+
+
+def vm_stat_account(mm: AddressSpace, flags: int, npages: int) -> None:
+    """vm_stat_account(): total_vm and the exec/stack/data split."""
+    mm.total_vm += npages
+    if is_exec_mapping(flags):
+        mm.exec_vm += npages
+    elif is_stack_mapping(flags):
+        mm.stack_vm += npages
+    elif is_data_mapping(flags):
+        mm.data_vm += npages
+
+
+def security_vm_enough_memory(mm: AddressSpace, pages: int) -> None:
+    """__vm_enough_memory(): charge ``pages`` to the commit counter or fail with ENOMEM.
+
+    The heuristic mode (the default, as on the host) refuses a single request larger than
+    RAM plus swap; "never" enforces the commit limit; "always" never refuses.
+    """
+    if mm.injector.armed:
+        maybe_inject(mm, "vm_enough_memory")
+    mode = mm.overcommit_memory
+    if mode == OVERCOMMIT_GUESS and pages > mm.totalram_pages + mm.total_swap_pages:
+        raise oserror(errno.ENOMEM, "__vm_enough_memory: request larger than RAM + swap")
+    if mode == OVERCOMMIT_NEVER and mm.committed_pages + pages > mm.commit_limit_pages:
+        raise oserror(errno.ENOMEM, "__vm_enough_memory: over the commit limit")
+    mm.committed_pages += pages
+
+
+def vm_unacct_memory(mm: AddressSpace, pages: int) -> None:
+    """vm_unacct_memory()."""
+    mm.committed_pages -= pages

@@ -1,0 +1,115 @@
+"""User access to memory (arch/x86/mm/fault.c, mm/memory.c) and anon_vma allocation
+(mm/rmap.c __anon_vma_prepare, mm/vma.c find_mergeable_anon_vma)."""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from vmamodel.constants import PAGE_SHIFT, PAGE_SIZE, VM, VM_ACCESS_FLAGS, VM_IGNORE_MERGE
+from vmamodel.events import AnonVmaAssigned
+from vmamodel.hooks import maybe_inject
+from vmamodel.vma import AnonVma
+
+if TYPE_CHECKING:
+    from vmamodel.mm import AddressSpace
+    from vmamodel.vma import Vma
+
+
+class AccessFault(OSError):
+    """The access would raise a signal: ``signal`` is "SIGSEGV" or "SIGBUS"."""
+
+    def __init__(self, signal: str, detail: str) -> None:
+        super().__init__(errno.EFAULT, f"{signal}: {detail}")
+        self.signal = signal
+
+
+def anon_vma_compatible(a: Vma, b: Vma) -> bool:
+    """anon_vma_compatible(): adjacent, same policy and file, flags differing only in
+    access and sticky bits, pgoff contiguous."""
+    return (
+        a.vm_end == b.vm_start
+        and a.vm_policy is b.vm_policy
+        and a.vm_file is b.vm_file
+        and not (a.vm_flags ^ b.vm_flags) & ~(VM_ACCESS_FLAGS | VM_IGNORE_MERGE)
+        and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> PAGE_SHIFT)
+    )
+
+
+def _reusable(old: Vma, a: Vma, b: Vma) -> AnonVma | None:
+    """reusable_anon_vma(): old's anon_vma, if compatible and never forked."""
+    if anon_vma_compatible(a, b) and old.anon_vma is not None and not old.fork_child:
+        return old.anon_vma
+    return None
+
+
+def find_mergeable_anon_vma(mm: AddressSpace, vma: Vma) -> AnonVma | None:
+    """find_mergeable_anon_vma(): try the next VMA, then the previous one."""
+    nxt = mm.tree.next_of(vma)
+    if nxt is not None:
+        found = _reusable(nxt, vma, nxt)
+        if found is not None:
+            return found
+    prev = mm.tree.prev_of(vma)
+    if prev is not None:
+        return _reusable(prev, prev, vma)
+    return None
+
+
+def anon_vma_prepare(mm: AddressSpace, vma: Vma) -> None:
+    """__anon_vma_prepare(): give a VMA its anon_vma at its first CoW or anonymous write."""
+    if vma.anon_vma is not None:
+        return
+    if mm.injector.armed:
+        maybe_inject(mm, "anon_vma_alloc")
+    reused = find_mergeable_anon_vma(mm, vma)
+    anon = reused if reused is not None else AnonVma(mm.next_anon_vma_id())
+    vma.anon_vma = anon
+    vma.fork_child = False
+    if mm.tracer.active:
+        mm.tracer.emit(AnonVmaAssigned(vma.id, anon.id, anon.id if reused is not None else None))
+
+
+def access_error(vma: Vma, write: bool) -> bool:
+    """access_error() (x86): writes need VM_WRITE; reads need any access bit, because x86
+    page tables cannot express write- or exec-only."""
+    if write:
+        return not vma.vm_flags & VM.WRITE
+    return not vma.vm_flags & VM_ACCESS_FLAGS
+
+
+def beyond_eof(vma: Vma, addr: int) -> bool:
+    """A file page past i_size: the fault handler answers VM_FAULT_SIGBUS."""
+    file = vma.vm_file
+    if file is None or vma.vm_flags & (VM.PFNMAP | VM.MIXEDMAP | VM.IO):
+        return False
+    index = vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT)
+    return index >= (file.size + PAGE_SIZE - 1) >> PAGE_SHIFT
+
+
+def handle_mm_fault(mm: AddressSpace, vma: Vma, addr: int, write: bool) -> None:
+    """handle_mm_fault(): the VMA-visible effect of a fault. A write fault on a private
+    mapping (anonymous, or CoW of a file page) needs an anon_vma; a read fault on private
+    anonymous memory maps the shared zero page and needs none."""
+    if beyond_eof(vma, addr):
+        raise AccessFault("SIGBUS", f"{addr:#x} is past the end of the file")
+    if write and not vma.vm_flags & VM.SHARED:
+        if not vma.vm_flags & (VM.PFNMAP | VM.MIXEDMAP):
+            anon_vma_prepare(mm, vma)
+    mm.pages.present.add(addr & ~(PAGE_SIZE - 1))
+
+
+def do_user_addr_fault(mm: AddressSpace, addr: int, write: bool) -> None:
+    """do_user_addr_fault(): find the VMA (growing a stack if needed), check access."""
+    from vmamodel.stack import expand_stack_for_fault
+
+    vma = mm.tree.find(addr)
+    if vma is None:
+        raise AccessFault("SIGSEGV", f"no mapping at {addr:#x}")
+    if vma.vm_start > addr:
+        vma = expand_stack_for_fault(mm, vma, addr)
+    if access_error(vma, write):
+        raise AccessFault("SIGSEGV", f"{'write' if write else 'read'} not permitted at {addr:#x}")
+    if mm.pages.is_guard(addr):
+        raise AccessFault("SIGSEGV", f"guard region at {addr:#x}")
+    handle_mm_fault(mm, vma, addr, write)

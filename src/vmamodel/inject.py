@@ -1,0 +1,92 @@
+"""Deterministic fault injection at the places the kernel's mapping paths can fail.
+
+``with mm.inject("vma_alloc", nth=1):`` makes the first allocation of a VMA inside the block
+fail with ENOMEM. Call sites guard with ``if mm.injector.armed:`` so that an unused injector
+costs one attribute test.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+#: Every named failure point and the errno the kernel returns there by default.
+FAILURE_POINTS: dict[str, int] = {
+    "vma_alloc": errno_mod.ENOMEM,  # vm_area_alloc() in __mmap_new_vma
+    "vma_prealloc": errno_mod.ENOMEM,  # vma_iter_prealloc() (maple tree nodes)
+    "split_alloc": errno_mod.ENOMEM,  # vm_area_dup() in __split_vma
+    "merge_alloc": errno_mod.ENOMEM,  # vma_iter_prealloc() in vma_expand / commit_merge
+    "anon_vma_alloc": errno_mod.ENOMEM,  # __anon_vma_prepare()
+    "vm_enough_memory": errno_mod.ENOMEM,  # security_vm_enough_memory_mm() (accounting)
+    "max_map_count": errno_mod.ENOMEM,  # the map_count checks, as if the limit were reached
+    "munmap_gather": errno_mod.ENOMEM,  # a split in vms_gather_munmap_vmas (MAP_FIXED unmap)
+    "shmem_zero_setup": errno_mod.ENOMEM,  # shmem_zero_setup() of a shared anonymous mapping
+    "mmap_prepare": errno_mod.EINVAL,  # the driver's f_op->mmap_prepare
+    "mmap": errno_mod.EINVAL,  # the driver's legacy f_op->mmap
+    "action_prepare": errno_mod.EINVAL,  # mmap_action_prepare()
+    "action_complete": errno_mod.ENOMEM,  # mmap_action_complete(): remap / insert pages
+    "mapped": errno_mod.ENOMEM,  # vm_ops->mapped
+    "success_hook": errno_mod.EINVAL,  # action->success_hook (v4)
+    "may_split": errno_mod.EINVAL,  # vm_ops->may_split
+    "vm_mremap": errno_mod.EINVAL,  # vm_ops->mremap
+    "copy_vma": errno_mod.ENOMEM,  # copy_vma() in an mremap move
+}
+
+
+@dataclass(slots=True)
+class _Rule:
+    point: str
+    nth: int
+    errno: int
+    repeat: bool
+    seen: int = 0
+    fired: int = 0
+
+
+@dataclass(slots=True)
+class Injector:
+    """Counts how often each armed point is reached and fails the chosen hits."""
+
+    _rules: list[_Rule] = field(default_factory=list)
+    armed: bool = False
+    reached: dict[str, int] = field(default_factory=dict)
+
+    def add(
+        self, point: str, nth: int = 1, errno: int | None = None, repeat: bool = False
+    ) -> _Rule:
+        if point not in FAILURE_POINTS:
+            raise ValueError(f"unknown failure point {point!r}; known: {sorted(FAILURE_POINTS)}")
+        if nth < 1:
+            raise ValueError("nth counts from 1")
+        rule = _Rule(point, nth, FAILURE_POINTS[point] if errno is None else errno, repeat)
+        self._rules.append(rule)
+        self.armed = True
+        return rule
+
+    def remove(self, rule: _Rule) -> None:
+        self._rules.remove(rule)
+        self.armed = bool(self._rules)
+
+    def check(self, point: str) -> int:
+        """Record that ``point`` was reached; return the errno to fail with, or 0."""
+        self.reached[point] = self.reached.get(point, 0) + 1
+        for rule in self._rules:
+            if rule.point != point:
+                continue
+            rule.seen += 1
+            if rule.seen == rule.nth or (rule.repeat and rule.seen > rule.nth):
+                rule.fired += 1
+                return rule.errno
+        return 0
+
+    @contextmanager
+    def inject(
+        self, point: str, nth: int = 1, errno: int | None = None, repeat: bool = False
+    ) -> Iterator[_Rule]:
+        rule = self.add(point, nth, errno, repeat)
+        try:
+            yield rule
+        finally:
+            self.remove(rule)

@@ -1,0 +1,273 @@
+"""struct mm_struct: one process's address space, and its system-call entry points."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from vmamodel.constants import (
+    DEFAULT_MAX_MAP_COUNT,
+    DEFAULT_MMAP_MIN_ADDR,
+    DEFAULT_RLIMIT_STACK,
+    MIN_MMAP_GAP,
+    PAGE_MASK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    STACK_GUARD_GAP,
+    TASK_SIZE,
+    VM,
+)
+from vmamodel.events import Syscall, SyscallReturn, Tracer
+from vmamodel.inject import Injector, _Rule
+from vmamodel.pagetable import PageTable
+from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
+from vmamodel.tree import VmaTree
+from vmamodel.vma import VmaView
+
+T = TypeVar("T")
+RLIM_INFINITY = (1 << 64) - 1
+#: MAX_LFS_FILESIZE on 64-bit, in pages.
+MAX_LFS_PAGES = ((1 << 63) - 1) >> PAGE_SHIFT
+#: The host's RAM (24 GiB) in pages, for the heuristic overcommit check.
+DEFAULT_TOTALRAM_PAGES = (24 << 30) >> PAGE_SHIFT
+
+
+def mmap_base(task_size: int, rlimit_stack: int, stack_guard_gap: int) -> int:
+    """mmap_base() (arch/x86/mm/mmap.c) with randomisation off: the stack limit plus the
+    guard gap, clamped to [128 MiB, 5/6 of the task size], below the top."""
+    gap = rlimit_stack
+    pad = stack_guard_gap
+    if gap + pad > gap:
+        gap += pad
+    gap = max(MIN_MMAP_GAP, min(gap, task_size // 6 * 5))
+    return (task_size - gap + PAGE_SIZE - 1) & PAGE_MASK
+
+
+class AddressSpace:
+    """A model of one process's address space (mm_struct) on x86-64 with 4 KiB pages.
+
+    Every syscall method raises ``OSError`` with the kernel's errno and otherwise returns
+    what the syscall returns. ``profile`` chooses the kernel code state ("6.18", "v4",
+    "mainline"); ``debug`` checks the tree invariants after every call (validate_mm).
+    """
+
+    def __init__(
+        self,
+        *,
+        task_size: int = TASK_SIZE,
+        mmap_min_addr: int = DEFAULT_MMAP_MIN_ADDR,
+        mmap_base: int | None = None,
+        max_map_count: int = DEFAULT_MAX_MAP_COUNT,
+        profile: str | KernelProfile = DEFAULT_PROFILE,
+        legacy_layout: bool = False,
+        rlimit_stack: int = DEFAULT_RLIMIT_STACK,
+        rlimit_as: int = RLIM_INFINITY,
+        rlimit_data: int = RLIM_INFINITY,
+        rlimit_memlock: int = 8 << 20,
+        cap_ipc_lock: bool = True,
+        cap_sys_rawio: bool = True,
+        overcommit_memory: int = 0,
+        totalram_pages: int = DEFAULT_TOTALRAM_PAGES,
+        thp_enabled: bool = True,
+        read_implies_exec: bool = False,
+        debug: bool = False,
+    ) -> None:
+        self.task_size = task_size
+        self.mmap_min_addr = mmap_min_addr
+        self.max_map_count = max_map_count
+        self.stack_guard_gap = STACK_GUARD_GAP
+        self.mmap_base = (
+            globals()["mmap_base"](task_size, rlimit_stack, self.stack_guard_gap)
+            if mmap_base is None
+            else mmap_base
+        )
+        self.mmap_legacy_base = (task_size // 3 + PAGE_SIZE - 1) & PAGE_MASK
+        self.legacy_layout = legacy_layout
+        self.profile = get_profile(profile)
+        self.rlimit_stack = rlimit_stack
+        self.rlimit_as = rlimit_as
+        self.rlimit_data = rlimit_data
+        self.rlimit_data_max = rlimit_data
+        self.rlimit_memlock = rlimit_memlock
+        self.cap_ipc_lock = cap_ipc_lock
+        self.cap_sys_rawio = cap_sys_rawio
+        self.overcommit_memory = overcommit_memory
+        self.totalram_pages = totalram_pages
+        self.total_swap_pages = 0
+        self.commit_limit_pages = totalram_pages
+        self.committed_pages = 0
+        self.max_lfs_pages = MAX_LFS_PAGES
+        self.thp_enabled = thp_enabled
+        self.read_implies_exec = read_implies_exec
+        self.debug = debug
+
+        self.tree = VmaTree()
+        self.pages = PageTable()
+        self.map_count = 0
+        self.total_vm = self.locked_vm = self.data_vm = self.exec_vm = self.stack_vm = 0
+        self.def_flags = 0
+        self.start_brk = self.brk = 0
+        self.start_stack = 0
+        self.tracer = Tracer()
+        self.injector = Injector()
+        self._vma_ids = itertools.count(1)
+        self._anon_ids = itertools.count(1)
+        self._shmem_inos = itertools.count(1)
+
+    # -- identities ---------------------------------------------------------------------
+
+    def next_vma_id(self) -> int:
+        return next(self._vma_ids)
+
+    def next_anon_vma_id(self) -> int:
+        return next(self._anon_ids)
+
+    def next_shmem_ino(self) -> int:
+        """get_next_ino() for the shmem files of shared anonymous mappings."""
+        return next(self._shmem_inos)
+
+    # -- limits -------------------------------------------------------------------------
+
+    def can_do_mlock(self) -> bool:
+        """can_do_mlock(): CAP_IPC_LOCK or a non-zero RLIMIT_MEMLOCK."""
+        return self.cap_ipc_lock or self.rlimit_memlock != 0
+
+    def mlock_future_ok(self, flags: int, nbytes: int) -> bool:
+        """mlock_future_ok(): locked_vm + len within RLIMIT_MEMLOCK unless CAP_IPC_LOCK."""
+        if not flags & VM.LOCKED or self.cap_ipc_lock:
+            return True
+        locked = (self.locked_vm << PAGE_SHIFT) + nbytes
+        return locked <= self.rlimit_memlock
+
+    # -- entry points -------------------------------------------------------------------
+
+    def _call(self, name: str, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
+        if not self.tracer.active:
+            result = fn()
+            if self.debug:
+                self.validate_mm()
+            return result
+        self.tracer.emit(Syscall(name, args))
+        try:
+            result = fn()
+        except OSError as exc:
+            self.tracer.emit(SyscallReturn(name, None, exc.errno or 0))
+            if self.debug:
+                self.validate_mm()
+            raise
+        self.tracer.emit(SyscallReturn(name, result, 0))
+        if self.debug:
+            self.validate_mm()
+        return result
+
+    def mmap(
+        self,
+        addr: int,
+        length: int,
+        prot: int,
+        flags: int,
+        file: Any = None,
+        offset: int = 0,
+    ) -> int:
+        """mmap(2). Returns the mapped address."""
+        from vmamodel.mmap import do_mmap
+
+        args = (addr, length, prot, flags, file, offset)
+        return self._call(
+            "mmap", args, lambda: do_mmap(self, addr, length, prot, flags, file, offset)
+        )
+
+    def munmap(self, addr: int, length: int) -> None:
+        """munmap(2)."""
+        from vmamodel.munmap import do_munmap
+
+        self._call("munmap", (addr, length), lambda: do_munmap(self, addr, length))
+
+    def mprotect(self, addr: int, length: int, prot: int) -> None:
+        """mprotect(2)."""
+        from vmamodel.mprotect import do_mprotect_pkey
+
+        self._call(
+            "mprotect", (addr, length, prot), lambda: do_mprotect_pkey(self, addr, length, prot)
+        )
+
+    def touch(self, addr: int, write: bool = False) -> None:
+        """A user read or write of one byte. Raises ``AccessFault`` (an ``OSError`` with
+        EFAULT) where the access would raise SIGSEGV or SIGBUS, changing nothing."""
+        from vmamodel.fault import do_user_addr_fault
+
+        self._call("touch", (addr, write), lambda: do_user_addr_fault(self, addr, write))
+
+    # -- views --------------------------------------------------------------------------
+
+    def maps(self) -> str:
+        """/proc/PID/maps."""
+        from vmamodel.procfs import render_maps
+
+        return render_maps(self)
+
+    def smaps(self) -> str:
+        """/proc/PID/smaps: header, sizes and VmFlags of each VMA."""
+        from vmamodel.procfs import render_smaps
+
+        return render_smaps(self)
+
+    def vmas(self) -> list[VmaView]:
+        """Read-only snapshots of the VMAs in address order."""
+        from vmamodel.procfs import get_vma_name
+
+        return [
+            VmaView(
+                vma.vm_start,
+                vma.vm_end,
+                vma.vm_pgoff,
+                VM(vma.vm_flags),
+                vma.vm_file,
+                vma.anon_vma.id if vma.anon_vma is not None else None,
+                get_vma_name(self, vma),
+            )
+            for vma in self.tree
+        ]
+
+    def find_vma(self, addr: int) -> Any:
+        """find_vma(): the first VMA ending above addr (the live object; do not mutate)."""
+        return self.tree.find(addr)
+
+    # -- fault injection ----------------------------------------------------------------
+
+    @contextmanager
+    def inject(
+        self, point: str, nth: int = 1, errno: int | None = None, repeat: bool = False
+    ) -> Iterator[_Rule]:
+        """Fail the ``nth`` time ``point`` is reached inside the block (see
+        ``vmamodel.inject.FAILURE_POINTS``)."""
+        with self.injector.inject(point, nth, errno, repeat) as rule:
+            yield rule
+
+    # -- invariants ---------------------------------------------------------------------
+
+    def validate_mm(self) -> None:
+        """validate_mm(): sorted, non-overlapping, page-aligned, counted, within limits."""
+        prev_end = -1
+        count = 0
+        for vma in self.tree:
+            if vma.vm_start >= vma.vm_end:
+                raise AssertionError(f"empty or inverted {vma!r}")
+            if (vma.vm_start | vma.vm_end) & ~PAGE_MASK:
+                raise AssertionError(f"unaligned {vma!r}")
+            if vma.vm_start < prev_end:
+                raise AssertionError(f"overlap or disorder at {vma!r}")
+            if vma.detached:
+                raise AssertionError(f"detached VMA in the tree: {vma!r}")
+            prev_end = vma.vm_end
+            count += 1
+        if count != self.map_count:
+            raise AssertionError(f"map_count {self.map_count} but {count} VMAs")
+        if count > self.max_map_count + 1:
+            raise AssertionError(f"{count} VMAs exceed max_map_count {self.max_map_count}")
+
+    def __repr__(self) -> str:
+        return f"AddressSpace({self.map_count} VMAs, profile={self.profile.name})"
+

@@ -1,0 +1,471 @@
+"""mmap(2): do_mmap (mm/mmap.c) and the mapping pipeline mmap_region / __mmap_region
+(mm/vma.c), including the mmap_prepare hook, the merge attempt, the legacy .mmap hook and the
+completion of mmap actions (mm/util.c) that ends in vm_ops->mapped.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any
+
+from vmamodel.accounting import (
+    OVERCOMMIT_NEVER,
+    accountable_mapping,
+    may_expand_vm,
+    security_vm_enough_memory,
+    vm_stat_account,
+    vm_unacct_memory,
+)
+from vmamodel.constants import (
+    LEGACY_MAP_MASK,
+    MAP_ANONYMOUS,
+    MAP_DROPPABLE,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
+    MAP_HUGETLB,
+    MAP_LOCKED,
+    MAP_NONBLOCK,
+    MAP_NORESERVE,
+    MAP_POPULATE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_SHARED_VALIDATE,
+    MAP_STACK,
+    MAP_SYNC,
+    MAP_TYPE,
+    PAGE_MASK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    VM,
+    VM_LOCKED_MASK,
+    VM_SPECIAL,
+)
+from vmamodel.events import HookCall, VmaCreated, Warning
+from vmamodel.file import VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
+from vmamodel.hooks import maybe_inject, oserror
+from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
+from vmamodel.munmap import (
+    VmaMunmapStruct,
+    page_align,
+    vms_abort_munmap_vmas,
+    vms_clean_up_area,
+    vms_complete_munmap_vmas,
+    vms_gather_munmap_vmas,
+)
+from vmamodel.unmapped_area import get_unmapped_area
+from vmamodel.vma import Vma, VmAreaDesc, vm_get_page_prot
+
+if TYPE_CHECKING:
+    from vmamodel.file import VmOperations
+    from vmamodel.mm import AddressSpace
+
+ULONG_MAX = (1 << 64) - 1
+
+
+def calc_vm_prot_bits(prot: int) -> int:
+    """calc_vm_prot_bits(): PROT_* to VM_READ/WRITE/EXEC (no protection keys on the host)."""
+    flags = 0
+    if prot & PROT_READ:
+        flags |= VM.READ
+    if prot & PROT_WRITE:
+        flags |= VM.WRITE
+    if prot & PROT_EXEC:
+        flags |= VM.EXEC
+    return flags
+
+
+def calc_vm_flag_bits(mm: AddressSpace, file: File | None, flags: int) -> int:
+    """calc_vm_flag_bits(): MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC and MAP_STACK (which asks for
+    VM_NOHUGEPAGE on THP kernels), taken from the raw flags."""
+    vm_flags = 0
+    if flags & MAP_GROWSDOWN:
+        vm_flags |= VM.GROWSDOWN
+    if flags & MAP_LOCKED:
+        vm_flags |= VM.LOCKED
+    if flags & MAP_SYNC:
+        vm_flags |= VM.SYNC
+    if flags & MAP_STACK and mm.thp_enabled:
+        vm_flags |= VM.NOHUGEPAGE
+    return vm_flags
+
+
+def round_hint_to_min(mm: AddressSpace, hint: int) -> int:
+    """round_hint_to_min(): page-align a hint; raise a low one to mmap_min_addr."""
+    hint &= PAGE_MASK
+    if hint and hint < mm.mmap_min_addr:
+        return (mm.mmap_min_addr + PAGE_SIZE - 1) & PAGE_MASK
+    return hint
+
+
+def _file_flags(mm: AddressSpace, file: File, flags: int, prot: int, vm_flags: int) -> int:
+    """The file branch of do_mmap(): the MAP_TYPE checks and VM_SHARED/VM_MAYSHARE."""
+    map_type = flags & MAP_TYPE
+    if map_type not in (MAP_SHARED, MAP_SHARED_VALIDATE, MAP_PRIVATE):
+        raise oserror(errno.EINVAL, "mmap: bad mapping type")
+    if map_type in (MAP_SHARED, MAP_SHARED_VALIDATE):
+        if map_type == MAP_SHARED:
+            flags &= LEGACY_MAP_MASK
+        elif flags & ~(LEGACY_MAP_MASK | (MAP_SYNC if file.extra.get("map_sync") else 0)):
+            raise oserror(errno.EOPNOTSUPP, "mmap: MAP_SHARED_VALIDATE with an unknown flag")
+        if prot & PROT_WRITE:
+            if not file.writable:
+                raise oserror(errno.EACCES, "mmap: shared writable map of a read-only file")
+        if file.append_only and file.writable:
+            raise oserror(errno.EACCES, "mmap: append-only file open for writing")
+        vm_flags |= VM.SHARED | VM.MAYSHARE
+        if not file.writable:
+            vm_flags &= ~(VM.MAYWRITE | VM.SHARED)
+    if not file.readable:
+        raise oserror(errno.EACCES, "mmap: file not open for reading")
+    if file.noexec:
+        if vm_flags & VM.EXEC:
+            raise oserror(errno.EPERM, "mmap: PROT_EXEC on a noexec mount")
+        vm_flags &= ~VM.MAYEXEC
+    if not file_has_mmap(file):
+        raise oserror(errno.ENODEV, "mmap: the file cannot be mapped")
+    if vm_flags & VM.GROWSDOWN:
+        raise oserror(errno.EINVAL, "mmap: MAP_GROWSDOWN on a file")
+    return vm_flags
+
+
+def _anon_flags(flags: int, vm_flags: int) -> int:
+    """The anonymous branch of do_mmap()."""
+    map_type = flags & MAP_TYPE
+    if map_type == MAP_SHARED:
+        if vm_flags & VM.GROWSDOWN:
+            raise oserror(errno.EINVAL, "mmap: MAP_GROWSDOWN on shared anonymous memory")
+        return vm_flags | VM.SHARED | VM.MAYSHARE
+    if map_type == MAP_DROPPABLE:
+        if flags & (MAP_LOCKED | MAP_HUGETLB):
+            raise oserror(errno.EINVAL, "mmap: MAP_DROPPABLE with MAP_LOCKED or MAP_HUGETLB")
+        if vm_flags & VM.GROWSDOWN:
+            raise oserror(errno.EINVAL, "mmap: MAP_DROPPABLE with MAP_GROWSDOWN")
+        return vm_flags | VM.DROPPABLE | VM.NORESERVE | VM.WIPEONFORK | VM.DONTDUMP
+    if map_type == MAP_PRIVATE:
+        return vm_flags
+    raise oserror(errno.EINVAL, "mmap: bad mapping type for anonymous memory")
+
+
+def do_mmap(
+    mm: AddressSpace,
+    addr: int,
+    length: int,
+    prot: int,
+    flags: int,
+    file: File | None,
+    offset: int,
+) -> int:
+    """sys_mmap → ksys_mmap_pgoff → vm_mmap_pgoff → do_mmap, with the errno order of §2.1."""
+    if offset & ~PAGE_MASK:
+        raise oserror(errno.EINVAL, "mmap: offset not page aligned")
+    pgoff = offset >> PAGE_SHIFT
+    if flags & MAP_ANONYMOUS:
+        file = None
+    elif file is None:
+        raise oserror(errno.EBADF, "mmap: no file and no MAP_ANONYMOUS")
+    if flags & MAP_HUGETLB:
+        if file is not None:
+            raise oserror(errno.EINVAL, "mmap: MAP_HUGETLB on a file that is not hugetlbfs")
+        raise oserror(errno.ENOMEM, "mmap: no huge pages are reserved")
+    return _do_mmap(mm, addr, length, prot, flags, file, pgoff)
+
+
+def _do_mmap(
+    mm: AddressSpace, addr: int, length: int, prot: int, flags: int, file: File | None, pgoff: int
+) -> int:
+    if length == 0:
+        raise oserror(errno.EINVAL, "mmap: zero length")
+    if prot & PROT_READ and mm.read_implies_exec and not (file is not None and file.noexec):
+        prot |= PROT_EXEC
+    if flags & MAP_FIXED_NOREPLACE:
+        flags |= MAP_FIXED
+    if not flags & MAP_FIXED:
+        addr = round_hint_to_min(mm, addr)
+    length = page_align(length)
+    if length == 0:
+        raise oserror(errno.ENOMEM, "mmap: length overflows")
+    if pgoff + (length >> PAGE_SHIFT) > ULONG_MAX:
+        raise oserror(errno.EOVERFLOW, "mmap: offset + length overflows")
+    if mm.map_count > mm.max_map_count:
+        raise oserror(errno.ENOMEM, "mmap: map_count over max_map_count")
+    vm_flags = (
+        calc_vm_prot_bits(prot) | calc_vm_flag_bits(mm, file, flags) | mm.def_flags
+        | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC
+    )
+    addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
+    if flags & MAP_FIXED_NOREPLACE and mm.tree.find_intersection(addr, addr + length):
+        raise oserror(errno.EEXIST, "mmap: MAP_FIXED_NOREPLACE over an existing mapping")
+    if flags & MAP_LOCKED and not mm.can_do_mlock():
+        raise oserror(errno.EPERM, "mmap: MAP_LOCKED without mlock permission")
+    if vm_flags & VM.LOCKED and not mm.mlock_future_ok(vm_flags, length):
+        raise oserror(errno.EAGAIN, "mmap: over RLIMIT_MEMLOCK")
+    if file is not None:
+        if file.kind == "regular" and (
+            pgoff > mm.max_lfs_pages or length >> PAGE_SHIFT > mm.max_lfs_pages - pgoff
+        ):
+            raise oserror(errno.EOVERFLOW, "mmap: beyond the largest file offset")
+        vm_flags = _file_flags(mm, file, flags, prot, vm_flags)
+    else:
+        vm_flags = _anon_flags(flags, vm_flags)
+        pgoff = 0 if flags & MAP_TYPE == MAP_SHARED else addr >> PAGE_SHIFT
+    if flags & MAP_NORESERVE and mm.overcommit_memory != OVERCOMMIT_NEVER:
+        vm_flags |= VM.NORESERVE
+    addr = mmap_region(mm, file, addr, length, vm_flags, pgoff)
+    if vm_flags & VM.LOCKED or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE:
+        from vmamodel.populate import mm_populate
+
+        mm_populate(mm, addr, length, ignore_errors=True)
+    return addr
+
+
+def mmap_region(
+    mm: AddressSpace, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
+) -> int:
+    """mmap_region(): a write-sealed memfd refuses a shared writable mapping (EPERM)."""
+    if file is not None and vm_flags & (VM.SHARED | VM.MAYWRITE) == VM.SHARED | VM.MAYWRITE:
+        if file.write_sealed:
+            raise oserror(errno.EPERM, "mmap: the memfd is write-sealed")
+    return __mmap_region(mm, file, addr, length, vm_flags, pgoff)
+
+
+class MmapState:
+    """struct mmap_state: the mapping being built, before and after the hooks."""
+
+    __slots__ = (
+        "addr",
+        "charged",
+        "end",
+        "file",
+        "file_doesnt_need_get",
+        "flags",
+        "next",
+        "page_prot",
+        "pglen",
+        "pgoff",
+        "prev",
+        "vm_ops",
+        "vm_private_data",
+        "vms",
+    )
+
+    def __init__(
+        self, addr: int, length: int, pgoff: int, flags: int, file: File | None
+    ) -> None:
+        self.addr = addr
+        self.end = addr + length
+        self.pgoff = pgoff
+        self.pglen = length >> PAGE_SHIFT
+        self.flags = flags
+        self.file = file
+        self.page_prot = vm_get_page_prot(flags)
+        self.vm_ops: VmOperations | None = None
+        self.vm_private_data: Any = None
+        self.charged = 0
+        self.prev: Vma | None = None
+        self.next: Vma | None = None
+        self.vms = VmaMunmapStruct(None, addr, addr + length)
+        self.file_doesnt_need_get = False
+
+
+def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
+    """__mmap_setup(): gather what the range overlaps, check limits, charge the commit,
+    and (past the point of no return for the old mappings) ->close them."""
+    first = mm.tree.find_intersection(map.addr, map.end)
+    vms = map.vms = VmaMunmapStruct(first, map.addr, map.end)
+    if first is not None:
+        try:
+            vms_gather_munmap_vmas(mm, vms)
+        except OSError:
+            vms.nr_pages = 0
+            raise
+        map.prev, map.next = vms.prev, vms.next
+    else:
+        map.next = mm.tree.find(map.addr)
+        map.prev = mm.tree.prev_before(map.addr)
+    if not may_expand_vm(mm, map.flags, map.pglen - vms.nr_pages):
+        raise oserror(errno.ENOMEM, "mmap: over RLIMIT_AS or RLIMIT_DATA")
+    if accountable_mapping(map.file, map.flags):
+        map.charged = map.pglen - vms.nr_accounted
+        if map.charged:
+            security_vm_enough_memory(mm, map.charged)
+        vms.nr_accounted = 0
+        map.flags |= VM.ACCOUNT
+    vms_clean_up_area(mm, vms)
+
+
+def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDesc:
+    """call_mmap_prepare(): the driver edits a vm_area_desc before any VMA exists, then
+    (v4 and later) its action is prepared; the permitted fields are copied back."""
+    from vmamodel.mmap_action import MmapAction, MmapActionType, mmap_action_prepare
+
+    desc = VmAreaDesc(
+        mm, file, map.addr, map.end, map.pgoff, map.file, map.flags, map.page_prot, MmapAction()
+    )
+    assert file.f_op is not None and file.f_op.mmap_prepare is not None
+    try:
+        if mm.injector.armed:
+            maybe_inject(mm, "mmap_prepare")
+        file.f_op.mmap_prepare(desc)
+    except OSError as exc:
+        _trace_prepare(mm, file, desc, exc.errno or 0)
+        raise
+    _trace_prepare(mm, file, desc, 0)
+    if (desc.start, desc.end) != (map.addr, map.end) and mm.tracer.active:
+        mm.tracer.emit(Warning("mmap_prepare changed desc->start/end", "ignored by the kernel"))
+    if mm.profile.has_actions:
+        mmap_action_prepare(mm, desc)
+    elif desc.action.type is not MmapActionType.NOTHING:
+        raise TypeError(f"profile {mm.profile.name} has no mmap actions (vm_area_desc.action)")
+    map.pgoff = desc.pgoff
+    if desc.vm_file is not map.file:
+        map.file_doesnt_need_get = True
+        map.file = desc.vm_file
+    map.flags = desc.vm_flags
+    map.page_prot = desc.page_prot
+    map.vm_ops = desc.vm_ops
+    map.vm_private_data = desc.private_data
+    return desc
+
+
+def _trace_prepare(mm: AddressSpace, file: File, desc: VmAreaDesc, err: int) -> None:
+    if mm.tracer.active:
+        owner = type(file.f_op).__name__
+        args = (desc.start, desc.end, desc.pgoff, int(desc.vm_flags))
+        mm.tracer.emit(HookCall("mmap_prepare", owner, None, args, err))
+
+
+def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
+    """__mmap_new_file_vma(): attach the file; a legacy driver's .mmap runs on the VMA
+    before it is in the tree. If it fails, the VMA is dropped without ->close."""
+    from vmamodel.compat import vfs_mmap
+
+    file = map.file
+    assert file is not None
+    vma.vm_file = file
+    vma.vm_ops = VMA_DUMMY_VM_OPS
+    if file.f_op is None or file.f_op.mmap is None:
+        return
+    try:
+        vfs_mmap(mm, file, vma)
+    except OSError:
+        # mmap_file(): no further hooks may run on a half-made VMA.
+        vma.vm_ops = VMA_DUMMY_VM_OPS
+        vma.vm_file = None
+        raise
+    if vma.vm_start != map.addr and mm.tracer.active:
+        mm.tracer.emit(Warning("WARN_ON_ONCE: .mmap changed vm_start"))
+    if (
+        map.flags != vma.vm_flags
+        and not map.flags & VM.MAYWRITE
+        and vma.vm_flags & VM.MAYWRITE
+        and mm.tracer.active
+    ):
+        mm.tracer.emit(Warning("VM_WARN_ON_ONCE: .mmap added VM_MAYWRITE"))
+    map.file = vma.vm_file
+    map.flags = vma.vm_flags
+
+
+def __mmap_new_vma(mm: AddressSpace, map: MmapState) -> Vma:
+    """__mmap_new_vma(): allocate and insert a VMA because the range did not merge."""
+    if mm.injector.armed:
+        maybe_inject(mm, "vma_alloc")
+    vma = Vma(mm, mm.next_vma_id(), map.addr, map.end, map.pgoff, map.flags)
+    vma.vm_page_prot = map.page_prot
+    if mm.injector.armed:
+        maybe_inject(mm, "vma_prealloc")
+    if map.file is not None:
+        __mmap_new_file_vma(mm, map, vma)
+    elif map.flags & VM.SHARED:
+        shmem_zero_setup(mm, vma)
+    else:
+        vma.vm_ops = None
+    mm.tree.insert(vma)
+    mm.map_count += 1
+    if mm.tracer.active:
+        mm.tracer.emit(VmaCreated(vma.id, vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags))
+    return vma
+
+
+def shmem_zero_setup(mm: AddressSpace, vma: Vma) -> None:
+    """shmem_zero_setup(): a shared anonymous mapping gets its own /dev/zero shmem file."""
+    from vmamodel.file import SHMEM_VM_OPS
+
+    if mm.injector.armed:
+        maybe_inject(mm, "shmem_zero_setup")
+    file = shmem_zero_file(mm.next_shmem_ino())
+    file.size = vma.vm_end - vma.vm_start
+    vma.vm_file = file
+    vma.vm_ops = SHMEM_VM_OPS
+
+
+def vma_supports_mlock(vma: Vma) -> bool:
+    """vma_supports_mlock(): not VM_SPECIAL, hugetlb or droppable."""
+    return not vma.vm_flags & (VM_SPECIAL | VM.HUGETLB | VM.DROPPABLE)
+
+
+def __mmap_complete(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
+    """__mmap_complete(): finish unmapping what was replaced, then the statistics."""
+    flags = vma.vm_flags
+    vms_complete_munmap_vmas(mm, map.vms, "replaced by MAP_FIXED")
+    vm_stat_account(mm, vma.vm_flags, map.pglen)
+    if flags & VM.LOCKED:
+        if not vma_supports_mlock(vma):
+            vma.vm_flags &= ~VM_LOCKED_MASK
+        else:
+            mm.locked_vm += map.pglen
+    vma.vm_page_prot = vm_get_page_prot(vma.vm_flags)
+
+
+def __mmap_region(
+    mm: AddressSpace, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
+) -> int:
+    """__mmap_region(): the mapping pipeline, step by step as the kernel runs it.
+
+    setup (gather, limits, charge, close old) → mmap_prepare → merge with neighbours → or a
+    new VMA (with a legacy .mmap) → user-defined fields → complete → for a new VMA of an
+    mmap_prepare file: the action, then vm_ops->mapped (v4 and later).
+    """
+    have_mmap_prepare = file is not None and file.f_op is not None and (
+        file.f_op.mmap_prepare is not None
+    )
+    map = MmapState(addr, length, pgoff, vm_flags, file)
+    desc: VmAreaDesc | None = None
+    try:
+        __mmap_setup(mm, map)
+        if have_mmap_prepare:
+            assert file is not None
+            desc = call_mmap_prepare(mm, map, file)
+    except OSError:
+        # The commit charge of a failed mmap_prepare is not returned (the kernel's own leak).
+        vms_abort_munmap_vmas(mm, map.vms)
+        raise
+    vma: Vma | None = None
+    if map.prev is not None or map.next is not None:
+        vmg = VmaMergeStruct(
+            mm, map.addr, map.end, map.pgoff, map.flags, map.file, prev=map.prev, next=map.next
+        )
+        vma = vma_merge_new_range(vmg)
+    allocated_new = False
+    if vma is None:
+        try:
+            vma = __mmap_new_vma(mm, map)
+        except OSError:
+            if map.charged:
+                vm_unacct_memory(mm, map.charged)
+            vms_abort_munmap_vmas(mm, map.vms)
+            raise
+        allocated_new = True
+    if have_mmap_prepare:
+        if map.vm_ops is not None:
+            vma.vm_ops = map.vm_ops
+        vma.vm_private_data = map.vm_private_data
+    __mmap_complete(mm, map, vma)
+    if have_mmap_prepare and allocated_new and mm.profile.has_actions and desc is not None:
+        from vmamodel.mmap_action import mmap_action_complete
+
+        mmap_action_complete(mm, vma, desc.action, is_compat=False)
+    return addr

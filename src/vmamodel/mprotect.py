@@ -1,0 +1,138 @@
+"""mprotect(2): do_mprotect_pkey and mprotect_fixup (mm/mprotect.c)."""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from vmamodel.accounting import (
+    may_expand_vm,
+    security_vm_enough_memory,
+    vm_stat_account,
+    vm_unacct_memory,
+)
+from vmamodel.constants import (
+    PAGE_MASK,
+    PAGE_SHIFT,
+    PROT_EXEC,
+    PROT_GROWSDOWN,
+    PROT_GROWSUP,
+    PROT_READ,
+    PROT_SEM,
+    PROT_WRITE,
+    VM,
+    VM_ACCESS_FLAGS,
+    VM_PKEY_MASK,
+)
+from vmamodel.events import VmaChanged
+from vmamodel.hooks import call_mprotect_hook, oserror
+from vmamodel.merge import vma_modify_flags
+from vmamodel.mmap import calc_vm_prot_bits
+from vmamodel.munmap import page_align
+from vmamodel.vma import vm_get_page_prot
+
+if TYPE_CHECKING:
+    from vmamodel.mm import AddressSpace
+    from vmamodel.vma import Vma
+
+ULONG_MAX = (1 << 64) - 1
+
+
+def mprotect_fixup(
+    mm: AddressSpace, vma: Vma, prev: Vma | None, start: int, end: int, newflags: int
+) -> Vma:
+    """mprotect_fixup(): account, merge or split, then set the flags on [start, end).
+    Returns the VMA that now covers the range (which may extend beyond it after a merge)."""
+    oldflags = vma.vm_flags
+    if oldflags & VM.SEALED:
+        raise oserror(errno.EPERM, "mprotect: sealed VMA")
+    if newflags == oldflags:
+        return vma
+    nrpages = (end - start) >> PAGE_SHIFT
+    charged = 0
+    if newflags & VM.WRITE:
+        if not may_expand_vm(mm, newflags, nrpages) and may_expand_vm(mm, oldflags, nrpages):
+            raise oserror(errno.ENOMEM, "mprotect: over RLIMIT_DATA")
+        if not oldflags & (VM.ACCOUNT | VM.WRITE | VM.HUGETLB | VM.SHARED | VM.NORESERVE):
+            charged = nrpages
+            security_vm_enough_memory(mm, charged)
+            newflags |= VM.ACCOUNT
+    elif oldflags & VM.ACCOUNT and vma.is_anonymous() and vma.anon_vma is None:
+        newflags &= ~VM.ACCOUNT
+    try:
+        vma, newflags = vma_modify_flags(mm, prev, vma, start, end, newflags)
+    except OSError:
+        vm_unacct_memory(mm, charged)
+        raise
+    if oldflags & VM.ACCOUNT and not newflags & VM.ACCOUNT:
+        vm_unacct_memory(mm, nrpages)
+    vma.vm_flags = newflags
+    vma.vm_page_prot = vm_get_page_prot(newflags)
+    if mm.tracer.active:
+        mm.tracer.emit(
+            VmaChanged(vma.id, vma.vm_start, vma.vm_end, vma.vm_pgoff, newflags, "mprotect")
+        )
+    if oldflags & (VM.WRITE | VM.SHARED | VM.LOCKED) == VM.LOCKED and newflags & VM.WRITE:
+        from vmamodel.populate import populate_vma_page_range
+
+        populate_vma_page_range(mm, vma, start, end)
+    vm_stat_account(mm, oldflags, -nrpages)
+    vm_stat_account(mm, newflags, nrpages)
+    return vma
+
+
+def do_mprotect_pkey(mm: AddressSpace, start: int, length: int, prot: int) -> None:
+    """do_mprotect_pkey(): validate, then change each VMA of [start, start+len) in turn.
+    A hole stops the walk with ENOMEM, keeping the changes already made."""
+    grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
+    prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
+    if grows == PROT_GROWSDOWN | PROT_GROWSUP:
+        raise oserror(errno.EINVAL, "mprotect: both PROT_GROWSDOWN and PROT_GROWSUP")
+    if start & ~PAGE_MASK:
+        raise oserror(errno.EINVAL, "mprotect: unaligned address")
+    if not length:
+        return
+    length = page_align(length)
+    end = start + length
+    if length == 0 or end > ULONG_MAX or end <= start:
+        raise oserror(errno.ENOMEM, "mprotect: range wraps")
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
+        raise oserror(errno.EINVAL, "mprotect: unknown PROT bits")
+    vma = mm.tree.find_intersection(start, end)
+    if vma is None:
+        raise oserror(errno.ENOMEM, "mprotect: nothing mapped in the range")
+    if grows & PROT_GROWSDOWN:
+        start = vma.vm_start
+        if not vma.vm_flags & VM.GROWSDOWN:
+            raise oserror(errno.EINVAL, "mprotect: PROT_GROWSDOWN on a VMA that does not grow")
+    elif grows & PROT_GROWSUP:
+        raise oserror(errno.EINVAL, "mprotect: PROT_GROWSUP on x86")
+    elif vma.vm_start > start:
+        raise oserror(errno.ENOMEM, "mprotect: the range starts in a hole")
+    _mprotect_walk(mm, vma, start, end, prot)
+
+
+def _mprotect_walk(mm: AddressSpace, vma: Vma | None, start: int, end: int, prot: int) -> None:
+    assert vma is not None
+    prev = vma if start > vma.vm_start else mm.tree.prev_of(vma)
+    nstart, tmp = start, vma.vm_start
+    while vma is not None and vma.vm_start < end:
+        if vma.vm_start != tmp:
+            raise oserror(errno.ENOMEM, "mprotect: hole in the range")
+        vma_prot = prot
+        if mm.read_implies_exec and prot & PROT_READ and vma.vm_flags & VM.MAYEXEC:
+            vma_prot |= PROT_EXEC
+        newflags = calc_vm_prot_bits(vma_prot) | (vma.vm_flags & ~(VM_ACCESS_FLAGS | VM_PKEY_MASK))
+        if newflags & ~(newflags >> 4) & VM_ACCESS_FLAGS:
+            raise oserror(errno.EACCES, "mprotect: access beyond VM_MAY* bits")
+        tmp = min(vma.vm_end, end)
+        call_mprotect_hook(mm, vma, nstart, tmp, newflags)
+        vma = mprotect_fixup(mm, vma, prev, nstart, tmp, newflags)
+        prev = vma
+        tmp = nstart = vma.vm_end
+        vma = mm.tree.next_of(vma)
+    if tmp < end:
+        raise oserror(errno.ENOMEM, "mprotect: the range runs past the last VMA")
+
+
+

@@ -1,0 +1,190 @@
+"""Unmapping (mm/vma.c): vms_gather_munmap_vmas, vms_complete_munmap_vmas, the abort path
+used by a failed MAP_FIXED mmap, and do_vmi_munmap behind munmap(2)."""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from vmamodel.accounting import (
+    is_data_mapping,
+    is_exec_mapping,
+    is_stack_mapping,
+    vm_unacct_memory,
+)
+from vmamodel.constants import PAGE_SIZE, VM
+from vmamodel.events import VmaRemoved
+from vmamodel.hooks import maybe_inject, oserror, vma_close
+from vmamodel.vma import __split_vma
+
+if TYPE_CHECKING:
+    from vmamodel.mm import AddressSpace
+    from vmamodel.vma import Vma
+
+
+def page_align(length: int) -> int:
+    """PAGE_ALIGN() on an unsigned long: wraps to 0 past the top."""
+    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ((1 << 64) - 1)
+
+
+class VmaMunmapStruct:
+    """struct vma_munmap_struct: the VMAs being unmapped and what they held."""
+
+    __slots__ = (
+        "clear_ptes",
+        "data_vm",
+        "end",
+        "exec_vm",
+        "locked_vm",
+        "next",
+        "nr_accounted",
+        "nr_pages",
+        "prev",
+        "stack_vm",
+        "start",
+        "vma",
+        "vmas",
+    )
+
+    def __init__(self, vma: Vma | None, start: int, end: int) -> None:
+        self.vma = vma
+        self.start, self.end = (start, end) if vma is not None else (0, 0)
+        self.vmas: list[Vma] = []
+        self.prev: Vma | None = None
+        self.next: Vma | None = None
+        self.nr_pages = self.locked_vm = self.nr_accounted = 0
+        self.exec_vm = self.stack_vm = self.data_vm = 0
+        self.clear_ptes = False
+
+
+def _reattach(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+    """reattach_vmas(): put gathered VMAs back (splits made on the way stay)."""
+    for vma in vms.vmas:
+        vma.detached = False
+        mm.tree.insert(vma)
+    vms.vmas.clear()
+
+
+def _detach(mm: AddressSpace, vms: VmaMunmapStruct, vma: Vma) -> None:
+    mm.tree.remove(vma)
+    vma.detached = True
+    vms.vmas.append(vma)
+    pages = vma.pages
+    flags = vma.vm_flags
+    vms.nr_pages += pages
+    if flags & VM.LOCKED:
+        vms.locked_vm += pages
+    if flags & VM.ACCOUNT:
+        vms.nr_accounted += pages
+    if is_exec_mapping(flags):
+        vms.exec_vm += pages
+    elif is_stack_mapping(flags):
+        vms.stack_vm += pages
+    elif is_data_mapping(flags):
+        vms.data_vm += pages
+
+
+def vms_gather_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+    """vms_gather_munmap_vmas(): split the ends and detach every VMA in [start, end).
+
+    On error the detached VMAs are re-attached, but splits already made remain, as in the
+    kernel. A head split strictly inside one VMA at the map_count limit fails with ENOMEM.
+    """
+    first = vms.vma
+    assert first is not None
+    if vms.start > first.vm_start:
+        if vms.end < first.vm_end and mm.map_count >= mm.max_map_count:
+            raise oserror(errno.ENOMEM, "munmap: splitting would pass max_map_count")
+        if first.vm_flags & VM.SEALED:
+            raise oserror(errno.EPERM, "munmap: sealed VMA")
+        __split_vma(mm, first, vms.start, new_below=True)
+    vms.prev = mm.tree.prev_before(vms.start)
+    try:
+        for vma in mm.tree.range(vms.start, vms.end):
+            if vma.vm_flags & VM.SEALED:
+                raise oserror(errno.EPERM, "munmap: sealed VMA")
+            if vma.vm_end > vms.end:
+                __split_vma(mm, vma, vms.end, new_below=False)
+            if mm.injector.armed:
+                maybe_inject(mm, "munmap_gather")
+            _detach(mm, vms, vma)
+    except OSError:
+        _reattach(mm, vms)
+        raise
+    vms.next = mm.tree.next_from(vms.end)
+    vms.clear_ptes = True
+
+
+def vms_clear_ptes(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+    """vms_clear_ptes(): zap the pages (and guard markers) of the gathered range."""
+    if not vms.clear_ptes:
+        return
+    for vma in vms.vmas:
+        mm.pages.zap(vma.vm_start, vma.vm_end)
+    vms.clear_ptes = False
+
+
+def vms_clean_up_area(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+    """vms_clean_up_area(): before a MAP_FIXED replacement, zap and ->close the old VMAs.
+    After this the old mappings cannot be restored."""
+    if not vms.nr_pages:
+        return
+    vms_clear_ptes(mm, vms)
+    for vma in vms.vmas:
+        vma_close(mm, vma)
+
+
+def remove_vma(mm: AddressSpace, vma: Vma, reason: str) -> None:
+    """remove_vma(): ->close (at most once), drop the file, free."""
+    vma_close(mm, vma)
+    vma.detached = True
+    if mm.tracer.active:
+        mm.tracer.emit(VmaRemoved(vma.id, vma.vm_start, vma.vm_end, reason))
+
+
+def vms_complete_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct, reason: str) -> None:
+    """vms_complete_munmap_vmas(): the point of no return; stats, close, un-account."""
+    mm.map_count -= len(vms.vmas)
+    mm.locked_vm -= vms.locked_vm
+    if not vms.nr_pages:
+        return
+    vms_clear_ptes(mm, vms)
+    mm.total_vm -= vms.nr_pages
+    mm.exec_vm -= vms.exec_vm
+    mm.stack_vm -= vms.stack_vm
+    mm.data_vm -= vms.data_vm
+    for vma in vms.vmas:
+        remove_vma(mm, vma, reason)
+    vm_unacct_memory(mm, vms.nr_accounted)
+    vms.vmas.clear()
+
+
+def vms_abort_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+    """vms_abort_munmap_vmas(): undo a gather if the old VMAs are intact, else finish the
+    unmap and leave a hole (the documented outcome of a failed MAP_FIXED mmap)."""
+    if not vms.nr_pages:
+        return
+    if vms.clear_ptes:
+        _reattach(mm, vms)
+        return
+    vms_complete_munmap_vmas(mm, vms, "failed MAP_FIXED mmap")
+
+
+def do_vmi_align_munmap(mm: AddressSpace, vma: Vma, start: int, end: int) -> None:
+    """do_vmi_align_munmap()."""
+    vms = VmaMunmapStruct(vma, start, end)
+    vms_gather_munmap_vmas(mm, vms)
+    vms_complete_munmap_vmas(mm, vms, "munmap")
+
+
+def do_munmap(mm: AddressSpace, start: int, length: int) -> None:
+    """do_vmi_munmap() / do_munmap(): validate, then unmap whatever lies in the range."""
+    if start & (PAGE_SIZE - 1) or start > mm.task_size or length > mm.task_size - start:
+        raise oserror(errno.EINVAL, "munmap: bad address or length")
+    end = start + page_align(length)
+    if end == start:
+        raise oserror(errno.EINVAL, "munmap: zero length")
+    vma = mm.tree.find_intersection(start, end)
+    if vma is None:
+        return
+    do_vmi_align_munmap(mm, vma, start, end)

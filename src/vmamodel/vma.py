@@ -1,0 +1,254 @@
+"""struct vm_area_struct, struct anon_vma, struct vm_area_desc, and splitting (mm/vma.c)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vmamodel.constants import PAGE_SHIFT, VM
+from vmamodel.file import File, VmOperations
+
+if TYPE_CHECKING:
+    from vmamodel.mm import AddressSpace
+    from vmamodel.mmap_action import MmapAction
+
+
+class AnonVma:
+    """struct anon_vma. Only its identity matters to the VMA layer: merges compare it."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, ident: int) -> None:
+        self.id = ident
+
+    def __repr__(self) -> str:
+        return f"AnonVma#{self.id}"
+
+
+class Vma:
+    """struct vm_area_struct: the half-open range [vm_start, vm_end) and its attributes.
+
+    ``fork_child`` stands for an anon_vma_chain with more than one entry
+    (vma_is_fork_child()): the VMA was copied by fork after its parent had faulted.
+    """
+
+    __slots__ = (
+        "anon_vma",
+        "detached",
+        "fork_child",
+        "id",
+        "uffd_ctx",
+        "vm_end",
+        "vm_file",
+        "vm_flags",
+        "vm_mm",
+        "vm_ops",
+        "vm_page_prot",
+        "vm_pgoff",
+        "vm_policy",
+        "vm_private_data",
+        "vm_start",
+    )
+
+    def __init__(
+        self,
+        mm: AddressSpace | None,
+        ident: int,
+        vm_start: int,
+        vm_end: int,
+        vm_pgoff: int,
+        vm_flags: int,
+        vm_file: File | None = None,
+        vm_ops: VmOperations | None = None,
+    ) -> None:
+        self.vm_mm = mm
+        self.id = ident
+        self.vm_start = vm_start
+        self.vm_end = vm_end
+        self.vm_pgoff = vm_pgoff
+        self.vm_flags = vm_flags
+        self.vm_file = vm_file
+        self.vm_ops = vm_ops
+        self.vm_private_data: Any = None
+        self.vm_page_prot = vm_get_page_prot(vm_flags)
+        self.anon_vma: AnonVma | None = None
+        self.fork_child = False
+        self.vm_policy: object | None = None
+        self.uffd_ctx: object | None = None
+        self.detached = False
+
+    @property
+    def pages(self) -> int:
+        return (self.vm_end - self.vm_start) >> PAGE_SHIFT
+
+    def is_anonymous(self) -> bool:
+        """vma_is_anonymous(): no vm_ops at all."""
+        return self.vm_ops is None
+
+    def is_shared_maywrite(self) -> bool:
+        return self.vm_flags & (VM.SHARED | VM.MAYWRITE) == VM.SHARED | VM.MAYWRITE
+
+    def has_close(self) -> bool:
+        return self.vm_ops is not None and self.vm_ops.close is not None
+
+    def __repr__(self) -> str:
+        return (
+            f"Vma#{self.id}[{self.vm_start:#x}-{self.vm_end:#x} pg={self.vm_pgoff:#x} "
+            f"{VM(self.vm_flags)!r} file={self.vm_file!r} anon={self.anon_vma!r}]"
+        )
+
+
+def vm_get_page_prot(vm_flags: int) -> int:
+    """vm_get_page_prot(): the protection_map index the page protection derives from."""
+    return vm_flags & (VM.READ | VM.WRITE | VM.EXEC | VM.SHARED)
+
+
+def vma_dup(mm: AddressSpace, vma: Vma) -> Vma:
+    """vm_area_dup(): a copy of every field; the caller adjusts range and references."""
+    new = Vma(
+        vma.vm_mm, mm.next_vma_id(), vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags,
+        vma.vm_file, vma.vm_ops,
+    )
+    new.vm_private_data = vma.vm_private_data
+    new.vm_page_prot = vma.vm_page_prot
+    new.anon_vma = vma.anon_vma
+    new.fork_child = vma.fork_child
+    new.vm_policy = vma.vm_policy
+    new.uffd_ctx = vma.uffd_ctx
+    return new
+
+
+@dataclass(frozen=True, slots=True)
+class VmaView:
+    """A read-only snapshot of one VMA, as ``mm.vmas()`` returns it.
+
+    ``anon_vma`` is the anon_vma's identity (an int) or None when unfaulted. The host backend
+    cannot see anon_vmas or the pgoff of anonymous VMAs and reports ``None`` for them.
+    """
+
+    vm_start: int
+    vm_end: int
+    vm_pgoff: int | None
+    vm_flags: VM
+    file: File | None
+    anon_vma: int | None
+    name: str = ""
+
+
+class VmAreaDesc:
+    """struct vm_area_desc: what ``f_op->mmap_prepare`` sees before any VMA exists.
+
+    Writable by the hook: ``pgoff``, ``vm_file``, ``vm_flags``, ``page_prot``, ``vm_ops``,
+    ``private_data`` and (v4 and later) ``action``. ``mm`` and ``file`` are read-only.
+    ``start`` and ``end`` may be assigned, but the kernel never reads them back
+    (call_mmap_prepare), so a change is ignored and reported as a warning event.
+    """
+
+    __slots__ = (
+        "_file",
+        "_mm",
+        "action",
+        "end",
+        "page_prot",
+        "pgoff",
+        "private_data",
+        "start",
+        "vm_file",
+        "vm_flags",
+        "vm_ops",
+    )
+
+    def __init__(
+        self,
+        mm: AddressSpace,
+        file: File,
+        start: int,
+        end: int,
+        pgoff: int,
+        vm_file: File | None,
+        vm_flags: int,
+        page_prot: int,
+        action: MmapAction,
+        vm_ops: VmOperations | None = None,
+        private_data: Any = None,
+    ) -> None:
+        self._mm = mm
+        self._file = file
+        self.start = start
+        self.end = end
+        self.pgoff = pgoff
+        self.vm_file = vm_file
+        self.vm_flags = vm_flags
+        self.page_prot = page_prot
+        self.vm_ops = vm_ops
+        self.private_data = private_data
+        self.action = action
+
+    @property
+    def mm(self) -> AddressSpace:
+        return self._mm
+
+    @property
+    def file(self) -> File:
+        return self._file
+
+    @property
+    def pages(self) -> int:
+        """vma_desc_pages()."""
+        return (self.end - self.start) >> PAGE_SHIFT
+
+    @property
+    def size(self) -> int:
+        """vma_desc_size()."""
+        return self.end - self.start
+
+    def __repr__(self) -> str:
+        return (
+            f"VmAreaDesc[{self.start:#x}-{self.end:#x} pg={self.pgoff:#x} "
+            f"{VM(self.vm_flags)!r} ops={self.vm_ops!r} action={self.action!r}]"
+        )
+
+
+def __split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
+    """__split_vma() (mm/vma.c): cut ``vma`` at ``addr``; return the new piece.
+
+    The new piece is ``[vm_start, addr)`` when ``new_below``, else ``[addr, vm_end)``; the
+    original object keeps the other part. ``may_split`` can refuse; ``open`` runs on the new
+    piece before it is inserted. No map_count check here (see :func:`split_vma`).
+    """
+    from vmamodel.events import Split
+    from vmamodel.hooks import call_may_split, maybe_inject, vma_open
+
+    call_may_split(mm, vma, addr)
+    if mm.injector.armed:
+        maybe_inject(mm, "split_alloc")
+    new = vma_dup(mm, vma)
+    delta = (addr - vma.vm_start) >> PAGE_SHIFT
+    if new_below:
+        new.vm_end = addr
+    else:
+        new.vm_start = addr
+        new.vm_pgoff += delta
+    vma_open(mm, new)
+    if new_below:
+        mm.tree.set_range(vma, addr, vma.vm_end, vma.vm_pgoff + delta)
+    else:
+        mm.tree.set_range(vma, vma.vm_start, addr, vma.vm_pgoff)
+    mm.tree.insert(new)
+    mm.map_count += 1
+    if mm.tracer.active:
+        mm.tracer.emit(Split(vma.id, addr, new_below, new.id))
+    return new
+
+
+def split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
+    """split_vma() (mm/vma.c): refuse with ENOMEM when map_count is at the limit."""
+    import errno
+
+    from vmamodel.hooks import maybe_inject, oserror
+
+    if mm.map_count >= mm.max_map_count:
+        raise oserror(errno.ENOMEM, "split_vma: map_count at max_map_count")
+    if mm.injector.armed:
+        maybe_inject(mm, "max_map_count")
+    return __split_vma(mm, vma, addr, new_below)
