@@ -236,6 +236,7 @@ def _print_diff(console: Console, scenario: Scenario, model: Run, host: Run,
         step_differences = by_step.get(index, [])
         show = show_all or step_differences or _shows_state(scenario, step) is not None
         console.print(_diff_table(scenario, mine, theirs, step_differences, bool(show)))
+        console.print()
     for run in (model, host):
         if run.error is not None:
             console.print(Text(f"{run.backend}: error: {run.error}", style="bold red"))

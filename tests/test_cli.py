@@ -1,0 +1,243 @@
+"""The command line: ``vmamodel run`` and ``vmamodel diff`` through click's CliRunner.
+
+The model and the host are replaced by the fake backend of test_scenario.py, so that these
+tests judge the command line alone.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from test_scenario import FakeBackend, FakeSpace, _TracedSpace
+from vmamodel.cli import main as cli_main
+from vmamodel.cli.main import cli, format_event
+from vmamodel.events import MergeAttempt
+
+RW = "PROT_READ|PROT_WRITE"
+ANON = "MAP_PRIVATE|MAP_ANONYMOUS"
+
+SIMPLE = f"""
+    # three pages, the middle one read-only
+    a = mmap(BASE, 12K, {RW}, {ANON}) = BASE
+    mprotect(a + 4K, 4K, PROT_READ) = 0
+    mprotect(a, 4K, 0x100) = -EINVAL
+"""
+
+
+@dataclass
+class _Made:
+    """Records the backends the command line asked for."""
+
+    model_profile: str | None = None
+    host_arena: tuple[int, int] | None = None
+    host_ino_base: int = 0
+    host_space: type[FakeSpace] = FakeSpace
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> _Made:
+    record = _Made()
+
+    def model(profile: str | None = None, files: object = None) -> FakeBackend:
+        record.model_profile = profile
+        backend = FakeBackend("model")
+        backend.new_space = lambda: _TracedSpace()  # type: ignore[method-assign]
+        return backend
+
+    def host(files: object, arena: tuple[int, int]) -> FakeBackend:
+        record.host_arena = arena
+        backend = FakeBackend("host", ino_base=record.host_ino_base)
+        backend.new_space = lambda: record.host_space(ino_base=record.host_ino_base)  # type: ignore[method-assign]
+        return backend
+
+    monkeypatch.setattr(cli_main, "ModelBackend", model)
+    monkeypatch.setattr(cli_main, "HostBackend", host)
+    return record
+
+
+def write(tmp_path: Path, text: str, name: str = "s.vmas") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.output.startswith("vmamodel, version ")
+
+
+def test_main_is_the_entry_point() -> None:
+    assert callable(cli_main.main)
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+
+
+def test_run_prints_results_and_maps_after_each_step(tmp_path: Path, made: _Made) -> None:
+    path = write(tmp_path, SIMPLE)
+    result = invoke("run", path, "--profile", "6.18")
+    assert result.exit_code == 0, result.output
+    assert made.model_profile == "6.18"
+    out = result.output
+    assert f"{path}:3  a = mmap(BASE, 12K, {RW}, {ANON}) = 0x100000000000" in out
+    assert f"{path}:5  mprotect(a, 4K, 0x100) = -1 EINVAL" in out
+    assert out.count("100000000000-100000003000 rw-p 00000000 00:00 0") == 1
+    assert out.count("100000001000-100000002000 r--p 00000000 00:00 0") == 2
+    assert "3 calls, 0 failed expectations" in out
+
+
+def test_run_uses_the_profile_directive(tmp_path: Path, made: _Made) -> None:
+    invoke("run", write(tmp_path, "#! profile: mainline\nmunmap(BASE, 4K)"))
+    assert made.model_profile == "mainline"
+
+
+def test_run_shows_maps_only_at_markers(tmp_path: Path, made: _Made) -> None:
+    path = write(tmp_path, f"""
+        a = mmap(BASE, 4K, {RW}, {ANON})
+        b = mmap(BASE + 4K, 4K, {RW}, {ANON})
+        maps
+        c = fork()
+        smaps
+    """)
+    out = invoke("run", path).output
+    assert out.count("100000000000-100000002000 rw-p") == 3  # maps; smaps of main and c
+    assert "[main]" in out and "[c]" in out
+    assert "VmFlags: rd wr" in out
+
+
+def test_run_smaps_option(tmp_path: Path, made: _Made) -> None:
+    out = invoke("run", write(tmp_path, SIMPLE), "--smaps").output
+    assert "VmFlags: rd wr" in out and "Rss:" in out
+
+
+def test_run_trace(tmp_path: Path, made: _Made) -> None:
+    path = write(tmp_path, "munmap(BASE, 4K)")
+    out = invoke("run", path, "--trace").output
+    assert "· Syscall name=munmap args=(0x100000000000, 0x1000)" in out
+    assert "Syscall" not in invoke("run", path).output
+
+
+def test_format_event() -> None:
+    event = MergeAttempt("mmap", 0x100000000000, 0x100000001000, True, 3, (4, 5))
+    assert format_event(event) == (
+        "MergeAttempt op=mmap start=0x100000000000 end=0x100000001000 merged=True "
+        "target_id=3 removed=(4, 5)")
+
+
+def test_run_failed_expectation_exits_1(tmp_path: Path, made: _Made) -> None:
+    result = invoke("run", write(tmp_path, "munmap(BASE, 4K) = -EINVAL"))
+    assert result.exit_code == 1
+    assert "✗ expected -1 EINVAL, got 0" in result.output
+    assert "1 calls, 1 failed expectations" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("munmap(b, 4K)", ":1: unknown name 'b'"),
+        ("\nmunmap(BASE, 4K\n", ":2: expected ',', found end of line"),
+        ("#! profile: v0", ":1: unknown profile 'v0'"),
+    ],
+)
+def test_run_syntax_error_exits_2(tmp_path: Path, made: _Made, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    result = CliRunner().invoke(cli, ["run", path])
+    assert result.exit_code == 2
+    assert f"error: {path}{message}" in result.output
+
+
+def test_run_runtime_scenario_error_exits_2(tmp_path: Path, made: _Made) -> None:
+    path = write(tmp_path, f"a = mmap(BASE, 0, {RW}, {ANON})\nmunmap(a, 4K)")
+    result = CliRunner().invoke(cli, ["run", path])
+    assert result.exit_code == 2
+    assert f"error: {path}:2: 'a' has no value: its call on line 1 failed" in result.output
+
+
+def test_run_arena_violation_exits_2(tmp_path: Path, made: _Made) -> None:
+    result = CliRunner().invoke(cli, ["run", write(tmp_path, f"mmap(NULL, 4K, {RW}, {ANON})")])
+    assert result.exit_code == 2
+    assert "layout arena: mmap() address 0x0 must be fixed or hinted" in result.output
+
+
+def test_run_base_option(tmp_path: Path, made: _Made) -> None:
+    path = write(tmp_path, f"mmap(BASE, 4K, {RW}, {ANON}) = 0x200000000000")
+    assert invoke("run", path, "--base", "0x200000000000").exit_code == 0
+    bad = CliRunner().invoke(cli, ["run", path, "--base", "zero"])
+    assert bad.exit_code == 2 and "'zero' is not an integer" in bad.output
+
+
+def test_run_missing_file_exits_2(tmp_path: Path) -> None:
+    assert CliRunner().invoke(cli, ["run", str(tmp_path / "none.vmas")]).exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# diff
+
+
+def test_diff_without_differences_exits_0(tmp_path: Path, made: _Made) -> None:
+    made.host_ino_base = 5000  # inode numbers differ by nature
+    path = write(tmp_path, SIMPLE + 'fd = memfd_create("m", 8K)\n'
+                 f"mmap(BASE + 64K, 8K, {RW}, MAP_SHARED, fd, 0)\n")
+    result = invoke("diff", path)
+    assert result.exit_code == 0, result.output
+    assert made.host_arena == (0x100000000000, 1 << 40)
+    assert "no differences" in result.output
+    assert "model" in result.output and "host" in result.output
+    assert "/memfd:m (deleted)" in result.output
+
+
+class _WrongProtect(FakeSpace):
+    def mprotect(self, addr: int, length: int, prot: int) -> None:
+        super().mprotect(addr, length, prot | 4 if prot == 1 else prot)
+
+
+def test_diff_with_differences_exits_1(tmp_path: Path, made: _Made) -> None:
+    made.host_space = _WrongProtect
+    result = invoke("diff", write(tmp_path, SIMPLE))
+    assert result.exit_code == 1
+    out = result.output
+    assert "≠" in out
+    assert "100000001000-100000002000 r-xp" in out
+    assert "line 4 [main]: maps differ" in out
+    assert "differences, 0 failed expectations" in out
+
+
+def test_diff_shows_every_step_without_markers(tmp_path: Path, made: _Made) -> None:
+    out = invoke("diff", write(tmp_path, SIMPLE)).output
+    assert out.count("100000001000-100000002000 r--p") == 4  # two steps, two columns
+
+
+def test_diff_failed_expectation_exits_1(tmp_path: Path, made: _Made) -> None:
+    result = invoke("diff", write(tmp_path, "munmap(BASE, 4K) = -1"))
+    assert result.exit_code == 1
+    assert "✗ expected -1, got 0" in result.output
+
+
+def test_diff_syntax_error_exits_2(tmp_path: Path, made: _Made) -> None:
+    result = CliRunner().invoke(cli, ["diff", write(tmp_path, "munmap(BASE, 4K) = -EWHAT")])
+    assert result.exit_code == 2
+    assert "unknown name 'EWHAT'" in result.output
+
+
+def test_diff_refuses_process_layout(tmp_path: Path, made: _Made) -> None:
+    result = CliRunner().invoke(cli, ["diff", write(tmp_path, "#! layout: process\nbrk(0)")])
+    assert result.exit_code == 2
+    assert "layout 'process' cannot be run on the host yet" in result.output
+
+
+def test_diff_scenario_error_on_both_sides_exits_2(tmp_path: Path, made: _Made) -> None:
+    path = write(tmp_path, f"a = mmap(BASE, 0, {RW}, {ANON})\nmunmap(a, 4K)")
+    result = CliRunner().invoke(cli, ["diff", path])
+    assert result.exit_code == 2
+    assert "model: error:" in result.output and "host: error:" in result.output
