@@ -235,7 +235,13 @@ def _print_diff(console: Console, scenario: Scenario, model: Run, host: Run,
         step = mine or theirs
         step_differences = by_step.get(index, [])
         show = show_all or step_differences or _shows_state(scenario, step) is not None
-        console.print(_diff_table(scenario, mine, theirs, step_differences, bool(show)))
+        title = Text(f"{scenario.path}:{step.line}  {step.statement.text}", style="cyan")
+        if not show and _agree(mine, theirs):
+            # Nothing to look at: one line, the result both sides gave.
+            console.print(title.append(f"   both = {_describe_outcome(mine)}", style="green"))
+            continue
+        console.print(title)
+        console.print(_diff_table(mine, theirs, step_differences, bool(show)))
         console.print()
     for run in (model, host):
         if run.error is not None:
@@ -243,13 +249,16 @@ def _print_diff(console: Console, scenario: Scenario, model: Run, host: Run,
     _print_diff_summary(console, model, host, differences)
 
 
-def _diff_table(scenario: Scenario, model: StepRecord | None, host: StepRecord | None,
+def _agree(model: StepRecord | None, host: StepRecord | None) -> bool:
+    if model is None or host is None or model.outcome is None:
+        return False
+    return _describe_outcome(model) == _describe_outcome(host) \
+        and model.failed_expectation is None and host.failed_expectation is None
+
+
+def _diff_table(model: StepRecord | None, host: StepRecord | None,
                 differences: list[Difference], show_state: bool) -> Table:
-    step = model or host
-    assert step is not None
-    title = Text(f"{scenario.path}:{step.line}  {step.statement.text}", style="cyan")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, expand=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     table.add_column("", width=1, no_wrap=True)
     table.add_column("model", no_wrap=True, overflow="fold")
     table.add_column("host", no_wrap=True, overflow="fold")
