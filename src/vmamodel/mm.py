@@ -72,6 +72,7 @@ class AddressSpace:
         totalram_pages: int = DEFAULT_TOTALRAM_PAGES,
         thp_enabled: bool = True,
         read_implies_exec: bool = False,
+        pkeys: bool = True,
         debug: bool = False,
     ) -> None:
         self.task_size = task_size
@@ -101,6 +102,8 @@ class AddressSpace:
         self.max_lfs_pages = MAX_LFS_PAGES
         self.thp_enabled = thp_enabled
         self.read_implies_exec = read_implies_exec
+        self.pkeys_enabled = pkeys
+        self._execute_only_pkey = -1
         self.debug = debug
 
         self.tree = VmaTree()
@@ -127,6 +130,22 @@ class AddressSpace:
     def next_shmem_ino(self) -> int:
         """get_next_ino() for the shmem files of shared anonymous mappings."""
         return next(self._shmem_inos)
+
+    # -- protection keys (arch/x86/mm/pkeys.c) -------------------------------------------
+
+    def execute_only_pkey(self) -> int:
+        """execute_only_pkey(): the key (allocated on first use; 1 in a fresh mm) whose PKRU
+        bits deny data access, or -1 without PKU."""
+        if not self.pkeys_enabled:
+            return -1
+        if self._execute_only_pkey < 0:
+            self._execute_only_pkey = 1
+        return self._execute_only_pkey
+
+    def pkey_denies_access(self, pkey: int) -> bool:
+        """PKRU after exec: every key but 0 is access-disabled until pkey_alloc() says
+        otherwise (init_pkru_value)."""
+        return self.pkeys_enabled and pkey != 0
 
     # -- limits -------------------------------------------------------------------------
 

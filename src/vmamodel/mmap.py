@@ -42,6 +42,7 @@ from vmamodel.constants import (
     PROT_WRITE,
     VM,
     VM_LOCKED_MASK,
+    VM_PKEY_SHIFT,
     VM_SPECIAL,
 )
 from vmamodel.events import HookCall, VmaCreated, Warning
@@ -66,9 +67,10 @@ if TYPE_CHECKING:
 ULONG_MAX = (1 << 64) - 1
 
 
-def calc_vm_prot_bits(prot: int) -> int:
-    """calc_vm_prot_bits(): PROT_* to VM_READ/WRITE/EXEC (no protection keys on the host)."""
-    flags = 0
+def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
+    """calc_vm_prot_bits(): PROT_* to VM_READ/WRITE/EXEC, plus the protection key bits
+    (arch_calc_vm_prot_bits on x86)."""
+    flags = pkey << VM_PKEY_SHIFT
     if prot & PROT_READ:
         flags |= VM.READ
     if prot & PROT_WRITE:
@@ -192,8 +194,10 @@ def _do_mmap(
         raise oserror(errno.EOVERFLOW, "mmap: offset + length overflows")
     if mm.map_count > mm.max_map_count:
         raise oserror(errno.ENOMEM, "mmap: map_count over max_map_count")
+    # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
+    pkey = mm.execute_only_pkey() if prot == PROT_EXEC else 0
     vm_flags = (
-        calc_vm_prot_bits(prot) | calc_vm_flag_bits(mm, file, flags) | mm.def_flags
+        calc_vm_prot_bits(prot, max(pkey, 0)) | calc_vm_flag_bits(mm, file, flags) | mm.def_flags
         | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC
     )
     addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)

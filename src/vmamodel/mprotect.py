@@ -81,6 +81,22 @@ def mprotect_fixup(
     return vma
 
 
+def arch_override_mprotect_pkey(mm: AddressSpace, vma: Vma, prot: int) -> int:
+    """__arch_override_mprotect_pkey(): PROT_EXEC alone takes the execute-only key; leaving
+    exec-only drops it back to key 0; anything else keeps the VMA's key."""
+    if prot == PROT_EXEC:
+        pkey = mm.execute_only_pkey()
+        if pkey > 0:
+            return pkey
+    elif (
+        vma.vm_flags & VM_ACCESS_FLAGS == VM.EXEC
+        and mm.pkeys_enabled
+        and vma.pkey == mm.execute_only_pkey()
+    ):
+        return 0
+    return vma.pkey
+
+
 def do_mprotect_pkey(mm: AddressSpace, start: int, length: int, prot: int) -> None:
     """do_mprotect_pkey(): validate, then change each VMA of [start, start+len) in turn.
     A hole stops the walk with ENOMEM, keeping the changes already made."""
@@ -122,7 +138,9 @@ def _mprotect_walk(mm: AddressSpace, vma: Vma | None, start: int, end: int, prot
         vma_prot = prot
         if mm.read_implies_exec and prot & PROT_READ and vma.vm_flags & VM.MAYEXEC:
             vma_prot |= PROT_EXEC
-        newflags = calc_vm_prot_bits(vma_prot) | (vma.vm_flags & ~(VM_ACCESS_FLAGS | VM_PKEY_MASK))
+        pkey = arch_override_mprotect_pkey(mm, vma, vma_prot)
+        newflags = calc_vm_prot_bits(vma_prot, pkey)
+        newflags |= vma.vm_flags & ~(VM_ACCESS_FLAGS | VM_PKEY_MASK)
         if newflags & ~(newflags >> 4) & VM_ACCESS_FLAGS:
             raise oserror(errno.EACCES, "mprotect: access beyond VM_MAY* bits")
         tmp = min(vma.vm_end, end)

@@ -85,6 +85,7 @@ def smaps_block(mm: AddressSpace, vma: Vma) -> str:
         + f"Size:           {size_kb:8d} kB\n"
         + "KernelPageSize:        4 kB\n"
         + "MMUPageSize:           4 kB\n"
+        + (f"ProtectionKey:  {vma.pkey:8d}\n" if mm.pkeys_enabled else "")
         + vm_flags_line(int(vma.vm_flags))
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vmamodel.constants import PAGE_SHIFT, VM
+from vmamodel.constants import PAGE_SHIFT, VM, VM_PKEY_MASK, VM_PKEY_SHIFT
 from vmamodel.file import File, VmOperations
 
 if TYPE_CHECKING:
@@ -87,6 +87,11 @@ class Vma:
 
     def is_shared_maywrite(self) -> bool:
         return self.vm_flags & (VM.SHARED | VM.MAYWRITE) == VM.SHARED | VM.MAYWRITE
+
+    @property
+    def pkey(self) -> int:
+        """vma_pkey(): the protection key in vm_flags bits 32-35."""
+        return (self.vm_flags & VM_PKEY_MASK) >> VM_PKEY_SHIFT
 
     def has_close(self) -> bool:
         return self.vm_ops is not None and self.vm_ops.close is not None

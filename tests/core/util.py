@@ -1,0 +1,44 @@
+"""Shared helpers for the core rule tests: every test runs on the model and on the host."""
+
+from __future__ import annotations
+
+from vmamodel import MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED
+from vmamodel import PROT_READ, PROT_WRITE
+
+ARENA = 0x100000000000
+P = 4096
+RW = PROT_READ | PROT_WRITE
+RO = PROT_READ
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
+NOREPLACE = ANON | MAP_FIXED_NOREPLACE
+FIXED = ANON | MAP_FIXED
+SHANON = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE
+
+
+def at(page: int) -> int:
+    """The address of arena page ``page``."""
+    return ARENA + page * P
+
+
+def layout(mm: object) -> list[tuple[int, int, str]]:
+    """(first page, last page + 1, perms) of each VMA, relative to the arena."""
+    out = []
+    for line in mm.maps().splitlines():  # type: ignore[attr-defined]
+        rng, perms = line.split()[:2]
+        start, end = (int(x, 16) for x in rng.split("-"))
+        out.append(((start - ARENA) // P, (end - ARENA) // P, perms))
+    return out
+
+
+def flags_of(mm: object) -> list[str]:
+    """The VmFlags line of each VMA, in order."""
+    return [
+        line.split(":", 1)[1].strip()
+        for line in mm.smaps().splitlines()  # type: ignore[attr-defined]
+        if line.startswith("VmFlags:")
+    ]
+
+
+def offsets(mm: object) -> list[int]:
+    """The maps offset column of each VMA, in pages."""
+    return [int(line.split()[2], 16) // P for line in mm.maps().splitlines()]  # type: ignore[attr-defined]
