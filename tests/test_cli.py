@@ -241,3 +241,44 @@ def test_diff_scenario_error_on_both_sides_exits_2(tmp_path: Path, made: _Made) 
     result = CliRunner().invoke(cli, ["diff", path])
     assert result.exit_code == 2
     assert "model: error:" in result.output and "host: error:" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# The real model and the real host kernel
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.vmas"))
+
+
+def test_examples_exist() -> None:
+    names = {path.stem for path in EXAMPLES}
+    assert {"merge_and_split", "anon_vma", "fixed_replace", "memfd", "errno",
+            "accounting"} <= names
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_runs_on_the_model(example: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", str(example)])
+    assert result.exit_code == 0, result.output
+    assert "0 failed expectations" in result.output
+
+
+@pytest.mark.host
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_has_no_difference_on_the_host(example: Path) -> None:
+    result = CliRunner().invoke(cli, ["diff", str(example)])
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("no differences")
+
+
+@pytest.mark.host
+def test_diff_finds_a_wrong_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A "model" that gets mprotect wrong, against the real kernel.
+    def model(profile: str | None = None, files: object = None) -> FakeBackend:
+        backend = FakeBackend("model")
+        backend.new_space = lambda: _WrongProtect()  # type: ignore[method-assign]
+        return backend
+
+    monkeypatch.setattr(cli_main, "ModelBackend", model)
+    result = invoke("diff", write(tmp_path, SIMPLE))
+    assert result.exit_code == 1
+    assert "line 4 [main]: maps differ" in result.output
