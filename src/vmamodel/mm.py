@@ -219,6 +219,79 @@ class AddressSpace:
 
         self._call("touch", (addr, write), lambda: do_user_addr_fault(self, addr, write))
 
+    def mremap(
+        self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0
+    ) -> int:
+        """mremap(2). Returns the new address."""
+        from vmamodel.mremap import do_mremap
+
+        args = (old_addr, old_len, new_len, flags, new_addr)
+        return self._call("mremap", args, lambda: do_mremap(self, *args))
+
+    def madvise(self, addr: int, length: int, advice: int) -> None:
+        """madvise(2)."""
+        from vmamodel.madvise import do_madvise
+
+        self._call(
+            "madvise", (addr, length, advice), lambda: do_madvise(self, addr, length, advice)
+        )
+
+    def mlock(self, addr: int, length: int) -> None:
+        """mlock(2)."""
+        from vmamodel.mlock import do_mlock
+
+        self._call("mlock", (addr, length), lambda: do_mlock(self, addr, length, 0))
+
+    def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
+        """mlock2(2): MLOCK_ONFAULT locks on fault."""
+        from vmamodel.mlock import sys_mlock2
+
+        self._call("mlock2", (addr, length, flags), lambda: sys_mlock2(self, addr, length, flags))
+
+    def munlock(self, addr: int, length: int) -> None:
+        """munlock(2)."""
+        from vmamodel.mlock import do_munlock
+
+        self._call("munlock", (addr, length), lambda: do_munlock(self, addr, length))
+
+    def mlockall(self, flags: int) -> None:
+        """mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
+        from vmamodel.mlock import do_mlockall
+
+        self._call("mlockall", (flags,), lambda: do_mlockall(self, flags))
+
+    def munlockall(self) -> None:
+        """munlockall(2)."""
+        from vmamodel.mlock import do_munlockall
+
+        self._call("munlockall", (), lambda: do_munlockall(self))
+
+    def brk(self, addr: int) -> int:
+        """brk(2): returns the new break, or the old one when the request fails."""
+        from vmamodel.brk import sys_brk
+
+        return self._call("brk", (addr,), lambda: sys_brk(self, addr))
+
+    def fork(self) -> AddressSpace:
+        """fork(2): the child's address space (dup_mmap)."""
+        from vmamodel.fork import dup_mmap
+
+        return self._call("fork", (), lambda: dup_mmap(self))
+
+    def exit(self) -> None:
+        """exit(2): exit_mmap() closes and frees every VMA."""
+        from vmamodel.fork import exit_mmap
+
+        self._call("exit", (), lambda: exit_mmap(self))
+
+    @classmethod
+    def from_maps(cls, text: str, **kwargs: Any) -> AddressSpace:
+        """A model seeded from a real process's /proc/PID/maps (mmap_base inferred unless
+        given), so that kernel-placed mappings land where the kernel would put them."""
+        from vmamodel.seed import address_space_from_maps
+
+        return address_space_from_maps(cls, text, **kwargs)
+
     # -- views --------------------------------------------------------------------------
 
     def maps(self) -> str:
