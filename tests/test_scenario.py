@@ -210,6 +210,9 @@ class FakeBackend:
         self.spaces.append(space)
         return space
 
+    def adopt(self, space: FakeSpace) -> None:
+        self.spaces.append(space)
+
     def memfd_create(self, name: str, size: int) -> File:
         return memfd_create(name, size)
 
@@ -702,4 +705,5 @@ def test_trace_collects_events_per_step() -> None:
     assert traced.steps[2].events == (Syscall("munmap", (B, 8192)),)
     quiet = execute(scenario(text), backend, ExecOptions())
     assert all(step.events == () for step in quiet.steps)
-    assert not backend.spaces  # new_space was replaced; nothing leaked into the list
+    # new_space was replaced, so the list holds only what fork() handed over (adopt)
+    assert [type(space) for space in backend.spaces] == [_TracedSpace, _TracedSpace]

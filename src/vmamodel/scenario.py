@@ -646,6 +646,8 @@ class Backend(Protocol):
     name: str
 
     def new_space(self) -> Space: ...
+    def adopt(self, space: Space) -> None:
+        """Take charge of a space made by fork() (to close it with the backend)."""
     def memfd_create(self, name: str, size: int) -> File: ...
     def open_file(self, path: str, flags: int, size: int) -> File: ...
     def close(self) -> None: ...
@@ -667,6 +669,9 @@ class ModelBackend:
         else:
             space = vmamodel.AddressSpace(profile=self.profile)
         return space
+
+    def adopt(self, space: Space) -> None:
+        return None
 
     def memfd_create(self, name: str, size: int) -> File:
         from vmamodel import memfd_create
@@ -702,6 +707,9 @@ class HostBackend:
         space: Space = vmamodel.HostAddressSpace(arena=self.arena)
         self._spaces.append(space)
         return space
+
+    def adopt(self, space: Space) -> None:
+        self._spaces.append(space)
 
     def memfd_create(self, name: str, size: int) -> File:
         from vmamodel import memfd_create
@@ -927,7 +935,10 @@ class Executor:
         space = ref.space
         if func == "exit":
             # The host oracle ends its process with close(); the model has exit().
-            ender: Callable[[], Any] = getattr(space, "exit", None) or getattr(space, "close", None)
+            ender: Callable[[], Any] | None = getattr(space, "exit", None) \
+                or getattr(space, "close", None)
+            if ender is None:
+                raise AttributeError(f"{type(space).__name__} has neither exit() nor close()")
             ender()
             ref.alive = False
             return 0
@@ -942,6 +953,7 @@ class Executor:
 
     def _success(self, call: Call, spec: CallSpec, result: Any) -> Outcome:
         if spec.result is Kind.SPACE:
+            self.backend.adopt(result)
             label = self._new_label(call.bind or "child")
             self.spaces.append(_SpaceRef(label, result))
             return Outcome(None, 0, label)
