@@ -1,0 +1,546 @@
+"""The host oracle: the model's AddressSpace API, executed by the real kernel in a child process.
+
+Every call is one request to a child Python process (child.py) that issues the raw syscall in
+its own address space and answers with the result or the kernel's errno; ``maps()`` and
+``smaps()`` are the child's /proc/self/maps and /proc/self/smaps, restricted to the arena.
+
+Safety: with an arena (the default), any call that could change or write memory outside it is
+refused with ``ValueError`` in the parent before anything is sent. Calls the kernel rejects
+before looking at any VMA (length 0, an unaligned address where the syscall requires an
+aligned one, a length that overflows) are let through so that their errno can be compared.
+A kernel-chosen address outside the arena (a hinted mmap, an mremap move) is unmapped again in
+the child and reported as ``ValueError``.
+
+Crashes: if the child dies (signal, exit) or stops answering, the call raises
+:class:`HostCrash` naming the signal, and the object stays dead: every later call raises
+``HostCrash`` again (no silent restart, which would lose the address-space state). Create a
+new ``HostAddressSpace`` to continue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from vmamodel.constants import (
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MREMAP_FIXED,
+    O_RDWR,
+    PAGE_SIZE,
+    TASK_SIZE,
+    VM,
+)
+from vmamodel.file import File, open_file
+from vmamodel.host.protocol import U64, Channel, ChannelClosed, ChannelTimeout
+from vmamodel.parse import parse_smaps
+from vmamodel.vma import VmaView
+
+__all__ = [
+    "DEFAULT_ARENA",
+    "HostAddressSpace",
+    "HostChildError",
+    "HostCrash",
+    "real_file",
+]
+
+#: (base, size): 16 TiB up, far below where the kernel places Python's own mappings.
+DEFAULT_ARENA = (0x100000000000, 1 << 40)
+CHILD_PATH = Path(__file__).with_name("child.py")
+_TOKENS = itertools.count(1)
+
+
+class HostCrash(RuntimeError):
+    """The child process died or hung; the message names the signal or exit status."""
+
+
+class HostChildError(RuntimeError):
+    """The child raised a Python exception (a bug in the oracle, not a kernel errno)."""
+
+
+def real_file(path: str | os.PathLike[str], flags: int = O_RDWR) -> File:
+    """A File for an existing path, with the dev/inode/size that os.stat reports.
+
+    The child opens ``path`` with ``flags`` when the File is first mapped; /proc/PID/maps
+    shows the superblock device and inode, which is what st_dev/st_ino give.
+    """
+    st = os.stat(path)
+    return open_file(
+        os.fspath(path),
+        flags,
+        st.st_size,
+        dev=(os.major(st.st_dev), os.minor(st.st_dev)),
+        ino=st.st_ino,
+    )
+
+
+def _page_align(length: int) -> int:
+    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+class _FileRecord:
+    __slots__ = ("dev", "file", "ino", "token")
+
+    def __init__(self, token: int, file: File, dev: tuple[int, int], ino: int) -> None:
+        self.token = token
+        self.file = file
+        self.dev = dev
+        self.ino = ino
+
+
+def _signal_text(status: int) -> str:
+    """Describe a waitpid status or a negative Popen returncode's signal."""
+    try:
+        return signal.Signals(status).name
+    except ValueError:
+        return f"signal {status}"
+
+
+def _shutdown(channel: Channel, proc: subprocess.Popen[bytes] | None, stderr: IO[bytes]) -> None:
+    """Finaliser: never raises, never waits long."""
+    try:
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(Exception):
+                channel.call(("exit",))
+        channel.close()
+        if proc is not None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    finally:
+        stderr.close()
+
+
+class HostAddressSpace:
+    """The host kernel's answer to the same calls as :class:`vmamodel.mm.AddressSpace`.
+
+    ``arena`` is ``(base, size)`` or None (no guard, no filtering). ``timeout`` bounds each
+    round trip (seconds, None for no limit); exceeding it kills the child (HostCrash).
+    Not thread-safe: one call at a time.
+    """
+
+    def __init__(
+        self,
+        arena: tuple[int, int] | None = DEFAULT_ARENA,
+        *,
+        python: str = sys.executable,
+        timeout: float | None = 60.0,
+    ) -> None:
+        self.bounds = None if arena is None else (arena[0], arena[0] + arena[1])
+        self._timeout = timeout
+        self._files: dict[int, _FileRecord] = {}
+        self._by_inode: dict[tuple[tuple[int, int], int], File] = {}
+        self._dead: str | None = None
+        self._parent: HostAddressSpace | None = None
+        # Lives as long as the child; closed by the finaliser.
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._channel = self._spawn(python)
+        self.pid: int = self._proc.pid if self._proc is not None else 0
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._channel, self._proc, self._stderr
+        )
+        leftover = self.maps() if self.bounds is not None else ""
+        if leftover:
+            self.close()
+            raise RuntimeError(f"the arena is not empty in a fresh child:\n{leftover}")
+
+    def _spawn(self, python: str) -> Channel:
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        bounds = ["-"] if self.bounds is None else [f"{b:x}" for b in self.bounds]
+        argv = [python, "-I", "-S", str(CHILD_PATH), str(req_r), str(resp_w), *bounds]
+        try:
+            self._proc = subprocess.Popen(
+                argv, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self._stderr, cwd="/",
+            )
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        return Channel(req_w, resp_r, self._timeout)
+
+    @classmethod
+    def _attach(cls, parent: HostAddressSpace, channel: Channel, pid: int) -> HostAddressSpace:
+        """A HostAddressSpace for a process forked by ``parent``'s child."""
+        self = cls.__new__(cls)
+        self.bounds = parent.bounds
+        self._timeout = parent._timeout
+        self._files = dict(parent._files)  # fork(2) inherited the descriptors
+        self._by_inode = dict(parent._by_inode)
+        self._dead = None
+        self._parent = parent
+        # A forked process writes to its ancestor's stderr file; nothing to collect here.
+        self._stderr = io.BytesIO()
+        self._proc = None
+        self._channel = channel
+        self.pid = pid
+        self._finalizer = weakref.finalize(self, _shutdown, channel, None, self._stderr)
+        return self
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the child (a forked one is also reaped by its parent process)."""
+        if self._finalizer.alive:
+            self._finalizer()
+            if self._parent is not None and self._parent._dead is None and self._dead is None:
+                with contextlib.suppress(HostCrash, OSError):
+                    self._parent._request(("status", self.pid))
+        if self._dead is None:
+            self._dead = f"host child {self.pid} was closed"
+
+    def __enter__(self) -> HostAddressSpace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        arena = "no arena" if self.bounds is None else f"arena {self.bounds[0]:#x}+{self.size:#x}"
+        state = f", dead: {self._dead}" if self._dead else ""
+        return f"HostAddressSpace(pid {self.pid}, {arena}{state})"
+
+    @property
+    def size(self) -> int:
+        return 0 if self.bounds is None else self.bounds[1] - self.bounds[0]
+
+    @property
+    def alive(self) -> bool:
+        return self._dead is None
+
+    # ---- transport ---------------------------------------------------------------------
+    def _request(self, request: tuple[Any, ...]) -> Any:
+        return self._result(self._roundtrip(request))
+
+    def _roundtrip(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self._dead is not None:
+            raise HostCrash(f"{self._dead}; make a new HostAddressSpace")
+        try:
+            return self._channel.call(request)
+        except ChannelClosed:
+            self._dead = self._death_cause()
+        except ChannelTimeout:
+            self._kill()
+            self._dead = f"host child {self.pid} did not answer {request[0]!r} in time"
+        self._finalizer()
+        raise HostCrash(self._dead)
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def _death_cause(self) -> str:
+        """Why the child went away: its signal or exit status (waitpid), plus stderr."""
+        what = f"host child {self.pid}"
+        if self._proc is not None:
+            try:
+                code = self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                code = self._proc.wait()
+            text = (f"{what} was killed by {_signal_text(-code)}" if code < 0
+                    else f"{what} exited with status {code}")
+        elif self._parent is not None and self._parent._dead is None:
+            raw = self._parent._request(("status", self.pid))
+            if raw is None:
+                text = f"{what} went away"
+            elif os.WIFSIGNALED(raw):
+                text = f"{what} was killed by {_signal_text(os.WTERMSIG(raw))}"
+            else:
+                text = f"{what} exited with status {os.waitstatus_to_exitcode(raw)}"
+        else:
+            text = f"{what} went away (its parent is gone, status unknown)"
+        tail = self._stderr_tail()
+        return f"{text}{': ' + tail if tail else ''}"
+
+    def _stderr_tail(self) -> str:
+        try:
+            self._stderr.seek(0)
+            data = self._stderr.read()[-2000:]
+        except (OSError, ValueError):
+            return ""
+        return data.decode(errors="replace").strip()
+
+    @staticmethod
+    def _result(response: tuple[Any, ...]) -> Any:
+        kind = response[0]
+        if kind == "ok":
+            return response[1]
+        if kind == "err":
+            errno: int = response[1]
+            raise OSError(errno, os.strerror(errno))
+        if kind == "out":
+            raise ValueError(
+                f"the kernel placed [{response[1]:#x}, +{response[2]:#x}) outside the arena; "
+                "it has been unmapped again"
+            )
+        raise HostChildError(f"host child raised:\n{response[1]}")
+
+    # ---- guards ------------------------------------------------------------------------
+    def _inside(self, start: int, end: int, what: str) -> None:
+        assert self.bounds is not None
+        lo, hi = self.bounds
+        if not (lo <= start and end <= hi):
+            raise ValueError(
+                f"{what} [{start:#x}, {end:#x}) leaves the arena [{lo:#x}, {hi:#x})"
+            )
+
+    def _guard(
+        self, what: str, start: int, length: int, *, aligned: bool = True, huge: bool = False,
+    ) -> None:
+        """Refuse a range outside the arena unless the kernel rejects the call up front.
+
+        ``aligned``: the syscall fails with EINVAL on an unaligned start (mmap MAP_FIXED,
+        munmap, mprotect, madvise) instead of rounding it down (mlock family).
+        ``huge``: a range ending above TASK_SIZE fails (mmap: ENOMEM, munmap: EINVAL).
+        A length of 0 changes nothing anywhere, and a range that wraps past 2**64 fails in
+        every one of these syscalls.
+        """
+        if self.bounds is None or length == 0:
+            return
+        if aligned and start % PAGE_SIZE:
+            return
+        if not aligned:
+            length += start % PAGE_SIZE
+            start -= start % PAGE_SIZE
+        end = start + _page_align(length)
+        if end > U64 + 1 or (huge and end > TASK_SIZE):
+            return
+        self._inside(start, end, what)
+
+    # ---- files -------------------------------------------------------------------------
+    def _token(self, file: File) -> int:
+        """The child's descriptor for this File, opened or created on first use."""
+        record = self._files.get(id(file))
+        if record is not None and record.file is file:
+            return record.token
+        token = next(_TOKENS)
+        if file.kind == "memfd":
+            name = str(file.extra.get("name", file.path.removeprefix("/memfd:")))
+            request = ("open", token, "memfd", name, 0, file.size)
+        elif file.kind == "regular":
+            request = ("open", token, "regular", file.path, file.flags, 0)
+        else:
+            raise ValueError(f"the host backend cannot create a {file.kind!r} file")
+        major, minor, ino = self._request(request)
+        self._files[id(file)] = _FileRecord(token, file, (major, minor), ino)
+        # The first File mapped for an inode names it in vmas().
+        self._by_inode.setdefault(((major, minor), ino), file)
+        return token
+
+    def ftruncate(self, file: File, size: int) -> None:
+        """ftruncate(2) of the child's descriptor for ``file`` (host-only helper)."""
+        self._request(("ftruncate", self._token(file), size))
+
+    # ---- request builders (shared by the methods and run_batch) ------------------------
+    def _req_mmap(
+        self, addr: int, length: int, prot: int, flags: int, file: File | None = None,
+        offset: int = 0,
+    ) -> tuple[Any, ...]:
+        addr, length, prot, flags, offset = (v & U64 for v in (addr, length, prot, flags, offset))
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+            self._guard("mmap", addr, length, huge=True)
+        token = None if file is None else self._token(file)
+        return ("mmap", addr, length, prot, flags, token, offset)
+
+    def _req_munmap(self, addr: int, length: int) -> tuple[Any, ...]:
+        addr, length = addr & U64, length & U64
+        self._guard("munmap", addr, length, huge=True)
+        return ("munmap", addr, length)
+
+    def _req_mprotect(self, addr: int, length: int, prot: int) -> tuple[Any, ...]:
+        addr, length, prot = addr & U64, length & U64, prot & U64
+        self._guard("mprotect", addr, length)
+        return ("mprotect", addr, length, prot)
+
+    def _req_mremap(
+        self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0,
+    ) -> tuple[Any, ...]:
+        old_addr, old_len, new_len, flags, new_addr = (
+            v & U64 for v in (old_addr, old_len, new_len, flags, new_addr)
+        )
+        # EINVAL before any VMA is looked at: unaligned old_addr, new_len 0 after PAGE_ALIGN.
+        rejected = old_addr % PAGE_SIZE or not new_len or _page_align(new_len) > U64
+        if self.bounds is not None and not rejected:
+            self._inside(old_addr, old_addr + max(_page_align(old_len), PAGE_SIZE), "mremap")
+            if flags & MREMAP_FIXED and not new_addr % PAGE_SIZE:
+                self._inside(new_addr, new_addr + _page_align(new_len), "mremap target")
+        return ("mremap", old_addr, old_len, new_len, flags, new_addr)
+
+    def _req_madvise(self, addr: int, length: int, advice: int) -> tuple[Any, ...]:
+        addr, length, advice = addr & U64, length & U64, advice & U64
+        self._guard("madvise", addr, length)
+        return ("madvise", addr, length, advice)
+
+    def _req_mlock(self, addr: int, length: int) -> tuple[Any, ...]:
+        addr, length = addr & U64, length & U64
+        self._guard("mlock", addr, length, aligned=False)
+        return ("mlock", addr, length)
+
+    def _req_mlock2(self, addr: int, length: int, flags: int = 0) -> tuple[Any, ...]:
+        addr, length, flags = addr & U64, length & U64, flags & U64
+        self._guard("mlock2", addr, length, aligned=False)
+        return ("mlock2", addr, length, flags)
+
+    def _req_munlock(self, addr: int, length: int) -> tuple[Any, ...]:
+        addr, length = addr & U64, length & U64
+        self._guard("munlock", addr, length, aligned=False)
+        return ("munlock", addr, length)
+
+    def _req_mlockall(self, flags: int) -> tuple[Any, ...]:
+        return ("mlockall", flags & U64)
+
+    def _req_munlockall(self) -> tuple[Any, ...]:
+        return ("munlockall",)
+
+    def _req_touch(self, addr: int, write: bool = False) -> tuple[Any, ...]:
+        addr &= U64
+        if self.bounds is not None:
+            self._inside(addr, addr + 1, "touch")
+        return ("touch", addr, bool(write))
+
+    def _req_peek(self, addr: int) -> tuple[Any, ...]:
+        self._req_touch(addr)
+        return ("peek", addr & U64)
+
+    def _req_poke(self, addr: int, value: int) -> tuple[Any, ...]:
+        self._req_touch(addr, True)
+        return ("poke", addr & U64, value & 0xFF)
+
+    def _req_maps(self) -> tuple[Any, ...]:
+        return ("maps",)
+
+    def _req_smaps(self) -> tuple[Any, ...]:
+        return ("smaps",)
+
+    # ---- the AddressSpace API ----------------------------------------------------------
+    def mmap(
+        self, addr: int, length: int, prot: int, flags: int, file: File | None = None,
+        offset: int = 0,
+    ) -> int:
+        """mmap(2). ``file`` is materialised in the child on first use (see _token)."""
+        result: int = self._request(self._req_mmap(addr, length, prot, flags, file, offset))
+        return result
+
+    def munmap(self, addr: int, length: int) -> None:
+        self._request(self._req_munmap(addr, length))
+
+    def mprotect(self, addr: int, length: int, prot: int) -> None:
+        self._request(self._req_mprotect(addr, length, prot))
+
+    def mremap(
+        self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0,
+    ) -> int:
+        result: int = self._request(self._req_mremap(old_addr, old_len, new_len, flags, new_addr))
+        return result
+
+    def madvise(self, addr: int, length: int, advice: int) -> None:
+        self._request(self._req_madvise(addr, length, advice))
+
+    def mlock(self, addr: int, length: int) -> None:
+        self._request(self._req_mlock(addr, length))
+
+    def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
+        self._request(self._req_mlock2(addr, length, flags))
+
+    def munlock(self, addr: int, length: int) -> None:
+        self._request(self._req_munlock(addr, length))
+
+    def mlockall(self, flags: int) -> None:
+        """mlockall(2) of the whole child (its own Python mappings included)."""
+        self._request(self._req_mlockall(flags))
+
+    def munlockall(self) -> None:
+        self._request(self._req_munlockall())
+
+    def touch(self, addr: int, write: bool = False) -> None:
+        """Fault the page at ``addr`` as a user read or write would; OSError(EFAULT) where a
+        real access would get SIGSEGV/SIGBUS. A write stores a zero byte."""
+        self._request(self._req_touch(addr, write))
+
+    def peek(self, addr: int) -> int:
+        """Read the byte at ``addr`` (a read touch that returns the value)."""
+        result: int = self._request(self._req_peek(addr))
+        return result
+
+    def poke(self, addr: int, value: int) -> None:
+        """Store ``value`` at ``addr`` (a write touch with a chosen byte)."""
+        self._request(self._req_poke(addr, value))
+
+    def maps(self) -> str:
+        """The child's /proc/self/maps, only the lines that overlap the arena."""
+        data: bytes = self._request(self._req_maps())
+        return data.decode("utf-8", "surrogateescape")
+
+    def smaps(self) -> str:
+        """The child's /proc/self/smaps, only the blocks that overlap the arena."""
+        data: bytes = self._request(self._req_smaps())
+        return data.decode("utf-8", "surrogateescape")
+
+    def vmas(self) -> list[VmaView]:
+        """VmaViews built from smaps: pgoff only for file VMAs, no anon_vma identity, and
+        the File the caller mapped for that inode (None for anonymous and /dev/zero)."""
+        views = []
+        for entry in parse_smaps(self.smaps()):
+            header = entry.header
+            has_file = header.has_file
+            views.append(VmaView(
+                vm_start=header.start,
+                vm_end=header.end,
+                vm_pgoff=header.offset >> 12 if has_file else None,
+                vm_flags=VM(entry.vm_flags),
+                file=self._by_inode.get((header.dev, header.inode)) if has_file else None,
+                anon_vma=None,
+                name=header.name,
+            ))
+        return views
+
+    def fork(self) -> HostAddressSpace:
+        """fork(2) the child; the new process is served by a new HostAddressSpace."""
+        pid, write_fd, read_fd = self._request(("fork",))
+        try:
+            ours_w = os.open(f"/proc/{self.pid}/fd/{write_fd}", os.O_WRONLY)
+            ours_r = os.open(f"/proc/{self.pid}/fd/{read_fd}", os.O_RDONLY)
+        finally:
+            self._request(("forked",))
+        return HostAddressSpace._attach(self, Channel(ours_w, ours_r, self._timeout), pid)
+
+    def reset(self) -> None:
+        """Empty the arena and undo mlockall (so one child can serve many test cases)."""
+        if self.bounds is None:
+            raise ValueError("reset() needs an arena")
+        self.munmap(self.bounds[0], self.size)
+        self.munlockall()
+
+    def run_batch(self, calls: Iterable[Sequence[Any]]) -> list[Any]:
+        """Run ``(method_name, *args)`` calls in one round trip.
+
+        Returns one item per call: its result, or the OSError / ValueError it failed with
+        (returned, not raised). Guards run for all calls before any is sent.
+        """
+        requests = [getattr(self, "_req_" + call[0])(*call[1:]) for call in calls]
+        results: list[Any] = []
+        for response in self._request(("batch", requests)):
+            try:
+                value = self._result(tuple(response))
+            except (OSError, ValueError) as exc:
+                value = exc
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "surrogateescape")
+            results.append(value)
+        return results

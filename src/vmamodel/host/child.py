@@ -1,0 +1,350 @@
+"""The host oracle's child: runs VMA syscalls on the real kernel in its own address space.
+
+Standard library only, no vmamodel imports: it is started as
+``python3 -I -S child.py REQ_FD RESP_FD ARENA_LO ARENA_HI`` (arena bounds in hex, ``-`` for no
+arena) and serves requests until EOF or an ``exit`` request. It keeps its own mappings few
+(``-S``, no json/socket/fcntl) because /proc/self/smaps costs time per VMA.
+
+Frames (both directions): 4-byte little-endian length, then a ``marshal`` payload.
+Request: ``(op, *args)``; ints are already reduced to unsigned 64 bits by the parent.
+Response: ``("ok", value)``, ``("err", errno)``, ``("out", addr, length)`` (the kernel chose
+an address outside the arena; the range was unmapped again), ``("exc", traceback_text)``.
+
+Syscalls go through libc ``syscall()`` with x86-64 numbers so that no glibc wrapper
+adjusts arguments or results. Memory is touched from kernel mode through a pipe
+(``write(pipe, addr, 1)`` reads the byte via copy_from_user, ``read(pipe, addr, 1)`` stores
+one via copy_to_user): a bad address then yields EFAULT instead of SIGSEGV/SIGBUS, while the
+page fault itself is the same one a user access would take.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import marshal
+import os
+import sys
+import traceback
+from typing import Any
+
+SYS_READ = 0
+SYS_WRITE = 1
+SYS_MMAP = 9
+SYS_MPROTECT = 10
+SYS_MUNMAP = 11
+SYS_MREMAP = 25
+SYS_MADVISE = 28
+SYS_MLOCK = 149
+SYS_MUNLOCK = 150
+SYS_MLOCKALL = 151
+SYS_MUNLOCKALL = 152
+SYS_MLOCK2 = 325
+
+U64 = (1 << 64) - 1
+PAGE = 4096
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_syscall.argtypes = (ctypes.c_long,) + (ctypes.c_ulong,) * 6
+
+
+class Fail(Exception):
+    """A syscall failed with this errno."""
+
+    def __init__(self, errno: int) -> None:
+        super().__init__(errno)
+        self.errno = errno
+
+
+class Outside(Exception):
+    """The kernel placed a mapping outside the arena (it has been unmapped again)."""
+
+    def __init__(self, addr: int, length: int) -> None:
+        super().__init__(addr, length)
+        self.addr = addr
+        self.length = length
+
+
+def sys6(nr: int, a: int = 0, b: int = 0, c: int = 0, d: int = 0, e: int = 0, f: int = 0) -> int:
+    """syscall(nr, ...) with -1 meaning failure, as glibc reports it (errno in ctypes)."""
+    result: int = _syscall(nr, a & U64, b & U64, c & U64, d & U64, e & U64, f & U64)
+    if result == -1:
+        raise Fail(ctypes.get_errno())
+    return result
+
+
+def read_all(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, n)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_frame(fd: int) -> Any:
+    size = int.from_bytes(read_all(fd, 4), "little")
+    return marshal.loads(read_all(fd, size))
+
+
+def send_frame(fd: int, obj: Any) -> None:
+    payload = marshal.dumps(obj)
+    data = memoryview(len(payload).to_bytes(4, "little") + payload)
+    while data:
+        data = data[os.write(fd, data):]
+
+
+class Child:
+    """The state of one serving process: arena, open files, touch pipe, forked children."""
+
+    def __init__(self, req: int, resp: int, arena: tuple[int, int] | None) -> None:
+        self.req = req
+        self.resp = resp
+        self.arena = arena
+        self.files: dict[int, int] = {}
+        self.children: dict[int, int | None] = {}
+        self.pending_fork: tuple[int, int] | None = None
+        self.buffer = bytearray(1 << 18)
+        self.new_pipe()
+
+    def new_pipe(self) -> None:
+        # Non-blocking so that a mistake in byte accounting can never hang the child.
+        self.pipe_r, self.pipe_w = os.pipe()
+        os.set_blocking(self.pipe_r, False)
+        os.set_blocking(self.pipe_w, False)
+
+    # ---- arena -------------------------------------------------------------------------
+    def inside(self, start: int, end: int) -> bool:
+        return self.arena is None or (self.arena[0] <= start and end <= self.arena[1])
+
+    def overlaps(self, start: int, end: int) -> bool:
+        return self.arena is None or (start < self.arena[1] and end > self.arena[0])
+
+    def placed(self, addr: int, length: int) -> int:
+        """Undo a kernel-chosen placement that left the arena (never touches other memory)."""
+        end = addr + ((length + PAGE - 1) & ~(PAGE - 1))
+        if not self.inside(addr, end):
+            sys6(SYS_MUNMAP, addr, end - addr)
+            raise Outside(addr, length)
+        return addr
+
+    # ---- syscalls ----------------------------------------------------------------------
+    def op_mmap(self, addr: int, length: int, prot: int, flags: int, tok: int | None,
+                offset: int) -> int:
+        fd = U64 if tok is None else self.files[tok]
+        return self.placed(sys6(SYS_MMAP, addr, length, prot, flags, fd, offset), length)
+
+    def op_munmap(self, addr: int, length: int) -> None:
+        sys6(SYS_MUNMAP, addr, length)
+
+    def op_mprotect(self, addr: int, length: int, prot: int) -> None:
+        sys6(SYS_MPROTECT, addr, length, prot)
+
+    def op_mremap(self, old: int, old_len: int, new_len: int, flags: int, new: int) -> int:
+        return self.placed(sys6(SYS_MREMAP, old, old_len, new_len, flags, new), new_len)
+
+    def op_madvise(self, addr: int, length: int, advice: int) -> None:
+        sys6(SYS_MADVISE, addr, length, advice)
+
+    def op_mlock(self, addr: int, length: int) -> None:
+        sys6(SYS_MLOCK, addr, length)
+
+    def op_mlock2(self, addr: int, length: int, flags: int) -> None:
+        sys6(SYS_MLOCK2, addr, length, flags)
+
+    def op_munlock(self, addr: int, length: int) -> None:
+        sys6(SYS_MUNLOCK, addr, length)
+
+    def op_mlockall(self, flags: int) -> None:
+        sys6(SYS_MLOCKALL, flags)
+
+    def op_munlockall(self) -> None:
+        sys6(SYS_MUNLOCKALL)
+
+    # ---- files -------------------------------------------------------------------------
+    def op_open(self, tok: int, kind: str, name: str, flags: int, size: int) -> tuple[int, ...]:
+        """Materialise a File: a memfd (memfd_create + ftruncate) or an open(2) of a path."""
+        try:
+            if kind == "memfd":
+                fd = os.memfd_create(name, 0)
+                os.ftruncate(fd, size)
+            else:
+                fd = os.open(name, flags, 0o600)
+        except OSError as exc:
+            raise Fail(exc.errno or 0) from None
+        self.files[tok] = fd
+        st = os.fstat(fd)
+        return (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+
+    def op_ftruncate(self, tok: int, size: int) -> None:
+        try:
+            os.ftruncate(self.files[tok], size)
+        except OSError as exc:
+            raise Fail(exc.errno or 0) from None
+
+    # ---- memory access through the pipe ------------------------------------------------
+    def op_peek(self, addr: int) -> int:
+        """Read one byte at addr as a user read would fault it in (copy_from_user)."""
+        sys6(SYS_WRITE, self.pipe_w, addr, 1)
+        return os.read(self.pipe_r, 1)[0]
+
+    def op_poke(self, addr: int, value: int) -> None:
+        """Store one byte at addr as a user write would fault it in (copy_to_user)."""
+        os.write(self.pipe_w, bytes((value & 0xFF,)))
+        try:
+            sys6(SYS_READ, self.pipe_r, addr, 1)
+        except Fail:
+            # pipe_read leaves the byte in the pipe when the copy faults: drain it.
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.pipe_r, 16)
+            raise
+
+    def op_touch(self, addr: int, write: bool) -> None:
+        if write:
+            self.op_poke(addr, 0)
+        else:
+            self.op_peek(addr)
+
+    # ---- /proc -------------------------------------------------------------------------
+    def read_proc(self, name: str) -> bytes:
+        """The whole file, read into one reused buffer (a fresh 1 MiB bytes per read would
+        cost an mmap, page faults and a munmap every time)."""
+        fd = os.open(name, os.O_RDONLY)
+        try:
+            buf = self.buffer
+            view = memoryview(buf)
+            used = 0
+            while count := os.readv(fd, [view[used:]]):
+                used += count
+                if used == len(buf):
+                    view.release()
+                    buf.extend(bytes(len(buf)))
+                    view = memoryview(buf)
+            data = bytes(view[:used])
+            view.release()
+            return data
+        finally:
+            os.close(fd)
+
+    def keep(self, header: bytes) -> bool:
+        assert self.arena is not None
+        start, _, rest = header.partition(b"-")
+        end = rest.split(b" ", 1)[0]
+        return int(start, 16) < self.arena[1] and int(end, 16) > self.arena[0]
+
+    def op_maps(self) -> bytes:
+        """/proc/self/maps, only the lines whose VMA overlaps the arena."""
+        text = self.read_proc("/proc/self/maps")
+        if self.arena is None:
+            return text
+        return b"".join(line + b"\n" for line in text.split(b"\n") if line and self.keep(line))
+
+    def op_smaps(self) -> bytes:
+        """/proc/self/smaps, only the blocks whose VMA overlaps the arena. Each block is a
+        header line up to and including its VmFlags line, which show_smap prints last."""
+        text = self.read_proc("/proc/self/smaps")
+        if self.arena is None:
+            return text
+        out = []
+        pos, size = 0, len(text)
+        while pos < size:
+            flags = text.find(b"\nVmFlags:", pos)
+            end = size if flags < 0 else text.find(b"\n", flags + 1) + 1 or size
+            if self.keep(text[pos:text.find(b"\n", pos)]):
+                out.append(text[pos:end])
+            pos = end
+        return b"".join(out)
+
+    # ---- processes ---------------------------------------------------------------------
+    def op_fork(self) -> tuple[int, int, int]:
+        """fork(2); the new process serves on fresh pipes that the parent opens through
+        /proc/<this pid>/fd/N (a pipe reopened via procfs is the same pipe)."""
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(to_child_w)
+            os.close(from_child_r)
+            for fd in (self.req, self.resp, self.pipe_r, self.pipe_w):
+                os.close(fd)
+            self.op_forked()
+            self.req, self.resp = to_child_r, from_child_w
+            self.children = {}
+            self.new_pipe()
+            try:
+                serve(self)
+            finally:
+                os._exit(0)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.children[pid] = None
+        self.pending_fork = (to_child_w, from_child_r)
+        return pid, to_child_w, from_child_r
+
+    def op_forked(self) -> None:
+        """The parent has opened its ends: drop ours so EOF reaches each side properly."""
+        if self.pending_fork is not None:
+            for fd in self.pending_fork:
+                os.close(fd)
+            self.pending_fork = None
+
+    def reap(self) -> None:
+        for pid, status in self.children.items():
+            if status is None:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    self.children[pid] = st
+
+    def op_status(self, pid: int) -> int | None:
+        """The wait status of a forked child, waiting for it to exit (None if unknown)."""
+        if pid not in self.children:
+            return None
+        if self.children[pid] is None:
+            self.children[pid] = os.waitpid(pid, 0)[1]
+        return self.children[pid]
+
+    def op_getpid(self) -> int:
+        return os.getpid()
+
+    def op_batch(self, requests: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [self.handle(request) for request in requests]
+
+    # ---- dispatch ----------------------------------------------------------------------
+    def handle(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
+        op, *args = request
+        try:
+            return ("ok", getattr(self, "op_" + op)(*args))
+        except Fail as exc:
+            return ("err", exc.errno)
+        except Outside as exc:
+            return ("out", exc.addr, exc.length)
+        except Exception:
+            return ("exc", traceback.format_exc())
+
+
+def serve(child: Child) -> None:
+    """Answer one frame per request until EOF or ``exit``."""
+    while True:
+        try:
+            request = recv_frame(child.req)
+        except EOFError:
+            return
+        if request[0] == "exit":
+            send_frame(child.resp, ("ok", None))
+            return
+        send_frame(child.resp, child.handle(request))
+
+
+def main(argv: list[str]) -> None:
+    req, resp = int(argv[1]), int(argv[2])
+    arena = None if argv[3] == "-" else (int(argv[3], 16), int(argv[4], 16))
+    child = Child(req, resp, arena)
+    serve(child)
+    child.reap()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
