@@ -48,7 +48,9 @@ class Backend:
 
             space: Any = HostAddressSpace(**kwargs)
         else:
-            space = _model_class()(**kwargs)
+            from vmamodel.host import host_model_kwargs
+
+            space = _model_class()(**{**host_model_kwargs(), **kwargs})
         self._spaces.append(space)
         return space
 

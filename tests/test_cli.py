@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from test_scenario import FakeBackend, FakeSpace, _TracedSpace
 from vmamodel.cli import main as cli_main
 from vmamodel.cli.main import cli, format_event
-from vmamodel.events import MergeAttempt
+from vmamodel.events import MergeAttempt, VmaCreated, Warning
 
 RW = "PROT_READ|PROT_WRITE"
 ANON = "MAP_PRIVATE|MAP_ANONYMOUS"
@@ -43,7 +43,8 @@ class _Made:
 def made(monkeypatch: pytest.MonkeyPatch) -> _Made:
     record = _Made()
 
-    def model(profile: str | None = None, files: object = None) -> FakeBackend:
+    def model(profile: str | None = None, files: object = None,
+              config: object = None) -> FakeBackend:
         record.model_profile = profile
         backend = FakeBackend("model")
         backend.new_space = lambda: _TracedSpace()  # type: ignore[method-assign]
@@ -126,6 +127,14 @@ def test_run_trace(tmp_path: Path, made: _Made) -> None:
     out = invoke("run", path, "--trace").output
     assert "· Syscall name=munmap args=(0x100000000000, 0x1000)" in out
     assert "Syscall" not in invoke("run", path).output
+
+
+def test_format_event_shows_vm_flags_as_mnemonics() -> None:
+    event = VmaCreated(1, 0x100000000000, 0x100000001000, 0x100000000, 0x100073)
+    assert format_event(event) == (
+        "VmaCreated vma_id=1 start=0x100000000000 end=0x100000001000 pgoff=0x100000000 "
+        "flags=[rd wr mr mw me ac]")
+    assert format_event(Warning("odd")) == "Warning message=odd"
 
 
 def test_format_event() -> None:
@@ -218,6 +227,21 @@ def test_diff_shows_every_step_without_markers(tmp_path: Path, made: _Made) -> N
     assert out.count("100000001000-100000002000 r--p") == 4  # two steps, two columns
 
 
+def test_diff_shows_vmflags_at_smaps_markers(tmp_path: Path, made: _Made) -> None:
+    made.host_space = _WrongProtect
+    path = write(tmp_path, f"a = mmap(BASE, 4K, {RW}, {ANON})\nsmaps\nmprotect(a, 4K, 1)\nsmaps")
+    out = invoke("diff", path).output
+    assert out.count("  VmFlags: rd wr ") == 2  # the first smaps marker, on both sides
+    assert out.count("  VmFlags: rd ") == 4  # and the second
+    assert "r-xp" in out
+
+
+def test_run_refuses_unknown_profile_option(tmp_path: Path, made: _Made) -> None:
+    result = CliRunner().invoke(cli, ["run", write(tmp_path, "munmap(BASE, 4K)"), "--profile",
+                                      "v0"])
+    assert result.exit_code == 2 and "Invalid value for '--profile'" in result.output
+
+
 def test_diff_failed_expectation_exits_1(tmp_path: Path, made: _Made) -> None:
     result = invoke("diff", write(tmp_path, "munmap(BASE, 4K) = -1"))
     assert result.exit_code == 1
@@ -273,7 +297,8 @@ def test_example_has_no_difference_on_the_host(example: Path) -> None:
 @pytest.mark.host
 def test_diff_finds_a_wrong_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A "model" that gets mprotect wrong, against the real kernel.
-    def model(profile: str | None = None, files: object = None) -> FakeBackend:
+    def model(profile: str | None = None, files: object = None,
+              config: object = None) -> FakeBackend:
         backend = FakeBackend("model")
         backend.new_space = lambda: _WrongProtect()  # type: ignore[method-assign]
         return backend

@@ -72,7 +72,7 @@ class AddressSpace:
         totalram_pages: int = DEFAULT_TOTALRAM_PAGES,
         thp_enabled: bool = True,
         read_implies_exec: bool = False,
-        pkeys: bool = True,
+        pkeys: bool = False,
         debug: bool = False,
     ) -> None:
         self.task_size = task_size
@@ -111,7 +111,8 @@ class AddressSpace:
         self.map_count = 0
         self.total_vm = self.locked_vm = self.data_vm = self.exec_vm = self.stack_vm = 0
         self.def_flags = 0
-        self.start_brk = self.brk = 0
+        self.start_brk = 0
+        self.current_brk = 0  # mm->brk (the name brk is the syscall)
         self.start_stack = 0
         self.tracer = Tracer()
         self.injector = Injector()

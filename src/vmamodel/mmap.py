@@ -196,7 +196,7 @@ def _do_mmap(
         raise oserror(errno.ENOMEM, "mmap: map_count over max_map_count")
     # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
     pkey = mm.execute_only_pkey() if prot == PROT_EXEC else 0
-    vm_flags = (
+    vm_flags: int = (
         calc_vm_prot_bits(prot, max(pkey, 0)) | calc_vm_flag_bits(mm, file, flags) | mm.def_flags
         | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC
     )

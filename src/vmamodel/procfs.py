@@ -29,7 +29,7 @@ def get_vma_name(mm: AddressSpace, vma: Vma) -> str:
         name = ops.name(vma)
         if name:
             return name
-    if vma.vm_start < mm.brk and vma.vm_end > mm.start_brk:
+    if vma.vm_start < mm.current_brk and vma.vm_end > mm.start_brk:
         return "[heap]"
     if mm.start_stack and vma.vm_start <= mm.start_stack <= vma.vm_end:
         return "[stack]"

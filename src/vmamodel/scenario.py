@@ -660,14 +660,16 @@ class ModelBackend:
     profile: str | None = None
     files: FileStore | None = None
     name: str = "model"
+    #: Extra AddressSpace keywords, e.g. ``host_model_kwargs()`` when compared with a host.
+    config: dict[str, Any] = field(default_factory=dict)
 
     def new_space(self) -> Space:
         import vmamodel
 
-        if self.profile is None:
-            space: Space = vmamodel.AddressSpace()
-        else:
-            space = vmamodel.AddressSpace(profile=self.profile)
+        kwargs = dict(self.config)
+        if self.profile is not None:
+            kwargs["profile"] = self.profile
+        space: Space = vmamodel.AddressSpace(**kwargs)
         return space
 
     def adopt(self, space: Space) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import vmamodel as v
 
-from .util import ANON, FIXED, NOREPLACE, RO, RW, SHANON, P, at, flags_of, layout, offsets
+from .util import FIXED, NOREPLACE, RO, RW, SHANON, P, at, flags_of, layout, offsets
 
 
 def test_adjacent_new_ranges_merge_both_ways(mm):

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from vmamodel import MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED
-from vmamodel import PROT_READ, PROT_WRITE
+from vmamodel import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PROT_READ,
+    PROT_WRITE,
+)
 
 ARENA = 0x100000000000
 P = 4096

@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine
 
 import vmamodel as v
 from vmamodel.compare import InodeNumbering
+from vmamodel.host import host_model_kwargs
 
 ARENA = 0x100000000000
 P = 4096
@@ -78,7 +79,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.log: list[str] = []
 
     def make_model(self) -> Any:
-        return v.AddressSpace(debug=True)
+        return v.AddressSpace(debug=True, **host_model_kwargs())
 
     def both(self, name: str, *args: Any, **kwargs: Any) -> tuple[str, Any]:
         self.log.append(f"{name}{args}{kwargs or ''}")

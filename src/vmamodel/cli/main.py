@@ -20,8 +20,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vmamodel.compare import Difference, compare, normalise
+from vmamodel.compare import Difference, compare, normalise, vmflags
+from vmamodel.constants import VM_MNEMONICS
 from vmamodel.events import Event
+from vmamodel.host.traits import host_model_kwargs
+from vmamodel.profiles import PROFILES
 from vmamodel.scenario import (
     DEFAULT_ARENA_SIZE,
     Call,
@@ -77,7 +80,7 @@ _width_option = click.option("--width", type=int, default=None,
                              help="Output width (default: the terminal's, or 200).")
 _base_option = click.option("--base", default=None, callback=_address,
                             help="Arena base (BASE); default 0x100000000000 or '#! base:'.")
-_profile_option = click.option("--profile", default=None,
+_profile_option = click.option("--profile", type=click.Choice(sorted(PROFILES)), default=None,
                                help="Kernel profile of the model (overrides '#! profile:').")
 
 
@@ -170,10 +173,21 @@ def _print_summary(console: Console, result: Run) -> None:
 
 
 def format_event(event: Event) -> str:
-    """``MergeAttempt op=mmap start=0x100000000000 merged=True``."""
-    fields = [f"{f.name}={_format_value(getattr(event, f.name))}"
-              for f in dataclasses.fields(event)]
+    """``MergeAttempt op=mmap start=0x100000000000 merged=True``; vm_flags as in smaps."""
+    fields = []
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if value == "":
+            continue
+        shown = vm_flags_text(value) if f.name == "flags" else _format_value(value)
+        fields.append(f"{f.name}={shown}")
     return " ".join([event.kind, *fields])
+
+
+def vm_flags_text(flags: int) -> str:
+    """``[rd wr mr mw me ac]``: the VmFlags mnemonics of a vm_flags value."""
+    names = [VM_MNEMONICS.get(bit) or f"bit{bit}" for bit in range(64) if flags >> bit & 1]
+    return "[" + " ".join(names) + "]"
 
 
 def _format_value(value: object) -> str:
@@ -204,7 +218,9 @@ def diff(file: str, profile: str | None, base: int | None, show_all: bool,
     options = options_for(scenario, base=base)
     with tempfile.TemporaryDirectory(prefix="vmamodel-") as tmp:
         files = FileStore(tmp)
-        model = execute(scenario, ModelBackend(profile or scenario.profile, files), options)
+        model_backend = ModelBackend(profile or scenario.profile, files,
+                                     config=host_model_kwargs())
+        model = execute(scenario, model_backend, options)
         host_backend = HostBackend(files, (options.base, DEFAULT_ARENA_SIZE))
         try:
             host = execute(scenario, host_backend, options)
@@ -304,21 +320,39 @@ def _expectation(step: StepRecord | None) -> str:
 
 def _state_rows(model: StepRecord | None, host: StepRecord | None,
                 differences: list[Difference]) -> Iterator[Row]:
+    step = model or host
+    flags = isinstance(step, StepRecord) and isinstance(step.statement, Marker) \
+        and step.statement.kind == "smaps"
     mine = {s.space: s for s in model.snapshots} if model else {}
     theirs = {s.space: s for s in host.snapshots} if host else {}
     spaces = list(mine) + [s for s in theirs if s not in mine]
     for space in spaces:
         if len(spaces) > 1:
             yield _row(f"[{space}]", f"[{space}]", False, "magenta")
-        yield from _maps_rows(_maps_of(mine.get(space)), _maps_of(theirs.get(space)))
+        yield from _maps_rows(_lines_of(mine.get(space), flags),
+                              _lines_of(theirs.get(space), flags))
+    if flags:
+        return  # the VmFlags are already in the rows
     for difference in differences:
         if difference.kind == "vmflags":
             yield _row(f"{difference.detail} {difference.model}",
                        f"{difference.detail} {difference.host}", True)
 
 
-def _maps_of(snapshot: Snapshot | None) -> list[str]:
-    return [] if snapshot is None else snapshot.maps.splitlines()
+def _lines_of(snapshot: Snapshot | None, with_flags: bool) -> list[str]:
+    """The maps lines of a snapshot; at an smaps marker each followed by its VmFlags."""
+    if snapshot is None:
+        return []
+    if not with_flags or snapshot.smaps is None:
+        return snapshot.maps.splitlines()
+    flags = vmflags(snapshot.smaps)
+    lines = []
+    for line in snapshot.maps.splitlines():
+        lines.append(line)
+        vma = line.split(" ", 1)[0]
+        if vma in flags:
+            lines.append("  " + flags[vma])
+    return lines
 
 
 def _maps_rows(model: list[str], host: list[str]) -> Iterator[Row]:
@@ -337,7 +371,7 @@ def _maps_rows(model: list[str], host: list[str]) -> Iterator[Row]:
 
 def _compact(line: str) -> str:
     # The padding before the name column only costs width on screen; it is compared exactly.
-    return re.sub(r" {2,}", " ", line)
+    return re.sub(r"(?<=\S) {2,}(?=\S)", " ", line)
 
 
 def _print_diff_summary(console: Console, model: Run, host: Run,

@@ -4,12 +4,18 @@
 may still merge into a neighbour or a later step of mmap may fail. The reference is taken
 in ``mapped`` - called once, only for a newly established VMA, after everything that could
 fail - and in ``open`` for every VMA made from an existing one (split piece, fork copy,
-mremap copy). ``close`` drops one per VMA object. The ledger balances over any sequence.
+mremap copy). ``close`` drops one per VMA object. Like AFS and TCMU it has no action and its
+``mapped`` cannot fail, so the ledger balances over any sequence the kernel can produce.
 
-``mapped`` also hands out a per-mapping handle through the private-data out-parameter.
-``close`` deliberately does not depend on it: an mmap_prepare mapping that merges into an
-existing VMA overwrites that VMA's vm_private_data with the new desc's (None here) -
-set_vma_user_defined_fields() in mm/vma.c.
+Two limits of the API it illustrates (series.md §9.3, semantics.md §6.1):
+
+- ``close`` runs on a VMA whose ``mapped`` failed or whose action failed. A driver whose
+  ``mapped`` can fail cannot tell such a VMA from a counted one if its mappings can merge:
+  the only per-VMA channel, vm_private_data, is overwritten on a merge target by the new
+  desc's private_data (set_vma_user_defined_fields() in mm/vma.c). The model's "mapped"
+  failure point therefore shows one release without an acquire for this driver.
+- ``mapped`` hands out a per-mapping handle through the private-data out-parameter, and
+  ``close`` deliberately does not depend on it: a merge replaces it with None.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vmamodel.constants import O_RDWR
-from vmamodel.drivers.common import char_device, fail, require_mapped, state_of
+from vmamodel.drivers.common import char_device, require_mapped, state_of
 from vmamodel.drivers.ledger import Ledger
 from vmamodel.file import File, FileOperations, Ref, VmOperations
 
@@ -41,14 +47,9 @@ class MappingHandle:
 
 @dataclass(eq=False, slots=True)
 class GoodDevice:
-    """The object whose references the driver counts.
-
-    ``fail_mapped`` (an errno, 0 for none) makes ``mapped`` fail the way an allocation in it
-    would - before taking anything.
-    """
+    """The object whose references the driver counts."""
 
     name: str = "good0"
-    fail_mapped: int = 0
     ledger: Ledger = field(default_factory=lambda: Ledger("refcount_good"))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -71,8 +72,6 @@ class GoodVmOps(VmOperations):
         self, start: int, end: int, pgoff: int, file: File | None, private: Ref[Any]
     ) -> None:
         dev = _device_of(file)
-        if dev.fail_mapped:
-            raise fail(dev.fail_mapped, "refcount_good: mapped")
         dev.ledger.acquire(REF, "mapped")
         private.value = dev.new_handle(start, end, pgoff)
 

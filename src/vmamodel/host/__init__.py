@@ -43,6 +43,7 @@ from vmamodel.constants import (
 )
 from vmamodel.file import File, open_file
 from vmamodel.host.protocol import U64, Channel, ChannelClosed, ChannelTimeout
+from vmamodel.host.traits import host_has_pkeys, host_model_kwargs
 from vmamodel.parse import parse_smaps
 from vmamodel.vma import VmaView
 
@@ -51,6 +52,8 @@ __all__ = [
     "HostAddressSpace",
     "HostChildError",
     "HostCrash",
+    "host_has_pkeys",
+    "host_model_kwargs",
     "real_file",
 ]
 

@@ -1,0 +1,35 @@
+"""Fixtures for the seed tests (the mmap_prepare series): model only - the host kernel has
+none of these drivers, and 6.18 has no mmap actions nor ``vm_ops->mapped``.
+
+- ``mm``: a fresh v4 address space (overrides the top-level model/host ``mm``).
+- ``make_mm(profile, **kwargs)``: a fresh address space of any profile.
+- ``events``: collect the events of an address space inside a ``with`` block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from vmamodel import AddressSpace
+
+
+@pytest.fixture
+def make_mm() -> Callable[..., AddressSpace]:
+    def make(profile: str = "v4", **kwargs: Any) -> AddressSpace:
+        return AddressSpace(profile=profile, debug=True, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def mm(make_mm: Callable[..., AddressSpace]) -> AddressSpace:
+    return make_mm("v4")
+
+
+@pytest.fixture(params=["v4", "mainline"])
+def new_mm(request: pytest.FixtureRequest, make_mm: Callable[..., AddressSpace]) -> AddressSpace:
+    """An address space of each profile that has ``mapped`` (v4, mainline)."""
+    return make_mm(request.param)
