@@ -9,7 +9,7 @@ from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 import vmamodel as v
 from vmamodel.compare import InodeNumbering
@@ -72,6 +72,9 @@ def smaps_keys(smaps: str) -> list[str]:
 class DifferentialMachine(RuleBasedStateMachine):
     """Runs every call on the model and on the host and requires identical results."""
 
+    #: Calls compared since the last run_machine(); the run checks it reached its share.
+    calls = 0
+
     def __init__(self) -> None:
         super().__init__()
         self.model = self.make_model()
@@ -83,6 +86,7 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     def both(self, name: str, *args: Any, **kwargs: Any) -> tuple[str, Any]:
         self.log.append(f"{name}{args}{kwargs or ''}")
+        type(self).calls += 1
         want = outcome(lambda: getattr(self.host, name)(*args, **kwargs))
         got = outcome(lambda: getattr(self.model, name)(*args, **kwargs))
         assert got == want, f"{name}{args}: model {got} != host {want}\n" + self.history()
@@ -102,3 +106,14 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     def history(self) -> str:
         return "\nsteps:\n  " + "\n  ".join(self.log)
+
+
+def run_machine(machine: type[DifferentialMachine], minimum: int) -> int:
+    """Runs a machine under SETTINGS and checks that it compared at least ``minimum`` calls
+    (scaled by VMAMODEL_EXAMPLES), so a generator that degenerates cannot pass quietly."""
+    machine.calls = 0
+    run_state_machine_as_test(machine, settings=SETTINGS)
+    assert machine.calls >= minimum * EXAMPLES // 100, (
+        f"{machine.__name__} compared only {machine.calls} calls"
+    )
+    return machine.calls

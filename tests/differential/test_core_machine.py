@@ -10,7 +10,7 @@ from hypothesis.stateful import rule
 
 import vmamodel as v
 
-from .machine import LENGTHS, PAGES, PROTS, SETTINGS, WINDOW, DifferentialMachine, P, at
+from .machine import LENGTHS, PAGES, PROTS, WINDOW, DifferentialMachine, P, at, run_machine
 
 pytestmark = pytest.mark.host
 
@@ -59,5 +59,5 @@ class CoreMachine(DifferentialMachine):
         self.both("touch", at(page) + 8, write)
 
 
-TestCoreMachine = CoreMachine.TestCase
-TestCoreMachine.settings = SETTINGS
+def test_core_machine() -> None:
+    run_machine(CoreMachine, minimum=2000)
