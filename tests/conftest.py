@@ -7,8 +7,8 @@
 - ``ARENA`` / ``arena``: the base address tests use for fixed addresses; it is the start of
   the host backend's default arena, far from anything the Python runtime maps.
 
-Hypothesis: profile "ci" (derandomized, no deadline, blobs printed) when the CI environment
-variable is set, "dev" otherwise.
+Hypothesis: profile "ci" (derandomized, no deadline, blobs printed) by default, so that a plain
+``pytest`` is deterministic; ``HYPOTHESIS_PROFILE=dev`` draws new random examples to explore.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ARENA_SIZE = DEFAULT_ARENA[1]
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 # The host backend spends ~50 ms starting a child, so examples can be slow.
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 class Backend:
