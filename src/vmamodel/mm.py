@@ -213,6 +213,13 @@ class AddressSpace:
             "mprotect", (addr, length, prot), lambda: do_mprotect_pkey(self, addr, length, prot)
         )
 
+    def mseal(self, addr: int, length: int, flags: int = 0) -> None:
+        """mseal(2): seal [addr, addr+length) against unmapping, moving and protection
+        changes (VM_SEALED); it cannot be undone."""
+        from vmamodel.mseal import do_mseal
+
+        self._call("mseal", (addr, length, flags), lambda: do_mseal(self, addr, length, flags))
+
     def touch(self, addr: int, write: bool = False) -> None:
         """A user read or write of one byte. Raises ``AccessFault`` (an ``OSError`` with
         EFAULT) where the access would raise SIGSEGV or SIGBUS, changing nothing."""

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import weakref
 from collections.abc import Iterable, Sequence
+from errno import EPERM
 from pathlib import Path
 from typing import IO, Any
 
@@ -411,6 +412,11 @@ class HostAddressSpace:
     def _req_munlockall(self) -> tuple[Any, ...]:
         return ("munlockall",)
 
+    def _req_mseal(self, addr: int, length: int, flags: int = 0) -> tuple[Any, ...]:
+        addr, length, flags = addr & U64, length & U64, flags & U64
+        self._guard("mseal", addr, length)
+        return ("mseal", addr, length, flags)
+
     def _req_touch(self, addr: int, write: bool = False) -> tuple[Any, ...]:
         addr &= U64
         if self.bounds is not None:
@@ -471,6 +477,12 @@ class HostAddressSpace:
     def munlockall(self) -> None:
         self._request(self._req_munlockall())
 
+    def mseal(self, addr: int, length: int, flags: int = 0) -> None:
+        """mseal(2). Sealed mappings cannot be unmapped, so ``reset()`` refuses afterwards;
+        to reuse one child for many sealing cases, ``fork()`` it while empty and seal in the
+        fork (closing the fork frees its sealed mappings)."""
+        self._request(self._req_mseal(addr, length, flags))
+
     def touch(self, addr: int, write: bool = False) -> None:
         """Fault the page at ``addr`` as a user read or write would; OSError(EFAULT) where a
         real access would get SIGSEGV/SIGBUS. A write stores a zero byte."""
@@ -527,7 +539,15 @@ class HostAddressSpace:
         """Empty the arena and undo mlockall (so one child can serve many test cases)."""
         if self.bounds is None:
             raise ValueError("reset() needs an arena")
-        self.munmap(self.bounds[0], self.size)
+        try:
+            self.munmap(self.bounds[0], self.size)
+        except OSError as exc:
+            if exc.errno != EPERM:
+                raise
+            raise RuntimeError(
+                "reset(): the arena holds sealed mappings (mseal), which only the exit of the "
+                "process removes; use a new HostAddressSpace, or seal in a fork()"
+            ) from exc
         self.munlockall()
 
     def run_batch(self, calls: Iterable[Sequence[Any]]) -> list[Any]:

@@ -39,6 +39,7 @@ SYS_MUNLOCK = 150
 SYS_MLOCKALL = 151
 SYS_MUNLOCKALL = 152
 SYS_MLOCK2 = 325
+SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
 PAGE = 4096
@@ -163,6 +164,9 @@ class Child:
 
     def op_munlockall(self) -> None:
         sys6(SYS_MUNLOCKALL)
+
+    def op_mseal(self, addr: int, length: int, flags: int) -> None:
+        sys6(SYS_MSEAL, addr, length, flags)
 
     # ---- files -------------------------------------------------------------------------
     def op_open(self, tok: int, kind: str, name: str, flags: int, size: int) -> tuple[int, ...]:

@@ -1,0 +1,186 @@
+"""mseal(2) (mm/mseal.c) and the refusals of sealed VMAs in munmap, MAP_FIXED mmap and
+mprotect (semantics.md §4.3), on the model and on the host kernel.
+
+The LTP rows (C55-C66) are in test_ltp_errno.py; this file pins the rest: how sealing splits
+and merges, and the partial effects a refused call leaves behind. Each test gets a fresh
+host child: a sealed mapping can never be unmapped, so the host oracle's ``reset()`` refuses
+once anything is sealed (see test_reset_refuses_a_sealed_arena).
+"""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+import vmamodel as v
+from core.util import FIXED, NOREPLACE, RO, RW, SHANON, P, at, flags_of, layout
+
+from .util import errno_of, state
+
+SEALED_FLAGS = "rd wr mr mw me ac sl"
+PLAIN_FLAGS = "rd wr mr mw me ac"
+
+
+def test_sealing_the_middle_splits_and_sets_sl(mm):
+    mm.mmap(at(0), 8 * P, RW, NOREPLACE)
+    mm.mseal(at(2), P)
+    assert layout(mm) == [(0, 2, "rw-p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
+    assert flags_of(mm) == [PLAIN_FLAGS, SEALED_FLAGS, PLAIN_FLAGS]
+
+
+def test_sealing_sealed_memory_again_changes_nothing(sealed):
+    mm = sealed()
+    before = state(mm)
+    mm.mseal(at(2), P)
+    mm.mseal(at(0), 0)
+    assert state(mm) == before
+
+
+def test_sealing_a_neighbour_merges_it_into_the_sealed_vma(sealed):
+    """VM_SEALED is compared like any flag: equal flags merge (vma_modify_flags)."""
+    mm = sealed()
+    mm.mseal(at(3), P)
+    assert layout(mm) == [(0, 2, "rw-p"), (2, 4, "rw-p"), (4, 8, "rw-p")]
+    mm.mseal(at(0), 2 * P)
+    assert layout(mm) == [(0, 4, "rw-p"), (4, 8, "rw-p")]
+    assert flags_of(mm) == [SEALED_FLAGS, PLAIN_FLAGS]
+
+
+def test_a_new_mapping_next_to_a_sealed_vma_merges_only_once_sealed(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.mseal(at(0), 2 * P)
+    mm.mmap(at(2), P, RW, NOREPLACE)
+    assert layout(mm) == [(0, 2, "rw-p"), (2, 3, "rw-p")]
+    mm.mseal(at(2), P)
+    assert layout(mm) == [(0, 3, "rw-p")]
+
+
+def test_one_seal_over_several_vmas_keeps_them_apart(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.mmap(at(2), P, RO, NOREPLACE)
+    mm.mmap(at(3), 2 * P, RW, NOREPLACE)
+    mm.mseal(at(1), 3 * P)
+    assert layout(mm) == [
+        (0, 1, "rw-p"), (1, 2, "rw-p"), (2, 3, "r--p"), (3, 4, "rw-p"), (4, 5, "rw-p"),
+    ]
+    assert flags_of(mm) == [
+        PLAIN_FLAGS, SEALED_FLAGS, "rd mr mw me sl", SEALED_FLAGS, PLAIN_FLAGS,
+    ]
+
+
+def test_file_and_shared_mappings_can_be_sealed(mm):
+    f = v.memfd_create("sealme", 4 * P)
+    mm.mmap(at(0), 2 * P, RW, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    mm.mmap(at(4), 2 * P, RW, SHANON)
+    mm.mseal(at(0), 2 * P)
+    mm.mseal(at(5), P)
+    assert flags_of(mm) == ["rd wr sh mr mw me ms sl", "rd wr sh mr mw me ms",
+                            "rd wr sh mr mw me ms sl"]
+
+
+def test_sealed_memory_is_still_readable_and_writable(sealed):
+    mm = sealed()
+    mm.touch(at(2), write=True)
+    mm.touch(at(2))
+    assert layout(mm) == [(0, 2, "rw-p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
+
+
+def test_unsealed_neighbours_can_still_be_unmapped_and_changed(sealed):
+    mm = sealed()
+    mm.munmap(at(3), 5 * P)
+    mm.mprotect(at(0), 2 * P, RO)
+    mm.mmap(at(0), P, RW, FIXED)
+    assert layout(mm) == [(0, 1, "rw-p"), (1, 2, "r--p"), (2, 3, "rw-p")]
+
+
+@pytest.mark.parametrize(("page", "count"), [(2, 1), (0, 3), (2, 6), (1, 2)])
+def test_munmap_touching_a_sealed_vma_is_eperm(sealed, page, count):
+    mm = sealed()
+    before = state(mm)
+    assert errno_of(mm.munmap, at(page), count * P) == errno.EPERM
+    if page in (0, 2):  # the range starts on a VMA boundary: no split was made
+        assert state(mm) == before
+
+
+def test_refused_munmap_keeps_the_split_it_made_first(sealed):
+    """vms_gather_munmap_vmas(): the split at the start of the range happens before the
+    sealed VMA is reached; the refusal re-attaches the VMAs but the split stays."""
+    mm = sealed()
+    assert errno_of(mm.munmap, at(1), 7 * P) == errno.EPERM
+    assert layout(mm) == [(0, 1, "rw-p"), (1, 2, "rw-p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
+
+
+def test_refused_map_fixed_keeps_the_split_it_made_first(sealed):
+    mm = sealed()
+    assert errno_of(mm.mmap, at(1), 7 * P, RO, FIXED) == errno.EPERM
+    assert layout(mm) == [(0, 1, "rw-p"), (1, 2, "rw-p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
+
+
+def test_map_fixed_noreplace_over_a_sealed_vma_is_eexist(sealed):
+    """The EEXIST check comes before any VMA is gathered."""
+    mm = sealed()
+    before = state(mm)
+    assert errno_of(mm.mmap, at(2), P, RW, NOREPLACE) == errno.EEXIST
+    assert state(mm) == before
+
+
+def test_mprotect_of_a_sealed_vma_is_eperm_even_without_a_change(sealed):
+    """mprotect_fixup() refuses a sealed VMA before it compares the flags."""
+    mm = sealed()
+    before = state(mm)
+    assert errno_of(mm.mprotect, at(2), P, RW) == errno.EPERM
+    assert state(mm) == before
+
+
+def test_refused_mprotect_keeps_the_vmas_changed_before_the_seal(sealed):
+    """do_mprotect_pkey() walks the VMAs in order and stops at the sealed one: [0,2) is
+    already PROT_NONE, [3,8) untouched."""
+    mm = sealed()
+    assert errno_of(mm.mprotect, at(0), 8 * P, v.PROT_NONE) == errno.EPERM
+    assert layout(mm) == [(0, 2, "---p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
+
+
+def test_sealing_at_the_map_count_limit_is_enomem_and_keeps_earlier_seals():
+    """mseal_apply(): a split refused by max_map_count stops the walk; VMAs sealed before it
+    stay sealed (model only: the host limit is 65530 maps, and the host process's own
+    mappings count toward it)."""
+    mm = v.AddressSpace(max_map_count=3, debug=True)
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.mmap(at(2), 2 * P, RO, NOREPLACE)
+    mm.mmap(at(4), 2 * P, RW, NOREPLACE)
+    assert errno_of(mm.mseal, at(0), 5 * P) == errno.ENOMEM
+    assert layout(mm) == [(0, 2, "rw-p"), (2, 4, "r--p"), (4, 6, "rw-p")]
+    assert flags_of(mm) == [SEALED_FLAGS, "rd mr mw me sl", PLAIN_FLAGS]
+
+
+# ---- the host oracle with sealed mappings -------------------------------------------------
+
+
+@pytest.mark.host
+def test_reset_refuses_a_sealed_arena():
+    """A sealed mapping cannot be unmapped, so the oracle cannot empty its arena."""
+    from vmamodel.host import HostAddressSpace
+
+    with HostAddressSpace() as hs:
+        hs.mmap(at(0), P, RW, NOREPLACE)
+        hs.mseal(at(0), P)
+        with pytest.raises(RuntimeError, match="sealed"):
+            hs.reset()
+        assert layout(hs) == [(0, 1, "rw-p")]
+
+
+@pytest.mark.host
+def test_sealing_in_a_fork_leaves_the_parent_reusable():
+    """The documented way to reuse one child for sealing cases: seal in a fork."""
+    from vmamodel.host import HostAddressSpace
+
+    with HostAddressSpace() as hs:
+        child = hs.fork()
+        child.mmap(at(0), P, RW, NOREPLACE)
+        child.mseal(at(0), P)
+        assert flags_of(child) == [SEALED_FLAGS]
+        child.close()
+        hs.mmap(at(0), P, RW, NOREPLACE)
+        hs.reset()
+        assert hs.maps() == ""
