@@ -167,6 +167,16 @@ def _refused(vmg: VmaMergeStruct, side: str, other: Vma, rule: str) -> None:
         vmg.mm.tracer.emit(MergeRefused(side, other.id, rule))
 
 
+def _refused_special(vmg: VmaMergeStruct) -> None:
+    """A VM_SPECIAL proposal never merges (the early return of vma_merge_new_range): name
+    that rule for each neighbour that touches the range."""
+    prev, nxt = vmg.prev, vmg.next
+    if prev is not None and prev.vm_end == vmg.start:
+        _refused(vmg, "prev", prev, "VM_SPECIAL")
+    if nxt is not None and nxt.vm_start == vmg.end:
+        _refused(vmg, "next", nxt, "VM_SPECIAL")
+
+
 def can_vma_merge_left(vmg: VmaMergeStruct) -> bool:
     """can_vma_merge_left(): prev touches the range and is compatible."""
     prev = vmg.prev
@@ -295,6 +305,7 @@ def vma_merge_new_range(vmg: VmaMergeStruct) -> Vma | None:
     vmg.state = MergeState.NOMERGE
     if vmg.flags & VM_SPECIAL or (prev is None and nxt is None):
         if vmg.mm.tracer.active:
+            _refused_special(vmg)
             _trace_merge(vmg, "new_range", start, end, False)
         return None
     left = can_vma_merge_left(vmg)

@@ -58,7 +58,7 @@ from vmamodel.munmap import (
     vms_gather_munmap_vmas,
 )
 from vmamodel.unmapped_area import get_unmapped_area
-from vmamodel.vma import Vma, VmAreaDesc, vm_get_page_prot
+from vmamodel.vma import Vma, VmAreaDesc, vm_get_page_prot, vma_set_page_prot
 
 if TYPE_CHECKING:
     from vmamodel.file import VmOperations
@@ -194,6 +194,8 @@ def _do_mmap(
         raise oserror(errno.EOVERFLOW, "mmap: offset + length overflows")
     if mm.map_count > mm.max_map_count:
         raise oserror(errno.ENOMEM, "mmap: map_count over max_map_count")
+    if mm.injector.armed:
+        maybe_inject(mm, "max_map_count")
     # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
     pkey = mm.execute_only_pkey() if prot == PROT_EXEC else 0
     vm_flags: int = (
@@ -421,7 +423,7 @@ def __mmap_complete(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
             vma.vm_flags &= ~VM_LOCKED_MASK
         else:
             mm.locked_vm += map.pglen
-    vma.vm_page_prot = vm_get_page_prot(vma.vm_flags)
+    vma_set_page_prot(vma)
 
 
 def __mmap_region(

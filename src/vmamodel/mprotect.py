@@ -29,7 +29,7 @@ from vmamodel.hooks import call_mprotect_hook, oserror
 from vmamodel.merge import vma_modify_flags
 from vmamodel.mmap import calc_vm_prot_bits
 from vmamodel.munmap import page_align
-from vmamodel.vma import vm_get_page_prot
+from vmamodel.vma import vma_set_page_prot
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -67,7 +67,7 @@ def mprotect_fixup(
     if oldflags & VM.ACCOUNT and not newflags & VM.ACCOUNT:
         vm_unacct_memory(mm, nrpages)
     vma.vm_flags = newflags
-    vma.vm_page_prot = vm_get_page_prot(newflags)
+    vma_set_page_prot(vma)
     if mm.tracer.active:
         mm.tracer.emit(
             VmaChanged(vma.id, vma.vm_start, vma.vm_end, vma.vm_pgoff, newflags, "mprotect")

@@ -108,6 +108,16 @@ def vm_get_page_prot(vm_flags: int) -> int:
     return vm_flags & (VM.READ | VM.WRITE | VM.EXEC | VM.SHARED)
 
 
+def vma_set_page_prot(vma: Vma) -> None:
+    """vma_set_page_prot() (mm/mmap.c): the protection that vm_flags give, keeping the page
+    cache mode a driver chose (vm_pgprot_modify() keeps _PAGE_CACHE_MASK), so a non-cached
+    or write-combining device mapping stays so after mmap completes or mprotect."""
+    from vmamodel.mmap_action import PGPROT_CACHE_MASK
+
+    cache_mode = vma.vm_page_prot & PGPROT_CACHE_MASK
+    vma.vm_page_prot = vm_get_page_prot(vma.vm_flags) | cache_mode
+
+
 def vma_dup(mm: AddressSpace, vma: Vma) -> Vma:
     """vm_area_dup(): a copy of every field; the caller adjusts range and references."""
     new = Vma(

@@ -17,6 +17,7 @@ from vmamodel.constants import (
     PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
+    VM,
 )
 from vmamodel.events import ActionStep, Event, HookCall
 from vmamodel.file import File
@@ -107,6 +108,39 @@ def unmap_all(mm: AddressSpace) -> None:
     vmas = mm.vmas()
     if vmas:
         mm.munmap(vmas[0].vm_start, vmas[-1].vm_end - vmas[0].vm_start)
+
+
+def has_exit() -> bool:
+    """Whether exit_mmap (vmamodel.fork) exists yet."""
+    try:
+        import vmamodel.fork  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def exit_mm(mm: AddressSpace) -> None:
+    """The process exits: ``mm.exit()`` (exit_mmap closes every VMA). Until vmamodel.fork
+    exists, an munmap of everything stands in for it (the same close calls, in order)."""
+    if has_exit():
+        mm.exit()
+    else:
+        unmap_all(mm)
+
+
+def flags_at(mm: AddressSpace, page: int) -> VM:
+    """vm_flags of the VMA holding test page ``page``."""
+    return VM(vma_at(mm, page).vm_flags)
+
+
+def maps_offset(mm: AddressSpace, page: int) -> int:
+    """The offset column of the maps line of the VMA holding test page ``page``."""
+    addr = at(page)
+    for line in mm.maps().splitlines():
+        start, end = (int(x, 16) for x in line.split()[0].split("-"))
+        if start <= addr < end:
+            return int(line.split()[2], 16)
+    raise AssertionError(f"no VMA at page {page}")
 
 
 EINVAL = errno.EINVAL
