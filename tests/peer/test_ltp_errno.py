@@ -1,0 +1,380 @@
+"""Part C of peer-tests.md: the LTP errno table (C1-C66) and the LTP functional tests that
+bear on VMA layout (C2, F1-F26), on the model and on the host kernel.
+
+Each test is named after its row. Where LTP passes NULL and lets the kernel choose, the tests
+pass an arena address as a hint (or MAP_FIXED where the row's point is not placement): the
+host oracle keeps every mapping inside its arena. Rows that are not here, and why:
+
+- C25 (mremap04) uses SysV shm, which the model does not have: a shared anonymous mapping
+  (also shmem) stands in, in test_c25_mremap04_shm_grow_in_place_is_enomem.
+- C44, C45, C47, C48, C52, C53 need an unprivileged process (RLIMIT_MEMLOCK without
+  CAP_IPC_LOCK); the oracle's child runs as root and keeps CAP_IPC_LOCK, so they run on the
+  model only, configured with ``cap_ipc_lock=False``.
+- C56 (mseal01/2) needs pkey_alloc/pkey_mprotect, which neither backend offers.
+- C38 (madvise02/9) is always skipped by LTP: modern kernels do not return EBADF there.
+- F3, F4 (brk), F5 (the [stack] VMA), F8, F9 (VmLck in /proc/PID/status), F13 (ftruncate),
+  F20 (userfaultfd), F25 (msync), F26 (memcg) need what the arena oracle cannot show or the
+  model does not have.
+- F1 (mprotect05) is tests/core/test_merge.py::test_ltp_mprotect05_shared_file_pieces_remerge.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+import vmamodel as v
+from core.util import ANON, FIXED, NOREPLACE, RO, RW, SHANON, P, at, flags_of, layout
+
+from .util import errno_of, state
+
+ULONG_MAX = (1 << 64) - 1
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+# ---- mmap06, mmap07, mmap08, mmap15, mmap17, mmap20, mmap23, mmap24 (C1-C15) -------------
+
+
+@pytest.mark.parametrize(
+    ("row", "prot", "kind"),
+    [
+        ("C1", v.PROT_WRITE, v.MAP_PRIVATE),
+        ("C2", v.PROT_WRITE, v.MAP_SHARED),
+        ("C3", v.PROT_READ, v.MAP_PRIVATE),
+        ("C4", v.PROT_READ, v.MAP_SHARED),
+        ("C5", RW, v.MAP_PRIVATE),
+        ("C6", RW, v.MAP_SHARED),
+    ],
+)
+def test_c1_c6_mmap06_write_only_fd_is_eacces(mm, regular_file, row, prot, kind):
+    """Every mapping needs a readable file (do_mmap: FMODE_READ), shared or not."""
+    f = regular_file(v.O_WRONLY, 4 * P)
+    assert errno_of(mm.mmap, at(0), 1024, prot, kind, f) == errno.EACCES
+    assert mm.maps() == ""
+
+
+def test_c7_mmap06_zero_length_is_einval_before_the_access_check(mm, regular_file):
+    f = regular_file(v.O_WRONLY, 4 * P)
+    assert errno_of(mm.mmap, at(0), 0, RW, v.MAP_SHARED, f) == errno.EINVAL
+
+
+def test_c8_mmap06_neither_shared_nor_private_is_einval(mm, regular_file):
+    f = regular_file(v.O_WRONLY, 4 * P)
+    assert errno_of(mm.mmap, at(0), 1024, RW, v.MAP_FILE, f) == errno.EINVAL
+
+
+def test_c9_mmap07_write_only_fd_private_page_is_eacces(mm, regular_file):
+    f = regular_file(v.O_WRONLY, 4 * P)
+    assert errno_of(mm.mmap, at(0), P, v.PROT_WRITE, v.MAP_PRIVATE, f) == errno.EACCES
+
+
+def test_c10_mmap08_bad_fd_is_ebadf_before_the_length_check(mm):
+    """A closed descriptor: no file and no MAP_ANONYMOUS (the oracle passes fd -1)."""
+    assert errno_of(mm.mmap, at(0), 0, v.PROT_WRITE, v.MAP_SHARED, None) == errno.EBADF
+
+
+def test_c11_mmap15_fixed_at_the_top_page_is_enomem(mm, regular_file):
+    f = regular_file(v.O_RDWR, 4 * P)
+    top = ULONG_MAX + 1 - P
+    assert errno_of(mm.mmap, top, P, RW, v.MAP_SHARED | v.MAP_FIXED, f) == errno.ENOMEM
+
+
+def test_c12_mmap17_noreplace_over_a_file_mapping_is_eexist(mm, regular_file):
+    f = regular_file(v.O_RDWR, 4 * P)
+    mm.mmap(at(0), 2 * P, RW, v.MAP_PRIVATE | v.MAP_FIXED_NOREPLACE, f)
+    before = state(mm)
+    flags = v.MAP_PRIVATE | v.MAP_FIXED_NOREPLACE
+    assert errno_of(mm.mmap, at(0), 2 * P, RW, flags, f) == errno.EEXIST
+    assert state(mm) == before
+
+
+def test_c13_mmap20_shared_validate_with_map_above4g_succeeds_on_x86_64(mm, regular_file):
+    """LTP expects EOPNOTSUPP for bit 0x80, but on x86-64 that bit is MAP_ABOVE4G, which is
+    in LEGACY_MAP_MASK: the mapping succeeds (as peer-tests.md says the host does). The
+    unknown bit 0x200 still gets EOPNOTSUPP."""
+    f = regular_file(v.O_RDWR, 4 * P)
+    validate = v.MAP_SHARED_VALIDATE
+    assert mm.mmap(at(0), P, RW, validate | v.MAP_ABOVE4G, f) == at(0)
+    assert errno_of(mm.mmap, at(4), P, RW, validate | 0x200, f) == errno.EOPNOTSUPP
+    assert layout(mm) == [(0, 1, "rw-s")]
+
+
+def test_c13_shared_validate_refuses_map_fixed_noreplace(mm, regular_file):
+    """Measured next to C13: MAP_FIXED_NOREPLACE is not in LEGACY_MAP_MASK, so
+    MAP_SHARED_VALIDATE refuses it with EOPNOTSUPP even where the range is free."""
+    f = regular_file(v.O_RDWR, 4 * P)
+    flags = v.MAP_SHARED_VALIDATE | v.MAP_FIXED_NOREPLACE
+    assert errno_of(mm.mmap, at(0), P, RW, flags, f) == errno.EOPNOTSUPP
+    assert mm.maps() == ""
+
+
+def test_c14_mmap23_two_gib_below_two_gib_is_enomem(mm):
+    """MAP_32BIT places in [1 GiB, 2 GiB): 2 GiB cannot fit."""
+    assert errno_of(mm.mmap, 0, 2 * GiB, RW, ANON | v.MAP_32BIT) == errno.ENOMEM
+    assert mm.maps() == ""
+
+
+#: mmap24 in a throwaway process with randomisation off (setarch -R): MAP_32BIT reservations
+#: of 32 MiB until mmap fails; prints the addresses, then the errno.
+_MMAP24 = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+libc.syscall.argtypes = (ctypes.c_long,) + (ctypes.c_ulong,) * 6
+while (addr := libc.syscall(9, 0, 32 << 20, 0, 0x62, (1 << 64) - 1, 0)) != -1:
+    print(addr)
+print(-ctypes.get_errno())
+"""
+
+
+def _mmap24_on_the_host() -> list[int]:
+    import subprocess
+    import sys
+
+    argv = ["setarch", "-R", sys.executable, "-I", "-S", "-c", _MMAP24]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return [int(word) for word in out.split()]
+
+
+def _mmap24_on_the_model() -> list[int]:
+    mm = v.AddressSpace(debug=True)
+    placed = []
+    while True:
+        try:
+            placed.append(mm.mmap(0, 32 * MiB, v.PROT_NONE, ANON | v.MAP_32BIT))
+        except OSError as exc:
+            placed.append(-(exc.errno or 0))
+            break
+    assert mm.mmap(0, P, RW, ANON) > 4 * GiB  # an unrestricted mapping still works
+    return placed
+
+
+@pytest.mark.host
+def test_c15_mmap24_map_32bit_exhausts_below_two_gib():
+    """MAP_32BIT reservations of 32 MiB until ENOMEM, every one ending at or below 2 GiB.
+
+    Run in a throwaway process, not the oracle: MAP_32BIT places below 2 GiB, outside the
+    oracle's arena. Anonymous 32 MiB mappings are THP-aligned (2 MiB padding), so the 1 GiB
+    window holds 30 of them, not 32; the model must place them where the kernel does.
+    """
+    host = _mmap24_on_the_host()
+    assert host[-1] == -errno.ENOMEM
+    assert all(addr + 32 * MiB <= 2 * GiB for addr in host[:-1])
+    assert _mmap24_on_the_model() == host
+
+
+# ---- munmap03, munmap04 (C16-C19) ---------------------------------------------------------
+
+
+def test_c16_munmap03_all_ones_address_is_einval(mm):
+    assert errno_of(mm.munmap, ULONG_MAX, 2 * P) == errno.EINVAL
+
+
+def test_c17_munmap03_zero_length_is_einval(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    assert errno_of(mm.munmap, at(0), 0) == errno.EINVAL
+    assert layout(mm) == [(0, 2, "rw-p")]
+
+
+def test_c18_munmap03_unaligned_address_is_einval(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    assert errno_of(mm.munmap, at(0) + 1, P) == errno.EINVAL
+    assert layout(mm) == [(0, 2, "rw-p")]
+
+
+def _fill_map_count(mm, batch: int = 4096) -> int:
+    """Map 3-page PROT_NONE VMAs at a 6-page stride until mmap fails; return how many were
+    mapped. The host process's own mappings count toward the limit too, so the number
+    differs between the backends; the failure must be ENOMEM."""
+    flags = NOREPLACE
+    count = 0
+    while True:
+        calls = [("mmap", at(6 * (count + i)), 3 * P, v.PROT_NONE, flags) for i in range(batch)]
+        results = _run_batch(mm, calls)
+        for result in results:
+            if isinstance(result, OSError):
+                assert result.errno == errno.ENOMEM
+                return count
+            count += 1
+
+
+def _run_batch(mm, calls):
+    if hasattr(mm, "run_batch"):
+        return mm.run_batch(calls)
+    results = []
+    for name, *args in calls:
+        try:
+            results.append(getattr(mm, name)(*args))
+        except OSError as exc:
+            results.append(exc)
+            break
+    return results
+
+
+def test_c19_munmap04_split_past_max_map_count_is_enomem(mm):
+    count = _fill_map_count(mm)
+    assert count > 60000
+    assert errno_of(mm.munmap, at(6 * 100 + 1), P) == errno.ENOMEM
+    # Unmapping whole VMAs needs no split; it makes room for reading maps again.
+    mm.munmap(at(6 * 102), 6 * count * P)
+    assert layout(mm)[99:] == [(594, 597, "---p"), (600, 603, "---p"), (606, 609, "---p")]
+
+
+# ---- mprotect01 (C20-C22) -----------------------------------------------------------------
+
+
+def test_c20_mprotect01_unmapped_range_is_enomem(mm):
+    """LTP uses address NULL; the oracle refuses addresses outside its arena, so an unmapped
+    arena page stands in (nothing is mapped at either)."""
+    assert errno_of(mm.mprotect, at(0), P + 1, RO) == errno.ENOMEM
+
+
+def test_c20_mprotect01_null_is_enomem_on_the_model():
+    mm = v.AddressSpace()
+    assert errno_of(mm.mprotect, 0, P + 1, RO) == errno.ENOMEM
+
+
+def test_c21_mprotect01_unaligned_address_is_einval(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    assert errno_of(mm.mprotect, at(0) + 1, 1024, RO) == errno.EINVAL
+
+
+def test_c22_mprotect01_write_on_read_only_dev_zero_is_eacces(mm):
+    from vmamodel.host import real_file
+
+    zero = real_file("/dev/zero", v.O_RDONLY)
+    mm.mmap(at(0), P, RO, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, zero)
+    before = state(mm)
+    assert errno_of(mm.mprotect, at(0), P, v.PROT_WRITE) == errno.EACCES
+    assert state(mm) == before
+
+
+# ---- mseal01, mseal02 (C55-C66) -----------------------------------------------------------
+
+
+def test_c55_mseal01_mprotect_over_a_sealed_page_is_eperm(sealed):
+    mm = sealed()
+    assert errno_of(mm.mprotect, at(0), 8 * P, v.PROT_NONE) == errno.EPERM
+
+
+def test_c58_mseal01_munmap_over_a_sealed_page_is_eperm(sealed):
+    mm = sealed()
+    before = state(mm)
+    assert errno_of(mm.munmap, at(0), 8 * P) == errno.EPERM
+    assert state(mm) == before
+
+
+def test_c60_mseal01_map_fixed_over_a_sealed_page_is_eperm(sealed):
+    mm = sealed()
+    before = state(mm)
+    assert errno_of(mm.mmap, at(0), 8 * P, RO, FIXED) == errno.EPERM
+    assert state(mm) == before
+
+
+@pytest.fixture
+def holed(mm):
+    """mseal02's setup: 4 pages RW with page [2,3) unmapped."""
+    mm.mmap(at(0), 4 * P, RW, NOREPLACE)
+    mm.munmap(at(2), P)
+    return mm
+
+
+@pytest.mark.parametrize(
+    ("row", "page", "offset", "length", "flags", "expected"),
+    [
+        ("C61", 0, 0, P, ULONG_MAX, errno.EINVAL),
+        ("C62", 0, 1, P, 0, errno.EINVAL),
+        ("C63", 0, 0, ULONG_MAX - P + 2, 0, errno.EINVAL),
+        ("C64", 2, 0, 2 * P, 0, errno.ENOMEM),
+        ("C65", 1, 0, 2 * P, 0, errno.ENOMEM),
+        ("C66", 0, 0, 4 * P, 0, errno.ENOMEM),
+    ],
+)
+def test_c61_c66_mseal02_errors_change_nothing(holed, row, page, offset, length, flags, expected):
+    """do_mseal(): flags, alignment and overflow are EINVAL; a hole anywhere in the range is
+    ENOMEM, checked before any VMA is sealed."""
+    before = state(holed)
+    assert errno_of(holed.mseal, at(page) + offset, length, flags) == expected
+    assert state(holed) == before
+
+
+# ---- functional tests (C2: F10, F12, F14-F17, F23, F24) -----------------------------------
+
+
+def test_f10_mmap13_access_past_the_end_of_file_is_sigbus(mm, regular_file):
+    f = regular_file(v.O_RDWR, P // 2)
+    mm.mmap(at(0), 2 * P, RW, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    mm.touch(at(0) + 1)
+    assert errno_of(mm.touch, at(1) + 1) == errno.EFAULT
+    assert layout(mm) == [(0, 2, "rw-s")]
+
+
+def test_f12_mmap19_files_swap_places_at_each_others_hint(mm, regular_file):
+    """Two file mappings unmapped and mapped again with each other's address as the hint:
+    the hints are honoured (the contents check of LTP needs no VMA model)."""
+    a, b = regular_file(v.O_RDWR, 4 * P), regular_file(v.O_RDWR, 4 * P)
+    shared = v.MAP_SHARED
+    first = mm.mmap(at(0), 4 * P, RW, shared, a)
+    second = mm.mmap(at(8), 4 * P, RW, shared, b)
+    mm.munmap(first, 4 * P)
+    mm.munmap(second, 4 * P)
+    assert mm.mmap(second, 4 * P, RW, shared, a) == at(8)
+    assert mm.mmap(first, 4 * P, RW, shared, b) == at(0)
+    assert [view.file for view in mm.vmas()] == [b, a]
+
+
+def test_f14_munmap01_whole_file_mapping_then_access_is_sigsegv(mm, regular_file):
+    f = regular_file(v.O_RDWR, 3 * P)
+    mm.mmap(at(0), 3 * P, RW, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    mm.munmap(at(0), 3 * P)
+    assert mm.maps() == ""
+    assert errno_of(mm.touch, at(1)) == errno.EFAULT
+
+
+def test_f15_munmap02_tail_of_a_file_mapping_then_access_is_sigsegv(mm, regular_file):
+    f = regular_file(v.O_RDWR, 3 * P)
+    mm.mmap(at(0), 3 * P, RW, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    mm.munmap(at(1), 2 * P)
+    mm.touch(at(0), write=True)
+    assert errno_of(mm.touch, at(1)) == errno.EFAULT
+    assert layout(mm) == [(0, 1, "rw-s")]
+
+
+def test_f16_mprotect02_write_after_making_a_shared_file_writable(mm, regular_file):
+    f = regular_file(v.O_RDWR, P)
+    mm.mmap(at(0), P, RO, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    assert errno_of(mm.touch, at(0), True) == errno.EFAULT
+    mm.mprotect(at(0), P, RW)
+    mm.touch(at(0), write=True)
+    assert layout(mm) == [(0, 1, "rw-s")]
+
+
+def test_f17_mprotect04_prot_none_faults_until_made_executable(mm):
+    """The access half of mprotect04 (running copied code is not a VMA matter)."""
+    mm.mmap(at(0), P, v.PROT_NONE, NOREPLACE)
+    assert errno_of(mm.touch, at(0)) == errno.EFAULT
+    mm.mprotect(at(0), P, v.PROT_READ | v.PROT_EXEC)
+    mm.touch(at(0))
+    assert layout(mm) == [(0, 1, "r-xp")]
+
+
+def test_f24_mmap04_read_only_fd_maps_shared_read_exec(mm, regular_file):
+    """A file opened O_RDONLY maps MAP_SHARED R|X without VM_SHARED and VM_MAYWRITE."""
+    f = regular_file(v.O_RDONLY, 2 * P)
+    mm.mmap(at(0), 2 * P, v.PROT_READ | v.PROT_EXEC, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    mm.touch(at(1))
+    assert layout(mm) == [(0, 2, "r-xs")]
+    assert flags_of(mm) == ["rd ex mr me ms"]
+
+
+def test_f11_mmap18_growsdown_stack_grows_unless_blocked(mm):
+    """A MAP_GROWSDOWN mapping grows when touched below, with stack_guard_gap (256 pages)
+    free under it; a mapping inside the gap refuses the growth."""
+    mm.mmap(at(600), 4 * P, RW, NOREPLACE | v.MAP_GROWSDOWN)
+    mm.touch(at(599), write=True)
+    assert layout(mm) == [(599, 604, "rw-p")]
+    mm.mmap(at(400), P, RW, SHANON)
+    assert errno_of(mm.touch, at(598), True) == errno.EFAULT
+    assert layout(mm) == [(400, 401, "rw-s"), (599, 604, "rw-p")]
