@@ -32,6 +32,11 @@ FAILURE_POINTS: dict[str, int] = {
     "may_split": errno_mod.EINVAL,  # vm_ops->may_split
     "vm_mremap": errno_mod.EINVAL,  # vm_ops->mremap
     "copy_vma": errno_mod.ENOMEM,  # copy_vma() in an mremap move
+    "mt_dup": errno_mod.ENOMEM,  # __mt_dup() in dup_mmap: fork fails before any copy
+    "fork_vma_dup": errno_mod.ENOMEM,  # vm_area_dup() of one VMA in dup_mmap
+    "anon_vma_fork": errno_mod.ENOMEM,  # anon_vma_fork() of one VMA in dup_mmap
+    "copy_page_range": errno_mod.ENOMEM,  # copy_page_range() after the copy's ->open
+    "move_page_tables": errno_mod.ENOMEM,  # move_page_tables() moving less than asked (mremap)
 }
 
 
