@@ -3,7 +3,7 @@ none of these drivers, and 6.18 has no mmap actions nor ``vm_ops->mapped``.
 
 - ``mm``: a fresh v4 address space (overrides the top-level model/host ``mm``).
 - ``make_mm(profile, **kwargs)``: a fresh address space of any profile.
-- ``events``: collect the events of an address space inside a ``with`` block.
+- ``form``: a driver form, "new" (mmap_prepare) or "old" (legacy .mmap).
 """
 
 from __future__ import annotations
@@ -33,3 +33,9 @@ def mm(make_mm: Callable[..., AddressSpace]) -> AddressSpace:
 def new_mm(request: pytest.FixtureRequest, make_mm: Callable[..., AddressSpace]) -> AddressSpace:
     """An address space of each profile that has ``mapped`` (v4, mainline)."""
     return make_mm(request.param)
+
+
+@pytest.fixture(params=["new", "old"])
+def form(request: pytest.FixtureRequest) -> str:
+    """A driver's form: the series' ``mmap_prepare`` one, or the legacy ``.mmap`` one."""
+    return str(request.param)

@@ -13,11 +13,6 @@ from vmamodel.events import HookCall, VmaCreated
 from .util import PRIVATE_FIXED, RO, RW, SHARED_FIXED, collect, layout, mmap_at, raises_errno
 
 
-@pytest.fixture(params=["new", "old"])
-def form(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 @pytest.mark.parametrize("flags", [SHARED_FIXED, PRIVATE_FIXED])
 @pytest.mark.parametrize("prot", [RO, RW])
 def test_mmu_kernel_refuses_every_mmap_with_enodev(new_mm, form, flags, prot):

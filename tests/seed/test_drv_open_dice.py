@@ -28,11 +28,6 @@ from .util import (
 BASE = 0x8000_0000
 
 
-@pytest.fixture(params=["new", "old"])
-def form(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 def dice(form: str, base: int = BASE, size: int = 2 * P) -> object:
     return open_dice.open_device(open_dice.OpenDiceDevice(base, size), form=form)
 
