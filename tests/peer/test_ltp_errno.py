@@ -25,7 +25,19 @@ import errno
 import pytest
 
 import vmamodel as v
-from core.util import ANON, FIXED, NOREPLACE, RO, RW, SHANON, P, at, flags_of, layout
+from core.util import (
+    ANON,
+    FIXED,
+    NOREPLACE,
+    RO,
+    RW,
+    SHANON,
+    P,
+    at,
+    flags_of,
+    layout,
+    offsets,
+)
 
 from .util import errno_of, state
 
@@ -184,42 +196,66 @@ def test_c18_munmap03_unaligned_address_is_einval(mm):
     assert layout(mm) == [(0, 2, "rw-p")]
 
 
-def _fill_map_count(mm, batch: int = 4096) -> int:
-    """Map 3-page PROT_NONE VMAs at a 6-page stride until mmap fails; return how many were
-    mapped. The host process's own mappings count toward the limit too, so the number
-    differs between the backends; the failure must be ENOMEM."""
+#: munmap04 in a throwaway process: 3-page PROT_NONE VMAs at a 6-page stride from BASE
+#: until mmap fails, then munmap of the middle page of VMA 100, then unmapping from VMA 102 on
+#: (whole VMAs: no split needed) and the maps lines of VMAs 0-101. Prints the errnos and
+#: those lines, relative to BASE in pages.
+_MUNMAP04 = """
+import ctypes, sys
+BASE, P = int(sys.argv[1]), 4096
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+libc.syscall.argtypes = (ctypes.c_long,) + (ctypes.c_ulong,) * 6
+def call(*args):
+    return -ctypes.get_errno() if libc.syscall(*args, *[0] * (7 - len(args))) == -1 else 0
+count = 0
+while (err := call(9, BASE + 6 * P * count, 3 * P, 0, 0x100022, (1 << 64) - 1, 0)) == 0:
+    count += 1
+print(err, call(11, BASE + 601 * P, P), call(11, BASE + 612 * P, 6 * count * P))
+for line in open("/proc/self/maps"):
+    lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+    if BASE <= lo < BASE + 612 * P:
+        print((lo - BASE) // P, (hi - BASE) // P, line.split()[1], count > 60000)
+"""
+
+
+def _munmap04(mm) -> list[str]:
+    """The same steps on an AddressSpace, printed the same way."""
     flags = NOREPLACE
     count = 0
     while True:
-        calls = [("mmap", at(6 * (count + i)), 3 * P, v.PROT_NONE, flags) for i in range(batch)]
-        results = _run_batch(mm, calls)
-        for result in results:
-            if isinstance(result, OSError):
-                assert result.errno == errno.ENOMEM
-                return count
-            count += 1
-
-
-def _run_batch(mm, calls):
-    if hasattr(mm, "run_batch"):
-        return mm.run_batch(calls)
-    results = []
-    for name, *args in calls:
         try:
-            results.append(getattr(mm, name)(*args))
+            mm.mmap(at(6 * count), 3 * P, v.PROT_NONE, flags)
         except OSError as exc:
-            results.append(exc)
+            first = -(exc.errno or 0)
             break
-    return results
+        count += 1
+    results = [first]
+    for addr, length in ((at(601), P), (at(612), 6 * count * P)):
+        try:
+            mm.munmap(addr, length)
+            results.append(0)
+        except OSError as exc:
+            results.append(-(exc.errno or 0))
+    lines = [" ".join(map(str, results))]
+    lines += [f"{lo} {hi} {perms} {count > 60000}" for lo, hi, perms in layout(mm)]
+    return lines
 
 
-def test_c19_munmap04_split_past_max_map_count_is_enomem(mm):
-    count = _fill_map_count(mm)
-    assert count > 60000
-    assert errno_of(mm.munmap, at(6 * 100 + 1), P) == errno.ENOMEM
-    # Unmapping whole VMAs needs no split; it makes room for reading maps again.
-    mm.munmap(at(6 * 102), 6 * count * P)
-    assert layout(mm)[99:] == [(594, 597, "---p"), (600, 603, "---p"), (606, 609, "---p")]
+@pytest.mark.host
+def test_c19_munmap04_split_past_max_map_count_is_enomem():
+    """At max_map_count, unmapping the middle of a VMA (one more VMA) is ENOMEM; unmapping
+    whole VMAs still works. The host side runs in a throwaway process: the oracle's child
+    allocates memory with mmap, so it cannot keep working at the limit. The number of VMAs
+    each side maps differs (the host process's own mappings count toward the limit)."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-I", "-S", "-c", _MUNMAP04, str(at(0))]
+    host = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert host[0] == f"{-errno.ENOMEM} {-errno.ENOMEM} 0"
+    model = v.AddressSpace(**v.host.host_model_kwargs())
+    assert _munmap04(model) == host
 
 
 # ---- mprotect01 (C20-C22) -----------------------------------------------------------------
@@ -251,6 +287,57 @@ def test_c22_mprotect01_write_on_read_only_dev_zero_is_eacces(mm):
     assert state(mm) == before
 
 
+# ---- mremap02, mremap03, mremap04, mremap05, mremap09 (C23-C29) --------------------------
+
+MAYMOVE = v.MREMAP_MAYMOVE
+FIXED_MOVE = v.MREMAP_MAYMOVE | v.MREMAP_FIXED
+
+
+def test_c23_mremap02_unaligned_old_address_is_einval(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    assert errno_of(mm.mremap, at(0) + 0xFFF, P, 2 * P, MAYMOVE) == errno.EINVAL
+    assert layout(mm) == [(0, 1, "rw-p")]
+
+
+def test_c24_mremap03_old_range_past_the_vma_is_efault(mm):
+    mm.mmap(at(0), P, v.PROT_NONE, NOREPLACE)
+    assert errno_of(mm.mremap, at(0), 1000 * P, 2000 * P, MAYMOVE) == errno.EFAULT
+    assert layout(mm) == [(0, 1, "---p")]
+
+
+def test_c25_mremap04_shm_grow_in_place_is_enomem(mm):
+    """SysV shm is not modelled: a 2-page shared anonymous mapping (shmem as well) stands
+    in. Growing its first page in place needs the range to end at the VMA's end."""
+    mm.mmap(at(0), 2 * P, RW, SHANON)
+    before = state(mm)
+    assert errno_of(mm.mremap, at(0), P, 2 * P, 0) == errno.ENOMEM
+    assert state(mm) == before
+
+
+def test_c26_mremap05_fixed_without_maymove_is_einval(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    assert errno_of(mm.mremap, at(0), P, P, v.MREMAP_FIXED, at(8)) == errno.EINVAL
+
+
+def test_c27_mremap05_unaligned_new_address_is_einval(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    assert errno_of(mm.mremap, at(0), P, P, FIXED_MOVE, at(8) + 1) == errno.EINVAL
+
+
+def test_c28_mremap05_overlapping_target_is_einval(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    assert errno_of(mm.mremap, at(0), 2 * P, P, FIXED_MOVE, at(0)) == errno.EINVAL
+    assert layout(mm) == [(0, 2, "rw-p")]
+
+
+def test_c29_mremap09_grow_over_hole_is_enomem(mm):
+    mm.mmap(at(0), 3 * P, RW, NOREPLACE)
+    mm.munmap(at(1), P)
+    before = state(mm)
+    assert errno_of(mm.mremap, at(0), P, 3 * P, 0) == errno.ENOMEM
+    assert state(mm) == before
+
+
 # ---- mseal01, mseal02 (C55-C66) -----------------------------------------------------------
 
 
@@ -271,6 +358,13 @@ def test_c60_mseal01_map_fixed_over_a_sealed_page_is_eperm(sealed):
     before = state(mm)
     assert errno_of(mm.mmap, at(0), 8 * P, RO, FIXED) == errno.EPERM
     assert state(mm) == before
+
+
+def test_c59_mseal01_shrinking_move_over_a_sealed_page_is_eperm(sealed):
+    """The VMA at the old address is not sealed; the tail the shrink unmaps is."""
+    mm = sealed()
+    target = mm.mmap(at(40), 2 * P, RW, NOREPLACE)
+    assert errno_of(mm.mremap, at(0), 8 * P, 2 * P, FIXED_MOVE, target) == errno.EPERM
 
 
 @pytest.fixture
@@ -358,6 +452,41 @@ def test_f17_mprotect04_prot_none_faults_until_made_executable(mm):
     mm.mprotect(at(0), P, v.PROT_READ | v.PROT_EXEC)
     mm.touch(at(0))
     assert layout(mm) == [(0, 1, "r-xp")]
+
+
+@pytest.mark.parametrize(
+    ("case", "readonly", "expected"),
+    [
+        ("all compatible", None, [(0, 3, "rw-s")]),
+        ("third", 2, [(0, 2, "rw-s"), (2, 3, "r--s")]),
+        ("first", 0, [(0, 1, "r--s"), (1, 3, "rw-s")]),
+    ],
+)
+def test_f2_mremap06_file_page_moved_out_and_back(mm, regular_file, case, readonly, expected):
+    """Page 1 of a shared file mapping moves onto slot 3 and back to slot 1, with slot 0 or
+    2 made read-only in between; the pieces merge back by file offset (after a move back
+    next to a read-only slot 0, the writable VMA starts at pgoff 1: 7e7757876f25)."""
+    f = regular_file(v.O_RDWR, 4 * P)
+    mm.mmap(at(0), 4 * P, RW, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    assert mm.mremap(at(1), P, P, FIXED_MOVE, at(3)) == at(3)
+    if readonly is not None:
+        mm.mprotect(at(readonly), P, RO)
+    assert mm.mremap(at(3), P, P, FIXED_MOVE, at(1)) == at(1)
+    assert layout(mm) == expected
+    assert offsets(mm) == [start for start, _, _ in expected]
+
+
+@pytest.mark.parametrize("target_mapped", [False, True])
+def test_f18_f19_mremap05_mremap08_fixed_move(mm, target_mapped):
+    """MREMAP_FIXED|MAYMOVE returns new_addr, to a free range or replacing a mapping."""
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.touch(at(0), write=True)
+    if target_mapped:
+        mm.mmap(at(10), 4 * P, RO, NOREPLACE)
+    assert mm.mremap(at(0), 2 * P, 2 * P, FIXED_MOVE, at(10)) == at(10)
+    tail = [(12, 14, "r--p")] if target_mapped else []
+    assert layout(mm) == [(10, 12, "rw-p"), *tail]
+    mm.touch(at(11), write=True)
 
 
 def test_f24_mmap04_read_only_fd_maps_shared_read_exec(mm, regular_file):

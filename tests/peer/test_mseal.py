@@ -184,3 +184,58 @@ def test_sealing_in_a_fork_leaves_the_parent_reusable():
         hs.mmap(at(0), P, RW, NOREPLACE)
         hs.reset()
         assert hs.maps() == ""
+
+
+# ---- mremap (check_prep_vma, and the unmaps mremap makes) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "args"),
+    [
+        ("no resize", (at(2), P, P, 0)),
+        ("shrink", (at(2), P, P // 2, 0)),
+        ("grow in place", (at(2), P, 2 * P, 0)),
+        ("grow or move", (at(2), P, 2 * P, v.MREMAP_MAYMOVE)),
+        ("move", (at(2), P, P, v.MREMAP_MAYMOVE | v.MREMAP_FIXED, at(20))),
+        ("dontunmap", (at(2), P, P, v.MREMAP_MAYMOVE | v.MREMAP_DONTUNMAP, at(30))),
+        ("onto the sealed vma", (at(20), P, P, v.MREMAP_MAYMOVE | v.MREMAP_FIXED, at(2))),
+        ("shrinking move", (at(0), 8 * P, 2 * P, v.MREMAP_MAYMOVE | v.MREMAP_FIXED, at(40))),
+    ],
+)
+def test_mremap_of_or_onto_a_sealed_vma_is_eperm_and_changes_nothing(sealed, case, args):
+    """check_prep_vma() refuses any mremap of a sealed VMA, even one that changes nothing;
+    a move onto it fails in the target unmap; a shrinking move whose source VMA is not sealed
+    fails when the tail it unmaps reaches the sealed one (the range starts on a VMA boundary,
+    so nothing was split first)."""
+    mm = sealed()
+    mm.mmap(at(20), P, RW, NOREPLACE)
+    before = state(mm)
+    assert errno_of(mm.mremap, *args) == errno.EPERM
+    assert state(mm) == before
+
+
+def test_mremap_not_resizing_across_a_sealed_vma_succeeds(sealed):
+    """The VMA at the old address is not sealed, and a call that neither grows nor moves
+    is not checked further."""
+    mm = sealed()
+    before = state(mm)
+    assert mm.mremap(at(0), 8 * P, 8 * P) == at(0)
+    assert state(mm) == before
+
+
+def test_refused_mremap_shrink_keeps_the_split_it_made_first(sealed):
+    """A shrink unmaps [new_len, old_len) with do_munmap: the split at its start is made
+    before the sealed VMA refuses."""
+    mm = sealed()
+    assert errno_of(mm.mremap, at(0), 8 * P, P) == errno.EPERM
+    assert layout(mm) == [(0, 1, "rw-p"), (1, 2, "rw-p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
+
+
+def test_refused_fixed_move_has_already_unmapped_the_target(sealed):
+    """MREMAP_FIXED unmaps the target range first, so when the shrink then meets the seal
+    the mapping that stood at the target is gone."""
+    mm = sealed()
+    mm.mmap(at(40), 2 * P, RO, NOREPLACE)
+    flags = v.MREMAP_MAYMOVE | v.MREMAP_FIXED
+    assert errno_of(mm.mremap, at(0), 8 * P, 2 * P, flags, at(40)) == errno.EPERM
+    assert layout(mm) == [(0, 2, "rw-p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
