@@ -51,6 +51,8 @@ class AddressSpace:
     Every syscall method raises ``OSError`` with the kernel's errno and otherwise returns
     what the syscall returns. ``profile`` chooses the kernel code state ("6.18", "v4",
     "mainline"); ``debug`` checks the tree invariants after every call (validate_mm).
+    ``start_brk`` is where brk() starts the heap (``start_data``/``end_data`` bound the data
+    segment that RLIMIT_DATA also counts).
     """
 
     def __init__(
@@ -73,6 +75,9 @@ class AddressSpace:
         thp_enabled: bool = True,
         read_implies_exec: bool = False,
         pkeys: bool = False,
+        start_brk: int = 0,
+        start_data: int = 0,
+        end_data: int = 0,
         debug: bool = False,
     ) -> None:
         self.task_size = task_size
@@ -111,8 +116,12 @@ class AddressSpace:
         self.map_count = 0
         self.total_vm = self.locked_vm = self.data_vm = self.exec_vm = self.stack_vm = 0
         self.def_flags = 0
-        self.start_brk = 0
-        self.current_brk = 0  # mm->brk (the name brk is the syscall)
+        # The program break as exec left it: brk() grows the heap from start_brk; the data
+        # segment [start_data, end_data) counts against RLIMIT_DATA (check_data_rlimit).
+        self.start_brk = start_brk
+        self.current_brk = start_brk  # mm->brk (the name brk is the syscall)
+        self.start_data = start_data
+        self.end_data = end_data
         self.start_stack = 0
         self.tracer = Tracer()
         self.injector = Injector()

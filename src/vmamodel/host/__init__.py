@@ -11,6 +11,11 @@ aligned one, a length that overflows) are let through so that their errno can be
 A kernel-chosen address outside the arena (a hinted mmap, an mremap move) is unmapped again in
 the child and reported as ``ValueError``.
 
+The heap: the child's break is moved into the top :data:`HEAP_SPAN` of the arena (at
+``heap_start(arena)``) once glibc's malloc has been barred from brk() (child.py), so
+``brk()`` plays in the arena on a break no one else uses; its ``[heap]`` shows in ``maps()``
+like any arena mapping.
+
 Crashes: if the child dies (signal, exit) or stops answering, the call raises
 :class:`HostCrash` naming the signal, and the object stays dead: every later call raises
 ``HostCrash`` again (no silent restart, which would lose the address-space state). Create a
@@ -60,6 +65,21 @@ __all__ = [
 
 #: (base, size): 16 TiB up, far below where the kernel places Python's own mappings.
 DEFAULT_ARENA = (0x100000000000, 1 << 40)
+#: The top of the arena that is left to the heap (start_brk is its first byte).
+HEAP_SPAN = 1 << 30
+#: malloc takes 64 MiB of spare heap while Python starts, before the child forbids it the
+#: break: it then rarely needs new mappings (at max_map_count it could not get any).
+GLIBC_TUNABLES = "glibc.malloc.top_pad=67108864"
+
+
+def heap_start(arena: tuple[int, int] | None = DEFAULT_ARENA) -> int | None:
+    """Where the oracle puts the child's start_brk for an arena ``(base, size)``: the last
+    HEAP_SPAN of it, or None (the heap stays where exec put it) for no or a small arena."""
+    if arena is None or arena[1] < 2 * HEAP_SPAN:
+        return None
+    return arena[0] + arena[1] - HEAP_SPAN
+
+
 CHILD_PATH = Path(__file__).with_name("child.py")
 _TOKENS = itertools.count(1)
 
@@ -148,10 +168,11 @@ class HostAddressSpace:
         self._by_inode: dict[tuple[tuple[int, int], int], File] = {}
         self._dead: str | None = None
         self._parent: HostAddressSpace | None = None
+        self._brk_layout: tuple[int, int, int] | None = None
         # Lives as long as the child; closed by the finaliser.
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._proc: subprocess.Popen[bytes] | None = None
-        self._channel = self._spawn(python)
+        self._channel = self._spawn(python, heap_start(arena))
         self.pid: int = self._proc.pid if self._proc is not None else 0
         self._finalizer = weakref.finalize(
             self, _shutdown, self._channel, self._proc, self._stderr
@@ -161,15 +182,18 @@ class HostAddressSpace:
             self.close()
             raise RuntimeError(f"the arena is not empty in a fresh child:\n{leftover}")
 
-    def _spawn(self, python: str) -> Channel:
+    def _spawn(self, python: str, start_brk: int | None) -> Channel:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         bounds = ["-"] if self.bounds is None else [f"{b:x}" for b in self.bounds]
-        argv = [python, "-I", "-S", str(CHILD_PATH), str(req_r), str(resp_w), *bounds]
+        heap = "-" if start_brk is None else f"{start_brk:x}"
+        argv = [python, "-I", "-S", str(CHILD_PATH), str(req_r), str(resp_w), *bounds, heap]
+        env = dict(os.environ)
+        env["GLIBC_TUNABLES"] = ":".join(filter(None, (env.get("GLIBC_TUNABLES"), GLIBC_TUNABLES)))
         try:
             self._proc = subprocess.Popen(
                 argv, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=self._stderr, cwd="/",
+                stdout=subprocess.DEVNULL, stderr=self._stderr, cwd="/", env=env,
             )
         finally:
             os.close(req_r)
@@ -186,6 +210,7 @@ class HostAddressSpace:
         self._by_inode = dict(parent._by_inode)
         self._dead = None
         self._parent = parent
+        self._brk_layout = parent._brk_layout
         # A forked process writes to its ancestor's stderr file; nothing to collect here.
         self._stderr = io.BytesIO()
         self._proc = None
@@ -417,6 +442,14 @@ class HostAddressSpace:
         self._guard("mseal", addr, length)
         return ("mseal", addr, length, flags)
 
+    def _req_brk(self, addr: int) -> tuple[Any, ...]:
+        addr &= U64
+        newbrk = _page_align(addr) & U64
+        # Below start_brk, or ending past TASK_SIZE (or wrapping), brk() changes nothing.
+        if self.bounds is not None and self.start_brk <= addr and 0 < newbrk <= TASK_SIZE:
+            self._inside(self.start_brk, newbrk, "brk")
+        return ("brk", addr)
+
     def _req_touch(self, addr: int, write: bool = False) -> tuple[Any, ...]:
         addr &= U64
         if self.bounds is not None:
@@ -483,6 +516,31 @@ class HostAddressSpace:
         fork (closing the fork frees its sealed mappings)."""
         self._request(self._req_mseal(addr, length, flags))
 
+    def brk(self, addr: int) -> int:
+        """brk(2): the new break, or the old one when the kernel refuses."""
+        result: int = self._request(self._req_brk(addr))
+        return result
+
+    def _layout(self) -> tuple[int, int, int]:
+        if self._brk_layout is None:
+            start_brk, start_data, end_data = self._request(("brk_layout",))
+            self._brk_layout = (start_brk, start_data, end_data)
+        return self._brk_layout
+
+    @property
+    def start_brk(self) -> int:
+        """mm->start_brk of the child (see heap_start())."""
+        return self._layout()[0]
+
+    @property
+    def start_data(self) -> int:
+        """mm->start_data: with end_data, the data segment RLIMIT_DATA counts for brk()."""
+        return self._layout()[1]
+
+    @property
+    def end_data(self) -> int:
+        return self._layout()[2]
+
     def touch(self, addr: int, write: bool = False) -> None:
         """Fault the page at ``addr`` as a user read or write would; OSError(EFAULT) where a
         real access would get SIGSEGV/SIGBUS. A write stores a zero byte."""
@@ -535,8 +593,13 @@ class HostAddressSpace:
             self._request(("forked",))
         return HostAddressSpace._attach(self, Channel(ours_w, ours_r, self._timeout), pid)
 
+    def exit(self) -> None:
+        """exit(2): the process ends (the kernel's exit_mmap tears its VMAs down)."""
+        self.close()
+
     def reset(self) -> None:
-        """Empty the arena and undo mlockall (so one child can serve many test cases)."""
+        """Empty the arena, put the break back at start_brk and undo mlockall (so one child
+        can serve many test cases)."""
         if self.bounds is None:
             raise ValueError("reset() needs an arena")
         try:
@@ -548,6 +611,7 @@ class HostAddressSpace:
                 "reset(): the arena holds sealed mappings (mseal), which only the exit of the "
                 "process removes; use a new HostAddressSpace, or seal in a fork()"
             ) from exc
+        self._request(("brk_reset",))
         self.munlockall()
 
     def run_batch(self, calls: Iterable[Sequence[Any]]) -> list[Any]:

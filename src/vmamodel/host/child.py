@@ -1,10 +1,12 @@
 """The host oracle's child: runs VMA syscalls on the real kernel in its own address space.
 
 Standard library only, no vmamodel imports: it is started as
-``python3 -I -S child.py REQ_FD RESP_FD ARENA_LO ARENA_HI`` (arena bounds in hex, ``-`` for no
-arena) and serves requests until EOF or an ``exit`` request. It keeps its own mappings few
-(``-S``, no json/socket/fcntl) because /proc/self/smaps costs time per VMA.
-
+``python3 -I -S child.py REQ_FD RESP_FD ARENA_LO ARENA_HI [START_BRK]`` (arena bounds in hex,
+``-`` for no arena; START_BRK in hex moves the heap there) and serves requests until EOF or an
+``exit`` request. It keeps its own mappings few (``-S``, no json/socket/fcntl) because
+/proc/self/smaps costs time per VMA. Before it moves the heap, a seccomp filter keeps
+glibc's malloc off the break for good (malloc grows by mmap instead), so the break belongs to
+the oracle's brk() alone; each brk request also checks that nobody else moved it.
 Frames (both directions): 4-byte little-endian length, then a ``marshal`` payload.
 Request: ``(op, *args)``; ints are already reduced to unsigned 64 bits by the parent.
 Response: ``("ok", value)``, ``("err", errno)``, ``("out", addr, length)`` (the kernel chose
@@ -32,17 +34,30 @@ SYS_WRITE = 1
 SYS_MMAP = 9
 SYS_MPROTECT = 10
 SYS_MUNMAP = 11
+SYS_BRK = 12
 SYS_MREMAP = 25
 SYS_MADVISE = 28
 SYS_MLOCK = 149
+SYS_PRCTL = 157
 SYS_MUNLOCK = 150
 SYS_MLOCKALL = 151
 SYS_MUNLOCKALL = 152
+SYS_SECCOMP = 317
 SYS_MLOCK2 = 325
 SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
 PAGE = 4096
+PR_SET_MM = 35
+PR_SET_MM_MAP = 14
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K = 0x20, 0x15, 0x06
+#: /proc/self/stat field numbers (proc(5)) of the struct prctl_mm_map members, in order;
+#: None for start_brk and brk, which move_heap() sets.
+MM_MAP_FIELDS = (26, 27, 45, 46, None, None, 28, 48, 49, 50, 51)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
@@ -109,6 +124,7 @@ class Child:
         self.children: dict[int, int | None] = {}
         self.pending_fork: tuple[int, int] | None = None
         self.buffer = bytearray(1 << 18)
+        self.brk_known = self.current_brk()
         self.new_pipe()
 
     def new_pipe(self) -> None:
@@ -188,6 +204,38 @@ class Child:
             os.ftruncate(self.files[tok], size)
         except OSError as exc:
             raise Fail(exc.errno or 0) from None
+
+    # ---- the program break -------------------------------------------------------------
+    def current_brk(self) -> int:
+        # brk(0) is below start_brk, so it changes nothing and answers the break.
+        return sys6(SYS_BRK, 0)
+
+    def check_brk(self) -> None:
+        """Refuse to touch a break that glibc's malloc moved: the heap would be its memory."""
+        if self.current_brk() != self.brk_known:
+            raise RuntimeError(f"the break moved behind the oracle's back: {self.current_brk():#x}")
+
+    def op_brk(self, addr: int) -> int:
+        """brk(2): the new break, or the old one when the kernel refuses."""
+        self.check_brk()
+        self.brk_known = sys6(SYS_BRK, addr)
+        return self.brk_known
+
+    def op_brk_layout(self) -> tuple[int, int, int]:
+        """(start_brk, start_data, end_data) from /proc/self/stat."""
+        stat = proc_stat()
+        return stat[47], stat[45], stat[46]
+
+    def op_brk_reset(self) -> None:
+        """Bring the break back to start_brk. A shrink needs a VMA in the range it gives up,
+        so one page is mapped at start_brk first (brk() then unmaps it with the rest)."""
+        self.check_brk()
+        start = self.op_brk_layout()[0]
+        if self.brk_known != start:
+            sys6(SYS_MMAP, start, PAGE, 3, 0x32, U64, 0)  # MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED
+            self.brk_known = sys6(SYS_BRK, start)
+        if self.brk_known != start:
+            raise RuntimeError(f"the break stays at {self.brk_known:#x}, not {start:#x}")
 
     # ---- memory access through the pipe ------------------------------------------------
     def op_peek(self, addr: int) -> int:
@@ -342,9 +390,66 @@ def serve(child: Child) -> None:
         send_frame(child.resp, child.handle(request))
 
 
+def proc_stat() -> dict[int, int]:
+    """The numeric fields of /proc/self/stat by their proc(5) number (from 4 on)."""
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return {number: int(value) for number, value in enumerate(fields[1:], start=4)}
+
+
+def syscall_resume_address() -> int:
+    """Where libc's syscall() continues after its syscall instruction: the instruction
+    pointer seccomp sees for every call this oracle makes."""
+    start = ctypes.cast(_syscall, ctypes.c_void_p).value or 0
+    offset = ctypes.string_at(start, 64).find(b"\x0f\x05")
+    if offset < 0:
+        raise Fail(0)
+    return start + offset + 2
+
+
+def deny_foreign_brk() -> None:
+    """A seccomp filter under which brk() from anywhere but the oracle's own syscall()
+    returns 0, which glibc's sbrk reads as failure: malloc can never take memory from the
+    heap the oracle moves into the arena (it falls back to mmap)."""
+    resume = syscall_resume_address()
+    program = (
+        (BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+        (BPF_JEQ_K, 0, 5, SYS_BRK),
+        (BPF_LD_W_ABS, 0, 0, 8),  # instruction_pointer, low half
+        (BPF_JEQ_K, 0, 2, resume & 0xFFFFFFFF),
+        (BPF_LD_W_ABS, 0, 0, 12),  # instruction_pointer, high half
+        (BPF_JEQ_K, 1, 0, resume >> 32),
+        (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO),
+        (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
+    )
+    filters = (ctypes.c_uint64 * len(program))(
+        *(code | jt << 16 | jf << 24 | k << 32 for code, jt, jf, k in program)
+    )
+    fprog = (ctypes.c_uint64 * 2)(len(program), ctypes.addressof(filters))
+    sys6(SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1)
+    sys6(SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, 0, ctypes.addressof(fprog))
+
+
+def move_heap(start_brk: int) -> None:
+    """Put start_brk and the break at ``start_brk`` (prctl PR_SET_MM_MAP, which needs
+    CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), so that brk() works inside the arena, once
+    malloc is kept off it. Best effort: otherwise the heap stays where exec put it."""
+    stat = proc_stat()
+    values = [start_brk if field is None else stat[field] for field in MM_MAP_FIELDS]
+    # auxv = NULL, auxv_size = 0, exe_fd = -1 (keep /proc/self/exe)
+    mm_map = (ctypes.c_uint64 * 13)(*values, 0, 0xFFFFFFFF << 32)
+    with contextlib.suppress(Fail):
+        deny_foreign_brk()
+        sys6(SYS_PRCTL, PR_SET_MM, PR_SET_MM_MAP, ctypes.addressof(mm_map), ctypes.sizeof(mm_map))
+
+
 def main(argv: list[str]) -> None:
     req, resp = int(argv[1]), int(argv[2])
-    arena = None if argv[3] == "-" else (int(argv[3], 16), int(argv[4], 16))
+    rest = argv[3:]
+    arena = None if rest[0] == "-" else (int(rest[0], 16), int(rest[1], 16))
+    heap = rest[1 if arena is None else 2:][:1]
+    if heap and heap[0] != "-":
+        move_heap(int(heap[0], 16))
     child = Child(req, resp, arena)
     serve(child)
     child.reap()

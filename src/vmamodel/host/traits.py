@@ -32,4 +32,12 @@ def host_model_kwargs() -> dict[str, Any]:
         "pkeys": host_has_pkeys(),
         "max_map_count": _sysctl("max_map_count", 65530),
         "overcommit_memory": _sysctl("overcommit_memory", 0),
+        "start_brk": _oracle_start_brk(),
     }
+
+
+def _oracle_start_brk() -> int:
+    """Where the oracle's child keeps its heap (the default arena's top; see heap_start)."""
+    from vmamodel.host import heap_start
+
+    return heap_start() or 0
