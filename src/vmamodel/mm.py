@@ -376,6 +376,7 @@ class AddressSpace:
             raise AssertionError(f"map_count {self.map_count} but {count} VMAs")
         if count > self.max_map_count + 1:
             raise AssertionError(f"{count} VMAs exceed max_map_count {self.max_map_count}")
+        self.tree.validate()
 
     def __repr__(self) -> str:
         return f"AddressSpace({self.map_count} VMAs, profile={self.profile.name})"

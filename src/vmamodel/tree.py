@@ -3,61 +3,158 @@
 Everything that looks VMAs up by address goes through :class:`VmaTree`, so the structure can
 change (for speed) without touching the rules. VMAs never overlap, so changing a VMA's range
 in place keeps the order; only insertion and removal restructure the tree.
+
+Layout (a blocked sorted list, in the manner of sortedcontainers): the VMAs sit in blocks of
+``_LOAD // 2`` to ``2 * _LOAD`` entries, so an insertion moves at most one block's pointers.
+Beside each VMA the tree records the free gap below it (its start minus the end of the VMA
+before it), each block keeps the largest of its gaps, and a max-tree over the blocks answers
+"the highest (or lowest) gap of at least this size below (or above) this point" by descending
+only into blocks that have one, as the maple tree's gap tracking does for
+``mas_empty_area_rev()``. Lookups, updates and gap searches are O(log n) plus one block.
+
+Whoever changes ``vm_start`` or ``vm_end`` of a VMA in the tree must do it through
+:meth:`VmaTree.set_range`: the index is only as good as what it is told. :meth:`validate`
+checks it (``AddressSpace.validate_mm`` calls it in debug mode).
 """
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vmamodel.vma import Vma
 
+#: A block holds _LOAD // 2 .. 2 * _LOAD VMAs after a split (fewer only while shrinking): small
+#: enough that rescanning one block's gaps is cheap, large enough that there are few blocks.
+_LOAD = 64
+_MIN_BLOCK = _LOAD // 4
+#: Distinct vm_flags values shared between VMAs (see insert); past this many, stop sharing.
+_FLAG_VALUES = 4096
 
-def _start(vma: Vma) -> int:
-    return vma.vm_start
+_start = attrgetter("vm_start")
+
+Gap = tuple[int, int, "Vma | None"]
 
 
 class VmaTree:
-    """Sorted VMAs with the lookups of include/linux/mm.h (find_vma, vma_find, ...)."""
+    """Sorted VMAs with the lookups of include/linux/mm.h (find_vma, vma_find, ...) and the
+    gap searches of the maple tree (mas_empty_area, mas_empty_area_rev)."""
 
-    __slots__ = ("_vmas",)
+    __slots__ = ("_blocks", "_bmax", "_flags", "_gaps", "_leaves", "_len", "_mins", "_seg")
 
     def __init__(self) -> None:
-        self._vmas: list[Vma] = []
+        self._blocks: list[list[Vma]] = []
+        # _gaps[b][j]: free bytes between blocks[b][j] and the VMA before it (from 0 for
+        # the first VMA). array('q') costs 8 bytes per VMA where a list of ints costs ~40.
+        self._gaps: list[array[int]] = []
+        self._mins: list[int] = []  # vm_start of each block's first VMA
+        self._bmax: list[int] = []  # the largest gap of each block
+        # Max-tree over _bmax (root at 1, block b at _leaves + b); None until a gap search
+        # needs it after the number of blocks changed.
+        self._seg: list[int] | None = None
+        self._leaves = 1
+        self._len = 0
+        self._flags: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self._vmas)
+        return self._len
 
     def __iter__(self) -> Iterator[Vma]:
-        return iter(self._vmas)
+        return chain.from_iterable(self._blocks)
 
-    def _index_at_or_before(self, addr: int) -> int:
-        """Index of the last VMA with vm_start <= addr, or -1."""
-        return bisect_right(self._vmas, addr, key=_start) - 1
+    # -- positions ----------------------------------------------------------------------
 
-    def _index_of(self, vma: Vma) -> int:
-        idx = self._index_at_or_before(vma.vm_start)
-        if idx < 0 or self._vmas[idx] is not vma:
+    def _at_or_before(self, addr: int) -> tuple[int, int]:
+        """(block, index) of the last VMA with vm_start <= addr; index -1 (in block 0) when
+        there is none. The tree must not be empty."""
+        b = bisect_right(self._mins, addr) - 1
+        if b < 0:
+            return 0, -1
+        return b, bisect_right(self._blocks[b], addr, key=_start) - 1
+
+    def _first_at_or_after(self, addr: int) -> tuple[int, int]:
+        """(block, index) of the first VMA with vm_start >= addr; (len(blocks), 0) when none."""
+        b = bisect_left(self._mins, addr) - 1
+        if b < 0:
+            return 0, 0
+        blk = self._blocks[b]
+        j = bisect_left(blk, addr, key=_start)
+        if j == len(blk):
+            return b + 1, 0
+        return b, j
+
+    def _next_pos(self, b: int, j: int) -> tuple[int, int]:
+        if j + 1 < len(self._blocks[b]):
+            return b, j + 1
+        return b + 1, 0
+
+    def _vma_at(self, b: int, j: int) -> Vma | None:
+        """The VMA at a position that may be one past the end (then None)."""
+        blocks = self._blocks
+        if b < len(blocks):
+            return blocks[b][j]
+        return None
+
+    def _before(self, b: int, j: int) -> Vma | None:
+        """The VMA before position (b, j), where j may be -1 or len(block)."""
+        if j > 0:
+            return self._blocks[b][j - 1]
+        if b > 0:
+            return self._blocks[b - 1][-1]
+        return None
+
+    def _position(self, vma: Vma) -> tuple[int, int] | None:
+        blocks = self._blocks
+        if not blocks:
+            return None
+        b, j = self._at_or_before(vma.vm_start)
+        if j < 0 or blocks[b][j] is not vma:
+            return None
+        return b, j
+
+    def _index_of(self, vma: Vma) -> tuple[int, int]:
+        pos = self._position(vma)
+        if pos is None:
             raise KeyError(f"{vma!r} is not in the tree")
-        return idx
+        return pos
+
+    # -- lookups ------------------------------------------------------------------------
 
     def find(self, addr: int) -> Vma | None:
         """find_vma(): the first VMA with vm_end > addr."""
-        vmas = self._vmas
-        idx = self._index_at_or_before(addr)
-        if idx >= 0 and vmas[idx].vm_end > addr:
-            return vmas[idx]
-        idx += 1
-        return vmas[idx] if idx < len(vmas) else None
+        blocks = self._blocks
+        if not blocks:
+            return None
+        b = bisect_right(self._mins, addr) - 1
+        if b < 0:
+            return blocks[0][0]
+        blk = blocks[b]
+        j = bisect_right(blk, addr, key=_start) - 1
+        vma = blk[j]
+        if vma.vm_end > addr:
+            return vma
+        j += 1
+        if j < len(blk):
+            return blk[j]
+        b += 1
+        return blocks[b][0] if b < len(blocks) else None
 
     def lookup(self, addr: int) -> Vma | None:
         """vma_lookup(): the VMA containing addr."""
-        idx = self._index_at_or_before(addr)
-        if idx >= 0 and self._vmas[idx].vm_end > addr:
-            return self._vmas[idx]
-        return None
+        blocks = self._blocks
+        if not blocks:
+            return None
+        b = bisect_right(self._mins, addr) - 1
+        if b < 0:
+            return None
+        blk = blocks[b]
+        vma = blk[bisect_right(blk, addr, key=_start) - 1]
+        return vma if vma.vm_end > addr else None
 
     def find_intersection(self, start: int, end: int) -> Vma | None:
         """find_vma_intersection(): the first VMA overlapping [start, end)."""
@@ -68,77 +165,366 @@ class VmaTree:
 
     def find_prev(self, addr: int) -> tuple[Vma | None, Vma | None]:
         """find_vma_prev(): (first VMA with vm_end > addr, the VMA before it)."""
-        vmas = self._vmas
-        idx = self._index_at_or_before(addr)
-        if idx >= 0 and vmas[idx].vm_end > addr:
-            return vmas[idx], vmas[idx - 1] if idx > 0 else None
-        nxt = vmas[idx + 1] if idx + 1 < len(vmas) else None
-        return nxt, vmas[idx] if idx >= 0 else None
+        if not self._blocks:
+            return None, None
+        b, j = self._at_or_before(addr)
+        if j >= 0 and self._blocks[b][j].vm_end > addr:
+            return self._blocks[b][j], self._before(b, j)
+        prev = self._blocks[b][j] if j >= 0 else None
+        return self._vma_at(*self._next_pos(b, j)) if j >= 0 else self._blocks[0][0], prev
 
     def prev_of(self, vma: Vma) -> Vma | None:
-        idx = self._index_of(vma)
-        return self._vmas[idx - 1] if idx > 0 else None
+        return self._before(*self._index_of(vma))
 
     def next_of(self, vma: Vma) -> Vma | None:
-        idx = self._index_of(vma) + 1
-        return self._vmas[idx] if idx < len(self._vmas) else None
+        return self._vma_at(*self._next_pos(*self._index_of(vma)))
 
     def prev_before(self, addr: int) -> Vma | None:
         """The last VMA that ends at or before addr (for a gap starting at addr)."""
-        idx = self._index_at_or_before(addr)
-        if idx >= 0 and self._vmas[idx].vm_end > addr:
-            idx -= 1
-        return self._vmas[idx] if idx >= 0 else None
+        if not self._blocks:
+            return None
+        b, j = self._at_or_before(addr)
+        if j < 0:
+            return None
+        vma = self._blocks[b][j]
+        if vma.vm_end > addr:
+            return self._before(b, j)
+        return vma
 
     def next_from(self, addr: int) -> Vma | None:
         """The first VMA that starts at or after addr."""
-        idx = self._index_at_or_before(addr)
-        if idx >= 0 and self._vmas[idx].vm_start == addr:
-            return self._vmas[idx]
-        idx += 1
-        return self._vmas[idx] if idx < len(self._vmas) else None
+        if not self._blocks:
+            return None
+        return self._vma_at(*self._first_at_or_after(addr))
 
     def range(self, start: int, end: int) -> list[Vma]:
         """Every VMA overlapping [start, end), in order (for_each_vma_range)."""
-        vmas = self._vmas
-        idx = self._index_at_or_before(start)
-        if idx < 0 or vmas[idx].vm_end <= start:
-            idx += 1
+        blocks = self._blocks
+        if not blocks:
+            return []
+        b, j = self._at_or_before(start)
+        if j < 0 or blocks[b][j].vm_end <= start:
+            b, j = self._next_pos(b, j) if j >= 0 else (0, 0)
         out: list[Vma] = []
-        while idx < len(vmas) and vmas[idx].vm_start < end:
-            out.append(vmas[idx])
-            idx += 1
+        while b < len(blocks):
+            blk = blocks[b]
+            while j < len(blk):
+                vma = blk[j]
+                if vma.vm_start >= end:
+                    return out
+                out.append(vma)
+                j += 1
+            b, j = b + 1, 0
         return out
+
+    # -- updates ------------------------------------------------------------------------
 
     def insert(self, vma: Vma) -> None:
         """vma_iter_store_new(): the range must be free."""
-        idx = self._index_at_or_before(vma.vm_start) + 1
-        vmas = self._vmas
-        if idx > 0 and vmas[idx - 1].vm_end > vma.vm_start:
-            raise AssertionError(f"{vma!r} overlaps {vmas[idx - 1]!r}")
-        if idx < len(vmas) and vmas[idx].vm_start < vma.vm_end:
-            raise AssertionError(f"{vma!r} overlaps {vmas[idx]!r}")
-        vmas.insert(idx, vma)
+        start, end = vma.vm_start, vma.vm_end
+        # The kernel keeps vm_flags in a machine word; here equal values share one int
+        # object, which saves its 32 bytes on most VMAs.
+        value = vma.vm_flags
+        if type(value) is int:
+            flags = self._flags
+            vma.vm_flags = (
+                flags.setdefault(value, value) if len(flags) < _FLAG_VALUES
+                else flags.get(value, value)
+            )
+        blocks = self._blocks
+        if not blocks:
+            self._new_first_block(vma)
+            return
+        b, j = self._at_or_before(start)
+        j += 1
+        prev = self._before(b, j)
+        nxt = self._vma_at(b, j) if j < len(blocks[b]) else self._vma_at(b + 1, 0)
+        if prev is not None and prev.vm_end > start:
+            raise AssertionError(f"{vma!r} overlaps {prev!r}")
+        if nxt is not None and nxt.vm_start < end:
+            raise AssertionError(f"{vma!r} overlaps {nxt!r}")
+        gap = start - (prev.vm_end if prev is not None else 0)
+        blocks[b].insert(j, vma)
+        self._gaps[b].insert(j, gap)
+        self._len += 1
+        if j == 0:
+            self._mins[b] = start
+        if gap > self._bmax[b]:
+            self._set_bmax(b, gap)
+        if nxt is not None:
+            nb, nj = self._next_pos(b, j)
+            self._set_gap(nb, nj, nxt.vm_start - end)
+        if len(blocks[b]) > 2 * _LOAD:
+            self._split(b)
 
     def remove(self, vma: Vma) -> None:
-        del self._vmas[self._index_of(vma)]
+        b, j = self._index_of(vma)
+        blk, gaps = self._blocks[b], self._gaps[b]
+        del blk[j]
+        gap = gaps.pop(j)
+        self._len -= 1
+        if j < len(blk):
+            nb, nj = b, j
+        else:
+            nb, nj = b + 1, 0
+        if nb < len(self._blocks):
+            # The gap below the next VMA now reaches down to where this one's gap began.
+            self._set_gap(nb, nj, self._gaps[nb][nj] + gap + vma.vm_end - vma.vm_start)
+        if not blk:
+            self._drop_block(b)
+            return
+        if j == 0:
+            self._mins[b] = blk[0].vm_start
+        if gap == self._bmax[b]:
+            self._set_bmax(b, max(gaps))
+        if len(blk) < _MIN_BLOCK and len(self._blocks) > 1:
+            self._join(b)
 
     def set_range(self, vma: Vma, start: int, end: int, pgoff: int) -> None:
         """vma_set_range(): callers guarantee the new range overlaps no other VMA."""
+        pos = self._position(vma)
+        old_start = vma.vm_start
         vma.vm_start = start
         vma.vm_end = end
         vma.vm_pgoff = pgoff
+        if pos is None:
+            return  # not in the tree (yet): nothing to index
+        b, j = pos
+        if start != old_start:
+            self._set_gap(b, j, self._gaps[b][j] + start - old_start)
+            if j == 0:
+                self._mins[b] = start
+        nb, nj = self._next_pos(b, j)
+        if nb < len(self._blocks):
+            self._set_gap(nb, nj, self._blocks[nb][nj].vm_start - end)
 
-    def gaps_topdown(self, low: int, high: int) -> Iterator[tuple[int, int, Vma | None]]:
+    # -- block maintenance --------------------------------------------------------------
+
+    def _new_first_block(self, vma: Vma) -> None:
+        self._blocks.append([vma])
+        self._gaps.append(array("q", (vma.vm_start,)))
+        self._mins.append(vma.vm_start)
+        self._bmax.append(vma.vm_start)
+        self._len = 1
+        self._seg = None
+
+    def _set_gap(self, b: int, j: int, gap: int) -> None:
+        gaps = self._gaps[b]
+        old = gaps[j]
+        gaps[j] = gap
+        top = self._bmax[b]
+        if gap > top:
+            self._set_bmax(b, gap)
+        elif old == top and gap < old:
+            self._set_bmax(b, max(gaps))
+
+    def _set_bmax(self, b: int, value: int) -> None:
+        self._bmax[b] = value
+        seg = self._seg
+        if seg is None:
+            return
+        i = self._leaves + b
+        seg[i] = value
+        i >>= 1
+        while i:
+            left, right = seg[2 * i], seg[2 * i + 1]
+            top = left if left >= right else right
+            if seg[i] == top:
+                return
+            seg[i] = top
+            i >>= 1
+
+    def _split(self, b: int) -> None:
+        blk, gaps = self._blocks[b], self._gaps[b]
+        half = len(blk) // 2
+        self._blocks.insert(b + 1, blk[half:])
+        self._gaps.insert(b + 1, gaps[half:])
+        del blk[half:]
+        del gaps[half:]
+        self._mins.insert(b + 1, self._blocks[b + 1][0].vm_start)
+        self._bmax[b] = max(gaps)
+        self._bmax.insert(b + 1, max(self._gaps[b + 1]))
+        self._seg = None
+
+    def _drop_block(self, b: int) -> None:
+        del self._blocks[b]
+        del self._gaps[b]
+        del self._mins[b]
+        del self._bmax[b]
+        self._seg = None
+
+    def _join(self, b: int) -> None:
+        """Merge the small block b into a neighbour (then split again if too big)."""
+        if b == 0:
+            b = 1
+        left = b - 1
+        self._blocks[left].extend(self._blocks[b])
+        self._gaps[left].extend(self._gaps[b])
+        self._bmax[left] = max(self._bmax[left], self._bmax[b])
+        self._drop_block(b)
+        if len(self._blocks[left]) > 2 * _LOAD:
+            self._split(left)
+
+    def _segtree(self) -> list[int]:
+        """The max-tree over the blocks' largest gaps, rebuilt after the blocks changed.
+        There is always at least one padding leaf (-1) past the last block, so that every
+        block index up to len(blocks) has a leaf."""
+        seg = self._seg
+        if seg is not None:
+            return seg
+        nblocks = len(self._bmax)
+        leaves = 1
+        while leaves <= nblocks:
+            leaves <<= 1
+        level = self._bmax + [-1] * (leaves - nblocks)
+        levels = [level]
+        while len(level) > 1:
+            level = list(map(max, level[::2], level[1::2]))
+            levels.append(level)
+        seg = [0]
+        for level in reversed(levels):
+            seg.extend(level)
+        self._seg = seg
+        self._leaves = leaves
+        return seg
+
+    def _last_block_with(self, b: int, length: int) -> int:
+        """The highest block index < b whose largest gap is >= length, or -1."""
+        seg = self._segtree()
+        leaves = self._leaves
+        i = leaves + b
+        while i > 1:
+            if i & 1 and seg[i - 1] >= length:
+                i -= 1
+                while i < leaves:
+                    i = 2 * i + 1 if seg[2 * i + 1] >= length else 2 * i
+                return i - leaves
+            i >>= 1
+        return -1
+
+    def _first_block_with(self, b: int, length: int) -> int:
+        """The lowest block index > b whose largest gap is >= length, or -1."""
+        seg = self._segtree()
+        leaves = self._leaves
+        i = leaves + b
+        while i > 1:
+            if not i & 1 and seg[i + 1] >= length:
+                i += 1
+                while i < leaves:
+                    i = 2 * i if seg[2 * i] >= length else 2 * i + 1
+                return i - leaves
+            i >>= 1
+        return -1
+
+    # -- gap searches -------------------------------------------------------------------
+
+    def highest_gap(self, low: int, high: int, length: int) -> Gap | None:
+        """The highest free gap, clipped to [low, high), of at least ``length`` bytes:
+        (gap_start, gap_end, the VMA after the gap or None), or None.
+
+        mas_empty_area_rev() as vma_iter_area_highest() calls it; the same answer as the
+        first gap of :meth:`gaps_topdown` that is long enough, in O(log n)."""
+        length = max(length, 1)
+        if high <= low:
+            return None
+        blocks = self._blocks
+        if not blocks:
+            return (max(low, 0), high, None) if high - max(low, 0) >= length else None
+        b, j = self._first_at_or_after(high)
+        following = self._vma_at(b, j)
+        prev = self._before(b, j)
+        gap_start = prev.vm_end if prev is not None else 0
+        if gap_start < high and high - max(gap_start, low) >= length:
+            return max(gap_start, low), high, following
+        if prev is None or prev.vm_start <= low:
+            return None
+        # The gaps below prev and lower: the last VMA at or before (b, j - 1) whose gap fits.
+        if j == 0:
+            b, j = b - 1, len(blocks[b - 1])
+        found = self._last_gap_in_block(b, j, length) if self._bmax[b] >= length else -1
+        if found < 0:
+            b = self._last_block_with(b, length)
+            if b < 0:
+                return None
+            found = self._last_gap_in_block(b, len(blocks[b]), length)
+        vma = blocks[b][found]
+        gap_start = vma.vm_start - self._gaps[b][found]
+        if vma.vm_start - max(gap_start, low) < length:
+            return None
+        return max(gap_start, low), vma.vm_start, vma
+
+    def lowest_gap(self, low: int, high: int, length: int) -> Gap | None:
+        """The lowest free gap, clipped to [low, high), of at least ``length`` bytes:
+        (gap_start, gap_end, the VMA after the gap or None), or None.
+
+        mas_empty_area() as vma_iter_area_lowest() calls it; the same answer as the first
+        gap of :meth:`gaps_bottomup` that is long enough, in O(log n)."""
+        length = max(length, 1)
+        blocks = self._blocks
+        if not blocks:
+            return (low, high, None) if high - low >= length else None
+        gap_start, b, j = self._gap_from(low)
+        following = self._vma_at(b, j)
+        gap_end = high if following is None else min(high, following.vm_start)
+        if gap_end - gap_start >= length:
+            return gap_start, gap_end, following
+        if following is None or following.vm_end >= high:
+            return None
+        # Gaps above `following`: the first VMA after (b, j) whose gap below it fits.
+        found = self._first_gap_in_block(b, j + 1, length) if self._bmax[b] >= length else -1
+        if found < 0:
+            b = self._first_block_with(b, length)
+            found = self._first_gap_in_block(b, 0, length) if b >= 0 else -1
+        if found < 0:
+            last = blocks[-1][-1]
+            if high - last.vm_end >= length:
+                return last.vm_end, high, None
+            return None
+        vma = blocks[b][found]
+        gap_start = vma.vm_start - self._gaps[b][found]
+        gap_end = min(high, vma.vm_start)
+        if gap_end - gap_start < length:
+            return None
+        return gap_start, gap_end, vma
+
+    def _gap_from(self, low: int) -> tuple[int, int, int]:
+        """Where the free range containing or following ``low`` begins (at least low), and
+        the position of the VMA above it. The tree must not be empty."""
+        b, j = self._at_or_before(low)
+        if j < 0:
+            return low, 0, 0
+        gap_start = max(low, self._blocks[b][j].vm_end)
+        b, j = self._next_pos(b, j)
+        return gap_start, b, j
+
+    def _last_gap_in_block(self, b: int, end: int, length: int) -> int:
+        """The last index < end in block b whose gap is >= length, or -1."""
+        gaps = self._gaps[b]
+        for i in range(end - 1, -1, -1):
+            if gaps[i] >= length:
+                return i
+        return -1
+
+    def _first_gap_in_block(self, b: int, begin: int, length: int) -> int:
+        """The first index >= begin in block b whose gap is >= length, or -1."""
+        gaps = self._gaps[b]
+        for i in range(begin, len(gaps)):
+            if gaps[i] >= length:
+                return i
+        return -1
+
+    def gaps_topdown(self, low: int, high: int) -> Iterator[Gap]:
         """Free gaps [gap_start, gap_end) inside [low, high), highest first, each with the VMA
         that follows it (whose start gap may shrink it)."""
-        vmas = self._vmas
-        idx = bisect_left(vmas, high, key=_start)
-        following = vmas[idx] if idx < len(vmas) else None
+        if not self._blocks:
+            if high > max(low, 0):
+                yield max(low, 0), high, None
+            return
+        b, j = self._first_at_or_after(high)
+        following = self._vma_at(b, j)
         gap_end = high
-        i = idx - 1
         while gap_end > low:
-            prev = vmas[i] if i >= 0 else None
+            prev = self._before(b, j)
             gap_start = prev.vm_end if prev is not None else 0
             if gap_start < gap_end:
                 yield max(gap_start, low), gap_end, following
@@ -146,22 +532,55 @@ class VmaTree:
                 return
             following = prev
             gap_end = min(gap_end, prev.vm_start)
-            i -= 1
+            if j > 0:
+                j -= 1
+            else:
+                b, j = b - 1, len(self._blocks[b - 1]) - 1
 
-    def gaps_bottomup(self, low: int, high: int) -> Iterator[tuple[int, int, Vma | None]]:
+    def gaps_bottomup(self, low: int, high: int) -> Iterator[Gap]:
         """Free gaps inside [low, high), lowest first, each with the VMA that follows it."""
-        vmas = self._vmas
-        idx = self._index_at_or_before(low)
-        gap_start = low
-        if idx >= 0:
-            gap_start = max(low, vmas[idx].vm_end)
-        idx += 1
+        blocks = self._blocks
+        if not blocks:
+            if high > low:
+                yield low, high, None
+            return
+        gap_start, b, j = self._gap_from(low)
         while gap_start < high:
-            following = vmas[idx] if idx < len(vmas) else None
+            following = self._vma_at(b, j)
             gap_end = high if following is None else min(high, following.vm_start)
             if gap_end > gap_start:
                 yield gap_start, gap_end, following
             if following is None:
                 return
             gap_start = max(gap_start, following.vm_end)
-            idx += 1
+            b, j = self._next_pos(b, j)
+
+    # -- checks -------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check the index against the VMAs: order, block bounds, gaps, maxima, counts."""
+        prev_end = 0
+        count = 0
+        for b, blk in enumerate(self._blocks):
+            gaps = self._gaps[b]
+            if not blk or len(blk) != len(gaps) or len(blk) > 2 * _LOAD:
+                raise AssertionError(f"tree block {b} has {len(blk)} VMAs, {len(gaps)} gaps")
+            if self._mins[b] != blk[0].vm_start:
+                raise AssertionError(f"tree block {b} starts at {self._mins[b]:#x}, not at "
+                                     f"{blk[0].vm_start:#x} (vm_start changed outside set_range?)")
+            for vma, gap in zip(blk, gaps, strict=True):
+                if vma.vm_start - prev_end != gap:
+                    raise AssertionError(f"tree gap below {vma!r} is {gap:#x}, not "
+                                         f"{vma.vm_start - prev_end:#x} (range changed "
+                                         "outside set_range?)")
+                prev_end = vma.vm_end
+            if self._bmax[b] != max(gaps):
+                raise AssertionError(f"tree block {b}: largest gap {self._bmax[b]:#x}")
+            count += len(blk)
+        if count != self._len or len(self._mins) != len(self._blocks):
+            raise AssertionError(f"tree counts {self._len} VMAs, holds {count}")
+        seg = self._seg
+        if seg is not None:
+            self._seg = None
+            if self._segtree() != seg:
+                raise AssertionError("tree gap index out of date")

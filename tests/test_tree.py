@@ -1,0 +1,267 @@
+"""VmaTree against a plain sorted list: every lookup and gap search, after random insertions,
+removals and range changes, with blocks small enough that splits and joins happen often."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from vmamodel import tree as tree_module
+from vmamodel.tree import VmaTree
+
+PAGES = 160  # the address space of the test, in units of one "page" = 1
+INF = 1 << 62
+
+
+class FakeVma:
+    """What the tree reads of a VMA."""
+
+    __slots__ = ("vm_end", "vm_flags", "vm_pgoff", "vm_start")
+
+    def __init__(self, start: int, end: int, flags: int = 0) -> None:
+        self.vm_start = start
+        self.vm_end = end
+        self.vm_pgoff = start
+        self.vm_flags = flags
+
+    def __repr__(self) -> str:
+        return f"[{self.vm_start}, {self.vm_end})"
+
+
+Gap = tuple[int, int, FakeVma | None]
+
+
+class Reference:
+    """The same questions answered by linear scans of a sorted list."""
+
+    def __init__(self) -> None:
+        self.vmas: list[FakeVma] = []
+
+    def sort(self) -> None:
+        self.vmas.sort(key=lambda v: v.vm_start)
+
+    def find(self, addr: int) -> FakeVma | None:
+        return next((v for v in self.vmas if v.vm_end > addr), None)
+
+    def lookup(self, addr: int) -> FakeVma | None:
+        return next((v for v in self.vmas if v.vm_start <= addr < v.vm_end), None)
+
+    def before(self, vma: FakeVma | None) -> FakeVma | None:
+        if vma is None:
+            return self.vmas[-1] if self.vmas else None
+        i = self.vmas.index(vma)
+        return self.vmas[i - 1] if i else None
+
+    def after(self, vma: FakeVma) -> FakeVma | None:
+        i = self.vmas.index(vma) + 1
+        return self.vmas[i] if i < len(self.vmas) else None
+
+    def prev_before(self, addr: int) -> FakeVma | None:
+        return next((v for v in reversed(self.vmas) if v.vm_end <= addr), None)
+
+    def next_from(self, addr: int) -> FakeVma | None:
+        return next((v for v in self.vmas if v.vm_start >= addr), None)
+
+    def range(self, start: int, end: int) -> list[FakeVma]:
+        return [v for v in self.vmas if v.vm_start < end and v.vm_end > start]
+
+    def free(self) -> Iterator[Gap]:
+        """Every maximal free range [a, b) of [0, INF), with the VMA after it."""
+        prev_end = 0
+        for vma in self.vmas:
+            if vma.vm_start > prev_end:
+                yield prev_end, vma.vm_start, vma
+            prev_end = vma.vm_end
+        yield prev_end, INF, None
+
+    def gaps(self, low: int, high: int) -> list[Gap]:
+        """The free ranges clipped to [low, high), lowest first."""
+        out = []
+        for start, end, following in self.free():
+            start, end = max(start, low), min(end, high)
+            if start < end:
+                out.append((start, end, following))
+        return out
+
+    def free_slots(self) -> list[tuple[int, int]]:
+        return [(a, min(b, PAGES)) for a, b, _ in self.free() if a < PAGES]
+
+
+addresses = st.integers(min_value=0, max_value=PAGES + 4)
+
+
+class TreeMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tree = VmaTree()
+        self.ref = Reference()
+
+    @initialize(load=st.sampled_from([2, 3, 64]))
+    def small_blocks(self, load: int) -> None:
+        # Blocks of 1 to 2 * load entries, so that a short run splits and joins them.
+        self.saved = (tree_module._LOAD, tree_module._MIN_BLOCK)
+        tree_module._LOAD, tree_module._MIN_BLOCK = load, max(1, load // 4)
+
+    def teardown(self) -> None:
+        if hasattr(self, "saved"):
+            tree_module._LOAD, tree_module._MIN_BLOCK = self.saved
+
+    @rule(data=st.data())
+    def insert(self, data: st.DataObject) -> None:
+        slots = self.ref.free_slots()
+        if not slots:
+            return
+        lo, hi = data.draw(st.sampled_from(slots))
+        start = data.draw(st.integers(lo, hi - 1))
+        end = data.draw(st.integers(start + 1, hi))
+        vma = FakeVma(start, end, data.draw(st.sampled_from([0x73, 0x71])))
+        self.tree.insert(vma)
+        self.ref.vmas.append(vma)
+        self.ref.sort()
+
+    @rule(count=st.integers(1, 12))
+    def insert_many_in_order(self, count: int) -> None:
+        """Runs of single-page VMAs with one-page holes, to fill blocks."""
+        starts = [s for lo, hi in self.ref.free_slots() for s in range(lo, hi, 2)][:count]
+        for start in starts:
+            vma = FakeVma(start, start + 1, 0x73)
+            self.tree.insert(vma)
+            self.ref.vmas.append(vma)
+        self.ref.sort()
+
+    @precondition(lambda self: self.ref.vmas)
+    @rule(data=st.data())
+    def remove(self, data: st.DataObject) -> None:
+        vma = data.draw(st.sampled_from(self.ref.vmas))
+        self.tree.remove(vma)
+        self.ref.vmas.remove(vma)
+
+    @precondition(lambda self: self.ref.vmas)
+    @rule(data=st.data())
+    def set_range(self, data: st.DataObject) -> None:
+        vma = data.draw(st.sampled_from(self.ref.vmas))
+        prev, nxt = self.ref.before(vma), self.ref.after(vma)
+        lo = prev.vm_end if prev is not None else 0
+        hi = nxt.vm_start if nxt is not None else PAGES + 8
+        start = data.draw(st.integers(lo, hi - 1))
+        end = data.draw(st.integers(start + 1, hi))
+        self.tree.set_range(vma, start, end, start)
+        assert (vma.vm_start, vma.vm_end, vma.vm_pgoff) == (start, end, start)
+
+    @rule(addr=addresses)
+    def point_lookups(self, addr: int) -> None:
+        ref, tree = self.ref, self.tree
+        assert tree.find(addr) is ref.find(addr)
+        assert tree.lookup(addr) is ref.lookup(addr)
+        found = ref.find(addr)
+        assert tree.find_prev(addr) == (found, ref.before(found))
+        assert tree.prev_before(addr) is ref.prev_before(addr)
+        assert tree.next_from(addr) is ref.next_from(addr)
+
+    @rule(start=addresses, size=st.integers(0, 40))
+    def range_lookups(self, start: int, size: int) -> None:
+        end = start + size
+        expected = self.ref.range(start, end)
+        assert self.tree.range(start, end) == expected
+        assert self.tree.find_intersection(start, end) is (expected[0] if expected else None)
+
+    @precondition(lambda self: self.ref.vmas)
+    @rule(data=st.data())
+    def neighbours(self, data: st.DataObject) -> None:
+        vma = data.draw(st.sampled_from(self.ref.vmas))
+        assert self.tree.prev_of(vma) is self.ref.before(vma)
+        assert self.tree.next_of(vma) is self.ref.after(vma)
+
+    @rule(low=addresses, high=addresses, length=st.integers(0, 12))
+    def gap_searches(self, low: int, high: int, length: int) -> None:
+        expected = self.ref.gaps(low, high)
+        assert list(self.tree.gaps_bottomup(low, high)) == expected
+        assert list(self.tree.gaps_topdown(low, high)) == expected[::-1]
+        fitting = [gap for gap in expected if gap[1] - gap[0] >= max(length, 1)]
+        assert self.tree.lowest_gap(low, high, length) == (fitting[0] if fitting else None)
+        assert self.tree.highest_gap(low, high, length) == (fitting[-1] if fitting else None)
+
+    @invariant()
+    def same_contents(self) -> None:
+        assert list(self.tree) == self.ref.vmas
+        assert len(self.tree) == len(self.ref.vmas)
+        self.tree.validate()
+
+
+TreeMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40)
+test_tree_against_a_sorted_list = TreeMachine.TestCase
+
+
+def test_missing_vma_is_a_key_error() -> None:
+    tree = VmaTree()
+    inside, outside = FakeVma(10, 20), FakeVma(30, 40)
+    tree.insert(inside)
+    with pytest.raises(KeyError):
+        tree.remove(outside)
+    with pytest.raises(KeyError):
+        tree.next_of(FakeVma(10, 20))
+
+
+def test_overlapping_insert_is_refused() -> None:
+    tree = VmaTree()
+    tree.insert(FakeVma(10, 20))
+    for start, end in ((5, 11), (19, 25), (12, 15), (0, 100)):
+        with pytest.raises(AssertionError, match="overlaps"):
+            tree.insert(FakeVma(start, end))
+    assert len(tree) == 1
+
+
+def test_set_range_of_a_vma_outside_the_tree_only_assigns() -> None:
+    tree = VmaTree()
+    tree.insert(FakeVma(10, 20))
+    loose = FakeVma(30, 40)
+    tree.set_range(loose, 50, 60, 7)
+    assert (loose.vm_start, loose.vm_end, loose.vm_pgoff) == (50, 60, 7)
+    assert tree.next_from(21) is None
+    tree.validate()
+
+
+def test_equal_flags_share_one_int() -> None:
+    tree = VmaTree()
+    first, second = FakeVma(0, 1, int("100073", 16)), FakeVma(2, 3, (1 << 20) + 0x73)
+    assert first.vm_flags == second.vm_flags and first.vm_flags is not second.vm_flags
+    tree.insert(first)
+    tree.insert(second)
+    assert second.vm_flags is first.vm_flags
+
+
+def test_validate_notices_a_range_changed_behind_its_back() -> None:
+    tree = VmaTree()
+    low, high = FakeVma(0, 10), FakeVma(20, 30)
+    tree.insert(low)
+    tree.insert(high)
+    high.vm_start = 15
+    with pytest.raises(AssertionError, match="set_range"):
+        tree.validate()
+
+
+def test_many_vmas_keep_every_gap_search_right() -> None:
+    """Thousands of VMAs in the default block size: one hole larger than the rest at
+    a known place is what both searches find, from any limit above or below it."""
+    tree = VmaTree()
+    vmas = [FakeVma(4 * i, 4 * i + 2) for i in range(5000)]
+    for vma in vmas:
+        tree.insert(vma)
+    tree.remove(vmas[1234])
+    big = (vmas[1233].vm_end, vmas[1235].vm_start, vmas[1235])
+    assert tree.highest_gap(0, 4 * 5000, 3) == big
+    assert tree.lowest_gap(0, 4 * 5000, 3) == big
+    assert tree.highest_gap(0, big[0] + 2, 3) is None
+    assert tree.lowest_gap(big[1] - 2, 4 * 5000, 3) is None
+    assert tree.lowest_gap(big[1] - 2, 4 * 5000 + 10, 3) == (4 * 5000 - 2, 4 * 5000 + 10, None)
+    tree.validate()
