@@ -131,10 +131,12 @@ def dup_mmap(oldmm: AddressSpace) -> AddressSpace:
     out of its statistics); VM_WIPEONFORK ones are copied empty; VM_LOCKED and
     VM_LOCKONFAULT are cleared. If a copy fails, the copies made so far are closed and
     freed, their charges returned, and fork fails with ENOMEM; the parent is untouched."""
-    if oldmm.injector.armed:
-        maybe_inject(oldmm, "mt_dup")
     mm = mm_init(oldmm)
+    # The copy is made under the caller's injector: its failure points belong to this fork.
+    mm.injector = oldmm.injector
     try:
+        if oldmm.injector.armed:
+            maybe_inject(oldmm, "mt_dup")
         for mpnt in oldmm.tree:
             if mpnt.vm_flags & VM.DONTCOPY:
                 vm_stat_account(mm, mpnt.vm_flags, -mpnt.pages)
@@ -143,6 +145,8 @@ def dup_mmap(oldmm: AddressSpace) -> AddressSpace:
     except OSError as exc:
         vm_unacct_memory(mm, tear_down_vmas(oldmm, mm, "failed fork"))
         raise oserror(errno.ENOMEM, f"fork: {exc.strerror}") from exc
+    finally:
+        mm.injector = Injector()
     return mm
 
 
