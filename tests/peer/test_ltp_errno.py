@@ -12,7 +12,7 @@ host oracle keeps every mapping inside its arena. Rows that are not here, and wh
   model only, configured with ``cap_ipc_lock=False``.
 - C56 (mseal01/2) needs pkey_alloc/pkey_mprotect, which neither backend offers.
 - C38 (madvise02/9) is always skipped by LTP: modern kernels do not return EBADF there.
-- F3, F4 (brk), F5 (the [stack] VMA), F8, F9 (VmLck in /proc/PID/status), F13 (ftruncate),
+- F5 (the [stack] VMA), F8, F9 (VmLck in /proc/PID/status), F13 (ftruncate),
   F20 (userfaultfd), F25 (msync), F26 (memcg) need what the arena oracle cannot show or the
   model does not have.
 - F1 (mprotect05) is tests/core/test_merge.py::test_ltp_mprotect05_shared_file_pieces_remerge.
@@ -395,6 +395,32 @@ def test_c61_c66_mseal02_errors_change_nothing(holed, row, page, offset, length,
 
 
 # ---- functional tests (C2: F10, F12, F14-F17, F23, F24) -----------------------------------
+
+
+def test_f3_brk01_every_break_is_returned_exactly(mm):
+    """33 steps of +(2P-1), +0, -(2P-1) from the current break: brk() returns each request
+    to the byte, and the heap below a grown break is writable."""
+    brk = mm.brk(0)
+    for step in range(33):
+        want = brk + (2 * P - 1, 0, -(2 * P - 1))[step % 3]
+        brk = mm.brk(want)
+        assert brk == want
+        if step % 3 == 0:
+            mm.touch(brk - 1, write=True)
+
+
+def test_f4_brk02_shrinking_over_a_split_heap_succeeds(mm):
+    """Grow by a page twice, make the second new page read-only (the heap VMA splits),
+    grow once more (a third VMA: the read-only tail cannot be expanded), then go back to
+    the start: one brk() unmaps all three."""
+    start = mm.brk(0)
+    assert mm.brk(start + P) == start + P
+    assert mm.brk(start + 2 * P) == start + 2 * P
+    mm.mprotect(start + P, P, RO)
+    assert mm.brk(start + 3 * P) == start + 3 * P
+    assert len(mm.maps().splitlines()) == 3
+    assert mm.brk(start) == start
+    assert mm.maps() == ""
 
 
 def test_f10_mmap13_access_past_the_end_of_file_is_sigbus(mm, regular_file):

@@ -154,6 +154,20 @@ def test_sealing_at_the_map_count_limit_is_enomem_and_keeps_earlier_seals():
     assert flags_of(mm) == [SEALED_FLAGS, "rd mr mw me sl", PLAIN_FLAGS]
 
 
+def test_fork_copies_the_seal_and_exit_frees_sealed_memory(sealed):
+    """dup_mmap() copies vm_flags, VM_SEALED included; exit_mmap() ignores seals."""
+    mm = sealed()
+    child = mm.fork()
+    try:
+        assert flags_of(child) == flags_of(mm)
+        assert errno_of(child.munmap, at(2), P) == errno.EPERM
+        child.munmap(at(3), 5 * P)
+        assert layout(child) == [(0, 2, "rw-p"), (2, 3, "rw-p")]
+    finally:
+        child.exit()
+    assert layout(mm) == [(0, 2, "rw-p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
+
+
 # ---- the host oracle with sealed mappings -------------------------------------------------
 
 
