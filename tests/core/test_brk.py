@@ -301,3 +301,84 @@ def test_a_fork_child_does_not_expand_a_faulted_heap(mm):
         assert heap(mm) == [(0, 4, "rw-p", "[heap]")]
     finally:
         child.exit()
+
+
+# ---- the model's own bookkeeping --------------------------------------------------------------
+
+
+def model(**kwargs: Any) -> v.AddressSpace:
+    from vmamodel.host import host_model_kwargs
+
+    return v.AddressSpace(debug=True, **{**host_model_kwargs(), **kwargs})
+
+
+@pytest.mark.parametrize("point", ["vm_enough_memory", "vma_alloc", "vma_prealloc"])
+def test_a_failed_growth_changes_nothing(point):
+    mm = model()
+    with mm.inject(point) as rule:
+        assert brk_at(mm, 2 * P) == 0
+    assert rule.fired == 1
+    assert (mm.maps(), mm.committed_pages, mm.total_vm, mm.data_vm) == ("", 0, 0, 0)
+    assert brk_at(mm, 2 * P) == 2 * P
+
+
+def test_a_failed_expansion_changes_nothing():
+    mm = model()
+    brk_at(mm, 2 * P)
+    with mm.inject("merge_alloc") as rule:
+        assert brk_at(mm, 4 * P) == 2 * P
+    assert rule.fired == 1
+    assert (heap(mm), mm.committed_pages, mm.total_vm) == ([(0, 2, "rw-p", "[heap]")], 2, 2)
+
+
+def test_a_failed_shrink_keeps_the_break():
+    mm = model()
+    brk_at(mm, 4 * P)
+    mm.mprotect(mm.start_brk + 3 * P, P, RO)
+    with mm.inject("split_alloc") as rule:
+        assert brk_at(mm, P) == 4 * P
+    assert rule.fired == 1
+    assert mm.current_brk == mm.start_brk + 4 * P
+
+
+def test_growth_counts_total_data_and_commit():
+    mm = model()
+    brk_at(mm, 3 * P)
+    brk_at(mm, 5 * P)
+    assert (mm.total_vm, mm.data_vm, mm.committed_pages, mm.locked_vm) == (5, 5, 5, 0)
+    brk_at(mm, P)
+    assert (mm.total_vm, mm.data_vm, mm.committed_pages) == (1, 1, 1)
+
+
+def test_growth_past_max_map_count_is_refused():
+    """do_brk_flags(): map_count above the limit refuses even a growth that would merge."""
+    mm = model(max_map_count=2)
+    brk_at(mm, P)
+    for page in (4, 6):
+        mm.mmap(mm.start_brk + page * P, P, RO, NOREPLACE)
+    assert mm.map_count == 3
+    assert brk_at(mm, 2 * P) == P
+
+
+def test_a_heap_locked_by_def_flags_is_locked_counted_and_populated():
+    mm = model()
+    mm.def_flags = v.VM.LOCKED
+    brk_at(mm, 3 * P)
+    assert flags(mm) == ["rd wr mr mw me lo ac"]
+    assert mm.locked_vm == 3
+    assert mm.vmas()[0].anon_vma is not None
+
+
+def test_a_locked_heap_over_rlimit_memlock_is_refused():
+    """check_brk_limits(): mlock_future_ok() under mlockall(MCL_FUTURE) without
+    CAP_IPC_LOCK."""
+    mm = model(cap_ipc_lock=False, rlimit_memlock=4 * P)
+    mm.def_flags = v.VM.LOCKED
+    assert brk_at(mm, 4 * P) == 4 * P
+    assert brk_at(mm, 5 * P) == 4 * P
+
+
+def test_read_implies_exec_makes_the_heap_executable():
+    mm = model(read_implies_exec=True)
+    brk_at(mm, P)
+    assert heap(mm) == [(0, 1, "rwxp", "[heap]")]
