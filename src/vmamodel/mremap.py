@@ -259,7 +259,9 @@ def remap_move(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
     result: int | None = None
     last_end = 0
     cursor = start
-    while (vma := mm.tree.find(cursor)) is not None and vma.vm_start < end:
+    # The walk resumes after the end the last VMA had (the iterator is paused there), so a
+    # copy that merged into a VMA of the range is not visited again.
+    while cursor < end and (vma := mm.tree.find(cursor)) is not None and vma.vm_start < end:
         if result is None and start < vma.vm_start:
             raise oserror(errno.EFAULT, "mremap: the range starts in a hole")
         addr = max(vma.vm_start, start)

@@ -41,7 +41,9 @@ from typing import IO, Any
 from vmamodel.constants import (
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
+    MREMAP_DONTUNMAP,
     MREMAP_FIXED,
+    MREMAP_MAYMOVE,
     O_RDWR,
     PAGE_SIZE,
     TASK_SIZE,
@@ -403,8 +405,16 @@ class HostAddressSpace:
         old_addr, old_len, new_len, flags, new_addr = (
             v & U64 for v in (old_addr, old_len, new_len, flags, new_addr)
         )
-        # EINVAL before any VMA is looked at: unaligned old_addr, new_len 0 after PAGE_ALIGN.
-        rejected = old_addr % PAGE_SIZE or not new_len or _page_align(new_len) > U64
+        # EINVAL before any VMA is looked at (check_mremap_params): unknown flags, unaligned
+        # old_addr, new_len 0 after PAGE_ALIGN or above TASK_SIZE, a new range past TASK_SIZE.
+        aligned_new = _page_align(new_len)
+        rejected = (
+            flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)
+            or old_addr % PAGE_SIZE
+            or not new_len
+            or aligned_new > TASK_SIZE
+            or (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) and new_addr > TASK_SIZE - aligned_new)
+        )
         if self.bounds is not None and not rejected:
             self._inside(old_addr, old_addr + max(_page_align(old_len), PAGE_SIZE), "mremap")
             if flags & MREMAP_FIXED and not new_addr % PAGE_SIZE:
