@@ -28,6 +28,7 @@ from vmamodel.mmap_action import (
     hook_errno,
     mmap_action_complete,
     mmap_action_prepare,
+    refuse_mapped_without_profile,
 )
 from vmamodel.vma import VmAreaDesc
 
@@ -181,5 +182,6 @@ def vfs_mmap(mm: AddressSpace, file: File, vma: Vma) -> None:
         compat_vma_mmap(mm, file, vma)
         return
     call_legacy_mmap(mm, file, vma)
+    refuse_mapped_without_profile(mm, vma.vm_ops)
     if mm.profile.legacy_mapped_check:
         vma_check_mmap_hook(mm, vma)

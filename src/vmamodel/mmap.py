@@ -306,7 +306,11 @@ def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
 def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDesc:
     """call_mmap_prepare(): the driver edits a vm_area_desc before any VMA exists, then
     (v4 and later) its action is prepared; the permitted fields are copied back."""
-    from vmamodel.mmap_action import MmapAction, MmapActionType, mmap_action_prepare
+    from vmamodel.mmap_action import (
+        MmapAction,
+        mmap_action_prepare,
+        refuse_mapped_without_profile,
+    )
 
     desc = VmAreaDesc(
         mm, file, map.addr, map.end, map.pgoff, map.file, map.flags, map.page_prot, MmapAction()
@@ -322,10 +326,10 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
     _trace_prepare(mm, file, desc, 0)
     if (desc.start, desc.end) != (map.addr, map.end) and mm.tracer.active:
         mm.tracer.emit(Warning("mmap_prepare changed desc->start/end", "ignored by the kernel"))
-    if mm.profile.has_actions:
-        mmap_action_prepare(mm, desc)
-    elif desc.action.type is not MmapActionType.NOTHING:
-        raise TypeError(f"profile {mm.profile.name} has no mmap actions (vm_area_desc.action)")
+    # Under 6.18 this refuses any use of desc.action, and ops with mapped are refused: a
+    # driver using either would not compile there.
+    mmap_action_prepare(mm, desc)
+    refuse_mapped_without_profile(mm, desc.vm_ops)
     map.pgoff = desc.pgoff
     if desc.vm_file is not map.file:
         map.file_doesnt_need_get = True

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from vmamodel.constants import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, VM, VMA_REMAP_FLAGS
 from vmamodel.events import ActionStep, HookCall, Warning
-from vmamodel.file import File, Ref
+from vmamodel.file import File, Ref, VmOperations
 from vmamodel.hooks import maybe_inject, oserror
 
 if TYPE_CHECKING:
@@ -678,10 +678,9 @@ def mmap_action_finish(
     raise oserror(err, "mmap_action_complete")
 
 
-def _refuse_mapped_without_profile(mm: AddressSpace, vma: Vma) -> None:
-    """6.18 has no vm_ops->mapped: ops defining it would not compile there."""
-    ops = vma.vm_ops
-    if ops is not None and ops.mapped is not None:
+def refuse_mapped_without_profile(mm: AddressSpace, ops: VmOperations | None) -> None:
+    """6.18 has no vm_ops->mapped: ops defining it would not compile there (TypeError)."""
+    if not mm.profile.has_mapped and ops is not None and ops.mapped is not None:
         raise TypeError(f"profile {mm.profile.name}: vm_operations_struct has no 'mapped'")
 
 
@@ -697,7 +696,7 @@ def mmap_action_complete(
     if not mm.profile.has_actions:
         if action != MmapAction():
             raise TypeError(f"profile {mm.profile.name}: no mmap actions ({action!r})")
-        _refuse_mapped_without_profile(mm, vma)
+        refuse_mapped_without_profile(mm, vma.vm_ops)
         return
     err = _complete_by_type(mm, vma, action)
     _emit(mm, "complete", action.type, err, f"vma={vma.id} compat={is_compat}")

@@ -151,26 +151,6 @@ def test_stacked_accessed_runs_even_on_failure(mm):
 # -- compat_set_desc_from_vma / compat_set_vma_from_desc ---------------------------------
 
 
-@pytest.mark.parametrize(
-    ("profile", "expected"), [("6.18", None), ("v4", None), ("mainline", VMA_DUMMY_VM_OPS)]
-)
-def test_compat_desc_vm_ops_prefill(make_mm, profile, expected):
-    mm = make_mm(profile)
-    rec = Recorder()
-    mmap_at(mm, 0, 1, stacked.open_stacked(recorder_file(rec)))
-    assert rec.seen_ops == [expected]
-
-
-@pytest.mark.parametrize(
-    ("profile", "cleared"), [("6.18", False), ("v4", True), ("mainline", True)]
-)
-def test_compat_flag_clearing(make_mm, profile, cleared):
-    mm = make_mm(profile)
-    rec = Recorder(clear=VM.MAYWRITE)
-    mmap_at(mm, 0, 1, stacked.open_stacked(recorder_file(rec)))
-    assert bool(vma_at(mm, 0).vm_flags & VM.MAYWRITE) is not cleared
-
-
 @pytest.mark.parametrize("profile", ["6.18", "v4", "mainline"])
 def test_compat_writes_vm_ops_unconditionally(make_mm, profile):
     # An inner hook that sets no ops leaves vm_ops None after the compat write-back,
