@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,10 @@ def mprotect_fixup(
     if oldflags & (VM.WRITE | VM.SHARED | VM.LOCKED) == VM.LOCKED and newflags & VM.WRITE:
         from vmamodel.populate import populate_vma_page_range
 
-        populate_vma_page_range(mm, vma, start, end)
+        # The kernel ignores the result: a page it cannot fault in (past EOF, a guard
+        # marker) does not fail the mprotect.
+        with contextlib.suppress(OSError):
+            populate_vma_page_range(mm, vma, start, end)
     vm_stat_account(mm, oldflags, -nrpages)
     vm_stat_account(mm, newflags, nrpages)
     return vma

@@ -24,15 +24,20 @@ def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) ->
     if not vma.vm_flags & VM_ACCESS_FLAGS:
         raise oserror(errno.EFAULT, "populate: PROT_NONE")
     write = vma.vm_flags & (VM.WRITE | VM.SHARED) == VM.WRITE
+    guards = mm.pages.guards
+    # A guard marker (MADV_GUARD_INSTALL) faults like SIGSEGV and stops the populate there.
+    stop = min((page for page in guards if start <= page < end), default=end) if guards else end
     if write or vma.vm_file is not None:
         # One fault decides the VMA-level effect; pages past EOF stop the populate.
-        for addr in range(start, end, PAGE_SIZE):
+        for addr in range(start, stop, PAGE_SIZE):
             try:
                 handle_mm_fault(mm, vma, addr, write)
             except OSError as exc:
                 raise oserror(errno.EFAULT, "populate: fault failed") from exc
             if not vma.vm_file:
                 break
+    if stop < end:
+        raise oserror(errno.EFAULT, "populate: guard marker")
 
 
 def mm_populate(mm: AddressSpace, start: int, length: int, ignore_errors: bool) -> None:

@@ -1,0 +1,71 @@
+"""Hypothesis rules for the mlock family, mixed into a DifferentialMachine: mlock, mlock2 and
+munlock over ranges that start near an existing VMA and cross VMAs and holes (the start need
+not be aligned), mlockall with valid and invalid flags, munlockall; and locked_vm (the
+host's VmLck) after each call while no mlockall has locked the host child's own mappings."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from hypothesis.stateful import rule
+
+import vmamodel as v
+
+from .machine import P, at
+from .rules_madvise import LENGTHS, TARGETS, target_page
+
+OPS = st.sampled_from(["mlock", "mlock", "mlock2", "munlock", "munlock", "mlockall", "munlockall"])
+MCL = st.sampled_from([
+    v.MCL_CURRENT, v.MCL_FUTURE, v.MCL_CURRENT | v.MCL_FUTURE, v.MCL_CURRENT | v.MCL_ONFAULT,
+    v.MCL_FUTURE | v.MCL_ONFAULT, v.MCL_CURRENT | v.MCL_FUTURE | v.MCL_ONFAULT, 0,
+    v.MCL_ONFAULT, 8,
+])
+
+
+def host_locked_pages(pid: int) -> int:
+    """mm->locked_vm of a host process, in pages (VmLck of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmLck:"):
+                return int(line.split()[1]) // 4
+    raise AssertionError(f"no VmLck in /proc/{pid}/status")
+
+
+class MlockRules:
+    """Rules only: the machine class that mixes this in provides ``both``, ``model`` and
+    ``host``."""
+
+    #: False once mlockall has locked (or made lockable) the host child's own mappings.
+    locked_vm_comparable = True
+
+    def check_locked_vm(self) -> None:
+        if not self.locked_vm_comparable:
+            return
+        host = host_locked_pages(self.host.pid)  # type: ignore[attr-defined]
+        model = self.model.locked_vm  # type: ignore[attr-defined]
+        assert model == host, f"locked_vm: model {model} != host {host}"
+
+    @rule(
+        op=OPS,
+        near=TARGETS,
+        npages=LENGTHS,
+        skew=st.sampled_from([0] * 6 + [1, 100]),
+        onfault=st.sampled_from([0, v.MLOCK_ONFAULT, v.MLOCK_ONFAULT, 2]),
+        mcl=MCL,
+    )
+    def lock(
+        self, op: str, near: tuple[int, int], npages: int, skew: int, onfault: int, mcl: int
+    ) -> None:
+        both = self.both  # type: ignore[attr-defined]
+        addr = at(target_page(self.model, near)) + skew  # type: ignore[attr-defined]
+        if op == "mlockall":
+            if both("mlockall", mcl)[0] == "ok":
+                self.locked_vm_comparable = False
+            return
+        if op == "munlockall":
+            both("munlockall")
+            self.locked_vm_comparable = True
+        elif op == "mlock2":
+            both("mlock2", addr, npages * P, onfault)
+        else:
+            both(op, addr, npages * P)
+        self.check_locked_vm()
