@@ -386,6 +386,38 @@ def _print_diff_summary(console: Console, model: Run, host: Run,
         console.print(Text("no differences", style="bold green"))
 
 
+# ---------------------------------------------------------------------------------------------
+# bench
+
+
+@cli.command()
+@click.option("--sizes", default="1000,65530,1000000", show_default=True,
+              help="Numbers of VMAs, comma-separated.")
+@click.option("--rounds", type=int, default=2000, show_default=True,
+              help="Rounds of the call sequence (about 15 calls each).")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--repeats", type=int, default=3, show_default=True,
+              help="Passes over the sequence on each side; the fastest counts.")
+@click.option("--no-kernel", is_flag=True, help="Time the model only.")
+@click.option("--no-c", is_flag=True, help="Do not compile the C runner; use ctypes only.")
+@click.option("--memory-n", type=int, default=65530, show_default=True,
+              help="VMAs for the tracemalloc measurement (0: skip).")
+def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_c: bool,
+          memory_n: int) -> None:
+    """Time the model against the host kernel on one sequence of calls, at each size."""
+    from vmamodel.bench import Options
+    from vmamodel.bench import run as run_bench
+
+    try:
+        numbers = tuple(int(size.replace("_", "")) for size in sizes.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{sizes!r} is not a list of numbers") from None
+    options = Options(sizes=numbers, rounds=rounds, seed=seed, kernel=not no_kernel,
+                      use_c=not no_c, memory_n=memory_n, repeats=max(1, repeats))
+    lines = run_bench(options, lambda line: click.echo(line, err=True))
+    click.echo("\n".join(lines))
+
+
 def main() -> None:
     """The console script ``vmamodel``."""
     cli()
