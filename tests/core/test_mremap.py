@@ -937,3 +937,47 @@ def test_move_into_fixed_range_over_a_fresh_map(mm):
     mm.mmap(at(1), 2 * P, RO, FIXED)
     assert mm.mremap(at(1), 2 * P, 2 * P, M | F, at(10)) == at(10)
     assert layout(mm) == [(0, 1, "rw-p"), (3, 4, "rw-p"), (10, 12, "r--p")]
+
+
+# -- sealing and fork children -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("old", "new", "flags"), [(2, 2, 0), (2, 1, 0), (2, 3, 0), (2, 2, M | F)])
+def test_sealed_vma_refuses_mremap(mm, old, new, flags):
+    """check_prep_vma(): even a call that would change nothing is refused."""
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.mseal(at(0), 2 * P)
+    assert _refused(mm, at(0), old * P, new * P, flags, at(10)) == errno.EPERM
+
+
+def test_sealed_target_of_a_fixed_move_is_eperm(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.mmap(at(10), 2 * P, RO, NOREPLACE)
+    mm.mseal(at(10), 2 * P)
+    assert _refused(mm, at(0), 2 * P, 2 * P, M | F, at(10)) == errno.EPERM
+
+
+def test_move_of_several_vmas_stops_at_a_sealed_one(mm):
+    """Partial effect: the VMAs before the sealed one stay moved."""
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.mmap(at(3), 4 * P, RO, NOREPLACE)
+    mm.mseal(at(3), 4 * P)
+    assert _errno(mm.mremap, at(0), 5 * P, 5 * P, M | F, at(21)) == errno.EPERM
+    assert layout(mm) == [(3, 7, "r--p"), (21, 23, "rw-p")]
+
+
+@pytest.mark.parametrize(("in_child", "want"), [
+    (False, [(0, 4, "rw-p")]),
+    (True, [(0, 2, "rw-p"), (2, 4, "rw-p")]),
+])
+def test_faulted_fork_child_moved_next_to_an_unfaulted_vma_does_not_merge(mm, in_child, want):
+    """is_mergeable_anon_vma(): the unfaulted neighbour would adopt the anon_vma of a VMA
+    copied by fork (copied_from is a fork child), which is refused; the parent merges."""
+    mm.mmap(at(2), 2 * P, RW, NOREPLACE)
+    mm.touch(at(2), write=True)
+    child = mm.fork()
+    space = child if in_child else mm
+    space.mremap(at(2), 2 * P, 2 * P, M | F, at(10))
+    space.mmap(at(0), 2 * P, RW, NOREPLACE)
+    assert space.mremap(at(10), 2 * P, 2 * P, M | F, at(2)) == at(2)
+    assert layout(space) == want
