@@ -441,3 +441,52 @@ def test_populate_write_before_a_hole_keeps_its_effect(mm):
 def test_collapse_of_a_vma_without_room_for_a_huge_page_is_einval(mm, kind):
     mm.mmap(at(0), 4 * P, RW, NOREPLACE if kind == "anon" else SHANON)
     assert errno_of(mm.madvise, at(0), 4 * P, v.MADV_COLLAPSE) == errno.EINVAL
+
+
+# -- VM_IO | VM_PFNMAP mappings (a device model: the host has no such driver to map) -------
+
+
+def special_mm() -> v.AddressSpace:
+    """A model with one page of the HPET device model (remapped: VM_IO | VM_PFNMAP |
+    VM_DONTEXPAND | VM_DONTDUMP) at page 1, between two anonymous pages."""
+    from vmamodel.drivers import hpet
+
+    mm = v.AddressSpace(debug=True)
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    mm.mmap(at(1), P, RO, v.MAP_SHARED | v.MAP_FIXED, hpet.open_device(hpet.HpetDevice()), 0)
+    mm.mmap(at(2), P, RW, NOREPLACE)
+    return mm
+
+
+@pytest.mark.parametrize(
+    ("advice", "want"),
+    [
+        (v.MADV_DONTNEED, errno.EINVAL),
+        (v.MADV_DONTNEED_LOCKED, errno.EINVAL),
+        (v.MADV_FREE, errno.EINVAL),
+        (v.MADV_DOFORK, errno.EINVAL),
+        (v.MADV_DODUMP, errno.EINVAL),
+        (v.MADV_COLD, errno.EINVAL),
+        (v.MADV_PAGEOUT, errno.EINVAL),
+        (v.MADV_GUARD_INSTALL, errno.EINVAL),
+        (v.MADV_GUARD_REMOVE, errno.EINVAL),
+        (v.MADV_POPULATE_READ, errno.EINVAL),
+        (v.MADV_COLLAPSE, errno.EINVAL),
+        (v.MADV_WILLNEED, 0),
+        (v.MADV_MERGEABLE, 0),
+        (v.MADV_DONTDUMP, 0),
+    ],
+)
+def test_model_page_and_flag_advices_on_a_pfnmap(advice, want):
+    mm = special_mm()
+    before = [view.vm_flags for view in mm.vmas()]
+    got = errno_of(mm.madvise, at(1), P, advice) if want else mm.madvise(at(1), P, advice)
+    assert (got or 0) == want
+    assert [view.vm_flags for view in mm.vmas()] == before
+
+
+def test_model_dontfork_on_a_pfnmap_sets_the_flag_and_never_merges():
+    mm = special_mm()
+    mm.madvise(at(0), 3 * P, v.MADV_DONTFORK)
+    assert [bool(view.vm_flags & v.VM.DONTCOPY) for view in mm.vmas()] == [True, True, True]
+    assert len(mm.vmas()) == 3

@@ -331,3 +331,16 @@ def test_model_mlock_split_at_max_map_count_is_enomem():
     assert errno_of(mm.mlock, at(1), P) == errno.ENOMEM
     assert _locks(mm) == [""]
     assert mm.locked_vm == 0
+
+
+def test_model_special_mappings_are_never_locked():
+    """mlock_fixup skips VM_SPECIAL without an error, and populate skips VM_IO/VM_PFNMAP."""
+    from .test_madvise import special_mm
+
+    mm = special_mm()
+    mm.mlock(at(0), 3 * P)
+    assert _locks(mm) == ["lo", "", "lo"]
+    assert mm.locked_vm == 2
+    mm.munlockall()
+    mm.mlockall(v.MCL_CURRENT | v.MCL_FUTURE)
+    assert _locks(mm) == ["lo", "", "lo"]
