@@ -7,6 +7,7 @@ and include/linux/mm.h. The flag groups are named after their kernel counterpart
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -155,14 +156,16 @@ class VM(enum.IntFlag):
     SEALED = 1 << 42
 
     # Flag arithmetic is on every hot path of the model; enum.Flag's operators cost ~0.5 us
-    # each, int's ~10 ns. Combinations are therefore plain ints: wrap them in VM() to print.
-    __and__ = int.__and__  # type: ignore[assignment]
-    __rand__ = int.__rand__  # type: ignore[assignment]
-    __or__ = int.__or__  # type: ignore[assignment]
-    __ror__ = int.__ror__  # type: ignore[assignment]
-    __xor__ = int.__xor__  # type: ignore[assignment]
-    __rxor__ = int.__rxor__  # type: ignore[assignment]
-    __invert__ = int.__invert__  # type: ignore[assignment]
+    # each, int's ~10 ns. Combinations are therefore plain ints at run time (wrap them in
+    # VM() to print); type checkers keep seeing VM, which is an int.
+    if not TYPE_CHECKING:
+        __and__ = int.__and__
+        __rand__ = int.__rand__
+        __or__ = int.__or__
+        __ror__ = int.__ror__
+        __xor__ = int.__xor__
+        __rxor__ = int.__rxor__
+        __invert__ = int.__invert__
 
 
 #: smaps mnemonics (fs/proc/task_mmu.c show_smap_vma_flags); "" means "not printed".
