@@ -27,7 +27,7 @@ import itertools
 import pytest
 
 import vmamodel as v
-from core.util import NOREPLACE, RO, RW, P, at, layout
+from core.util import NOREPLACE, RO, RW, P, at, flags_of, layout
 from vmamodel.constants import VM, VM_SPECIAL, VM_STICKY
 from vmamodel.file import VmOperations
 from vmamodel.merge import (
@@ -254,6 +254,22 @@ def test_a5_a11_host_merge_new_sequence(mm):
                                   expected[1:], strict=True):
         mm.mmap(at(start), (end - start) * P, RW, NOREPLACE)
         assert [(s, e) for s, e, _ in layout(mm)] == want
+
+
+def test_a5_a11_host_sticky_guard_flag_is_kept_and_never_blocks_a_merge(mm):
+    """VM_MAYBE_GUARD ("gu", set by MADV_GUARD_INSTALL) is sticky on the host's 6.18: new
+    ranges merge with a guarded VMA on either side (and with an unguarded one beyond), and
+    the result keeps "gu". (Guarding also gives the VMA an anon_vma, so only one guarded
+    VMA takes part in each merge.)"""
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.madvise(at(0), P, v.MADV_GUARD_INSTALL)
+    mm.mmap(at(3), P, RW, NOREPLACE)
+    mm.mmap(at(2), P, RW, NOREPLACE)
+    mm.mmap(at(10), P, RW, NOREPLACE)
+    mm.madvise(at(10), P, v.MADV_GUARD_INSTALL)
+    mm.mmap(at(9), P, RW, NOREPLACE)
+    assert layout(mm) == [(0, 4, "rw-p"), (9, 11, "rw-p")]
+    assert flags_of(mm) == ["rd wr mr mw me gu ac"] * 2
 
 
 # ---- A.3 special flags (A12-A13) ----------------------------------------------------------

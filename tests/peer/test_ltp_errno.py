@@ -3,7 +3,8 @@ bear on VMA layout (C2, F1-F26), on the model and on the host kernel.
 
 Each test is named after its row. Where LTP passes NULL and lets the kernel choose, the tests
 pass an arena address as a hint (or MAP_FIXED where the row's point is not placement): the
-host oracle keeps every mapping inside its arena. Rows that are not here, and why:
+host oracle keeps every mapping inside its arena. Rows that are not here or differ from
+LTP, and why:
 
 - C25 (mremap04) uses SysV shm, which the model does not have: a shared anonymous mapping
   (also shmem) stands in, in test_c25_mremap04_shm_grow_in_place_is_enomem.
@@ -11,8 +12,11 @@ host oracle keeps every mapping inside its arena. Rows that are not here, and wh
   CAP_IPC_LOCK); the oracle's child runs as root and keeps CAP_IPC_LOCK, so they run on the
   model only, configured with ``cap_ipc_lock=False``.
 - C56 (mseal01/2) needs pkey_alloc/pkey_mprotect, which neither backend offers.
-- C38 (madvise02/9) is always skipped by LTP: modern kernels do not return EBADF there.
-- F5 (the [stack] VMA), F8, F9 (VmLck in /proc/PID/status), F13 (ftruncate),
+- C38 (madvise02/9) expects EBADF, which kernels no longer return (LTP always skips it):
+  test_c38_madvise02_willneed_on_anonymous_memory_succeeds pins what they do instead.
+- C34, C35 expect EINVAL only without CONFIG_KSM; the host has KSM: they succeed.
+- F7, F8, F9 check Rss, Locked and VmLck, which count pages: their VMA side is tested.
+- F5 (the [stack] VMA), F13 (ftruncate),
   F20 (userfaultfd), F25 (msync), F26 (memcg) need what the arena oracle cannot show or the
   model does not have.
 - F1 (mprotect05) is tests/core/test_merge.py::test_ltp_mprotect05_shared_file_pieces_remerge.
@@ -338,6 +342,151 @@ def test_c29_mremap09_grow_over_hole_is_enomem(mm):
     assert state(mm) == before
 
 
+# ---- madvise02 (C30-C42) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def file1(mm, regular_file):
+    """madvise02's file1: a 16-page shared read-only file mapping, mlocked."""
+    f = regular_file(v.O_RDWR, 16 * P)
+    mm.mmap(at(0), 16 * P, RO, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    mm.mlock(at(0), 16 * P)
+    return mm
+
+
+@pytest.mark.parametrize(
+    ("row", "offset", "advice"),
+    [
+        ("C30", 100, v.MADV_NORMAL),
+        ("C31", 0, 1212),
+        ("C32", 0, v.MADV_REMOVE),
+        ("C33", 0, v.MADV_DONTNEED),
+        ("C39", 0, v.MADV_FREE),
+        ("C40", 0, v.MADV_WIPEONFORK),
+    ],
+)
+def test_c30_c40_madvise02_file1_is_einval(file1, row, offset, advice):
+    """An unaligned start and an unknown advice fail before any VMA is looked at; REMOVE
+    and DONTNEED refuse a VM_LOCKED VMA; FREE and WIPEONFORK refuse file memory."""
+    before = state(file1)
+    assert errno_of(file1.madvise, at(0) + offset, 16 * P, advice) == errno.EINVAL
+    assert state(file1) == before
+
+
+@pytest.mark.parametrize(("row", "advice"),
+                         [("C34", v.MADV_MERGEABLE), ("C35", v.MADV_UNMERGEABLE)])
+def test_c34_c35_madvise02_ksm_advice_succeeds_with_ksm_built_in(file1, row, advice):
+    """LTP expects EINVAL only without CONFIG_KSM (and skips the rows otherwise); the host
+    has KSM, and a shared file VMA is not KSM-compatible, so nothing changes."""
+    before = state(file1)
+    file1.madvise(at(0), 16 * P, advice)
+    assert state(file1) == before
+
+
+@pytest.mark.parametrize(("row", "advice"), [("C36", v.MADV_NORMAL), ("C37", v.MADV_WILLNEED)])
+def test_c36_c37_madvise02_range_past_the_mapping_is_enomem(file1, row, advice):
+    """file2: the same mapping with its last page unmapped; the advice still applies to
+    the mapped part (nothing visible for these two) and the hole gives ENOMEM."""
+    file1.munmap(at(15), P)
+    before = state(file1)
+    assert errno_of(file1.madvise, at(0), 16 * P, advice) == errno.ENOMEM
+    assert state(file1) == before
+
+
+def test_c38_madvise02_willneed_on_anonymous_memory_succeeds(mm):
+    """LTP always skips this row (EBADF for anonymous WILLNEED is long gone): it succeeds."""
+    mm.mmap(at(0), 4 * P, RW, NOREPLACE)
+    mm.madvise(at(0), 4 * P, v.MADV_WILLNEED)
+    assert layout(mm) == [(0, 4, "rw-p")]
+
+
+def test_c41_madvise02_wipeonfork_on_shared_anonymous_is_einval(mm):
+    """The first VMA refuses before the walk reaches the hole behind it."""
+    mm.mmap(at(0), P, RW, SHANON)
+    assert errno_of(mm.madvise, at(0), 16 * P, v.MADV_WIPEONFORK) == errno.EINVAL
+
+
+def test_c42_madvise02_wipeonfork_on_a_private_file_mapping_is_einval(mm, regular_file):
+    f = regular_file(v.O_RDWR, 4 * P)
+    mm.mmap(at(0), 4 * P, RO, v.MAP_PRIVATE | v.MAP_FIXED_NOREPLACE, f)
+    assert errno_of(mm.madvise, at(0), 4 * P, v.MADV_WIPEONFORK) == errno.EINVAL
+
+
+# ---- mlock02, mlock202, munlock02, munlock03, mlockall02 (C43-C54) -------------------------
+
+
+def unprivileged(**limits: int) -> v.AddressSpace:
+    """An address space of a process without CAP_IPC_LOCK (model only: the oracle's child
+    runs as root and keeps the capability)."""
+    return v.AddressSpace(cap_ipc_lock=False, debug=True, **limits)
+
+
+def test_c43_mlock02_unmapped_page_is_enomem(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    mm.munmap(at(0), P)
+    assert errno_of(mm.mlock, at(0), P) == errno.ENOMEM
+
+
+@pytest.mark.parametrize(
+    ("row", "limit", "call", "expected"),
+    [
+        ("C44", P - 1, "mlock", errno.ENOMEM),
+        ("C45", 0, "mlock", errno.EPERM),
+        ("C47", P - 1, "mlock2", errno.ENOMEM),
+        ("C48", 0, "mlock2", errno.EPERM),
+    ],
+)
+def test_c44_c48_mlock_over_rlimit_memlock_without_cap_ipc_lock(row, limit, call, expected):
+    """Model only (see unprivileged): a limit below one page is ENOMEM, a limit of 0 is
+    EPERM (can_do_mlock)."""
+    mm = unprivileged(rlimit_memlock=limit)
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    before = state(mm)
+    assert errno_of(getattr(mm, call), at(0), P) == expected
+    assert state(mm) == before
+
+
+def test_c46_mlock202_unknown_flags_are_einval(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    assert errno_of(mm.mlock2, at(0), P, (1 << 64) - 1) == errno.EINVAL
+
+
+def test_c49_mlock202_page_in_a_freed_area_is_enomem(mm):
+    mm.mmap(at(0), 8 * P, RW, NOREPLACE)
+    mm.munmap(at(0), 8 * P)
+    assert errno_of(mm.mlock2, at(4), P, 0) == errno.ENOMEM
+
+
+def test_c50_munlock02_range_starting_in_a_hole_is_enomem(mm):
+    mm.mmap(at(0), 8 * P, RW, NOREPLACE)
+    mm.mlock(at(0), 8 * P)
+    mm.munmap(at(2), 4 * P)
+    before = state(mm)
+    assert errno_of(mm.munlock, at(2), 8 * P) == errno.ENOMEM
+    assert state(mm) == before
+
+
+def test_c51_munlock03_huge_length_is_einval(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    mm.mlock(at(0), 1024)
+    assert errno_of(mm.munlock, at(0), (1 << 64) - 8 * P) == errno.EINVAL
+
+
+@pytest.mark.parametrize(("row", "limit", "expected"), [("C52", 7, errno.ENOMEM),
+                                                         ("C53", 0, errno.EPERM)])
+def test_c52_c53_mlockall02_current_over_rlimit_memlock(row, limit, expected):
+    """Model only (see unprivileged): total_vm above the limit is ENOMEM; 0 is EPERM."""
+    mm = unprivileged(rlimit_memlock=limit)
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    before = state(mm)
+    assert errno_of(mm.mlockall, v.MCL_CURRENT) == expected
+    assert state(mm) == before
+
+
+def test_c54_mlockall02_no_flags_is_einval(mm):
+    assert errno_of(mm.mlockall, 0) == errno.EINVAL
+
+
 # ---- mseal01, mseal02 (C55-C66) -----------------------------------------------------------
 
 
@@ -365,6 +514,11 @@ def test_c59_mseal01_shrinking_move_over_a_sealed_page_is_eperm(sealed):
     mm = sealed()
     target = mm.mmap(at(40), 2 * P, RW, NOREPLACE)
     assert errno_of(mm.mremap, at(0), 8 * P, 2 * P, FIXED_MOVE, target) == errno.EPERM
+
+
+def test_c57_mseal01_discarding_sealed_read_only_memory_is_eperm(sealed):
+    mm = sealed(RO)
+    assert errno_of(mm.madvise, at(0), 8 * P, v.MADV_DONTNEED) == errno.EPERM
 
 
 @pytest.fixture
@@ -533,3 +687,93 @@ def test_f11_mmap18_growsdown_stack_grows_unless_blocked(mm):
     mm.mmap(at(400), P, RW, SHANON)
     assert errno_of(mm.touch, at(598), True) == errno.EFAULT
     assert layout(mm) == [(400, 401, "rw-s"), (599, 604, "rw-p")]
+
+
+# ---- functional: mlock04 (F6), madvise01 (F21), madvise10 (F22), madvise12 (F23) -------------
+
+
+def test_f6_mlock04_write_only_shared_file_mapping_can_be_locked(mm, regular_file):
+    f = regular_file(v.O_RDWR, 10 * P)
+    mm.mmap(at(0), 10 * P, v.PROT_WRITE, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    mm.mlock(at(0), 10 * P)
+    assert flags_of(mm) == ["wr sh mr mw me ms lo"]
+
+
+def test_f7_mlock05_write_only_anonymous_megabyte_is_locked(mm):
+    """The VMA side of mlock05 (Rss and Locked count pages, which the model does not)."""
+    mm.mmap(at(0), MiB, v.PROT_WRITE, NOREPLACE)
+    mm.mlock(at(0), MiB)
+    assert layout(mm) == [(0, MiB // P, "-w-p")]
+    assert flags_of(mm) == ["wr mr mw me lo ac"]
+
+
+def test_f8_mlock203_onfault_then_plain_mlock2(mm):
+    """The VMA side of mlock203 (VmLck is not visible through the arena): MLOCK_ONFAULT
+    adds "lf"; mlock2 without it on the same page drops "lf" and keeps "lo"."""
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.mlock2(at(0), P, v.MLOCK_ONFAULT)
+    assert flags_of(mm) == ["rd wr mr mw me lo lf ac", "rd wr mr mw me ac"]
+    mm.mlock2(at(0), P, 0)
+    assert flags_of(mm) == ["rd wr mr mw me lo ac", "rd wr mr mw me ac"]
+
+
+def test_f9_mmap14_map_locked_megabyte(mm):
+    """The VMA side of mmap14 (VmLck is not visible through the arena)."""
+    mm.mmap(at(0), MiB, RW, NOREPLACE | v.MAP_LOCKED)
+    assert layout(mm) == [(0, MiB // P, "rw-p")]
+    assert flags_of(mm) == ["rd wr mr mw me lo ac"]
+
+
+SHARED_FILE_ADVICES = [v.MADV_NORMAL, v.MADV_RANDOM, v.MADV_SEQUENTIAL, v.MADV_WILLNEED,
+                       v.MADV_DONTNEED, v.MADV_REMOVE, v.MADV_DONTFORK, v.MADV_DOFORK,
+                       v.MADV_MERGEABLE, v.MADV_UNMERGEABLE, v.MADV_DONTDUMP, v.MADV_DODUMP]
+PRIVATE_ANON_ADVICES = [v.MADV_HUGEPAGE, v.MADV_NOHUGEPAGE, v.MADV_FREE, v.MADV_WIPEONFORK,
+                        v.MADV_KEEPONFORK, v.MADV_COLD, v.MADV_PAGEOUT]
+
+
+@pytest.mark.parametrize("advice", SHARED_FILE_ADVICES)
+def test_f21_madvise01_advice_on_a_shared_tmpfs_file_succeeds(mm, advice):
+    """madvise01's file advices on a shared tmpfs (memfd) mapping; MADV_HWPOISON is left
+    out: it poisons a physical page of the machine."""
+    f = v.memfd_create("madvise01", 4 * P)
+    mm.mmap(at(0), 4 * P, RW, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+    mm.touch(at(0), write=True)
+    mm.madvise(at(0), 4 * P, advice)
+
+
+@pytest.mark.parametrize("advice", PRIVATE_ANON_ADVICES)
+def test_f21_madvise01_advice_on_private_anonymous_memory_succeeds(mm, advice):
+    mm.mmap(at(0), 4 * P, RW, NOREPLACE)
+    mm.touch(at(0), write=True)
+    mm.madvise(at(0), 4 * P, advice)
+
+
+def test_f22_madvise10_wipeonfork_is_inherited_and_undone_by_keeponfork(mm):
+    """The VMA side of madvise10 (the zeroed contents are not modelled): the child and
+    grandchild VMAs carry "wf"; KEEPONFORK clears it; a zero length changes nothing."""
+    mm.mmap(at(0), 4 * P, RW, NOREPLACE)
+    mm.madvise(at(0), 0, v.MADV_WIPEONFORK)
+    assert flags_of(mm) == ["rd wr mr mw me ac"]
+    mm.madvise(at(0), 4 * P, v.MADV_WIPEONFORK)
+    child = mm.fork()
+    try:
+        grandchild = child.fork()
+        try:
+            assert flags_of(grandchild) == ["rd wr mr mw me ac wf"]
+        finally:
+            grandchild.exit()
+    finally:
+        child.exit()
+    mm.madvise(at(0), 4 * P, v.MADV_KEEPONFORK)
+    assert flags_of(mm) == ["rd wr mr mw me ac"]
+
+
+def test_f23_madvise12_guard_region_faults_until_removed(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.touch(at(0), write=True)
+    mm.madvise(at(0), 2 * P, v.MADV_GUARD_INSTALL)
+    assert errno_of(mm.touch, at(1), True) == errno.EFAULT
+    mm.madvise(at(0), 2 * P, v.MADV_GUARD_REMOVE)
+    mm.touch(at(1), write=True)
+    assert layout(mm) == [(0, 2, "rw-p")]
+    assert flags_of(mm) == ["rd wr mr mw me gu ac"]

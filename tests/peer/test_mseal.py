@@ -168,6 +168,79 @@ def test_fork_copies_the_seal_and_exit_frees_sealed_memory(sealed):
     assert layout(mm) == [(0, 2, "rw-p"), (2, 3, "rw-p"), (3, 8, "rw-p")]
 
 
+# ---- madvise (can_madvise_modify) and mlock ----------------------------------------------
+
+
+DISCARDS = [v.MADV_FREE, v.MADV_DONTNEED, v.MADV_DONTNEED_LOCKED, v.MADV_REMOVE,
+            v.MADV_DONTFORK, v.MADV_WIPEONFORK, v.MADV_GUARD_INSTALL]
+
+
+@pytest.mark.parametrize("prot", [RO, v.PROT_NONE])
+@pytest.mark.parametrize("advice", DISCARDS)
+def test_discarding_advice_on_sealed_unwritable_anonymous_memory_is_eperm(sealed, prot, advice):
+    """can_madvise_modify(): is_discard() advices are refused on sealed anonymous memory
+    without VM_WRITE, before the advice's own checks (REMOVE would be EINVAL otherwise)."""
+    mm = sealed(prot)
+    before = state(mm)
+    assert errno_of(mm.madvise, at(2), P, advice) == errno.EPERM
+    assert state(mm) == before
+
+
+@pytest.mark.parametrize("advice", [v.MADV_DONTNEED, v.MADV_FREE, v.MADV_DONTFORK,
+                                    v.MADV_WIPEONFORK, v.MADV_GUARD_INSTALL])
+def test_discarding_advice_on_sealed_writable_memory_is_allowed(sealed, advice):
+    mm = sealed(RW)
+    mm.madvise(at(2), P, advice)
+    assert len(layout(mm)) == 3
+
+
+@pytest.mark.parametrize("advice", [v.MADV_NORMAL, v.MADV_RANDOM, v.MADV_DONTDUMP,
+                                    v.MADV_DOFORK, v.MADV_KEEPONFORK, v.MADV_COLD,
+                                    v.MADV_PAGEOUT, v.MADV_WILLNEED, v.MADV_GUARD_REMOVE,
+                                    v.MADV_HUGEPAGE, v.MADV_MERGEABLE])
+def test_other_advice_on_sealed_read_only_memory_is_allowed(sealed, advice):
+    mm = sealed(RO)
+    mm.madvise(at(2), P, advice)
+    assert len(layout(mm)) == 3
+
+
+def test_discarding_sealed_read_only_file_and_shared_memory_is_allowed(mm):
+    """Only anonymous memory is protected: a private file mapping and shared anonymous
+    memory (shmem, not vma_is_anonymous) may be discarded."""
+    f = v.memfd_create("sealed", 4 * P)
+    mm.mmap(at(0), 2 * P, RO, v.MAP_PRIVATE | v.MAP_FIXED_NOREPLACE, f)
+    mm.mmap(at(4), 2 * P, RO, SHANON)
+    mm.mseal(at(0), 2 * P)
+    mm.mseal(at(4), 2 * P)
+    mm.madvise(at(0), 2 * P, v.MADV_DONTNEED)
+    mm.madvise(at(4), 2 * P, v.MADV_DONTNEED)
+    assert len(layout(mm)) == 2
+
+
+def test_refused_madvise_keeps_the_changes_made_before_the_seal(sealed):
+    """The walk applies DONTFORK to [0,2) before it reaches the sealed VMA and stops."""
+    mm = sealed(RO)
+    assert errno_of(mm.madvise, at(0), 8 * P, v.MADV_DONTFORK) == errno.EPERM
+    assert flags_of(mm) == ["rd mr mw me dc", "rd mr mw me sl", "rd mr mw me"]
+
+
+def test_flag_advice_splits_a_sealed_vma(sealed):
+    """Sealing does not stop madvise from changing flags, so a sealed VMA can be split."""
+    mm = sealed(RO)
+    mm.mseal(at(3), 2 * P)
+    mm.madvise(at(3), P, v.MADV_DONTDUMP)
+    assert layout(mm) == [(0, 2, "r--p"), (2, 3, "r--p"), (3, 4, "r--p"), (4, 5, "r--p"),
+                          (5, 8, "r--p")]
+    assert flags_of(mm)[2:4] == ["rd mr mw me dd sl", "rd mr mw me sl"]
+
+
+def test_mlock_of_sealed_memory_is_allowed(sealed):
+    mm = sealed(RW)
+    mm.mlock(at(0), 8 * P)
+    assert flags_of(mm) == ["rd wr mr mw me lo ac", "rd wr mr mw me lo ac sl",
+                            "rd wr mr mw me lo ac"]
+
+
 # ---- the host oracle with sealed mappings -------------------------------------------------
 
 
