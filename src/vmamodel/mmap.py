@@ -362,9 +362,11 @@ def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
     try:
         vfs_mmap(mm, file, vma)
     except OSError:
-        # mmap_file(): no further hooks may run on a half-made VMA.
+        # mmap_file(): no further hooks may run on a half-made VMA; unmap_region() undoes
+        # whatever the driver already mapped (a remap done before a later step failed).
         vma.vm_ops = VMA_DUMMY_VM_OPS
         vma.vm_file = None
+        mm.pages.zap(vma.vm_start, vma.vm_end)
         raise
     if vma.vm_start != map.addr and mm.tracer.active:
         mm.tracer.emit(Warning("WARN_ON_ONCE: .mmap changed vm_start"))

@@ -14,7 +14,18 @@ from vmamodel.file import VMA_DUMMY_VM_OPS, File, FileOperations, VmOperations
 from vmamodel.mmap_action import mmap_action_remap_full
 
 from .probe import Probe, ProbeOps, probe_file
-from .util import RO, at, collect, hook_calls, layout, mmap_at, raises_errno, steps, vma_at
+from .util import (
+    RO,
+    at,
+    collect,
+    errno_of,
+    hook_calls,
+    layout,
+    mmap_at,
+    raises_errno,
+    steps,
+    vma_at,
+)
 
 
 class LegacyWithMapped(FileOperations):
@@ -117,15 +128,58 @@ def test_v4_stacked_mapped_file_fails_and_leaks_the_inner_reference(mm):
     assert dev.ledger.causes("release") == {}
 
 
-def test_mainline_outer_failure_after_inner_mapped_leaks(make_mm):
-    # semantics.md §6.4 item 5: a later failing step of the outer legacy hook.
-    mm = make_mm("mainline")
+def test_outer_failure_after_inner_mapped_leaks(new_mm):
+    # semantics.md §6.4 item 5, the kernel's own leak (v4 and mainline alike): the inner
+    # mapped took a reference inside the compat call, a later step of the outer legacy
+    # hook fails, and the VMA is freed with dummy ops - close never runs.
     dev = good.GoodDevice()
     upper = stacked.open_stacked(good.open_device(dev), fail_after=errno.EIO)
-    with raises_errno(errno.EIO):
-        mmap_at(mm, 0, 2, upper)
-    assert layout(mm) == []
+    with collect(new_mm) as events, raises_errno(errno.EIO):
+        mmap_at(new_mm, 0, 2, upper)
+    assert layout(new_mm) == []
+    assert [(c.hook, c.errno) for c in hook_calls(events)] == [
+        ("mmap_prepare", 0), ("mapped", 0), ("mmap", errno.EIO)]
     assert dev.ledger.leaks() == {"ref": 1}
+    assert dev.ledger.causes("acquire") == {"mapped": 1}
+    assert dev.ledger.causes("release") == {}
+
+
+def test_outer_failure_after_inner_mapped_cannot_happen_on_6_18(make_mm):
+    mm = make_mm("6.18")
+    upper = stacked.open_stacked(good.open_device(good.GoodDevice()), fail_after=errno.EIO)
+    with pytest.raises(TypeError):  # no vm_ops->mapped to take the reference in
+        mmap_at(mm, 0, 2, upper)
+
+
+@pytest.mark.parametrize(("profile", "err"), [("v4", errno.EINVAL), ("mainline", 0)])
+def test_stacked_over_a_legacy_inner_file_that_sets_mapped(make_mm, profile, err):
+    # The inner file has a legacy .mmap: vfs_mmap on it runs the v4 check.
+    mm = make_mm(profile)
+    probe = Probe()
+    inner = File("/lower/legacy", f_op=LegacyWithMapped(probe))
+    if err:
+        with raises_errno(err):
+            mmap_at(mm, 0, 1, stacked.open_stacked(inner))
+        assert layout(mm) == []
+    else:
+        mmap_at(mm, 0, 1, stacked.open_stacked(inner))
+        assert layout(mm) == [(0, 1)]
+    assert probe.calls == []
+
+
+def test_compat_completes_the_inner_action_and_calls_mapped_once(new_mm):
+    # ... then, under v4, the outer vfs_mmap's check refuses the result (EINVAL).
+    probe = Probe(prepare=lambda desc: mmap_action_remap_full(desc, 0x40))
+    v4 = new_mm.profile.name == "v4"
+    with collect(new_mm) as events:
+        err = errno_of(lambda: mmap_at(new_mm, 0, 2, stacked.open_stacked(probe_file(probe))))
+    assert err == (errno.EINVAL if v4 else 0)
+    assert probe.names() == ["mmap_prepare", "mapped"]
+    assert [s for s in steps(events) if s.startswith("step:")] == [
+        "step:prepare", "step:remap", "step:complete"]
+    if not v4:
+        assert vma_at(new_mm, 0).vm_flags & VM.PFNMAP
+        assert {at(0), at(1)} <= new_mm.pages.present
 
 
 def test_stacked_over_a_legacy_inner_file(mm):
