@@ -110,22 +110,9 @@ def unmap_all(mm: AddressSpace) -> None:
         mm.munmap(vmas[0].vm_start, vmas[-1].vm_end - vmas[0].vm_start)
 
 
-def has_exit() -> bool:
-    """Whether exit_mmap (vmamodel.fork) exists yet."""
-    try:
-        import vmamodel.fork  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def exit_mm(mm: AddressSpace) -> None:
-    """The process exits: ``mm.exit()`` (exit_mmap closes every VMA). Until vmamodel.fork
-    exists, an munmap of everything stands in for it (the same close calls, in order)."""
-    if has_exit():
-        mm.exit()
-    else:
-        unmap_all(mm)
+    """The process exits: exit_mmap closes every VMA."""
+    mm.exit()
 
 
 def flags_at(mm: AddressSpace, page: int) -> VM:
