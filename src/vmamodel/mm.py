@@ -24,7 +24,8 @@ from vmamodel.inject import Injector, _Rule
 from vmamodel.pagetable import PageTable
 from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from vmamodel.tree import VmaTree
-from vmamodel.vma import VmaView
+from vmamodel.unmapped_area import ShmemHuge
+from vmamodel.vma import Vma, VmaView
 
 T = TypeVar("T")
 RLIM_INFINITY = (1 << 64) - 1
@@ -73,6 +74,7 @@ class AddressSpace:
         overcommit_memory: int = 0,
         totalram_pages: int = DEFAULT_TOTALRAM_PAGES,
         thp_enabled: bool = True,
+        shmem_huge: ShmemHuge | None = None,
         read_implies_exec: bool = False,
         pkeys: bool = False,
         start_brk: int = 0,
@@ -106,6 +108,7 @@ class AddressSpace:
         self.committed_pages = 0
         self.max_lfs_pages = MAX_LFS_PAGES
         self.thp_enabled = thp_enabled
+        self.shmem_huge = ShmemHuge() if shmem_huge is None else shmem_huge
         self.read_implies_exec = read_implies_exec
         self.pkeys_enabled = pkeys
         self._execute_only_pkey = -1
@@ -123,6 +126,8 @@ class AddressSpace:
         self.start_data = start_data
         self.end_data = end_data
         self.start_stack = 0
+        # The gate VMA ([vsyscall]): shown in maps, but not in the tree nor in map_count.
+        self.gate_vma: Vma | None = None
         self.tracer = Tracer()
         self.injector = Injector()
         self._vma_ids = itertools.count(1)

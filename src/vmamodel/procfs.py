@@ -59,8 +59,16 @@ def maps_line(mm: AddressSpace, vma: Vma) -> str:
     return prefix.ljust(NAME_PAD) + " " + name + "\n"
 
 
+def _shown_vmas(mm: AddressSpace) -> list[Vma]:
+    """The VMAs procfs walks: the tree, then the gate VMA (get_gate_vma) if there is one."""
+    vmas = list(mm.tree)
+    if mm.gate_vma is not None:
+        vmas.append(mm.gate_vma)
+    return vmas
+
+
 def render_maps(mm: AddressSpace) -> str:
-    return "".join(maps_line(mm, vma) for vma in mm.tree)
+    return "".join(maps_line(mm, vma) for vma in _shown_vmas(mm))
 
 
 def vm_flags_line(flags: int) -> str:
@@ -91,4 +99,4 @@ def smaps_block(mm: AddressSpace, vma: Vma) -> str:
 
 
 def render_smaps(mm: AddressSpace) -> str:
-    return "".join(smaps_block(mm, vma) for vma in mm.tree)
+    return "".join(smaps_block(mm, vma) for vma in _shown_vmas(mm))

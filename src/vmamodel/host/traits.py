@@ -3,13 +3,20 @@
 The model is deterministic and never looks at the machine; the host oracle does. Machines
 of the same kernel differ in what the CPU offers: protection keys (PKU) change which key an
 exec-only mapping gets, whether it can be read, and smaps' ``ProtectionKey:`` line.
+Transparent huge pages decide placement: a THP kernel aligns large anonymous mappings to 2 MiB
+whatever the sysfs mode, and shmem aligns only as its own sysfs settings allow.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 from pathlib import Path
 from typing import Any
+
+from vmamodel.unmapped_area import PMD_ORDER, ShmemHuge
+
+THP_SYSFS = Path("/sys/kernel/mm/transparent_hugepage")
 
 
 @functools.cache
@@ -25,6 +32,66 @@ def _sysctl(name: str, default: int) -> int:
         return default
 
 
+def _sysfs_choice(path: Path) -> str | None:
+    """The bracketed word of a sysfs choice file ("always [madvise] never" -> "madvise")."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    start, end = text.find("["), text.find("]")
+    return text[start + 1:end] if 0 <= start < end else None
+
+
+@functools.cache
+def host_thp_mode() -> str | None:
+    """/sys/kernel/mm/transparent_hugepage/enabled, or None on a kernel built without THP
+    (CONFIG_TRANSPARENT_HUGEPAGE off: the directory does not exist)."""
+    return _sysfs_choice(THP_SYSFS / "enabled")
+
+
+def _order_of(size_dir: Path) -> int:
+    """hugepages-2048kB -> 9: the page order of a per-size THP directory."""
+    kib = int(size_dir.name.removeprefix("hugepages-").removesuffix("kB"))
+    return (kib // 4).bit_length() - 1
+
+
+@functools.cache
+def host_shmem_huge() -> ShmemHuge:
+    """shmem's huge page settings: shmem_enabled and the per-size anonymous shmem controls."""
+    enabled = _sysfs_choice(THP_SYSFS / "shmem_enabled") or "never"
+    orders = 0
+    inherit = 0
+    for size_dir in THP_SYSFS.glob("hugepages-*kB"):
+        choice = _sysfs_choice(size_dir / "shmem_enabled")
+        if choice in ("always", "within_size", "advise"):
+            orders |= 1 << _order_of(size_dir)
+        elif choice == "inherit":
+            inherit |= 1 << _order_of(size_dir)
+    if not any(THP_SYSFS.glob("hugepages-*kB")):
+        inherit = 1 << PMD_ORDER
+    return ShmemHuge(enabled=enabled, orders=orders, inherit_orders=inherit)
+
+
+@functools.cache
+def host_mmap_min_addr() -> int:
+    """The kernel's mmap_min_addr: the larger of the vm.mmap_min_addr sysctl and the LSM's
+    CONFIG_LSM_MMAP_MIN_ADDR, which no file shows. A hint of one page is raised to it
+    (round_hint_to_min), so a PROT_NONE probe at that hint reveals it."""
+    sysctl = _sysctl("mmap_min_addr", 4096)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long)
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    page = 4096
+    got = libc.mmap(page, page, 0, 0x22, -1, 0)  # PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS
+    if got in (None, ctypes.c_void_p(-1).value):
+        return sysctl
+    libc.munmap(got, page)
+    # A result far up means the low hint was not free here: keep the sysctl's value.
+    return got if page <= got <= (1 << 20) else sysctl
+
+
 @functools.cache
 def host_model_kwargs() -> dict[str, Any]:
     """Keyword arguments that make ``vmamodel.AddressSpace`` configured like this host."""
@@ -32,6 +99,9 @@ def host_model_kwargs() -> dict[str, Any]:
         "pkeys": host_has_pkeys(),
         "max_map_count": _sysctl("max_map_count", 65530),
         "overcommit_memory": _sysctl("overcommit_memory", 0),
+        "mmap_min_addr": host_mmap_min_addr(),
+        "thp_enabled": host_thp_mode() is not None,
+        "shmem_huge": host_shmem_huge(),
         "start_brk": _oracle_start_brk(),
     }
 

@@ -1,0 +1,293 @@
+"""A model seeded from a real process's /proc/PID/maps (``AddressSpace.from_maps``).
+
+Each maps line becomes one VMA with the same range, offset, file and name:
+
+- a file line becomes a VMA of a :class:`~vmamodel.file.File` with that path, device and
+  inode (one File per inode, so that VMAs of one file compare equal for merging); a name with
+  " (deleted)" gives a deleted File; memfds, shared anonymous memory (``/dev/zero``) and SysV
+  segments, and everything on the kernel's internal shmem device, are shmem files;
+- ``[heap]`` sets the program break: ``start_brk`` (unless given) and ``current_brk``;
+- ``[stack]`` is the stack (``start_stack`` inside it) with VM_GROWSDOWN;
+- ``[vdso]``, ``[vvar]`` and ``[vvar_vclock]`` are special mappings
+  (_install_special_mapping): they cannot be split and, being VM_DONTEXPAND, never merge;
+- ``[vsyscall]`` (above TASK_SIZE) is the gate VMA: shown in maps, outside the tree;
+- other lines are anonymous memory.
+
+vm_flags come from the smaps text when one is given (its VmFlags, exactly), else they are
+inferred from the perms column as the kernel sets them for ordinary mappings (see
+:func:`infer_vm_flags`). With smaps, a VMA holding anonymous pages gets an anon_vma of its
+own. Accounting (total_vm and its parts, locked_vm, the commit charge) follows the flags.
+
+``mmap_base``: given, or (default layout) computed like mmap_base() in arch/x86/mm/mmap.c
+for a process without randomisation, from TASK_SIZE and RLIMIT_STACK, when the stack ends at
+TASK_SIZE. When it does not (the process was randomised), the end of the highest mapping
+below the stack stands in for it: that is where the first top-down mapping (the loader)
+ended, exact only while nothing was placed above it by a hint.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from vmamodel.accounting import vm_stat_account
+from vmamodel.constants import (
+    DEFAULT_RLIMIT_STACK,
+    O_RDONLY,
+    O_RDWR,
+    PAGE_MASK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    STACK_GUARD_GAP,
+    TASK_SIZE,
+    VM,
+)
+from vmamodel.file import (
+    GENERIC_FILE_VM_OPS,
+    SHMEM_DEV,
+    SHMEM_VM_OPS,
+    File,
+    GenericFileOperations,
+    ShmemFileOperations,
+    VmOperations,
+)
+from vmamodel.hooks import oserror
+from vmamodel.parse import MapsEntry, parse_maps, parse_smaps
+from vmamodel.vma import AnonVma, Vma
+
+if TYPE_CHECKING:
+    from vmamodel.mm import AddressSpace
+
+__all__ = ["SpecialMappingOps", "address_space_from_maps", "infer_vm_flags"]
+
+#: Names of the x86-64 special mappings and the vm_flags their installers give them.
+SPECIAL_FLAGS: dict[str, int] = {
+    # vdso_install / map_vdso: the vDSO text, with VM_MAYWRITE so debuggers can poke it.
+    "[vdso]": VM.READ | VM.EXEC | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC | VM.DONTEXPAND,
+    # vdso_install_vvar_mapping: data pages inserted by pfn.
+    "[vvar]": VM.READ | VM.MAYREAD | VM.IO | VM.DONTDUMP | VM.PFNMAP | VM.DONTEXPAND,
+    "[vvar_vclock]": VM.READ | VM.MAYREAD | VM.IO | VM.DONTDUMP | VM.PFNMAP | VM.DONTEXPAND,
+}
+GATE_NAME = "[vsyscall]"
+HEAP_NAME = "[heap]"
+STACK_NAME = "[stack]"
+DELETED = " (deleted)"
+SHMEM_PREFIXES = ("/memfd:", "/SYSV", "/dev/zero")
+
+
+class SpecialMappingOps(VmOperations):
+    """special_mapping_vmops (mm/vma.c): named, never split, nothing to undo on mremap."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def name(self, vma: Vma) -> str | None:
+        return self._name
+
+    def may_split(self, vma: Vma, addr: int) -> None:
+        """special_mapping_split(): the kernel relies on the page count of the mapping."""
+        raise oserror(errno.EINVAL, f"{self._name} cannot be split")
+
+    def close(self, vma: Vma) -> None:
+        """special_mapping_close(): present (so no merge may remove the VMA), does nothing."""
+
+    def mremap(self, vma: Vma) -> None:
+        """special_mapping_mremap(): the vDSO only records its new place."""
+
+    def __repr__(self) -> str:
+        return f"SpecialMappingOps({self._name})"
+
+
+def infer_vm_flags(entry: MapsEntry) -> int:
+    """The vm_flags the kernel gives a mapping with these perms and this name: r/w/x; the
+    VM_MAY* bits of do_mmap (a shared read-only mapping is taken to be of a file opened
+    read-only); VM_ACCOUNT for private writable memory; VM_GROWSDOWN for the stack."""
+    special = SPECIAL_FLAGS.get(entry.name)
+    if special is not None:
+        return special
+    perms = entry.perms
+    flags = VM(0)
+    if perms[0] == "r":
+        flags |= VM.READ
+    if perms[1] == "w":
+        flags |= VM.WRITE
+    if perms[2] == "x":
+        flags |= VM.EXEC
+    if entry.name == GATE_NAME:
+        return flags
+    flags |= VM.MAYREAD | VM.MAYEXEC
+    if entry.shared:
+        flags |= VM.MAYSHARE
+        if perms[1] == "w":
+            flags |= VM.SHARED | VM.MAYWRITE
+        return flags
+    flags |= VM.MAYWRITE
+    if perms[1] == "w":
+        flags |= VM.ACCOUNT
+    if entry.name == STACK_NAME:
+        flags |= VM.GROWSDOWN
+    return flags
+
+
+def _is_shmem(entry: MapsEntry, path: str) -> bool:
+    return entry.dev == SHMEM_DEV or path.startswith(SHMEM_PREFIXES)
+
+
+def _file_kind(path: str) -> str:
+    if path.startswith("/memfd:"):
+        return "memfd"
+    if path == "/dev/zero":
+        return "shmem_zero"
+    return "regular"
+
+
+class _FileTable:
+    """One File per (device, inode, path) met in the maps text, or the caller's own."""
+
+    def __init__(self, given: dict[str, File]) -> None:
+        self._given = given
+        self._files: dict[tuple[tuple[int, int], int, str], File] = {}
+
+    def get(self, entry: MapsEntry, vm_flags: int) -> File:
+        deleted = entry.name.endswith(DELETED)
+        path = entry.name.removesuffix(DELETED) if deleted else entry.name
+        key = (entry.dev, entry.inode, path)
+        file = self._files.get(key) or self._given.get(path)
+        if file is None:
+            file = self._make(entry, path, deleted, vm_flags)
+        self._files[key] = file
+        return file
+
+    @staticmethod
+    def _make(entry: MapsEntry, path: str, deleted: bool, vm_flags: int) -> File:
+        shmem = _is_shmem(entry, path)
+        kind = _file_kind(path) if shmem else "regular"
+        writable = vm_flags & (VM.MAYSHARE | VM.MAYWRITE) == VM.MAYSHARE | VM.MAYWRITE
+        extra: dict[str, Any] = {}
+        if kind == "memfd":
+            extra["name"] = path.removeprefix("/memfd:")
+        return File(
+            path=path,
+            flags=O_RDWR if writable or shmem else O_RDONLY,
+            f_op=ShmemFileOperations() if shmem else GenericFileOperations(),
+            dev=entry.dev,
+            ino=entry.inode,
+            deleted=deleted,
+            shmem=shmem,
+            kind=kind,
+            extra=extra,
+        )
+
+
+def _flags_by_range(smaps: str | None) -> dict[tuple[int, int], tuple[int, bool]]:
+    """(start, end) -> (VmFlags value, holds anonymous pages) from smaps text."""
+    if smaps is None:
+        return {}
+    return {
+        (e.start, e.end): (int(e.vm_flags), e.fields.get("Anonymous", 0) > 0)
+        for e in parse_smaps(smaps)
+    }
+
+
+def _infer_mmap_base(entries: list[MapsEntry], kwargs: dict[str, Any]) -> int:
+    """mmap_base() without randomisation, or the top of the mappings below the stack."""
+    from vmamodel.mm import mmap_base
+
+    task_size = int(kwargs.get("task_size", TASK_SIZE))
+    if kwargs.get("legacy_layout"):
+        return (task_size // 3 + PAGE_SIZE - 1) & PAGE_MASK
+    stacks = [e for e in entries if e.name == STACK_NAME]
+    if not stacks or stacks[0].end == task_size:
+        rlimit = int(kwargs.get("rlimit_stack", DEFAULT_RLIMIT_STACK))
+        return mmap_base(task_size, rlimit, STACK_GUARD_GAP)
+    below = [e.end for e in entries if e.end <= stacks[0].start]
+    return max(below) if below else stacks[0].start
+
+
+def _vm_ops(entry: MapsEntry, file: File | None) -> VmOperations | None:
+    if entry.name in SPECIAL_FLAGS or entry.name == GATE_NAME:
+        return SpecialMappingOps(entry.name)
+    if file is None:
+        return None
+    return SHMEM_VM_OPS if file.shmem else GENERIC_FILE_VM_OPS
+
+
+def _account(mm: AddressSpace, vma: Vma) -> None:
+    """The counters mmap_region() would have moved for this VMA."""
+    pages = vma.pages
+    vm_stat_account(mm, vma.vm_flags, pages)
+    if vma.vm_flags & VM.ACCOUNT:
+        mm.committed_pages += pages
+    if vma.vm_flags & VM.LOCKED:
+        mm.locked_vm += pages
+
+
+def _name_roles(mm: AddressSpace, entry: MapsEntry, brk_given: bool) -> None:
+    """[heap] and [stack] are names the kernel derives from mm fields: set those fields."""
+    if entry.name == HEAP_NAME:
+        if not brk_given:
+            mm.start_brk = entry.start
+        mm.current_brk = entry.end
+    elif entry.name == STACK_NAME:
+        mm.start_stack = entry.end - PAGE_SIZE
+
+
+def _check_name(entry: MapsEntry) -> None:
+    name = entry.name
+    known = (HEAP_NAME, STACK_NAME, GATE_NAME, *SPECIAL_FLAGS)
+    if name.startswith("[") and name not in known and not entry.has_file:
+        raise ValueError(f"cannot seed a VMA named {name!r}: {entry.line!r}")
+
+
+def _build_vma(
+    mm: AddressSpace, entry: MapsEntry, files: _FileTable, flags: dict[tuple[int, int],
+    tuple[int, bool]],
+) -> Vma:
+    _check_name(entry)
+    vm_flags, has_anon = flags.get((entry.start, entry.end), (infer_vm_flags(entry), False))
+    file = files.get(entry, vm_flags) if entry.has_file else None
+    pgoff = entry.offset >> PAGE_SHIFT if file is not None else entry.start >> PAGE_SHIFT
+    vma = Vma(
+        mm, mm.next_vma_id(), entry.start, entry.end, pgoff, vm_flags, file,
+        _vm_ops(entry, file),
+    )
+    if has_anon:
+        vma.anon_vma = AnonVma(mm.next_anon_vma_id())
+    return vma
+
+
+def address_space_from_maps(cls: type[AddressSpace], text: str, **kwargs: Any) -> AddressSpace:
+    """An address space holding the VMAs of ``text`` (/proc/PID/maps).
+
+    Keyword arguments: ``smaps`` (the same process's /proc/PID/smaps, for exact VmFlags and
+    anon_vmas), ``files`` (path -> File to use for that path instead of a new File), and
+    everything the ``cls`` constructor takes (``mmap_base``, ``rlimit_stack``,
+    ``legacy_layout``, ...). Raises ValueError for text the model cannot represent.
+    """
+    smaps: str | None = kwargs.pop("smaps", None)
+    given_files: dict[str, File] = kwargs.pop("files", None) or {}
+    entries = parse_maps(text)
+    if kwargs.get("mmap_base") is None:
+        kwargs["mmap_base"] = _infer_mmap_base(entries, kwargs)
+    brk_given = "start_brk" in kwargs
+    mm = cls(**kwargs)
+    flags = _flags_by_range(smaps)
+    missing = [e.line for e in entries if flags and (e.start, e.end) not in flags]
+    if missing:
+        raise ValueError(f"smaps has no block for {missing[0]!r}")
+    files = _FileTable(given_files)
+    for before, after in itertools.pairwise(entries):
+        if after.start < before.end:
+            raise ValueError(f"maps lines out of order or overlapping: {after.line!r}")
+    for entry in entries:
+        vma = _build_vma(mm, entry, files, flags)
+        _name_roles(mm, entry, brk_given)
+        if entry.start >= mm.task_size:
+            mm.gate_vma = vma
+            continue
+        mm.tree.insert(vma)
+        mm.map_count += 1
+        _account(mm, vma)
+    mm.validate_mm()
+    return mm
