@@ -16,7 +16,7 @@ LTP, and why:
   test_c38_madvise02_willneed_on_anonymous_memory_succeeds pins what they do instead.
 - C34, C35 expect EINVAL only without CONFIG_KSM; the host has KSM: they succeed.
 - F7, F8, F9 check Rss, Locked and VmLck, which count pages: their VMA side is tested.
-- F5 (the [stack] VMA), F13 (ftruncate),
+- F5 (the [stack] VMA),
   F20 (userfaultfd), F25 (msync), F26 (memcg) need what the arena oracle cannot show or the
   model does not have.
 - F1 (mprotect05) is tests/core/test_merge.py::test_ltp_mprotect05_shared_file_pieces_remerge.
@@ -597,6 +597,30 @@ def test_f12_mmap19_files_swap_places_at_each_others_hint(mm, regular_file):
     assert mm.mmap(second, 4 * P, RW, shared, a) == at(8)
     assert mm.mmap(first, 4 * P, RW, shared, b) == at(0)
     assert [view.file for view in mm.vmas()] == [b, a]
+
+
+def test_f13_mmap09_truncating_a_mapped_file(backend, regular_file):
+    """ftruncate down, up and to 0 under a shared mapping: the VMA stays as it was; pages
+    past the end of the file raise SIGBUS (the model has no ftruncate: the File's size is
+    what it reads)."""
+    mm = backend()
+    f = regular_file(v.O_RDWR, 4 * P)
+    mm.mmap(at(0), 4 * P, RW, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE, f)
+
+    def truncate(size: int) -> None:
+        if backend.is_host:
+            mm.ftruncate(f, size)
+        else:
+            f.size = size
+
+    truncate(P)
+    mm.touch(at(0), write=True)
+    assert errno_of(mm.touch, at(2)) == errno.EFAULT
+    truncate(4 * P)
+    mm.touch(at(2), write=True)
+    truncate(0)
+    assert errno_of(mm.touch, at(0)) == errno.EFAULT
+    assert layout(mm) == [(0, 4, "rw-s")]
 
 
 def test_f14_munmap01_whole_file_mapping_then_access_is_sigsegv(mm, regular_file):
