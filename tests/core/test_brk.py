@@ -303,6 +303,22 @@ def test_a_fork_child_does_not_expand_a_faulted_heap(mm):
         child.exit()
 
 
+
+def test_mlockall_future_locks_and_populates_the_heap_but_not_in_a_child(mm):
+    """def_flags carries VM_LOCKED into do_brk_flags() and brk() populates the growth (so the
+    heap gets an anon_vma); the child's def_flags lose it and its copy is a fork child."""
+    mm.mlockall(v.MCL_FUTURE)
+    brk_at(mm, 3 * P)
+    assert flags(mm) == ["rd wr mr mw me lo ac"]
+    child = mm.fork()
+    try:
+        assert brk_at(child, 5 * P) == 5 * P
+        assert heap(child) == [(0, 3, "rw-p", "[heap]"), (3, 5, "rw-p", "[heap]")]
+        assert flags(child) == ["rd wr mr mw me ac"] * 2
+    finally:
+        child.exit()
+        mm.munlockall()
+
 # ---- the model's own bookkeeping --------------------------------------------------------------
 
 

@@ -401,3 +401,74 @@ def test_exit_leaves_nothing_and_returns_the_charge():
     mm.exit()
     assert (mm.maps(), mm.map_count, mm.committed_pages, mm.pages.present) == ("", 0, 0, set())
     dev.ledger.assert_balanced()
+
+
+# ---- madvise and mlock state across fork (both backends) ---------------------------------------
+
+
+def test_dontfork_vmas_are_left_out_of_the_child(mm):
+    mm.mmap(at(0), 3 * P, RW, NOREPLACE)
+    mm.madvise(at(1), P, v.MADV_DONTFORK)
+    with forked(mm) as child:
+        assert layout(child) == [(0, 1, "rw-p"), (2, 3, "rw-p")]
+        child.mmap(at(1), P, RW, NOREPLACE)
+        assert layout(child) == [(0, 3, "rw-p")]
+    assert layout(mm) == [(0, 1, "rw-p"), (1, 2, "rw-p"), (2, 3, "rw-p")]
+
+
+def test_a_wipeonfork_vma_is_copied_without_its_anon_vma(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    mm.touch(at(0), write=True)
+    mm.madvise(at(0), P, v.MADV_WIPEONFORK)
+    mm.mmap(at(4), P, RW, NOREPLACE)
+    mm.touch(at(4), write=True)
+    mm.madvise(at(4), P, v.MADV_WIPEONFORK)
+    mm.madvise(at(4), P, v.MADV_KEEPONFORK)
+    with forked(mm) as child:
+        assert flags_of(child)[0] == "rd wr mr mw me ac wf"
+        child.mmap(at(1), P, RW, NOREPLACE)
+        child.madvise(at(1), P, v.MADV_WIPEONFORK)
+        child.mmap(at(5), P, RW, NOREPLACE)
+        assert layout(child) == [(0, 2, "rw-p"), (4, 5, "rw-p"), (5, 6, "rw-p")]
+
+
+def test_guard_markers_are_copied_into_the_child(mm):
+    mm.mmap(at(0), 4 * P, RW, NOREPLACE)
+    mm.madvise(at(1), P, v.MADV_GUARD_INSTALL)
+    with forked(mm) as child:
+        with pytest.raises(OSError) as info:
+            child.touch(at(1))
+        assert info.value.errno == errno.EFAULT
+        child.touch(at(2), write=True)
+        child.madvise(at(1), P, v.MADV_GUARD_REMOVE)
+        child.touch(at(1))
+    with pytest.raises(OSError):
+        mm.touch(at(1))
+
+
+def test_guard_markers_of_a_wipeonfork_vma_are_not_copied(mm):
+    mm.mmap(at(0), 4 * P, RW, NOREPLACE)
+    mm.madvise(at(0), 4 * P, v.MADV_WIPEONFORK)
+    mm.madvise(at(1), P, v.MADV_GUARD_INSTALL)
+    with forked(mm) as child:
+        child.touch(at(1), write=True)
+    with pytest.raises(OSError):
+        mm.touch(at(1))
+
+
+def test_mlockall_future_does_not_reach_the_child(mm):
+    mm.mlockall(v.MCL_FUTURE)
+    with forked(mm) as child:
+        child.mmap(at(0), P, RW, NOREPLACE)
+        mm.mmap(at(2), P, RW, NOREPLACE)
+        assert flags_of(child) == ["rd wr mr mw me ac"]
+        assert flags_of(mm) == ["rd wr mr mw me lo ac"]
+    mm.munlockall()
+
+
+def test_lock_on_fault_is_cleared_in_the_child(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    mm.mlock2(at(0), 2 * P, v.MLOCK_ONFAULT)
+    with forked(mm) as child:
+        assert flags_of(child) == ["rd wr mr mw me ac"]
+        assert flags_of(mm) == ["rd wr mr mw me lo lf ac"]
