@@ -113,11 +113,12 @@ def _find_area(
 ) -> tuple[int, Vma | None]:
     """vma_iter_area_lowest() / vma_iter_area_highest(): the lowest start (or the highest
     end) of ``length`` free bytes inside [low, high), with the VMA after that gap."""
-    gaps = mm.tree.gaps_topdown if topdown else mm.tree.gaps_bottomup
-    for gap_start, gap_end, following in gaps(low, high):
-        if gap_end - gap_start >= length:
-            return (gap_end if topdown else gap_start), following
-    raise oserror(errno.ENOMEM, "no free gap")
+    search = mm.tree.highest_gap if topdown else mm.tree.lowest_gap
+    found = search(low, high, length)
+    if found is None:
+        raise oserror(errno.ENOMEM, "no free gap")
+    gap_start, gap_end, following = found
+    return (gap_end if topdown else gap_start), following
 
 
 def unmapped_area(mm: AddressSpace, info: VmUnmappedAreaInfo) -> int:
