@@ -17,6 +17,7 @@ from test_scenario import FakeBackend, FakeSpace, _TracedSpace
 from vmamodel.cli import main as cli_main
 from vmamodel.cli.main import cli, format_event
 from vmamodel.events import MergeAttempt, VmaCreated, Warning
+from vmamodel.scenario import parse_file
 
 RW = "PROT_READ|PROT_WRITE"
 ANON = "MAP_PRIVATE|MAP_ANONYMOUS"
@@ -271,12 +272,19 @@ def test_diff_scenario_error_on_both_sides_exits_2(tmp_path: Path, made: _Made) 
 # The real model and the real host kernel
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.vmas"))
+#: Examples that open built-in drivers (vmamodel.drivers.devices): the host has none of
+#: them, so ``diff`` refuses these and only ``run`` is tested on them.
+MODEL_ONLY = [path for path in EXAMPLES if parse_file(path).model_only]
+HOST_EXAMPLES = [path for path in EXAMPLES if path not in MODEL_ONLY]
 
 
 def test_examples_exist() -> None:
-    names = {path.stem for path in EXAMPLES}
+    names = {path.stem for path in HOST_EXAMPLES}
     assert {"merge_and_split", "anon_vma", "fixed_replace", "memfd", "errno",
-            "accounting"} <= names
+            "accounting", "mmap_prepare"} <= names
+    assert {"drivers", "driver_refcount"} <= {path.stem for path in MODEL_ONLY}
+    # The host comparison keeps its weight: most examples are still judged by the kernel.
+    assert len(HOST_EXAMPLES) > len(MODEL_ONLY)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
@@ -287,11 +295,38 @@ def test_example_runs_on_the_model(example: Path) -> None:
 
 
 @pytest.mark.host
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", HOST_EXAMPLES, ids=lambda p: p.stem)
 def test_example_has_no_difference_on_the_host(example: Path) -> None:
     result = CliRunner().invoke(cli, ["diff", str(example)])
     assert result.exit_code == 0, result.output
     assert result.output.rstrip().endswith("no differences")
+
+
+@pytest.mark.parametrize("example", MODEL_ONLY, ids=lambda p: p.stem)
+def test_diff_refuses_a_model_only_example(example: Path) -> None:
+    line, path = parse_file(example).model_only[0]
+    result = CliRunner().invoke(cli, ["diff", str(example)])
+    assert result.exit_code == 2
+    assert f"error: {example}:{line}: open({path!r}) reaches a built-in driver" in result.output
+
+
+def test_run_prints_the_driver_ledgers() -> None:
+    example = next(path for path in MODEL_ONLY if path.stem == "driver_refcount")
+    out = CliRunner().invoke(cli, ["run", str(example)]).output
+    assert "ledger refcount_good: balanced" in out
+    assert "ledger refcount_bad: ref +1 (acquired by mmap_prepare 2, open 2; " \
+        "released by close 3)" in out
+
+
+def test_run_trace_shows_the_driver_hooks(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        good = open("/dev/good0")
+        mmap(BASE, 8K, PROT_READ, MAP_SHARED|MAP_FIXED, good, 0) = BASE
+    """)
+    out = CliRunner().invoke(cli, ["run", "--trace", path]).output
+    hooks = [line.split("hook=")[1].split()[0] for line in out.splitlines() if "hook=" in line]
+    assert hooks == ["mmap_prepare", "mapped"]
+    assert "ActionStep step=complete action=NOTHING" in out
 
 
 @pytest.mark.host

@@ -63,9 +63,14 @@ def call_prepare_hook(
             maybe_inject(mm, "mmap_prepare")
         hook(desc)
     except OSError as exc:
-        _trace(mm, "mmap_prepare", owner, vma, (desc,), hook_errno(exc, "mmap_prepare"))
+        _trace(mm, "mmap_prepare", owner, vma, _desc_args(desc), hook_errno(exc, "mmap_prepare"))
         raise
-    _trace(mm, "mmap_prepare", owner, vma, (desc,), 0)
+    _trace(mm, "mmap_prepare", owner, vma, _desc_args(desc), 0)
+
+
+def _desc_args(desc: VmAreaDesc) -> tuple[int, int, int, int]:
+    """What a traced mmap_prepare call shows of its desc (as the normal path does)."""
+    return desc.start, desc.end, desc.pgoff, int(desc.vm_flags)
 
 
 def compat_set_desc_from_vma(mm: AddressSpace, file: File, vma: Vma) -> VmAreaDesc:

@@ -29,6 +29,11 @@ Names: every integer constant of :mod:`vmamodel.constants` (``PROT_READ``, ``MAP
 binds with ``x = call(...)``. A call on a forked child is written ``child.call(...)``; a
 call without a prefix runs on the first address space.
 
+``open(PATH)`` of a path listed in :mod:`vmamodel.drivers.devices` (``"/dev/hpet"``,
+``"/dev/stm0?chans=2"``, ``"/dev/good0"``...) opens a built-in driver model instead of a
+file. Only the model has those: :attr:`Scenario.model_only` lists such lines, ``vmamodel
+diff`` refuses the scenario, and a model run reports the drivers' ledgers (``Run.ledgers``).
+
 A failing call is not fatal: its errno is the result and later lines continue, like a C program
 that checks return values. A name bound by a failed call is an error only when used later.
 
@@ -245,6 +250,19 @@ class Scenario:
     @property
     def has_markers(self) -> bool:
         return any(isinstance(s, Marker) for s in self.statements)
+
+    @property
+    def model_only(self) -> list[tuple[int, str]]:
+        """(line, path) of every ``open`` of a built-in driver: the host has none of them,
+        so ``vmamodel diff`` refuses such a scenario and ``vmamodel run`` runs it."""
+        from vmamodel.drivers.devices import is_device_path
+
+        return [
+            (call.line, call.args[0].value)
+            for call in self.calls
+            if call.func == "open" and call.args and isinstance(call.args[0], Str)
+            and is_device_path(call.args[0].value)
+        ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,6 +671,12 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def _new_devices() -> Any:
+    from vmamodel.drivers.devices import Devices
+
+    return Devices()
+
+
 @dataclass
 class ModelBackend:
     """The model: ``vmamodel.AddressSpace`` under a kernel profile."""
@@ -662,6 +686,8 @@ class ModelBackend:
     name: str = "model"
     #: Extra AddressSpace keywords, e.g. ``host_model_kwargs()`` when compared with a host.
     config: dict[str, Any] = field(default_factory=dict)
+    #: The built-in driver devices (vmamodel.drivers.devices) that ``open`` reaches by path.
+    devices: Any = field(default_factory=_new_devices)
 
     def new_space(self) -> Space:
         import vmamodel
@@ -682,7 +708,11 @@ class ModelBackend:
 
     def open_file(self, path: str, flags: int, size: int) -> File:
         from vmamodel import open_file
+        from vmamodel.drivers.devices import is_device_path
 
+        if is_device_path(path):
+            device: File = self.devices.open(path, flags)
+            return device
         if self.files is None:
             return open_file(os.path.join("/tmp/vmamodel", path), flags, size)
         real = self.files.create(path, size)
@@ -692,6 +722,12 @@ class ModelBackend:
 
     def close(self) -> None:
         return None
+
+    def ledger_lines(self) -> list[str]:
+        """A summary of every ledger of the built-in drivers the run opened."""
+        from vmamodel.drivers.devices import ledger_summary
+
+        return [ledger_summary(ledger) for ledger in self.devices.ledgers()]
 
 
 @dataclass
@@ -719,8 +755,11 @@ class HostBackend:
         return memfd_create(name, size)
 
     def open_file(self, path: str, flags: int, size: int) -> File:
+        from vmamodel.drivers.devices import is_device_path
         from vmamodel.host import real_file
 
+        if is_device_path(path):
+            raise RuntimeError(f"{path}: the built-in drivers exist only in the model")
         file: File = real_file(self.files.create(path, size), flags)
         return file
 
@@ -802,6 +841,8 @@ class Run:
     backend: str
     steps: list[StepRecord] = field(default_factory=list)
     error: ScenarioError | None = None
+    #: one line per built-in driver the run used that keeps a ledger (model only)
+    ledgers: list[str] = field(default_factory=list)
 
     @property
     def failed_expectations(self) -> list[StepRecord]:
@@ -869,6 +910,9 @@ class Executor:
                     break
         except ScenarioError as err:
             run.error = err
+        ledger_lines = getattr(self.backend, "ledger_lines", None)
+        if callable(ledger_lines):
+            run.ledgers = list(ledger_lines())
         return run
 
     def step(self, statement: Statement) -> StepRecord:

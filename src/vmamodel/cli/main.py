@@ -111,6 +111,9 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, base: int
     for step in result.steps:
         _print_step(console, scenario, step, show_smaps)
     _print_summary(console, result)
+    for line in result.ledgers:
+        style = "green" if line.endswith(": balanced") else "bold yellow"
+        console.print(Text(line, style=style))
     if result.error is not None:
         _fail_scenario(result.error)
     if result.failed_expectations or result.crashed:
@@ -215,6 +218,9 @@ def diff(file: str, profile: str | None, base: int | None, show_all: bool,
     if scenario.layout != "arena":
         _fail_scenario(ScenarioError(file, 1, f"layout {scenario.layout!r} cannot be run on "
                                      "the host yet; use '#! layout: arena'"))
+    for line, path in scenario.model_only[:1]:
+        _fail_scenario(ScenarioError(file, line, f"open({path!r}) reaches a built-in driver, "
+                                     "which only the model has; use 'vmamodel run'"))
     options = options_for(scenario, base=base)
     with tempfile.TemporaryDirectory(prefix="vmamodel-") as tmp:
         files = FileStore(tmp)

@@ -7,5 +7,6 @@ differs, its old (``.mmap``) form, plus a function creating its File:
   :mod:`.hv_vmbus`, :mod:`.uio`, :mod:`.tcmu`, :mod:`.afs` - the series' conversions;
 - :mod:`.refcount_bad`, :mod:`.refcount_good` - the teaching pair;
 - :mod:`.stacked` - a backing-file style legacy ``.mmap`` forwarding to an inner file;
-- :mod:`.ledger` - the acquire/release bookkeeping every counting driver uses.
+- :mod:`.ledger` - the acquire/release bookkeeping every counting driver uses;
+- :mod:`.devices` - the devices scenario files open by path (``open("/dev/hpet")``).
 """
