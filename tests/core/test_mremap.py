@@ -140,6 +140,11 @@ def test_growth_across_the_end_of_the_vma_is_efault(mm):
     assert _refused(mm, at(0), 3 * P, 5 * P, M, 0) == errno.EFAULT
 
 
+def test_growth_into_a_hole_after_the_range_end_is_efault(mm):
+    mm.mmap(at(0), 2 * P, RW, NOREPLACE)
+    assert _refused(mm, at(0), 3 * P, 4 * P, 0, 0) == errno.EFAULT
+
+
 def test_move_across_the_end_of_the_vma_is_efault(mm):
     two_vmas(mm)
     assert _refused(mm, at(1), 2 * P, 3 * P, M | F, at(10)) == errno.EFAULT
@@ -502,6 +507,39 @@ def test_fixed_resize_across_several_vmas_is_efault(mm):
     assert _refused(mm, at(0), 4 * P, 5 * P, M | F, at(20)) == errno.EFAULT
 
 
+def _stats(mm: Any, backend: Any) -> tuple[int, int, int]:
+    """(locked_vm, total_vm, data_vm) in pages: /proc/PID/status VmLck, VmSize, VmData on
+    the host (the child's own memory is subtracted by the caller)."""
+    if not backend.is_host:
+        return mm.locked_vm, mm.total_vm, mm.data_vm
+    fields = {}
+    with open(f"/proc/{mm.pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            fields[key] = int(value.split()[0]) // 4 if value.strip().endswith("kB") else 0
+    return fields["VmLck"], fields["VmSize"], fields["VmData"]
+
+
+def test_statistics_follow_locked_moves(mm, backend):
+    """vrm_stat_account(): a move adds the new length, the source unmap takes the old one
+    away; MREMAP_DONTUNMAP clears VM_LOCKED on the old VMA without lowering locked_vm, so
+    unmapping it later leaves locked_vm high (the kernel's own bookkeeping)."""
+    base = _stats(mm, backend)
+
+    def delta() -> tuple[int, ...]:
+        return tuple(now - then for now, then in zip(_stats(mm, backend), base, strict=True))
+
+    mm.mmap(at(0), 2 * P, RW, LOCKED)
+    mm.mremap(at(0), 2 * P, 2 * P, M | F, at(10))
+    assert delta() == (2, 2, 2)
+    mm.mremap(at(10), 2 * P, 2 * P, M | F | D, at(20))
+    assert delta() == (4, 4, 4)
+    mm.mremap(at(20), 2 * P, 4 * P, 0, 0)
+    assert delta() == (6, 6, 6)
+    mm.munmap(at(10), 2 * P)
+    assert delta() == (6, 4, 4)
+
+
 # -- MREMAP_DONTUNMAP ------------------------------------------------------------------------------
 
 
@@ -850,16 +888,6 @@ def test_commit_charge_follows_the_mapping(model):
     assert model.total_vm == 8
 
 
-def test_statistics_follow_locked_moves(model):
-    """A DONTUNMAP move adds to locked_vm while the old VMA loses VM_LOCKED without
-    lowering it: the kernel's own bookkeeping."""
-    model.mmap(at(0), 2 * P, RW, LOCKED)
-    model.mremap(at(0), 2 * P, 2 * P, M | F, at(10))
-    assert (model.locked_vm, model.total_vm, model.data_vm) == (2, 2, 2)
-    model.mremap(at(10), 2 * P, 2 * P, M | F | D, at(20))
-    assert (model.locked_vm, model.total_vm, model.data_vm) == (4, 4, 4)
-
-
 def test_events_of_a_partial_move(model):
     model.mmap(at(0), 4 * P, RW, NOREPLACE)
     model.mmap(at(10), 2 * P, RW, NOREPLACE)
@@ -981,3 +1009,44 @@ def test_faulted_fork_child_moved_next_to_an_unfaulted_vma_does_not_merge(mm, in
     space.mmap(at(0), 2 * P, RW, NOREPLACE)
     assert space.mremap(at(10), 2 * P, 2 * P, M | F, at(2)) == at(2)
     assert layout(space) == want
+
+
+# -- model only: more driver rules and failure points ---------------------------------------
+
+
+class PlacingDriver(Driver):
+    """A driver with its own get_unmapped_area, which might not obey MAP_FIXED."""
+
+    def get_unmapped_area(self, mm: Any, file: Any, addr: int, length: int, pgoff: int,
+                          flags: int) -> int:
+        return addr
+
+
+def test_vma_with_its_own_placement_only_moves_alone(model):
+    file = v.File("/dev/placing", 64 * P, f_op=PlacingDriver(Hooks()), kind="chardev")
+    model.mmap(at(0), 2 * P, RW, v.MAP_SHARED | v.MAP_FIXED, file)
+    model.mmap(at(3), 2 * P, RO, NOREPLACE)
+    assert _refused(model, at(0), 5 * P, 5 * P, M | F, at(20)) == errno.EFAULT
+    assert model.mremap(at(0), 2 * P, 2 * P, M | F, at(20)) == at(20)
+    # Partial effect: a VMA before it in the range has already moved.
+    assert _errno(model.mremap, at(3), 20 * P, 20 * P, M | F, at(30)) == errno.EFAULT
+    assert layout(model) == [(20, 22, "rw-s"), (30, 32, "r--p")]
+
+
+def test_injected_mremap_hook_failure_undoes_the_move(model):
+    ops = Hooks()
+    _device(model, ops, 2)
+    with model.inject("vm_mremap"):
+        assert _errno(model.mremap, at(0), 2 * P, 2 * P, M | F, at(10)) == errno.EINVAL
+    assert layout(model) == [(0, 2, "rw-s")]
+    assert [call[0] for call in ops.calls] == ["open", "close"]
+
+
+def test_failure_after_a_shrink_keeps_the_tail_unmapped(model):
+    """Partial effect: a shrink with MREMAP_FIXED unmaps the target, then the tail; a move
+    that then fails leaves both unmapped."""
+    model.mmap(at(0), 4 * P, RW, NOREPLACE)
+    model.mmap(at(10), 2 * P, RO, NOREPLACE)
+    with model.inject("copy_vma"):
+        assert _errno(model.mremap, at(0), 4 * P, 2 * P, M | F, at(10)) == errno.ENOMEM
+    assert layout(model) == [(0, 2, "rw-p")]

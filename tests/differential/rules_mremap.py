@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
 import vmamodel as v
+from vmamodel.unmapped_area import vm_start_gap
 
 from .machine import PAGES, WINDOW, P, at
 
@@ -57,8 +58,9 @@ class MremapRules:
         return vma.vm_end - addr == old_len and (after is None or after.vm_start >= end)
 
     def hint_is_free(self, hint: int, length: int) -> bool:
+        """The hint range is free, short of the guard gap below a stack (_hint_fits)."""
         vma = self.model.find_vma(hint)
-        return vma is None or vma.vm_start >= hint + _aligned(length)
+        return vma is None or vm_start_gap(self.model, vma) >= hint + _aligned(length)
 
     @initialize(
         layout=st.lists(
