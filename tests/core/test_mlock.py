@@ -344,3 +344,16 @@ def test_model_special_mappings_are_never_locked():
     mm.munlockall()
     mm.mlockall(v.MCL_CURRENT | v.MCL_FUTURE)
     assert _locks(mm) == ["lo", "", "lo"]
+
+
+@pytest.mark.parametrize("pkeys", [False, True])
+def test_model_mlock_of_exec_only_memory_follows_pku(pkeys):
+    """check_vma_flags(): with PKU the execute-only key denies GUP's access, so populating
+    fails (ENOMEM from mlock) although the lock bits stay; without PKU it succeeds."""
+    mm = v.AddressSpace(pkeys=pkeys, debug=True)
+    mm.mmap(at(0), P, v.PROT_EXEC, NOREPLACE)
+    if pkeys:
+        assert errno_of(mm.mlock, at(0), P) == errno.ENOMEM
+    else:
+        mm.mlock(at(0), P)
+    assert _locks(mm) == ["lo"]
