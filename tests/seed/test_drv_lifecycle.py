@@ -1,16 +1,20 @@
-"""Driver mappings across fork and exit (dup_mmap calls ``open`` on every copied VMA, never
-``mapped``; exit_mmap calls ``close`` on every VMA; VM_DONTCOPY VMAs are not copied)."""
+"""Driver mappings across fork, mremap and exit: dup_mmap calls ``open`` on every copied VMA
+(never ``mapped``) and skips VM_DONTCOPY ones; an mremap move opens the copy and closes the
+old VMA; exit_mmap calls ``close`` on every VMA."""
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
-from vmamodel.drivers import afs, open_dice, stm, tcmu, uio, vme_user
+from vmamodel.constants import MREMAP_FIXED, MREMAP_MAYMOVE
+from vmamodel.drivers import afs, hpet, open_dice, stm, tcmu, uio, vme_user
 from vmamodel.drivers import refcount_good as good
 from vmamodel.events import HookCall
 
 from .test_drv_ledgers import SUBJECTS
-from .util import RO, RW, SHARED_FIXED, P, at, collect, layout, mmap_at
+from .util import RO, RW, SHARED_FIXED, P, at, collect, layout, mmap_at, raises_errno
 
 
 @pytest.mark.parametrize(("name", "form"), [
@@ -90,3 +94,36 @@ def test_stm_exit_puts_every_reference(new_mm):
         new_mm.exit()
     assert [e.hook for e in events if isinstance(e, HookCall)] == ["close", "close"]
     dev.ledger.assert_balanced()
+
+
+@pytest.mark.parametrize("form", ["new", "old"])
+def test_an_mremap_move_opens_the_copy_and_closes_the_original(new_mm, form):
+    dev = stm.StmDevice()
+    mmap_at(new_mm, 0, 2, stm.open_device(dev, nr_chans=2, form=form), prot=RO, pgoff=0)
+    with collect(new_mm) as events:
+        new_mm.mremap(at(0), 2 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, at(16))
+    assert [e.hook for e in events if isinstance(e, HookCall)] == ["open", "close"]
+    assert layout(new_mm) == [(16, 18)]
+    assert dev.ledger.count(stm.PM) == 1
+    new_mm.exit()
+    dev.ledger.assert_balanced()
+
+
+@pytest.mark.parametrize("driver", ["hpet", "stm"])
+def test_special_mappings_cannot_grow(new_mm, driver):
+    # VM_DONTEXPAND (and VM_PFNMAP): vma_to_resize says EFAULT (series.md §1.3).
+    if driver == "hpet":
+        file = hpet.open_device(hpet.HpetDevice())
+        mmap_at(new_mm, 0, 1, file, prot=RO, pgoff=0)
+    else:
+        mmap_at(new_mm, 0, 1, stm.open_device(stm.StmDevice()), prot=RO, pgoff=0)
+    with raises_errno(errno.EFAULT):
+        new_mm.mremap(at(0), P, 2 * P, 0)
+    assert layout(new_mm) == [(0, 1)]
+
+
+def test_afs_grows_in_place_without_a_new_vma(new_mm):
+    vnode = afs.AfsVnode(afs.AfsVolume())
+    mmap_at(new_mm, 0, 2, afs.open_file(vnode))
+    new_mm.mremap(at(0), 2 * P, 4 * P, 0)
+    assert layout(new_mm) == [(0, 4)] and vnode.cb_nr_mmap == 1
