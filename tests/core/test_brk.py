@@ -319,6 +319,53 @@ def test_mlockall_future_locks_and_populates_the_heap_but_not_in_a_child(mm):
         child.exit()
         mm.munlockall()
 
+
+# ---- the oracle's safety ----------------------------------------------------------------------
+
+
+@pytest.mark.host
+def test_the_oracle_refuses_a_break_that_leaves_the_arena():
+    from vmamodel.host import HEAP_SPAN, HostAddressSpace
+
+    with HostAddressSpace() as hs:
+        top = hs.start_brk + HEAP_SPAN
+        with pytest.raises(ValueError):
+            hs.brk(top + 1)
+        assert hs.brk(top) == top
+        assert hs.brk(hs.start_brk - P) == top  # below start_brk: refused by the kernel
+        assert hs.brk(hs.start_brk) == hs.start_brk
+
+
+@pytest.mark.host
+def test_glibc_in_the_oracle_child_cannot_move_the_break():
+    """After child.move_heap(), sbrk() fails inside the child while the oracle's own brk()
+    still works: malloc can never be handed memory of the heap under test."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from vmamodel.host import CHILD_PATH, heap_start
+
+    script = f"""
+import ctypes, sys
+sys.path.insert(0, {str(Path(CHILD_PATH).parent)!r})
+import child
+start = {heap_start()}
+child.move_heap(start)
+libc = ctypes.CDLL(None)
+libc.sbrk.restype = ctypes.c_void_p
+libc.sbrk.argtypes = (ctypes.c_long,)
+failed = ctypes.c_void_p(-1).value
+# Without the filter the first sbrk would fail (the stale break runs into the binary) and
+# leave glibc's idea of the break at start: the second would then take the test heap.
+print(libc.sbrk(1 << 20) == failed, libc.sbrk(1 << 20) == failed,
+      child.sys6(child.SYS_BRK, 0) == start,
+      child.sys6(child.SYS_BRK, start + 4096) == start + 4096)
+"""
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.split() == ["True"] * 4
+
 # ---- the model's own bookkeeping --------------------------------------------------------------
 
 
