@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 import vmamodel as v
-from vmamodel.host import host_model_kwargs
 from vmamodel.host.placement import PlacementChild
+from vmamodel.host.traits import host_kernel_kwargs
 from vmamodel.mm import RLIM_INFINITY, AddressSpace, mmap_base
 from vmamodel.parse import parse_maps
 from vmamodel.unmapped_area import MAP_32BIT_HIGH, MAP_32BIT_LOW, ThpFileOperations
@@ -48,7 +48,7 @@ def placed(request: pytest.FixtureRequest) -> Iterator[Factory]:
         children.append(child)
         if request.param == "host":
             return child
-        kwargs = dict(host_model_kwargs(), legacy_layout=legacy_layout)
+        kwargs = dict(host_kernel_kwargs(), legacy_layout=legacy_layout)
         if rlimit_stack is not None:
             kwargs["rlimit_stack"] = rlimit_stack
         return AddressSpace.from_maps(child.maps(), smaps=child.smaps(), **kwargs)
@@ -261,7 +261,7 @@ def test_hint_below_one_page_is_no_hint(space: Space) -> None:
 
 @pytest.mark.host
 def test_hint_at_mmap_min_addr_is_honoured(space: Space) -> None:
-    lowest = host_model_kwargs()["mmap_min_addr"]
+    lowest = host_kernel_kwargs()["mmap_min_addr"]
     assert space.mmap(lowest, P, RW, ANON) == lowest
 
 

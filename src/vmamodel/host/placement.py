@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,7 @@ OP_OPEN = 7
 OP_MEMFD = 8
 OP_FTRUNCATE = 9
 OP_FSTAT = 11
+OP_BRK = 13
 
 
 class RunnerError(RuntimeError):
@@ -212,6 +214,16 @@ class PlacementChild:
         return result
 
     # ---- guards ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def unguarded(self) -> Iterator[None]:
+        """Let calls inside the block touch the runner's own mappings (for the ones it does
+        not use, such as the vDSO)."""
+        saved, self.protected = self.protected, []
+        try:
+            yield
+        finally:
+            self.protected = saved
+
     def _refuse_protected(self, what: str, start: int, length: int) -> None:
         end = start + ((length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
         for lo, hi in self.protected:
@@ -284,6 +296,11 @@ class PlacementChild:
         if flags & MREMAP_FIXED:
             self._refuse_protected("mremap target", new_addr & U64, new_len & U64)
         return self._syscall(OP_MREMAP, old_addr, old_len, new_len, flags, new_addr)
+
+    def brk(self, addr: int) -> int:
+        """brk(2) as the kernel answers it: the new break, or the old one on failure (the
+        break never goes below where exec put it, so the runner's data stays)."""
+        return self._syscall(OP_BRK, addr)
 
     def _read_proc(self, path: str) -> str:
         result, data = self._call(OP_READ_FILE, payload=path.encode())

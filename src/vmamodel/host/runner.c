@@ -44,6 +44,7 @@ enum {
 	OP_CLOSE = 10,
 	OP_FSTAT = 11,
 	OP_PERSONALITY = 12,
+	OP_BRK = 13,
 };
 
 #define PAYLOAD_MAX (1u << 16)
@@ -176,6 +177,9 @@ static int64_t handle(uint64_t *len)
 		return file_identity((int)a[0], len);
 	case OP_PERSONALITY:
 		return raw(syscall(SYS_personality, a[0]));
+	case OP_BRK:
+		/* The raw syscall answers with the break, old or new, and never fails. */
+		return (int64_t)syscall(SYS_brk, a[0]);
 	default:
 		return -(int64_t)ENOSYS;
 	}

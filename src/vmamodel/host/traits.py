@@ -94,7 +94,15 @@ def host_mmap_min_addr() -> int:
 
 @functools.cache
 def host_model_kwargs() -> dict[str, Any]:
-    """Keyword arguments that make ``vmamodel.AddressSpace`` configured like this host."""
+    """Keyword arguments that make ``vmamodel.AddressSpace`` configured like this host and
+    laid out like the oracle's child (HostAddressSpace)."""
+    return {**host_kernel_kwargs(), "start_brk": _oracle_start_brk()}
+
+
+@functools.cache
+def host_kernel_kwargs() -> dict[str, Any]:
+    """The part of host_model_kwargs() that describes the kernel alone, for a model of
+    another process (AddressSpace.from_maps of the placement runner)."""
     return {
         "pkeys": host_has_pkeys(),
         "max_map_count": _sysctl("max_map_count", 65530),
@@ -102,7 +110,6 @@ def host_model_kwargs() -> dict[str, Any]:
         "mmap_min_addr": host_mmap_min_addr(),
         "thp_enabled": host_thp_mode() is not None,
         "shmem_huge": host_shmem_huge(),
-        "start_brk": _oracle_start_brk(),
     }
 
 
