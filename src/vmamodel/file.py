@@ -1,20 +1,36 @@
 """Files and the hook tables a driver fills in: file_operations and vm_operations_struct.
 
 A hook is present when the subclass defines it and absent when it is left as ``None``, the way
-the kernel tests a function pointer. Hooks fail by raising ``OSError(errno)``.
+the kernel tests a function pointer. A hook fails by raising ``OSError(errno, ...)`` (the
+kernel's ``return -errno``). ``mapped``'s output parameter - the kernel's ``void **`` for the
+new vm_private_data - is a :class:`Ref`: assign ``private.value``.
 
 Example, a driver that counts live mappings::
 
-    class CounterOps(VmOperations):
-        def mapped(self, start, end, pgoff, file, private):
-            private.value = file.private_data.acquire()   # becomes vm_private_data
-
-        def close(self, vma):
-            vma.file_release(vma.vm_private_data)
-
-    class CounterFops(FileOperations):
-        def mmap_prepare(self, desc):
-            desc.vm_ops = CounterOps()
+    >>> import errno
+    >>> import vmamodel as v
+    >>> class CounterOps(VmOperations):
+    ...     def mapped(self, start, end, pgoff, file, private):
+    ...         file.private_data["maps"] += 1
+    ...         private.value = f"mapping at {start:#x}"   # becomes vm_private_data
+    ...     def close(self, vma):
+    ...         vma.vm_file.private_data["maps"] -= 1
+    >>> class CounterFops(FileOperations):
+    ...     def mmap_prepare(self, desc):
+    ...         if desc.pgoff:
+    ...             raise OSError(errno.EINVAL, "offset must be 0")   # a hook fails so
+    ...         desc.vm_ops = CounterOps()
+    >>> counter = File("/dev/counter", f_op=CounterFops(), private_data={"maps": 0})
+    >>> mm = v.AddressSpace()
+    >>> addr = mm.mmap(0x100000000000, 4096, v.PROT_READ, v.MAP_SHARED, counter, 0)
+    >>> counter.private_data, mm.find_vma(addr).vm_private_data
+    ({'maps': 1}, 'mapping at 0x100000000000')
+    >>> mm.mmap(0x100000010000, 4096, v.PROT_READ, v.MAP_SHARED, counter, 4096)
+    Traceback (most recent call last):
+    ...
+    OSError: [Errno 22] offset must be 0
+    >>> mm.munmap(addr, 4096); counter.private_data
+    {'maps': 0}
 """
 
 from __future__ import annotations

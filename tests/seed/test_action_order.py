@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import errno
 
+from vmamodel.constants import VM, VMA_REMAP_FLAGS
 from vmamodel.events import Warning
-from vmamodel.mmap_action import mmap_action_remap_full
+from vmamodel.mmap_action import (
+    KernelPage,
+    mmap_action_ioremap_full,
+    mmap_action_map_kernel_pages,
+    mmap_action_map_kernel_pages_full,
+    mmap_action_remap,
+    mmap_action_remap_full,
+)
 
 from .probe import Probe, probe_file
 from .util import at, collect, hook_calls, layout, mmap_at, raises_errno, steps, vma_at
@@ -149,3 +157,54 @@ def test_success_hook_traced_with_its_name(mm):
         mmap_at(mm, 0, 1, probe_file(probe))
     [call] = hook_calls(events, "success_hook")
     assert "my_success_hook" in call.owner and call.vma_id == vma_at(mm, 0).id
+
+
+# -- completing each action type on a real mmap -------------------------------------------
+
+
+def test_map_kernel_pages_inserts_each_page_then_mapped(new_mm):
+    pages = [KernelPage(0x100), KernelPage(0x200)]
+    probe = Probe(prepare=lambda desc: mmap_action_map_kernel_pages_full(desc, pages))
+    with collect(new_mm) as events:
+        mmap_at(new_mm, 0, 2, probe_file(probe))
+    assert steps(events)[1:] == ["step:prepare", "step:insert_page", "step:insert_page",
+                                 "step:complete", "hook:mapped"]
+    assert new_mm.pages.present == {at(0), at(1)}
+    assert vma_at(new_mm, 0).vm_flags & VM.MIXEDMAP  # VM_SPECIAL: never merges
+
+
+def test_map_kernel_pages_stops_at_an_unsuitable_page_and_unmaps(new_mm):
+    # validate_page_before_insert refuses an anonymous page: EINVAL, the pages inserted
+    # before it are zapped with the VMA, and close runs (mapped never did).
+    pages = [KernelPage(0x100), KernelPage(0x200, "anon")]
+    probe = Probe(prepare=lambda desc: mmap_action_map_kernel_pages_full(desc, pages))
+    with collect(new_mm) as events, raises_errno(errno.EINVAL):
+        mmap_at(new_mm, 0, 2, probe_file(probe))
+    assert steps(events)[1:] == ["step:prepare", "step:insert_page", "step:complete",
+                                 "step:unmap", "hook:close"]
+    assert layout(new_mm) == [] and not new_mm.pages.present
+
+
+def test_map_kernel_pages_at_an_offset_inside_the_range(new_mm):
+    probe = Probe(prepare=lambda desc: mmap_action_map_kernel_pages(
+        desc, desc.start + 4096, [KernelPage(7)], 1))
+    mmap_at(new_mm, 0, 3, probe_file(probe))
+    assert new_mm.pages.present == {at(1)}
+
+
+def test_io_remap_end_to_end(new_mm):
+    probe = Probe(prepare=lambda desc: mmap_action_ioremap_full(desc, 0x900))
+    with collect(new_mm) as events:
+        mmap_at(new_mm, 0, 2, probe_file(probe))
+    [prepare] = [e for e in events if getattr(e, "step", "") == "prepare"]
+    assert (prepare.action, prepare.detail.split()[1]) == ("IO_REMAP_PFN", "REMAP_PFN")
+    assert vma_at(new_mm, 0).vm_flags & VMA_REMAP_FLAGS == VMA_REMAP_FLAGS
+
+
+def test_partial_shared_remap_is_not_tracked(new_mm):
+    probe = Probe(prepare=lambda desc: mmap_action_remap(desc, desc.start, 0x900, 4096))
+    with collect(new_mm) as events:
+        mmap_at(new_mm, 0, 2, probe_file(probe))
+    [remap] = [e for e in events if getattr(e, "step", "") == "remap"]
+    assert "tracked=False" in remap.detail
+    assert new_mm.pages.present == {at(0)}
