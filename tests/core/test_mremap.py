@@ -20,6 +20,7 @@ import pytest
 import vmamodel as v
 from vmamodel.host import host_model_kwargs
 
+from . import test_placement as placement
 from .util import FIXED, NOREPLACE, RO, RW, SHANON, P, at, flags_of, layout, offsets
 
 M, F, D = v.MREMAP_MAYMOVE, v.MREMAP_FIXED, v.MREMAP_DONTUNMAP
@@ -291,6 +292,54 @@ def test_grow_with_maymove_that_cannot_grow_in_place_moves(mm):
         new = None
     assert new != at(0)
     assert layout(mm)[0] == (2, 4, "r--p")
+
+
+# -- moves the kernel places (whole-process runner; see test_placement.py) -----------------
+
+PRIVATE_ANON = v.MAP_PRIVATE | v.MAP_ANONYMOUS
+PMD = placement.PMD
+fill_top, spans, thp_top_down = placement.fill_top, placement.spans, placement.thp_top_down
+#: The runner-or-seeded-model factory of test_placement.py, as fixture ``placed``.
+placed = placement.placed
+
+
+@pytest.mark.host
+def test_a_move_the_kernel_places_goes_top_down_below_the_source(placed):
+    """vrm_set_new_addr(): like mmap(NULL, new_len); the source is still mapped then."""
+    space = placed()
+    top = fill_top(space)
+    old = space.mmap(0, 2 * P, RW, PRIVATE_ANON)
+    assert old == top - 2 * P
+    new = space.mremap(old, 2 * P, 3 * P, M, 0)
+    assert new == old - 3 * P
+    assert (new, new + 3 * P) in spans(space)
+    assert not any(start <= old < end for start, end in spans(space))
+
+
+@pytest.mark.host
+def test_a_move_to_a_pmd_multiple_is_thp_aligned(placed):
+    space = placed()
+    fill_top(space)
+    old = space.mmap(0, 2 * P, RW, PRIVATE_ANON)
+    assert space.mremap(old, 2 * P, PMD, M, 0) == thp_top_down(old, PMD)
+
+
+@pytest.mark.host
+def test_a_move_of_shared_memory_is_not_thp_aligned(placed):
+    space = placed()
+    fill_top(space)
+    old = space.mmap(0, 2 * P, RW, v.MAP_SHARED | v.MAP_ANONYMOUS)
+    assert space.mremap(old, 2 * P, PMD, M, 0) == old - PMD
+
+
+@pytest.mark.host
+def test_dontunmap_with_a_taken_hint_goes_top_down(placed):
+    space = placed()
+    fill_top(space)
+    old = space.mmap(0, 2 * P, RW, PRIVATE_ANON)
+    taken = space.mmap(0, 2 * P, RO, PRIVATE_ANON)
+    assert space.mremap(old, 2 * P, 2 * P, M | D, taken) == taken - 2 * P
+    assert any(start <= old and old + 2 * P <= end for start, end in spans(space))
 
 
 # -- memory limits ------------------------------------------------------------------------------
