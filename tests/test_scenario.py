@@ -627,7 +627,7 @@ def test_every_call_reaches_the_backend() -> None:
         ("mremap(0, 4K, 8K)", "mremap() old range at 0x0"),
         ("mremap(BASE, 4K, 8K, MREMAP_MAYMOVE|MREMAP_FIXED, 0)", "mremap() new range at 0x0"),
         ("touch(0x1000)", "touch() address 0x1000"),
-        ("brk(0)", "brk() moves the process break outside the arena"),
+        ("brk(0x1000)", "brk() break 0x1000 must lie inside"),
     ],
 )
 def test_arena_layout_confines_addresses(line: str, message: str) -> None:

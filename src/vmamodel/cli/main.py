@@ -23,6 +23,7 @@ from rich.text import Text
 from vmamodel.compare import Difference, compare, normalise, vmflags
 from vmamodel.constants import VM_MNEMONICS
 from vmamodel.events import Event
+from vmamodel.host import heap_start
 from vmamodel.host.traits import host_model_kwargs
 from vmamodel.profiles import PROFILES
 from vmamodel.scenario import (
@@ -105,8 +106,9 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, base: int
         width: int | None) -> None:
     """Run a scenario FILE on the model and show each step's result and the maps."""
     scenario = _load(file)
-    backend = ModelBackend(profile or scenario.profile)
-    result = execute(scenario, backend, options_for(scenario, base=base, trace=trace))
+    options = options_for(scenario, base=base, trace=trace)
+    backend = ModelBackend(profile or scenario.profile, config=_heap_of(options.base))
+    result = execute(scenario, backend, options)
     console = _console(width)
     for step in result.steps:
         _print_step(console, scenario, step, show_smaps)
@@ -118,6 +120,13 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, base: int
         _fail_scenario(result.error)
     if result.failed_expectations or result.crashed:
         raise click.exceptions.Exit(EXIT_DIFFERENT)
+
+
+def _heap_of(base: int) -> dict[str, int]:
+    """The model's start_brk where the host oracle puts its child's heap for this arena, so
+    that run and diff agree on brk()."""
+    start = heap_start((base, DEFAULT_ARENA_SIZE))
+    return {} if start is None else {"start_brk": start}
 
 
 def _print_step(console: Console, scenario: Scenario, step: StepRecord, smaps: bool) -> None:
@@ -225,7 +234,7 @@ def diff(file: str, profile: str | None, base: int | None, show_all: bool,
     with tempfile.TemporaryDirectory(prefix="vmamodel-") as tmp:
         files = FileStore(tmp)
         model_backend = ModelBackend(profile or scenario.profile, files,
-                                     config=host_model_kwargs())
+                                     config={**host_model_kwargs(), **_heap_of(options.base)})
         model = execute(scenario, model_backend, options)
         host_backend = HostBackend(files, (options.base, DEFAULT_ARENA_SIZE))
         try:
