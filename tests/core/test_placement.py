@@ -23,7 +23,7 @@ from vmamodel.host.placement import PlacementChild
 from vmamodel.host.traits import host_kernel_kwargs
 from vmamodel.mm import RLIM_INFINITY, AddressSpace, mmap_base
 from vmamodel.parse import parse_maps
-from vmamodel.unmapped_area import MAP_32BIT_HIGH, MAP_32BIT_LOW, ThpFileOperations
+from vmamodel.unmapped_area import MAP_32BIT_HIGH, MAP_32BIT_LOW, ShmemHuge, ThpFileOperations
 
 P = 4096
 MIB = 1 << 20
@@ -443,3 +443,43 @@ def test_legacy_layout_aligns_a_pmd_multiple_up_to_the_next_boundary(placed: Fac
 def test_legacy_layout_honours_a_free_hint(placed: Factory) -> None:
     space = placed(legacy_layout=True)
     assert space.mmap(HIGH_HINT, P, RW, ANON) == HIGH_HINT
+
+
+# ---- shmem with huge pages (model only: the host's shmem_enabled is a machine-wide setting) --
+
+
+@pytest.mark.parametrize("enabled", ["always", "advise", "within_size", "force"])
+def test_shmem_huge_aligns_memfd_and_shared_anonymous(enabled: str) -> None:
+    """shmem_get_unmapped_area(): with huge shmem pages allowed, a mapping of at least a PMD
+    moves to the PMD boundary that matches its file offset (plain top-down place otherwise).
+    The host runs shmem_enabled=never, so this rule is checked on the model alone."""
+    with PlacementChild() as child:
+        kwargs = dict(host_kernel_kwargs(), shmem_huge=ShmemHuge(enabled=enabled))
+        space = AddressSpace.from_maps(child.maps(), smaps=child.smaps(), **kwargs)
+    fill_top(space)
+    low = space.mmap(0, 3 * P, RW, ANON)
+    memfd = v.memfd_create("huge", 8 * PMD)
+    at_offset = space.mmap(0, 2 * PMD, RW, v.MAP_SHARED, memfd, 3 * P)
+    shared = space.mmap(0, PMD, RW, SHARED_ANON)
+    small = space.mmap(0, PMD - P, RW, SHARED_ANON)
+    assert (at_offset - 3 * P) % PMD == 0
+    assert at_offset + 2 * PMD <= low
+    assert shared % PMD == 0
+    assert small + PMD - P == shared
+
+
+def test_shmem_huge_never_with_a_per_size_order_aligns_shared_anonymous_only() -> None:
+    """Anonymous shmem uses the highest per-size order that is on, even with shmem_enabled
+    never; memfds follow the mount's huge= setting alone."""
+    with PlacementChild() as child:
+        config = ShmemHuge(enabled="never", orders=1 << 4)  # 64 KiB pages
+        kwargs = dict(host_kernel_kwargs(), shmem_huge=config)
+        space = AddressSpace.from_maps(child.maps(), smaps=child.smaps(), **kwargs)
+    fill_top(space)
+    low = space.mmap(0, 3 * P, RW, ANON)
+    shared = space.mmap(0, 32 * P, RW, SHARED_ANON)
+    memfd = v.memfd_create("plain", 8 * PMD)
+    plain = space.mmap(0, 32 * P, RW, v.MAP_SHARED, memfd, 0)
+    assert shared % (16 * P) == 0
+    assert shared + 32 * P <= low
+    assert plain + 32 * P == shared
