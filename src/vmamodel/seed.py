@@ -74,6 +74,8 @@ HEAP_NAME = "[heap]"
 STACK_NAME = "[stack]"
 DELETED = " (deleted)"
 SHMEM_PREFIXES = ("/memfd:", "/SYSV", "/dev/zero")
+#: Shmem files that are always open read-write: memfd_create(2), shmem_zero_setup().
+WRITABLE_SHMEM = ("/memfd:", "/dev/zero (deleted)")
 
 
 class SpecialMappingOps(VmOperations):
@@ -102,7 +104,10 @@ class SpecialMappingOps(VmOperations):
 def infer_vm_flags(entry: MapsEntry) -> int:
     """The vm_flags the kernel gives a mapping with these perms and this name: r/w/x; the
     VM_MAY* bits of do_mmap (a shared read-only mapping is taken to be of a file opened
-    read-only); VM_ACCOUNT for private writable memory; VM_GROWSDOWN for the stack."""
+    read-only, unless it is a memfd or shared anonymous memory, which are always open for
+    writing); VM_ACCOUNT for private writable memory; VM_GROWSDOWN for the stack. What maps
+    cannot show stays off: VM_ACCOUNT kept after mprotect to read-only, VM_GROWSDOWN of other
+    mappings, VM_LOCKED, VM_NORESERVE, madvise flags. Pass smaps for those."""
     special = SPECIAL_FLAGS.get(entry.name)
     if special is not None:
         return special
@@ -119,7 +124,7 @@ def infer_vm_flags(entry: MapsEntry) -> int:
     flags |= VM.MAYREAD | VM.MAYEXEC
     if entry.shared:
         flags |= VM.MAYSHARE
-        if perms[1] == "w":
+        if perms[1] == "w" or entry.name.startswith(WRITABLE_SHMEM):
             flags |= VM.SHARED | VM.MAYWRITE
         return flags
     flags |= VM.MAYWRITE

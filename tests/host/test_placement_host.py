@@ -104,8 +104,15 @@ def test_seeded_model_prints_the_same_maps_and_vmflags() -> None:
 
 def test_seeding_without_smaps_infers_the_flags_of_plain_mappings() -> None:
     """From perms alone every flag is right except VM_ACCOUNT on read-only private file
-    pages that were writable once (RELRO after mprotect): those keep "ac" on the host."""
+    pages that were writable once (RELRO after mprotect): those keep "ac" on the host. (Nor
+    can maps show VM_GROWSDOWN on anything but [stack], or VM_LOCKED, VM_NORESERVE, ...)"""
     with PlacementChild() as child:
+        memfd = v.memfd_create("inferred", 4 * P)
+        child.mmap(0, 2 * P, v.PROT_READ, v.MAP_SHARED, memfd, 0)
+        child.mmap(0, 3 * P, RW, v.MAP_SHARED, memfd, 0)
+        child.mmap(0, 2 * P, v.PROT_READ, SHARED_ANON)
+        child.mmap(0, 5 * P, v.PROT_NONE, ANON)
+        child.mmap(0, 6 * P, RW | v.PROT_EXEC, ANON)
         host = {(e.start, e.end): e.vm_flag_names for e in parse_smaps(child.smaps())}
         model = AddressSpace.from_maps(child.maps(), **host_kernel_kwargs())
         inferred = {(e.start, e.end): e.vm_flag_names for e in parse_smaps(model.smaps())}
