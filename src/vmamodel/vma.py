@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vmamodel.constants import PAGE_SHIFT, VM, VM_PKEY_MASK, VM_PKEY_SHIFT
 from vmamodel.file import File, VmOperations
@@ -37,7 +37,6 @@ class Vma:
         "detached",
         "fork_child",
         "id",
-        "uffd_ctx",
         "vm_end",
         "vm_file",
         "vm_flags",
@@ -45,10 +44,15 @@ class Vma:
         "vm_ops",
         "vm_page_prot",
         "vm_pgoff",
-        "vm_policy",
         "vm_private_data",
         "vm_start",
     )
+
+    #: No call of the model sets a memory policy or a userfaultfd context: both are None for
+    #: every VMA, held by the class to keep VMAs small (16 bytes a VMA). A syscall that sets
+    #: them should make them slots again.
+    vm_policy: ClassVar[object | None] = None
+    uffd_ctx: ClassVar[object | None] = None
 
     def __init__(
         self,
@@ -73,8 +77,6 @@ class Vma:
         self.vm_page_prot = vm_get_page_prot(vm_flags)
         self.anon_vma: AnonVma | None = None
         self.fork_child = False
-        self.vm_policy: object | None = None
-        self.uffd_ctx: object | None = None
         self.detached = False
 
     @property
@@ -128,8 +130,6 @@ def vma_dup(mm: AddressSpace, vma: Vma) -> Vma:
     new.vm_page_prot = vma.vm_page_prot
     new.anon_vma = vma.anon_vma
     new.fork_child = vma.fork_child
-    new.vm_policy = vma.vm_policy
-    new.uffd_ctx = vma.uffd_ctx
     return new
 
 
