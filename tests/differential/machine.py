@@ -108,11 +108,12 @@ class DifferentialMachine(RuleBasedStateMachine):
         return "\nsteps:\n  " + "\n  ".join(self.log)
 
 
-def run_machine(machine: type[DifferentialMachine], minimum: int) -> int:
-    """Runs a machine under SETTINGS and checks that it compared at least ``minimum`` calls
-    (scaled by VMAMODEL_EXAMPLES), so a generator that degenerates cannot pass quietly."""
+def run_machine(machine: type[DifferentialMachine], minimum: int, scale: int = 1) -> int:
+    """Runs a machine under SETTINGS (``scale`` times the examples) and checks that it
+    compared at least ``minimum`` calls (scaled by VMAMODEL_EXAMPLES), so a generator that
+    degenerates cannot pass quietly."""
     machine.calls = 0
-    run_state_machine_as_test(machine, settings=SETTINGS)
+    run_state_machine_as_test(machine, settings=settings(SETTINGS, max_examples=EXAMPLES * scale))
     assert machine.calls >= minimum * EXAMPLES // 100, (
         f"{machine.__name__} compared only {machine.calls} calls"
     )
