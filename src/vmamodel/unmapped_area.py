@@ -330,13 +330,11 @@ def thp_get_unmapped_area(
 class ThpFileOperations(GenericFileOperations):
     """A disk filesystem whose file_operations set ``get_unmapped_area`` to
     thp_get_unmapped_area (ext4, xfs, ...): mappings that cover a whole 2 MiB block of the
-    file are placed so that address and offset agree modulo 2 MiB."""
+    file are placed so that address and offset agree modulo 2 MiB. The hook is the function
+    itself, so ``f_op.get_unmapped_area is thp_get_unmapped_area`` holds as in the kernel
+    (vma_multi_allowed() in mm/mremap.c tests exactly that)."""
 
-    def get_unmapped_area(
-        self, mm: AddressSpace, file: File | None, addr: int, length: int, pgoff: int,
-        flags: int,
-    ) -> int:
-        return thp_get_unmapped_area(mm, file, addr, length, pgoff, flags)
+    get_unmapped_area = staticmethod(thp_get_unmapped_area)
 
 
 def _shmem_hpage_size(mm: AddressSpace, file: File | None) -> int:

@@ -303,3 +303,30 @@ def test_randomised_map_32bit_window() -> None:
     for _ in range(2):  # both at 1 GiB by chance: one in 8192 squared
         with PlacementChild(no_randomize=False) as child:
             Pair(child)("mmap", 0, P, RW, ANON | v.MAP_32BIT)
+
+
+def test_seeding_with_the_callers_files_keeps_them_mergeable() -> None:
+    """``files`` hands the seeded VMAs the caller's File, so later mappings of that File merge
+    with them as on the host (one struct file behind both)."""
+    with PlacementChild() as child:
+        memfd = v.memfd_create("kept", 16 * P)
+        first = child.mmap(0, 4 * P, RW, v.MAP_SHARED, memfd, 4 * P)
+        before = len(parse_maps(child.maps()))
+        pair = Pair(child, files={memfd.path: memfd})
+        assert pair("mmap", first - 4 * P, 4 * P, RW, v.MAP_SHARED | v.MAP_FIXED_NOREPLACE,
+                    memfd, 0) == first - 4 * P
+        assert len(parse_maps(child.maps())) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="vma_multi_allowed() (mm/mremap.c): a file whose get_unmapped_area is "
+    "thp_get_unmapped_area is known good for a multi-VMA move; vmamodel.mremap allows only "
+    "shmem among files with the hook, so it refuses with EFAULT",
+)
+def test_move_of_two_vmas_of_a_thp_file(pair: Pair, tmp_path: Path) -> None:
+    data = thp_file(tmp_path, 16 * P)
+    pair("mmap", HIGH, 4 * P, v.PROT_READ, v.MAP_PRIVATE, data, 0)
+    pair("mmap", HIGH + 4 * P, 4 * P, RW, v.MAP_PRIVATE | v.MAP_FIXED, data, 4 * P)
+    target = HIGH + 64 * P
+    assert pair("mremap", HIGH, 8 * P, 8 * P, v.MREMAP_MAYMOVE | v.MREMAP_FIXED, target) == target
