@@ -451,7 +451,8 @@ def size_table(result: SizeResult) -> Iterator[str]:
               else " (model only: past the host's max_map_count, or --no-kernel)")
     yield title
     cols = "".join(f"{'kernel ' + name + ' us':>18}" for name in kernel_names)
-    yield f"  {'call':<12}{'count':>7}{'model us':>11}{'median':>9}{cols}{'model/kernel':>14}"
+    ratio = f"{'model/kernel':>14}" if kernel_names else ""
+    yield f"  {'call':<12}{'count':>7}{'model us':>11}{'median':>9}{cols}{ratio}"
     rows = [kind for kind in KINDS if kind in model_kinds] + ["all"]
     for kind in rows:
         values = result.model.ns if kind == "all" else model_kinds[kind]
