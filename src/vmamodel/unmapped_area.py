@@ -334,7 +334,9 @@ class ThpFileOperations(GenericFileOperations):
     itself, so ``f_op.get_unmapped_area is thp_get_unmapped_area`` holds as in the kernel
     (vma_multi_allowed() in mm/mremap.c tests exactly that)."""
 
-    get_unmapped_area = staticmethod(thp_get_unmapped_area)
+    def __init__(self) -> None:
+        # An instance attribute: the function itself, whether or not this module is compiled.
+        self.get_unmapped_area = thp_get_unmapped_area
 
 
 def _shmem_hpage_size(mm: AddressSpace, file: File | None) -> int:
