@@ -625,4 +625,4 @@ def main(argv: list[str] | None = None) -> None:
     """``python benchmarks/bench.py`` (the same as ``vmamodel bench``)."""
     from vmamodel.cli.main import cli
 
-    cli(["bench", *(sys.argv[1:] if argv is None else argv)])
+    cli(["bench", *(sys.argv[1:] if argv is None else argv)], prog_name="vmamodel")

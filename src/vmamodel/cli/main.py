@@ -412,7 +412,7 @@ def _print_diff_summary(console: Console, model: Run, host: Run,
               help="Rounds of the call sequence (about 15 calls each).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--repeats", type=int, default=3, show_default=True,
-              help="Passes over the sequence on each side; the fastest counts.")
+              help="Passes over the sequence on each side; each call's least time counts.")
 @click.option("--no-kernel", is_flag=True, help="Time the model only.")
 @click.option("--no-c", is_flag=True, help="Do not compile the C runner; use ctypes only.")
 @click.option("--memory-n", type=int, default=65530, show_default=True,
