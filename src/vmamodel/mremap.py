@@ -240,13 +240,15 @@ def _check_growth(mm: AddressSpace, vrm: VmaRemapStruct, vma: Vma) -> None:
 
 def vma_multi_allowed(vma: Vma) -> bool:
     """vma_multi_allowed(): no userfaultfd, and no placement of the file's own that could
-    disobey MAP_FIXED (shmem is known to obey it)."""
+    disobey MAP_FIXED (shmem's and thp_get_unmapped_area are known to obey it)."""
+    from vmamodel.unmapped_area import thp_get_unmapped_area
+
     if vma.vm_flags & VM_UFFD_FLAGS:
         return False
     file = vma.vm_file
     if file is None or file.f_op is None or file.f_op.get_unmapped_area is None:
         return True
-    return file.shmem
+    return file.shmem or file.f_op.get_unmapped_area is thp_get_unmapped_area
 
 
 def remap_move(mm: AddressSpace, vrm: VmaRemapStruct) -> int:

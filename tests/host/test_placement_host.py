@@ -318,12 +318,6 @@ def test_seeding_with_the_callers_files_keeps_them_mergeable() -> None:
         assert len(parse_maps(child.maps())) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vma_multi_allowed() (mm/mremap.c): a file whose get_unmapped_area is "
-    "thp_get_unmapped_area is known good for a multi-VMA move; vmamodel.mremap allows only "
-    "shmem among files with the hook, so it refuses with EFAULT",
-)
 def test_move_of_two_vmas_of_a_thp_file(pair: Pair, tmp_path: Path) -> None:
     data = thp_file(tmp_path, 16 * P)
     pair("mmap", HIGH, 4 * P, v.PROT_READ, v.MAP_PRIVATE, data, 0)
