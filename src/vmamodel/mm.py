@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from vmamodel.brk import sys_brk
 from vmamodel.constants import (
     DEFAULT_MAX_MAP_COUNT,
     DEFAULT_MMAP_MIN_ADDR,
@@ -20,7 +21,15 @@ from vmamodel.constants import (
     VM,
 )
 from vmamodel.events import Syscall, SyscallReturn, Tracer
+from vmamodel.fault import do_user_addr_fault
 from vmamodel.inject import Injector, _Rule
+from vmamodel.madvise import do_madvise
+from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
+from vmamodel.mmap import do_mmap
+from vmamodel.mprotect import do_mprotect_pkey
+from vmamodel.mremap import do_mremap
+from vmamodel.mseal import do_mseal
+from vmamodel.munmap import do_munmap
 from vmamodel.pagetable import PageTable
 from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from vmamodel.tree import VmaTree
@@ -177,6 +186,8 @@ class AddressSpace:
 
     # -- entry points -------------------------------------------------------------------
 
+    # The busiest entry points call straight through when nobody traces and debug is off,
+    # so that an untraced call builds no argument tuple and no closure.
     def _call(self, name: str, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
         if not self.tracer.active:
             result = fn()
@@ -206,8 +217,8 @@ class AddressSpace:
         offset: int = 0,
     ) -> int:
         """mmap(2). Returns the mapped address."""
-        from vmamodel.mmap import do_mmap
-
+        if not (self.tracer.active or self.debug):
+            return do_mmap(self, addr, length, prot, flags, file, offset)
         args = (addr, length, prot, flags, file, offset)
         return self._call(
             "mmap", args, lambda: do_mmap(self, addr, length, prot, flags, file, offset)
@@ -215,14 +226,16 @@ class AddressSpace:
 
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2)."""
-        from vmamodel.munmap import do_munmap
-
+        if not (self.tracer.active or self.debug):
+            do_munmap(self, addr, length)
+            return
         self._call("munmap", (addr, length), lambda: do_munmap(self, addr, length))
 
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
-        from vmamodel.mprotect import do_mprotect_pkey
-
+        if not (self.tracer.active or self.debug):
+            do_mprotect_pkey(self, addr, length, prot)
+            return
         self._call(
             "mprotect", (addr, length, prot), lambda: do_mprotect_pkey(self, addr, length, prot)
         )
@@ -230,68 +243,56 @@ class AddressSpace:
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection
         changes (VM_SEALED); it cannot be undone."""
-        from vmamodel.mseal import do_mseal
-
         self._call("mseal", (addr, length, flags), lambda: do_mseal(self, addr, length, flags))
 
     def touch(self, addr: int, write: bool = False) -> None:
         """A user read or write of one byte. Raises ``AccessFault`` (an ``OSError`` with
         EFAULT) where the access would raise SIGSEGV or SIGBUS, changing nothing."""
-        from vmamodel.fault import do_user_addr_fault
-
+        if not (self.tracer.active or self.debug):
+            do_user_addr_fault(self, addr, write)
+            return
         self._call("touch", (addr, write), lambda: do_user_addr_fault(self, addr, write))
 
     def mremap(
         self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0
     ) -> int:
         """mremap(2). Returns the new address."""
-        from vmamodel.mremap import do_mremap
-
+        if not (self.tracer.active or self.debug):
+            return do_mremap(self, old_addr, old_len, new_len, flags, new_addr)
         args = (old_addr, old_len, new_len, flags, new_addr)
         return self._call("mremap", args, lambda: do_mremap(self, *args))
 
     def madvise(self, addr: int, length: int, advice: int) -> None:
         """madvise(2)."""
-        from vmamodel.madvise import do_madvise
-
+        if not (self.tracer.active or self.debug):
+            do_madvise(self, addr, length, advice)
+            return
         self._call(
             "madvise", (addr, length, advice), lambda: do_madvise(self, addr, length, advice)
         )
 
     def mlock(self, addr: int, length: int) -> None:
         """mlock(2)."""
-        from vmamodel.mlock import do_mlock
-
         self._call("mlock", (addr, length), lambda: do_mlock(self, addr, length, 0))
 
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
         """mlock2(2): MLOCK_ONFAULT locks on fault."""
-        from vmamodel.mlock import sys_mlock2
-
         self._call("mlock2", (addr, length, flags), lambda: sys_mlock2(self, addr, length, flags))
 
     def munlock(self, addr: int, length: int) -> None:
         """munlock(2)."""
-        from vmamodel.mlock import do_munlock
-
         self._call("munlock", (addr, length), lambda: do_munlock(self, addr, length))
 
     def mlockall(self, flags: int) -> None:
         """mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
-        from vmamodel.mlock import do_mlockall
-
         self._call("mlockall", (flags,), lambda: do_mlockall(self, flags))
 
     def munlockall(self) -> None:
         """munlockall(2)."""
-        from vmamodel.mlock import do_munlockall
-
         self._call("munlockall", (), lambda: do_munlockall(self))
 
     def brk(self, addr: int) -> int:
         """brk(2): returns the new break, or the old one when the request fails."""
-        from vmamodel.brk import sys_brk
-
         return self._call("brk", (addr,), lambda: sys_brk(self, addr))
 
     def fork(self) -> AddressSpace:
