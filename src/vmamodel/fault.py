@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from vmamodel.constants import PAGE_SHIFT, PAGE_SIZE, VM, VM_ACCESS_FLAGS, VM_IGNORE_MERGE
 from vmamodel.events import AnonVmaAssigned
 from vmamodel.hooks import maybe_inject
+from vmamodel.stack import expand_stack_for_fault
 from vmamodel.vma import AnonVma
 
 if TYPE_CHECKING:
@@ -101,8 +102,6 @@ def handle_mm_fault(mm: AddressSpace, vma: Vma, addr: int, write: bool) -> None:
 
 def do_user_addr_fault(mm: AddressSpace, addr: int, write: bool) -> None:
     """do_user_addr_fault(): find the VMA (growing a stack if needed), check access."""
-    from vmamodel.stack import expand_stack_for_fault
-
     vma = mm.tree.find(addr)
     if vma is None:
         raise AccessFault("SIGSEGV", f"no mapping at {addr:#x}")

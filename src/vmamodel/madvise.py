@@ -56,6 +56,7 @@ from vmamodel.constants import (
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
 from vmamodel.merge import vma_modify_flags
+from vmamodel.mseal import can_madvise_modify
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -157,8 +158,6 @@ def madvise_vma_behavior(
     mm: AddressSpace, behavior: int, prev: Vma | None, vma: Vma, start: int, end: int
 ) -> Vma:
     """madvise_vma_behavior(): one VMA part. Returns the VMA that now covers it."""
-    from vmamodel.mseal import can_madvise_modify
-
     if not can_madvise_modify(mm, vma, behavior):
         raise oserror(errno.EPERM, "madvise: discarding sealed read-only anonymous memory")
     page_advice = _PAGE_ADVICES.get(behavior)

@@ -44,7 +44,7 @@ from vmamodel.events import HookCall, VmaChanged, VmaCreated, Warning
 from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_close, vma_open
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import do_munmap, page_align
-from vmamodel.unmapped_area import get_unmapped_area
+from vmamodel.unmapped_area import get_unmapped_area, thp_get_unmapped_area
 from vmamodel.vma import vma_dup
 
 if TYPE_CHECKING:
@@ -241,8 +241,6 @@ def _check_growth(mm: AddressSpace, vrm: VmaRemapStruct, vma: Vma) -> None:
 def vma_multi_allowed(vma: Vma) -> bool:
     """vma_multi_allowed(): no userfaultfd, and no placement of the file's own that could
     disobey MAP_FIXED (shmem's and thp_get_unmapped_area are known to obey it)."""
-    from vmamodel.unmapped_area import thp_get_unmapped_area
-
     if vma.vm_flags & VM_UFFD_FLAGS:
         return False
     file = vma.vm_file

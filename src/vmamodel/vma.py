@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vmamodel.constants import PAGE_SHIFT, VM, VM_PKEY_MASK, VM_PKEY_SHIFT
+from vmamodel.events import Split
 from vmamodel.file import File, VmOperations
+from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_open
+from vmamodel.mmap_action import PGPROT_CACHE_MASK
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -114,8 +118,6 @@ def vma_set_page_prot(vma: Vma) -> None:
     """vma_set_page_prot() (mm/mmap.c): the protection that vm_flags give, keeping the page
     cache mode a driver chose (vm_pgprot_modify() keeps _PAGE_CACHE_MASK), so a non-cached
     or write-combining device mapping stays so after mmap completes or mprotect."""
-    from vmamodel.mmap_action import PGPROT_CACHE_MASK
-
     cache_mode = vma.vm_page_prot & PGPROT_CACHE_MASK
     vma.vm_page_prot = vm_get_page_prot(vma.vm_flags) | cache_mode
 
@@ -231,9 +233,6 @@ def __split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
     original object keeps the other part. ``may_split`` can refuse; ``open`` runs on the new
     piece before it is inserted. No map_count check here (see :func:`split_vma`).
     """
-    from vmamodel.events import Split
-    from vmamodel.hooks import call_may_split, maybe_inject, vma_open
-
     call_may_split(mm, vma, addr)
     if mm.injector.armed:
         maybe_inject(mm, "split_alloc")
@@ -258,10 +257,6 @@ def __split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
 
 def split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
     """split_vma() (mm/vma.c): refuse with ENOMEM when map_count is at the limit."""
-    import errno
-
-    from vmamodel.hooks import maybe_inject, oserror
-
     if mm.map_count >= mm.max_map_count:
         raise oserror(errno.ENOMEM, "split_vma: map_count at max_map_count")
     if mm.injector.armed:
