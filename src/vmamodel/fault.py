@@ -107,7 +107,7 @@ def do_user_addr_fault(mm: AddressSpace, addr: int, write: bool) -> None:
         raise AccessFault("SIGSEGV", f"no mapping at {addr:#x}")
     if vma.vm_start > addr:
         vma = expand_stack_for_fault(mm, vma, addr)
-    if mm.pkey_denies_access(vma.pkey):
+    if mm.pkey_denies_access(vma.pkey, write):
         raise AccessFault("SIGSEGV", f"protection key {vma.pkey} denies access at {addr:#x}")
     if access_error(vma, write):
         raise AccessFault("SIGSEGV", f"{'write' if write else 'read'} not permitted at {addr:#x}")

@@ -392,7 +392,7 @@ def populate_vma_refused(mm: AddressSpace, vma: Vma, write: bool) -> bool:
             return True
     elif not flags & VM.READ:
         return True
-    return mm.pkey_denies_access(vma.pkey)
+    return mm.pkey_denies_access(vma.pkey, write)
 
 
 def first_unfaultable(mm: AddressSpace, vma: Vma, start: int, end: int) -> int:

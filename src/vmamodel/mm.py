@@ -31,6 +31,14 @@ from vmamodel.mremap import do_mremap
 from vmamodel.mseal import do_mseal
 from vmamodel.munmap import do_munmap
 from vmamodel.pagetable import PageTable
+from vmamodel.pkeys import (
+    INIT_PKRU_VALUE,
+    as_int,
+    mm_execute_only_pkey,
+    pkru_allows,
+    sys_pkey_alloc,
+    sys_pkey_free,
+)
 from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from vmamodel.tree import VmaTree
 from vmamodel.unmapped_area import ShmemHuge
@@ -120,7 +128,11 @@ class AddressSpace:
         self.shmem_huge = ShmemHuge() if shmem_huge is None else shmem_huge
         self.read_implies_exec = read_implies_exec
         self.pkeys_enabled = pkeys
-        self._execute_only_pkey = -1
+        # mm->context and the calling thread's PKRU as exec leaves them (init_new_context
+        # sets the context only with PKU; without, it stays zero).
+        self.pkey_allocation_map = 1 if pkeys else 0
+        self._execute_only_pkey = -1 if pkeys else 0
+        self.pkru = INIT_PKRU_VALUE if pkeys else 0
         self.debug = debug
 
         self.tree = VmaTree()
@@ -158,18 +170,16 @@ class AddressSpace:
     # -- protection keys (arch/x86/mm/pkeys.c) -------------------------------------------
 
     def execute_only_pkey(self) -> int:
-        """execute_only_pkey(): the key (allocated on first use; 1 in a fresh mm) whose PKRU
-        bits deny data access, or -1 without PKU."""
+        """execute_only_pkey(): the key (allocated on first use: the lowest free one, 1 in a
+        fresh mm) whose PKRU bits deny data access; -1 without PKU or when no key is free."""
         if not self.pkeys_enabled:
             return -1
-        if self._execute_only_pkey < 0:
-            self._execute_only_pkey = 1
-        return self._execute_only_pkey
+        return mm_execute_only_pkey(self)
 
-    def pkey_denies_access(self, pkey: int) -> bool:
-        """PKRU after exec: every key but 0 is access-disabled until pkey_alloc() says
-        otherwise (init_pkru_value)."""
-        return self.pkeys_enabled and pkey != 0
+    def pkey_denies_access(self, pkey: int, write: bool = False) -> bool:
+        """!arch_vma_access_permitted(): the thread's PKRU denies a data read (or write) of
+        memory with this key."""
+        return self.pkeys_enabled and not pkru_allows(self.pkru, pkey, write)
 
     # -- limits -------------------------------------------------------------------------
 
@@ -239,6 +249,29 @@ class AddressSpace:
         self._call(
             "mprotect", (addr, length, prot), lambda: do_mprotect_pkey(self, addr, length, prot)
         )
+
+    def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
+        """pkey_mprotect(2): mprotect(2) that also gives the range the key ``pkey`` (-1: as
+        mprotect)."""
+        key = as_int(pkey)
+        self._call(
+            "pkey_mprotect",
+            (addr, length, prot, pkey),
+            lambda: do_mprotect_pkey(self, addr, length, prot, key),
+        )
+
+    def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
+        """pkey_alloc(2): a new key; ``access_rights`` (PKEY_DISABLE_ACCESS/WRITE) go to the
+        calling thread's PKRU."""
+        return self._call(
+            "pkey_alloc",
+            (flags, access_rights),
+            lambda: sys_pkey_alloc(self, flags, access_rights),
+        )
+
+    def pkey_free(self, pkey: int) -> None:
+        """pkey_free(2)."""
+        self._call("pkey_free", (pkey,), lambda: sys_pkey_free(self, pkey))
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection

@@ -30,6 +30,7 @@ from vmamodel.hooks import call_mprotect_hook, oserror
 from vmamodel.merge import vma_modify_flags
 from vmamodel.mmap import calc_vm_prot_bits
 from vmamodel.munmap import page_align
+from vmamodel.pkeys import check_pkey
 from vmamodel.vma import vma_set_page_prot
 
 if TYPE_CHECKING:
@@ -85,9 +86,12 @@ def mprotect_fixup(
     return vma
 
 
-def arch_override_mprotect_pkey(mm: AddressSpace, vma: Vma, prot: int) -> int:
-    """__arch_override_mprotect_pkey(): PROT_EXEC alone takes the execute-only key; leaving
-    exec-only drops it back to key 0; anything else keeps the VMA's key."""
+def arch_override_mprotect_pkey(mm: AddressSpace, vma: Vma, prot: int, pkey: int = -1) -> int:
+    """__arch_override_mprotect_pkey(): a key from pkey_mprotect() wins; PROT_EXEC alone
+    takes the execute-only key; leaving exec-only drops it back to key 0; anything else keeps
+    the VMA's key. Without PKU every VMA keeps key 0."""
+    if pkey != -1:
+        return pkey if mm.pkeys_enabled else 0
     if prot == PROT_EXEC:
         pkey = mm.execute_only_pkey()
         if pkey > 0:
@@ -95,15 +99,18 @@ def arch_override_mprotect_pkey(mm: AddressSpace, vma: Vma, prot: int) -> int:
     elif (
         vma.vm_flags & VM_ACCESS_FLAGS == VM.EXEC
         and mm.pkeys_enabled
-        and vma.pkey == mm.execute_only_pkey()
+        and vma.pkey == mm._execute_only_pkey
     ):
         return 0
     return vma.pkey
 
 
-def do_mprotect_pkey(mm: AddressSpace, start: int, length: int, prot: int) -> None:
+def do_mprotect_pkey(
+    mm: AddressSpace, start: int, length: int, prot: int, pkey: int = -1
+) -> None:
     """do_mprotect_pkey(): validate, then change each VMA of [start, start+len) in turn.
-    A hole stops the walk with ENOMEM, keeping the changes already made."""
+    A hole stops the walk with ENOMEM, keeping the changes already made. ``pkey`` -1 is
+    plain mprotect(2)."""
     grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
     prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
     if grows == PROT_GROWSDOWN | PROT_GROWSUP:
@@ -118,6 +125,8 @@ def do_mprotect_pkey(mm: AddressSpace, start: int, length: int, prot: int) -> No
         raise oserror(errno.ENOMEM, "mprotect: range wraps")
     if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
         raise oserror(errno.EINVAL, "mprotect: unknown PROT bits")
+    if pkey != -1:
+        check_pkey(mm, pkey)
     vma = mm.tree.find_intersection(start, end)
     if vma is None:
         raise oserror(errno.ENOMEM, "mprotect: nothing mapped in the range")
@@ -129,10 +138,12 @@ def do_mprotect_pkey(mm: AddressSpace, start: int, length: int, prot: int) -> No
         raise oserror(errno.EINVAL, "mprotect: PROT_GROWSUP on x86")
     elif vma.vm_start > start:
         raise oserror(errno.ENOMEM, "mprotect: the range starts in a hole")
-    _mprotect_walk(mm, vma, start, end, prot)
+    _mprotect_walk(mm, vma, start, end, prot, pkey)
 
 
-def _mprotect_walk(mm: AddressSpace, vma: Vma | None, start: int, end: int, prot: int) -> None:
+def _mprotect_walk(
+    mm: AddressSpace, vma: Vma | None, start: int, end: int, prot: int, req_pkey: int = -1
+) -> None:
     assert vma is not None
     prev = vma if start > vma.vm_start else mm.tree.prev_of(vma)
     nstart, tmp = start, vma.vm_start
@@ -142,7 +153,7 @@ def _mprotect_walk(mm: AddressSpace, vma: Vma | None, start: int, end: int, prot
         vma_prot = prot
         if mm.read_implies_exec and prot & PROT_READ and vma.vm_flags & VM.MAYEXEC:
             vma_prot |= PROT_EXEC
-        pkey = arch_override_mprotect_pkey(mm, vma, vma_prot)
+        pkey = arch_override_mprotect_pkey(mm, vma, vma_prot, req_pkey)
         newflags = calc_vm_prot_bits(vma_prot, pkey)
         newflags |= vma.vm_flags & ~(VM_ACCESS_FLAGS | VM_PKEY_MASK)
         if newflags & ~(newflags >> 4) & VM_ACCESS_FLAGS:

@@ -60,7 +60,7 @@ def can_madvise_modify(mm: AddressSpace, vma: Vma, behavior: int) -> bool:
         return True
     if not vma.is_anonymous():
         return True
-    return bool(vma.vm_flags & VM.WRITE) and not mm.pkey_denies_access(vma.pkey)
+    return bool(vma.vm_flags & VM.WRITE) and not mm.pkey_denies_access(vma.pkey, write=True)
 
 
 def range_contains_unmapped(mm: AddressSpace, start: int, end: int) -> bool:

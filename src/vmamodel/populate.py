@@ -23,10 +23,10 @@ def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) ->
         return
     if not vma.vm_flags & VM_ACCESS_FLAGS:
         raise oserror(errno.EFAULT, "populate: PROT_NONE")
-    # check_vma_flags(): GUP asks arch_vma_access_permitted() even with FOLL_FORCE.
-    if mm.pkey_denies_access(vma.pkey):
-        raise oserror(errno.EFAULT, "populate: protection key denies access")
     write = vma.vm_flags & (VM.WRITE | VM.SHARED) == VM.WRITE
+    # check_vma_flags(): GUP asks arch_vma_access_permitted() even with FOLL_FORCE.
+    if mm.pkey_denies_access(vma.pkey, write):
+        raise oserror(errno.EFAULT, "populate: protection key denies access")
     guards = mm.pages.guards
     # A guard marker (MADV_GUARD_INSTALL) faults like SIGSEGV and stops the populate there.
     stop = min((page for page in guards if start <= page < end), default=end) if guards else end

@@ -452,6 +452,17 @@ class HostAddressSpace:
         self._guard("mseal", addr, length)
         return ("mseal", addr, length, flags)
 
+    def _req_pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> tuple[Any, ...]:
+        addr, length, prot, pkey = addr & U64, length & U64, prot & U64, pkey & U64
+        self._guard("pkey_mprotect", addr, length)
+        return ("pkey_mprotect", addr, length, prot, pkey)
+
+    def _req_pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> tuple[Any, ...]:
+        return ("pkey_alloc", flags & U64, access_rights & U64)
+
+    def _req_pkey_free(self, pkey: int) -> tuple[Any, ...]:
+        return ("pkey_free", pkey & U64)
+
     def _req_brk(self, addr: int) -> tuple[Any, ...]:
         addr &= U64
         newbrk = _page_align(addr) & U64
@@ -525,6 +536,19 @@ class HostAddressSpace:
         to reuse one child for many sealing cases, ``fork()`` it while empty and seal in the
         fork (closing the fork frees its sealed mappings)."""
         self._request(self._req_mseal(addr, length, flags))
+
+    def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
+        """pkey_mprotect(2) (guarded like mprotect)."""
+        self._request(self._req_pkey_mprotect(addr, length, prot, pkey))
+
+    def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
+        """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),
+        rights on key 0 would fault all of the child's own memory (HostCrash)."""
+        result: int = self._request(self._req_pkey_alloc(flags, access_rights))
+        return result
+
+    def pkey_free(self, pkey: int) -> None:
+        self._request(self._req_pkey_free(pkey))
 
     def brk(self, addr: int) -> int:
         """brk(2): the new break, or the old one when the kernel refuses."""

@@ -44,6 +44,9 @@ SYS_MLOCKALL = 151
 SYS_MUNLOCKALL = 152
 SYS_SECCOMP = 317
 SYS_MLOCK2 = 325
+SYS_PKEY_MPROTECT = 329
+SYS_PKEY_ALLOC = 330
+SYS_PKEY_FREE = 331
 SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
@@ -183,6 +186,15 @@ class Child:
 
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)
+
+    def op_pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
+        sys6(SYS_PKEY_MPROTECT, addr, length, prot, pkey)
+
+    def op_pkey_alloc(self, flags: int, access_rights: int) -> int:
+        return sys6(SYS_PKEY_ALLOC, flags, access_rights)
+
+    def op_pkey_free(self, pkey: int) -> None:
+        sys6(SYS_PKEY_FREE, pkey)
 
     # ---- files -------------------------------------------------------------------------
     def op_open(self, tok: int, kind: str, name: str, flags: int, size: int) -> tuple[int, ...]:
