@@ -36,6 +36,7 @@ class VmaMergeStruct:
     __slots__ = (
         "adjust_middle_start",
         "adjust_next_start",
+        "anon_name",
         "anon_vma",
         "copied_from",
         "end",
@@ -82,6 +83,7 @@ class VmaMergeStruct:
         self.anon_vma: AnonVma | None = None
         self.policy: object | None = None
         self.uffd_ctx: object | None = None
+        self.anon_name: str | None = None
         self.copied_from: Vma | None = None
         self.just_expand = False
         self.give_up_on_oom = False
@@ -103,6 +105,7 @@ class VmaMergeStruct:
         vmg.anon_vma = vma.anon_vma
         vmg.policy = vma.vm_policy
         vmg.uffd_ctx = vma.uffd_ctx
+        vmg.anon_name = vma.anon_name
         return vmg
 
 
@@ -117,7 +120,7 @@ def can_merge_remove_vma(vma: Vma) -> bool:
 
 
 def _attribute_refusal(vmg: VmaMergeStruct, other: Vma) -> str | None:
-    """is_mergeable_vma(): policy, flags (but the sticky ones), file, uffd context."""
+    """is_mergeable_vma(): policy, flags (but the sticky ones), file, uffd context, name."""
     if vmg.policy is not other.vm_policy:
         return "mpol_equal"
     if (other.vm_flags ^ vmg.flags) & ~VM_IGNORE_MERGE:
@@ -126,6 +129,8 @@ def _attribute_refusal(vmg: VmaMergeStruct, other: Vma) -> str | None:
         return "vm_file"
     if other.uffd_ctx is not vmg.uffd_ctx:
         return "userfaultfd_ctx"
+    if other.anon_name != vmg.anon_name:
+        return "anon_vma_name"
     return None
 
 

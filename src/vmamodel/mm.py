@@ -97,6 +97,7 @@ class AddressSpace:
         start_brk: int = 0,
         start_data: int = 0,
         end_data: int = 0,
+        anon_vma_name: bool = True,
         debug: bool = False,
     ) -> None:
         self.task_size = task_size
@@ -120,6 +121,7 @@ class AddressSpace:
         self.cap_sys_rawio = cap_sys_rawio
         self.overcommit_memory = overcommit_memory
         self.totalram_pages = totalram_pages
+        self.anon_vma_name_enabled = anon_vma_name  # CONFIG_ANON_VMA_NAME
         self.total_swap_pages = 0
         self.commit_limit_pages = totalram_pages
         self.committed_pages = 0
@@ -272,6 +274,16 @@ class AddressSpace:
     def pkey_free(self, pkey: int) -> None:
         """pkey_free(2)."""
         self._call("pkey_free", (pkey,), lambda: sys_pkey_free(self, pkey))
+
+    def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
+        """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name): name the anonymous
+        memory of [addr, addr+length), or clear its name (None). See vmamodel.anon_name."""
+        from vmamodel.anon_name import prctl_set_vma_anon_name
+
+        args = (addr, length, name)
+        self._call(
+            "set_vma_anon_name", args, lambda: prctl_set_vma_anon_name(self, addr, length, name)
+        )
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection

@@ -27,6 +27,9 @@ __all__ = ["MapsEntry", "SmapsEntry", "parse_maps", "parse_maps_line", "parse_sm
 #: (show_vma_header_prefix) seq_setwidth(m, 25 + sizeof(void *) * 6 - 1) on 64-bit.
 NAME_PAD_WIDTH = 72
 DELETED_SUFFIX = " (deleted)"
+#: How show_map_vma prints a prctl(PR_SET_VMA_ANON_NAME) name: anonymous memory, shared
+#: anonymous memory.
+ANON_NAME_FORMATS = ("[anon:", "[anon_shmem:")
 
 _HEADER_RE = re.compile(
     r"(?P<start>[0-9a-f]{8,16})-(?P<end>[0-9a-f]{8,16}) (?P<perms>[-r][-w][-x][ps]) "
@@ -65,6 +68,15 @@ class MapsEntry:
     def deleted(self) -> bool:
         """The name carries d_path's " (deleted)" suffix (unlinked file, memfd, shared anon)."""
         return self.name.endswith(DELETED_SUFFIX)
+
+    @property
+    def anon_name(self) -> str | None:
+        """The anonymous VMA name of an ``[anon:NAME]`` or ``[anon_shmem:NAME]`` line (such
+        names cannot hold brackets, so the text is unambiguous), else None."""
+        for prefix in ANON_NAME_FORMATS:
+            if self.name.startswith(prefix) and self.name.endswith("]"):
+                return self.name[len(prefix):-1]
+        return None
 
     @property
     def shared(self) -> bool:

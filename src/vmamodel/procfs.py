@@ -21,8 +21,11 @@ def escape_path(path: str) -> str:
 
 
 def get_vma_name(mm: AddressSpace, vma: Vma) -> str:
-    """get_vma_name(): file path, ->name(), [heap], [stack], or nothing."""
+    """get_vma_name(): file path (or [anon_shmem:NAME]), ->name(), [heap], [stack],
+    [anon:NAME], or nothing."""
     if vma.vm_file is not None:
+        if vma.anon_name is not None:
+            return f"[anon_shmem:{vma.anon_name}]"
         return escape_path(vma.vm_file.display_name())
     ops = vma.vm_ops
     if ops is not None and ops.name is not None:
@@ -33,6 +36,8 @@ def get_vma_name(mm: AddressSpace, vma: Vma) -> str:
         return "[heap]"
     if mm.start_stack and vma.vm_start <= mm.start_stack <= vma.vm_end:
         return "[stack]"
+    if vma.anon_name is not None:
+        return f"[anon:{vma.anon_name}]"
     return ""
 
 

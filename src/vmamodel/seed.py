@@ -11,6 +11,8 @@ Each maps line becomes one VMA with the same range, offset, file and name:
 - ``[vdso]``, ``[vvar]`` and ``[vvar_vclock]`` are special mappings
   (_install_special_mapping): they cannot be split and, being VM_DONTEXPAND, never merge;
 - ``[vsyscall]`` (above TASK_SIZE) is the gate VMA: shown in maps, outside the tree;
+- ``[anon:NAME]`` is anonymous memory named NAME, ``[anon_shmem:NAME]`` named shared
+  anonymous memory (a /dev/zero shmem file); both need CONFIG_ANON_VMA_NAME;
 - other lines are anonymous memory.
 
 vm_flags come from the smaps text when one is given (its VmFlags, exactly), else they are
@@ -27,6 +29,7 @@ ended, exact only while nothing was placed above it by a hint.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import itertools
 from typing import TYPE_CHECKING, Any
@@ -238,10 +241,13 @@ def _name_roles(mm: AddressSpace, entry: MapsEntry, brk_given: bool) -> None:
         mm.start_stack = entry.end - PAGE_SIZE
 
 
-def _check_name(entry: MapsEntry) -> None:
+def _check_name(mm: AddressSpace, entry: MapsEntry) -> None:
     name = entry.name
     known = (HEAP_NAME, STACK_NAME, GATE_NAME, *SPECIAL_FLAGS)
-    if name.startswith("[") and name not in known and not entry.has_file:
+    if entry.anon_name is not None:
+        if not mm.anon_vma_name_enabled:
+            raise ValueError(f"anonymous VMA name without CONFIG_ANON_VMA_NAME: {entry.line!r}")
+    elif name.startswith("[") and name not in known and not entry.has_file:
         raise ValueError(f"cannot seed a VMA named {name!r}: {entry.line!r}")
 
 
@@ -249,7 +255,11 @@ def _build_vma(
     mm: AddressSpace, entry: MapsEntry, files: _FileTable, flags: dict[tuple[int, int],
     tuple[int, bool]],
 ) -> Vma:
-    _check_name(entry)
+    _check_name(mm, entry)
+    anon_name = entry.anon_name
+    if anon_name is not None and entry.has_file:
+        # A named shared anonymous mapping: the shmem file maps would show without the name.
+        entry = dataclasses.replace(entry, name="/dev/zero" + DELETED)
     vm_flags, has_anon = flags.get((entry.start, entry.end), (infer_vm_flags(entry), False))
     file = files.get(entry, vm_flags) if entry.has_file else None
     pgoff = entry.offset >> PAGE_SHIFT if file is not None else entry.start >> PAGE_SHIFT
@@ -259,6 +269,7 @@ def _build_vma(
     )
     if has_anon:
         vma.anon_vma = AnonVma(mm.next_anon_vma_id())
+    vma.anon_name = anon_name
     return vma
 
 

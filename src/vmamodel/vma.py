@@ -37,6 +37,7 @@ class Vma:
     """
 
     __slots__ = (
+        "anon_name",
         "anon_vma",
         "detached",
         "fork_child",
@@ -82,6 +83,7 @@ class Vma:
         self.anon_vma: AnonVma | None = None
         self.fork_child = False
         self.detached = False
+        self.anon_name: str | None = None  # struct anon_vma_name (CONFIG_ANON_VMA_NAME)
 
     @property
     def pages(self) -> int:
@@ -132,6 +134,7 @@ def vma_dup(mm: AddressSpace, vma: Vma) -> Vma:
     new.vm_page_prot = vma.vm_page_prot
     new.anon_vma = vma.anon_vma
     new.fork_child = vma.fork_child
+    new.anon_name = vma.anon_name
     return new
 
 

@@ -447,6 +447,14 @@ class HostAddressSpace:
     def _req_munlockall(self) -> tuple[Any, ...]:
         return ("munlockall",)
 
+    def _req_set_vma_anon_name(
+        self, addr: int, length: int, name: str | None
+    ) -> tuple[Any, ...]:
+        addr, length = addr & U64, length & U64
+        self._guard("set_vma_anon_name", addr, length)
+        raw = None if name is None else name.encode("utf-8", "surrogateescape")
+        return ("set_vma_anon_name", addr, length, raw)
+
     def _req_mseal(self, addr: int, length: int, flags: int = 0) -> tuple[Any, ...]:
         addr, length, flags = addr & U64, length & U64, flags & U64
         self._guard("mseal", addr, length)
@@ -530,6 +538,10 @@ class HostAddressSpace:
 
     def munlockall(self) -> None:
         self._request(self._req_munlockall())
+
+    def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
+        """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name); None is NULL."""
+        self._request(self._req_set_vma_anon_name(addr, length, name))
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2). Sealed mappings cannot be unmapped, so ``reset()`` refuses afterwards;

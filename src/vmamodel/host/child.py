@@ -54,6 +54,8 @@ PAGE = 4096
 PR_SET_MM = 35
 PR_SET_MM_MAP = 14
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_VMA = 0x53564D41
+PR_SET_VMA_ANON_NAME = 0
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
@@ -183,6 +185,12 @@ class Child:
 
     def op_munlockall(self) -> None:
         sys6(SYS_MUNLOCKALL)
+
+    def op_set_vma_anon_name(self, addr: int, length: int, name: bytes | None) -> None:
+        """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name or NULL)."""
+        buf = None if name is None else ctypes.create_string_buffer(name)
+        ptr = 0 if buf is None else ctypes.addressof(buf)
+        sys6(SYS_PRCTL, PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, ptr)
 
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)

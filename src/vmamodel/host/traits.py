@@ -93,6 +93,16 @@ def host_mmap_min_addr() -> int:
 
 
 @functools.cache
+def host_has_anon_vma_name() -> bool:
+    """CONFIG_ANON_VMA_NAME: prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME) of an empty range at 0
+    succeeds with it and fails with EINVAL without; either way nothing changes."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.restype = ctypes.c_int
+    libc.prctl.argtypes = (ctypes.c_int,) + (ctypes.c_ulong,) * 4
+    return bool(libc.prctl(0x53564D41, 0, 0, 0, 0) == 0)  # PR_SET_VMA, PR_SET_VMA_ANON_NAME
+
+
+@functools.cache
 def host_model_kwargs() -> dict[str, Any]:
     """Keyword arguments that make ``vmamodel.AddressSpace`` configured like this host and
     laid out like the oracle's child (HostAddressSpace)."""
@@ -110,6 +120,7 @@ def host_kernel_kwargs() -> dict[str, Any]:
         "mmap_min_addr": host_mmap_min_addr(),
         "thp_enabled": host_thp_mode() is not None,
         "shmem_huge": host_shmem_huge(),
+        "anon_vma_name": host_has_anon_vma_name(),
     }
 
 
