@@ -19,15 +19,16 @@ from typing import Any
 
 from setuptools import setup
 
-#: The call path of mmap, munmap, mprotect, mremap and madvise. Left out: fault.py (it
-#: subclasses OSError, which mypyc cannot compile), mm.py (fork copies an AddressSpace
-#: through vars(), which a compiled class has not), events.py and inject.py, and everything
-#: off the hot path.
+#: The call path of mmap, munmap, mprotect, mremap, madvise and touch, from the AddressSpace
+#: entry points down. Left out: access_fault.py (AccessFault subclasses OSError, which mypyc
+#: cannot compile), events.py and inject.py, and everything off the hot path.
 HOT_MODULES = (
     "accounting",
+    "fault",
     "hooks",
     "madvise",
     "merge",
+    "mm",
     "mmap",
     "mprotect",
     "mremap",

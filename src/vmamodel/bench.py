@@ -66,6 +66,8 @@ from vmamodel.constants import (
     PROT_READ,
     PROT_WRITE,
 )
+from vmamodel.events import Tracer
+from vmamodel.inject import Injector
 
 P = PAGE_SIZE
 RW = PROT_READ | PROT_WRITE
@@ -333,25 +335,42 @@ def bytes_per_vma(n: int) -> float:
     return (after - before) / n
 
 
-class _CountingFlag:
-    """Stands in for mm.tracer / mm.injector: counts how often the guard is read."""
+class _CountingTracer(Tracer):
+    """Stands in for mm.tracer: never active, and counts how often that is asked."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    __slots__ = ("reads",)
+
+    def __init__(self) -> None:
         self.reads = 0
+        super().__init__()
 
     @property
     def active(self) -> bool:
         self.reads += 1
         return False
 
+    @active.setter
+    def active(self, value: bool) -> None:
+        pass
+
+
+class _CountingInjector(Injector):
+    """Stands in for mm.injector: never armed, and counts how often that is asked."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self) -> None:
+        self.reads = 0
+        super().__init__()
+
     @property
     def armed(self) -> bool:
         self.reads += 1
         return False
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    @armed.setter
+    def armed(self, value: bool) -> None:
+        pass
 
 
 def guard_cost(mm: Any, base: int, seq: CallSequence) -> dict[str, float]:
@@ -362,7 +381,7 @@ def guard_cost(mm: Any, base: int, seq: CallSequence) -> dict[str, float]:
 
     baseline, _ = run_model_ops(mm, base, seq)
     tracer, injector = mm.tracer, mm.injector
-    counting_tracer, counting_injector = _CountingFlag(tracer), _CountingFlag(injector)
+    counting_tracer, counting_injector = _CountingTracer(), _CountingInjector()
     mm.tracer, mm.injector = counting_tracer, counting_injector
     try:
         run_model_ops(mm, base, seq)

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import errno
 from typing import TYPE_CHECKING
 
+from vmamodel.access_fault import AccessFault as AccessFault
 from vmamodel.constants import PAGE_SHIFT, PAGE_SIZE, VM, VM_ACCESS_FLAGS, VM_IGNORE_MERGE
 from vmamodel.events import AnonVmaAssigned
 from vmamodel.hooks import maybe_inject
@@ -15,14 +15,6 @@ from vmamodel.vma import AnonVma
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
-
-
-class AccessFault(OSError):
-    """The access would raise a signal: ``signal`` is "SIGSEGV" or "SIGBUS"."""
-
-    def __init__(self, signal: str, detail: str) -> None:
-        super().__init__(errno.EFAULT, f"{signal}: {detail}")
-        self.signal = signal
 
 
 def anon_vma_compatible(a: Vma, b: Vma) -> bool:
