@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from vmamodel.constants import PAGE_SHIFT, VM, VM_STACK
+from vmamodel.constants import PAGE_SHIFT, VM_EXEC, VM_NORESERVE, VM_SHARED, VM_STACK, VM_WRITE
 from vmamodel.hooks import maybe_inject, oserror
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ OVERCOMMIT_NEVER = 2
 
 def is_exec_mapping(flags: int) -> bool:
     """is_exec_mapping(): executable, not writable, not a stack."""
-    return flags & (VM.EXEC | VM.WRITE | VM_STACK) == VM.EXEC
+    return flags & (VM_EXEC | VM_WRITE | VM_STACK) == VM_EXEC
 
 
 def is_stack_mapping(flags: int) -> bool:
@@ -31,12 +31,12 @@ def is_stack_mapping(flags: int) -> bool:
 
 def is_data_mapping(flags: int) -> bool:
     """is_data_mapping(): private writable, not a stack."""
-    return flags & (VM.WRITE | VM.SHARED | VM_STACK) == VM.WRITE
+    return flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE
 
 
 def accountable_mapping(file: File | None, flags: int) -> bool:
     """accountable_mapping() (mm/vma.c): private writable and not VM_NORESERVE."""
-    return flags & (VM.NORESERVE | VM.SHARED | VM.WRITE) == VM.WRITE
+    return flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE
 
 
 def may_expand_vm(mm: AddressSpace, flags: int, npages: int) -> bool:

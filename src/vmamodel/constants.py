@@ -7,7 +7,7 @@ and include/linux/mm.h. The flag groups are named after their kernel counterpart
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -112,51 +112,98 @@ O_RDWR = 0o2
 O_ACCMODE = 0o3
 
 
+#: The vm_flags bits as plain int constants (VM_READ, ...): the hot paths test these, which
+#: costs no attribute lookup, and which mypyc compiles to immediate values. VM names the
+#: same bits for printing and parsing.
+VM_NONE: Final = 0
+VM_READ: Final = 1 << 0
+VM_WRITE: Final = 1 << 1
+VM_EXEC: Final = 1 << 2
+VM_SHARED: Final = 1 << 3
+VM_MAYREAD: Final = 1 << 4
+VM_MAYWRITE: Final = 1 << 5
+VM_MAYEXEC: Final = 1 << 6
+VM_MAYSHARE: Final = 1 << 7
+VM_GROWSDOWN: Final = 1 << 8
+VM_UFFD_MISSING: Final = 1 << 9
+VM_PFNMAP: Final = 1 << 10
+VM_MAYBE_GUARD: Final = 1 << 11
+VM_UFFD_WP: Final = 1 << 12
+VM_LOCKED: Final = 1 << 13
+VM_IO: Final = 1 << 14
+VM_SEQ_READ: Final = 1 << 15
+VM_RAND_READ: Final = 1 << 16
+VM_DONTCOPY: Final = 1 << 17
+VM_DONTEXPAND: Final = 1 << 18
+VM_LOCKONFAULT: Final = 1 << 19
+VM_ACCOUNT: Final = 1 << 20
+VM_NORESERVE: Final = 1 << 21
+VM_HUGETLB: Final = 1 << 22
+VM_SYNC: Final = 1 << 23
+VM_ARCH_1: Final = 1 << 24
+VM_WIPEONFORK: Final = 1 << 25
+VM_DONTDUMP: Final = 1 << 26
+VM_SOFTDIRTY: Final = 1 << 27
+VM_MIXEDMAP: Final = 1 << 28
+VM_HUGEPAGE: Final = 1 << 29
+VM_NOHUGEPAGE: Final = 1 << 30
+VM_MERGEABLE: Final = 1 << 31
+VM_PKEY_BIT0: Final = 1 << 32
+VM_PKEY_BIT1: Final = 1 << 33
+VM_PKEY_BIT2: Final = 1 << 34
+VM_PKEY_BIT3: Final = 1 << 35
+VM_SHADOW_STACK: Final = 1 << 37
+VM_ALLOW_ANY_UNCACHED: Final = 1 << 39
+VM_DROPPABLE: Final = 1 << 40
+VM_UFFD_MINOR: Final = 1 << 41
+VM_SEALED: Final = 1 << 42
+
+
 class VM(enum.IntFlag):
     """vm_flags bits of x86-64 (include/linux/mm.h); the bit order is smaps' VmFlags order."""
 
-    NONE = 0
-    READ = 1 << 0
-    WRITE = 1 << 1
-    EXEC = 1 << 2
-    SHARED = 1 << 3
-    MAYREAD = 1 << 4
-    MAYWRITE = 1 << 5
-    MAYEXEC = 1 << 6
-    MAYSHARE = 1 << 7
-    GROWSDOWN = 1 << 8
-    UFFD_MISSING = 1 << 9
-    PFNMAP = 1 << 10
-    MAYBE_GUARD = 1 << 11
-    UFFD_WP = 1 << 12
-    LOCKED = 1 << 13
-    IO = 1 << 14
-    SEQ_READ = 1 << 15
-    RAND_READ = 1 << 16
-    DONTCOPY = 1 << 17
-    DONTEXPAND = 1 << 18
-    LOCKONFAULT = 1 << 19
-    ACCOUNT = 1 << 20
-    NORESERVE = 1 << 21
-    HUGETLB = 1 << 22
-    SYNC = 1 << 23
-    ARCH_1 = 1 << 24
-    WIPEONFORK = 1 << 25
-    DONTDUMP = 1 << 26
-    SOFTDIRTY = 1 << 27
-    MIXEDMAP = 1 << 28
-    HUGEPAGE = 1 << 29
-    NOHUGEPAGE = 1 << 30
-    MERGEABLE = 1 << 31
-    PKEY_BIT0 = 1 << 32
-    PKEY_BIT1 = 1 << 33
-    PKEY_BIT2 = 1 << 34
-    PKEY_BIT3 = 1 << 35
-    SHADOW_STACK = 1 << 37
-    ALLOW_ANY_UNCACHED = 1 << 39
-    DROPPABLE = 1 << 40
-    UFFD_MINOR = 1 << 41
-    SEALED = 1 << 42
+    NONE = VM_NONE
+    READ = VM_READ
+    WRITE = VM_WRITE
+    EXEC = VM_EXEC
+    SHARED = VM_SHARED
+    MAYREAD = VM_MAYREAD
+    MAYWRITE = VM_MAYWRITE
+    MAYEXEC = VM_MAYEXEC
+    MAYSHARE = VM_MAYSHARE
+    GROWSDOWN = VM_GROWSDOWN
+    UFFD_MISSING = VM_UFFD_MISSING
+    PFNMAP = VM_PFNMAP
+    MAYBE_GUARD = VM_MAYBE_GUARD
+    UFFD_WP = VM_UFFD_WP
+    LOCKED = VM_LOCKED
+    IO = VM_IO
+    SEQ_READ = VM_SEQ_READ
+    RAND_READ = VM_RAND_READ
+    DONTCOPY = VM_DONTCOPY
+    DONTEXPAND = VM_DONTEXPAND
+    LOCKONFAULT = VM_LOCKONFAULT
+    ACCOUNT = VM_ACCOUNT
+    NORESERVE = VM_NORESERVE
+    HUGETLB = VM_HUGETLB
+    SYNC = VM_SYNC
+    ARCH_1 = VM_ARCH_1
+    WIPEONFORK = VM_WIPEONFORK
+    DONTDUMP = VM_DONTDUMP
+    SOFTDIRTY = VM_SOFTDIRTY
+    MIXEDMAP = VM_MIXEDMAP
+    HUGEPAGE = VM_HUGEPAGE
+    NOHUGEPAGE = VM_NOHUGEPAGE
+    MERGEABLE = VM_MERGEABLE
+    PKEY_BIT0 = VM_PKEY_BIT0
+    PKEY_BIT1 = VM_PKEY_BIT1
+    PKEY_BIT2 = VM_PKEY_BIT2
+    PKEY_BIT3 = VM_PKEY_BIT3
+    SHADOW_STACK = VM_SHADOW_STACK
+    ALLOW_ANY_UNCACHED = VM_ALLOW_ANY_UNCACHED
+    DROPPABLE = VM_DROPPABLE
+    UFFD_MINOR = VM_UFFD_MINOR
+    SEALED = VM_SEALED
 
     # Flag arithmetic is on every hot path of the model; enum.Flag's operators cost ~0.5 us
     # each, int's ~10 ns. Combinations are therefore plain ints at run time (wrap them in
@@ -181,16 +228,16 @@ VM_MNEMONICS: dict[int, str] = {
 }
 
 # The host has CONFIG_MEM_SOFT_DIRTY off, so VM_SOFTDIRTY is 0 there; the sticky set is GUARD.
-VM_ACCESS_FLAGS = VM.READ | VM.WRITE | VM.EXEC
-VM_SPECIAL = VM.IO | VM.DONTEXPAND | VM.PFNMAP | VM.MIXEDMAP
-VMA_REMAP_FLAGS = VM.IO | VM.PFNMAP | VM.DONTEXPAND | VM.DONTDUMP
-VM_STICKY = VM.MAYBE_GUARD
-VM_IGNORE_MERGE = VM_STICKY
-VM_LOCKED_MASK = VM.LOCKED | VM.LOCKONFAULT
-VM_STARTGAP_FLAGS = VM.GROWSDOWN | VM.SHADOW_STACK
-VM_DATA_DEFAULT_FLAGS = VM.READ | VM.WRITE | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC
-VM_STACK_FLAGS = VM.GROWSDOWN | VM_DATA_DEFAULT_FLAGS | VM.ACCOUNT
-VM_INIT_DEF_MASK = VM.NOHUGEPAGE
-VM_STACK = VM.GROWSDOWN
-VM_PKEY_SHIFT = 32
-VM_PKEY_MASK = VM.PKEY_BIT0 | VM.PKEY_BIT1 | VM.PKEY_BIT2 | VM.PKEY_BIT3
+VM_ACCESS_FLAGS: Final = VM_READ | VM_WRITE | VM_EXEC
+VM_SPECIAL: Final = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP
+VMA_REMAP_FLAGS: Final = VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
+VM_STICKY: Final = VM_MAYBE_GUARD
+VM_IGNORE_MERGE: Final = VM_STICKY
+VM_LOCKED_MASK: Final = VM_LOCKED | VM_LOCKONFAULT
+VM_STARTGAP_FLAGS: Final = VM_GROWSDOWN | VM_SHADOW_STACK
+VM_DATA_DEFAULT_FLAGS: Final = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+VM_STACK_FLAGS: Final = VM_GROWSDOWN | VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT
+VM_INIT_DEF_MASK: Final = VM_NOHUGEPAGE
+VM_STACK: Final = VM_GROWSDOWN
+VM_PKEY_SHIFT: Final = 32
+VM_PKEY_MASK: Final = VM_PKEY_BIT0 | VM_PKEY_BIT1 | VM_PKEY_BIT2 | VM_PKEY_BIT3

@@ -6,7 +6,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vmamodel.access_fault import AccessFault as AccessFault
-from vmamodel.constants import PAGE_SHIFT, PAGE_SIZE, VM, VM_ACCESS_FLAGS, VM_IGNORE_MERGE
+from vmamodel.constants import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM_ACCESS_FLAGS,
+    VM_IGNORE_MERGE,
+    VM_IO,
+    VM_MIXEDMAP,
+    VM_PFNMAP,
+    VM_SHARED,
+    VM_WRITE,
+)
 from vmamodel.events import AnonVmaAssigned
 from vmamodel.hooks import maybe_inject
 from vmamodel.stack import expand_stack_for_fault
@@ -67,14 +77,14 @@ def access_error(vma: Vma, write: bool) -> bool:
     """access_error() (x86): writes need VM_WRITE; reads need any access bit, because x86
     page tables cannot express write- or exec-only."""
     if write:
-        return not vma.vm_flags & VM.WRITE
+        return not vma.vm_flags & VM_WRITE
     return not vma.vm_flags & VM_ACCESS_FLAGS
 
 
 def beyond_eof(vma: Vma, addr: int) -> bool:
     """A file page past i_size: the fault handler answers VM_FAULT_SIGBUS."""
     file = vma.vm_file
-    if file is None or vma.vm_flags & (VM.PFNMAP | VM.MIXEDMAP | VM.IO):
+    if file is None or vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
         return False
     index = vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT)
     return index >= (file.size + PAGE_SIZE - 1) >> PAGE_SHIFT
@@ -86,8 +96,8 @@ def handle_mm_fault(mm: AddressSpace, vma: Vma, addr: int, write: bool) -> None:
     anonymous memory maps the shared zero page and needs none."""
     if beyond_eof(vma, addr):
         raise AccessFault("SIGBUS", f"{addr:#x} is past the end of the file")
-    if write and not vma.vm_flags & VM.SHARED:
-        if not vma.vm_flags & (VM.PFNMAP | VM.MIXEDMAP):
+    if write and not vma.vm_flags & VM_SHARED:
+        if not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
             anon_vma_prepare(mm, vma)
     mm.pages.present.add(addr & ~(PAGE_SIZE - 1))
 

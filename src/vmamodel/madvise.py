@@ -50,8 +50,28 @@ from vmamodel.constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     PMD_SIZE,
-    VM,
+    VM_DONTCOPY,
+    VM_DONTDUMP,
+    VM_DONTEXPAND,
+    VM_DROPPABLE,
+    VM_HUGEPAGE,
+    VM_HUGETLB,
+    VM_IO,
+    VM_LOCKED,
+    VM_MAYBE_GUARD,
+    VM_MAYSHARE,
+    VM_MERGEABLE,
+    VM_MIXEDMAP,
+    VM_NOHUGEPAGE,
+    VM_PFNMAP,
+    VM_RAND_READ,
+    VM_READ,
+    VM_SEQ_READ,
+    VM_SHADOW_STACK,
+    VM_SHARED,
     VM_SPECIAL,
+    VM_WIPEONFORK,
+    VM_WRITE,
 )
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
@@ -76,11 +96,11 @@ _THP_ADVICES = frozenset({MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE})
 
 #: KSM leaves these VMAs alone: the advice succeeds without setting VM_MERGEABLE.
 _KSM_INCOMPATIBLE = (
-    VM.SHARED | VM.MAYSHARE | VM.PFNMAP | VM.IO | VM.DONTEXPAND | VM.HUGETLB | VM.MIXEDMAP
-    | VM.DROPPABLE
+    VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_HUGETLB | VM_MIXEDMAP
+    | VM_DROPPABLE
 )
 #: VM_NO_KHUGEPAGED: never collapsed into huge pages.
-_NO_KHUGEPAGED = VM_SPECIAL | VM.HUGETLB
+_NO_KHUGEPAGED = VM_SPECIAL | VM_HUGETLB
 
 
 def c_int(value: int) -> int:
@@ -179,31 +199,31 @@ def madvise_vma_behavior(
 #: What each plain flag advice does to vm_flags: (bits cleared, bits set). HUGEPAGE and
 #: NOHUGEPAGE are hugepage_madvise() (mm/khugepaged.c): each clears the other.
 _FLAG_CHANGES = {
-    MADV_NORMAL: (VM.RAND_READ | VM.SEQ_READ, 0),
-    MADV_SEQUENTIAL: (VM.RAND_READ, VM.SEQ_READ),
-    MADV_RANDOM: (VM.SEQ_READ, VM.RAND_READ),
-    MADV_DONTFORK: (0, VM.DONTCOPY),
-    MADV_DOFORK: (VM.DONTCOPY, 0),
-    MADV_WIPEONFORK: (0, VM.WIPEONFORK),
-    MADV_KEEPONFORK: (VM.WIPEONFORK, 0),
-    MADV_DONTDUMP: (0, VM.DONTDUMP),
-    MADV_DODUMP: (VM.DONTDUMP, 0),
-    MADV_HUGEPAGE: (VM.NOHUGEPAGE, VM.HUGEPAGE),
-    MADV_NOHUGEPAGE: (VM.HUGEPAGE, VM.NOHUGEPAGE),
+    MADV_NORMAL: (VM_RAND_READ | VM_SEQ_READ, 0),
+    MADV_SEQUENTIAL: (VM_RAND_READ, VM_SEQ_READ),
+    MADV_RANDOM: (VM_SEQ_READ, VM_RAND_READ),
+    MADV_DONTFORK: (0, VM_DONTCOPY),
+    MADV_DOFORK: (VM_DONTCOPY, 0),
+    MADV_WIPEONFORK: (0, VM_WIPEONFORK),
+    MADV_KEEPONFORK: (VM_WIPEONFORK, 0),
+    MADV_DONTDUMP: (0, VM_DONTDUMP),
+    MADV_DODUMP: (VM_DONTDUMP, 0),
+    MADV_HUGEPAGE: (VM_NOHUGEPAGE, VM_HUGEPAGE),
+    MADV_NOHUGEPAGE: (VM_HUGEPAGE, VM_NOHUGEPAGE),
 }
 
 
 def madvise_flag_refusal(vma: Vma, behavior: int) -> str | None:
     """The refusals (EINVAL) of madvise_vma_behavior's flag advices, or None."""
     flags = vma.vm_flags
-    if behavior == MADV_DOFORK and flags & VM.IO:
+    if behavior == MADV_DOFORK and flags & VM_IO:
         return "MADV_DOFORK on VM_IO"
-    if behavior == MADV_WIPEONFORK and (vma.vm_file is not None or flags & VM.SHARED):
+    if behavior == MADV_WIPEONFORK and (vma.vm_file is not None or flags & VM_SHARED):
         return "MADV_WIPEONFORK needs private anonymous memory"
-    if behavior == MADV_KEEPONFORK and flags & VM.DROPPABLE:
+    if behavior == MADV_KEEPONFORK and flags & VM_DROPPABLE:
         return "MADV_KEEPONFORK on droppable memory"
     if behavior == MADV_DODUMP and (
-        (not flags & VM.HUGETLB and flags & VM_SPECIAL) or flags & VM.DROPPABLE
+        (not flags & VM_HUGETLB and flags & VM_SPECIAL) or flags & VM_DROPPABLE
     ):
         return "MADV_DODUMP on special or droppable memory"
     return None
@@ -225,10 +245,10 @@ def ksm_madvise(vma: Vma, behavior: int) -> int:
     (vma_ksm_compatible); UNMERGEABLE clears the flag."""
     flags = vma.vm_flags
     if behavior == MADV_MERGEABLE:
-        if flags & VM.MERGEABLE or flags & _KSM_INCOMPATIBLE:
+        if flags & VM_MERGEABLE or flags & _KSM_INCOMPATIBLE:
             return flags
-        return flags | VM.MERGEABLE
-    return flags & ~VM.MERGEABLE
+        return flags | VM_MERGEABLE
+    return flags & ~VM_MERGEABLE
 
 
 def madvise_update_vma(
@@ -255,11 +275,11 @@ def madvise_dontneed_free(mm: AddressSpace, behavior: int, vma: Vma, start: int,
     MADV_DONTNEED_LOCKED, and for MADV_FREE on anything but anonymous memory. DONTNEED
     drops the pages (guard markers stay); FREE only marks them lazily freeable."""
     flags = vma.vm_flags
-    if flags & VM.HUGETLB:
+    if flags & VM_HUGETLB:
         if behavior == MADV_FREE:
             raise oserror(errno.EINVAL, "madvise: MADV_FREE on hugetlb")
     else:
-        forbidden = VM.PFNMAP if behavior == MADV_DONTNEED_LOCKED else VM.PFNMAP | VM.LOCKED
+        forbidden = VM_PFNMAP if behavior == MADV_DONTNEED_LOCKED else VM_PFNMAP | VM_LOCKED
         if flags & forbidden:
             raise oserror(errno.EINVAL, "madvise: locked or PFN-mapped memory")
     if behavior == MADV_FREE:
@@ -272,7 +292,7 @@ def madvise_dontneed_free(mm: AddressSpace, behavior: int, vma: Vma, start: int,
 def madvise_remove(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
     """madvise_remove(): punch a hole in the file behind a shared writable mapping. EINVAL
     on VM_LOCKED or without a file, EACCES unless shared and may-write."""
-    if vma.vm_flags & VM.LOCKED:
+    if vma.vm_flags & VM_LOCKED:
         raise oserror(errno.EINVAL, "madvise: MADV_REMOVE on locked memory")
     if vma.vm_file is None:
         raise oserror(errno.EINVAL, "madvise: MADV_REMOVE without a file")
@@ -285,7 +305,7 @@ def madvise_cold_pageout(mm: AddressSpace, behavior: int, vma: Vma, start: int, 
     """madvise_cold() / madvise_pageout(): only can_madv_lru_vma() refuses (EINVAL on
     locked, PFN-mapped or hugetlb memory); the pages stay mapped as far as the VMA layer
     can tell."""
-    if vma.vm_flags & (VM.LOCKED | VM.PFNMAP | VM.HUGETLB):
+    if vma.vm_flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB):
         raise oserror(errno.EINVAL, "madvise: MADV_COLD/PAGEOUT on locked or special memory")
 
 
@@ -296,9 +316,9 @@ def madvise_willneed(mm: AddressSpace, behavior: int, vma: Vma, start: int, end:
 def is_valid_guard_vma(vma: Vma, allow_locked: bool) -> bool:
     """is_valid_guard_vma(): no guard markers in special or hugetlb VMAs, nor (to install)
     in locked ones."""
-    disallowed = VM_SPECIAL | VM.HUGETLB
+    disallowed = VM_SPECIAL | VM_HUGETLB
     if not allow_locked:
-        disallowed |= VM.LOCKED
+        disallowed |= VM_LOCKED
     return not vma.vm_flags & disallowed
 
 
@@ -310,7 +330,7 @@ def madvise_guard_install(mm: AddressSpace, behavior: int, vma: Vma, start: int,
 
     if not is_valid_guard_vma(vma, allow_locked=False):
         raise oserror(errno.EINVAL, "madvise: guard markers in a special or locked VMA")
-    vma.vm_flags |= VM.MAYBE_GUARD
+    vma.vm_flags |= VM_MAYBE_GUARD
     if mm.tracer.active:
         mm.tracer.emit(
             VmaChanged(vma.id, vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags, "madvise")
@@ -349,7 +369,7 @@ def madvise_collapse(mm: AddressSpace, behavior: int, vma: Vma, start: int, end:
 
 def thp_collapse_allowed(vma: Vma) -> bool:
     """thp_vma_allowable_order(TVA_FORCED_COLLAPSE, PMD_ORDER) for the cases the model has."""
-    if vma.vm_flags & (VM.NOHUGEPAGE | _NO_KHUGEPAGED):
+    if vma.vm_flags & (VM_NOHUGEPAGE | _NO_KHUGEPAGED):
         return False
     haddr = (vma.vm_end - PMD_SIZE) & ~(PMD_SIZE - 1)
     if haddr < vma.vm_start:
@@ -385,12 +405,12 @@ def populate_vma_refused(mm: AddressSpace, vma: Vma, write: bool) -> bool:
     writes without VM_WRITE (or to a shadow stack), reads without VM_READ, and accesses
     the VMA's protection key denies."""
     flags = vma.vm_flags
-    if flags & (VM.IO | VM.PFNMAP):
+    if flags & (VM_IO | VM_PFNMAP):
         return True
     if write:
-        if not flags & VM.WRITE or flags & VM.SHADOW_STACK:
+        if not flags & VM_WRITE or flags & VM_SHADOW_STACK:
             return True
-    elif not flags & VM.READ:
+    elif not flags & VM_READ:
         return True
     return mm.pkey_denies_access(vma.pkey, write)
 
@@ -402,7 +422,7 @@ def first_unfaultable(mm: AddressSpace, vma: Vma, start: int, end: int) -> int:
     guards = mm.pages.guards
     if guards:
         fail = min((page for page in guards if start <= page < end), default=end)
-    if vma.vm_file is not None and not vma.vm_flags & (VM.PFNMAP | VM.MIXEDMAP | VM.IO):
+    if vma.vm_file is not None and not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
         eof_pages = (vma.vm_file.size + PAGE_SIZE - 1) >> PAGE_SHIFT
         eof = vma.vm_start + ((eof_pages - vma.vm_pgoff) << PAGE_SHIFT)
         fail = min(fail, max(eof, start))

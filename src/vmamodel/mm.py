@@ -19,6 +19,7 @@ from vmamodel.constants import (
     STACK_GUARD_GAP,
     TASK_SIZE,
     VM,
+    VM_LOCKED,
 )
 from vmamodel.events import Syscall, SyscallReturn, Tracer
 from vmamodel.fault import do_user_addr_fault
@@ -191,7 +192,7 @@ class AddressSpace:
 
     def mlock_future_ok(self, flags: int, nbytes: int) -> bool:
         """mlock_future_ok(): locked_vm + len within RLIMIT_MEMLOCK unless CAP_IPC_LOCK."""
-        if not flags & VM.LOCKED or self.cap_ipc_lock:
+        if not flags & VM_LOCKED or self.cap_ipc_lock:
             return True
         locked = (self.locked_vm << PAGE_SHIFT) + nbytes
         return locked <= self.rlimit_memlock

@@ -40,10 +40,27 @@ from vmamodel.constants import (
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
-    VM,
+    VM_ACCOUNT,
+    VM_DONTDUMP,
+    VM_DROPPABLE,
+    VM_EXEC,
+    VM_GROWSDOWN,
+    VM_HUGETLB,
+    VM_LOCKED,
     VM_LOCKED_MASK,
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_NOHUGEPAGE,
+    VM_NORESERVE,
     VM_PKEY_SHIFT,
+    VM_READ,
+    VM_SHARED,
     VM_SPECIAL,
+    VM_SYNC,
+    VM_WIPEONFORK,
+    VM_WRITE,
 )
 from vmamodel.events import HookCall, VmaCreated, Warning
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
@@ -72,11 +89,11 @@ def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
     (arch_calc_vm_prot_bits on x86)."""
     flags = pkey << VM_PKEY_SHIFT
     if prot & PROT_READ:
-        flags |= VM.READ
+        flags |= VM_READ
     if prot & PROT_WRITE:
-        flags |= VM.WRITE
+        flags |= VM_WRITE
     if prot & PROT_EXEC:
-        flags |= VM.EXEC
+        flags |= VM_EXEC
     return flags
 
 
@@ -85,13 +102,13 @@ def calc_vm_flag_bits(mm: AddressSpace, file: File | None, flags: int) -> int:
     VM_NOHUGEPAGE on THP kernels), taken from the raw flags."""
     vm_flags = 0
     if flags & MAP_GROWSDOWN:
-        vm_flags |= VM.GROWSDOWN
+        vm_flags |= VM_GROWSDOWN
     if flags & MAP_LOCKED:
-        vm_flags |= VM.LOCKED
+        vm_flags |= VM_LOCKED
     if flags & MAP_SYNC:
-        vm_flags |= VM.SYNC
+        vm_flags |= VM_SYNC
     if flags & MAP_STACK and mm.thp_enabled:
-        vm_flags |= VM.NOHUGEPAGE
+        vm_flags |= VM_NOHUGEPAGE
     return vm_flags
 
 
@@ -118,18 +135,18 @@ def _file_flags(mm: AddressSpace, file: File, flags: int, prot: int, vm_flags: i
                 raise oserror(errno.EACCES, "mmap: shared writable map of a read-only file")
         if file.append_only and file.writable:
             raise oserror(errno.EACCES, "mmap: append-only file open for writing")
-        vm_flags |= VM.SHARED | VM.MAYSHARE
+        vm_flags |= VM_SHARED | VM_MAYSHARE
         if not file.writable:
-            vm_flags &= ~(VM.MAYWRITE | VM.SHARED)
+            vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
     if not file.readable:
         raise oserror(errno.EACCES, "mmap: file not open for reading")
     if file.noexec:
-        if vm_flags & VM.EXEC:
+        if vm_flags & VM_EXEC:
             raise oserror(errno.EPERM, "mmap: PROT_EXEC on a noexec mount")
-        vm_flags &= ~VM.MAYEXEC
+        vm_flags &= ~VM_MAYEXEC
     if not file_has_mmap(file):
         raise oserror(errno.ENODEV, "mmap: the file cannot be mapped")
-    if vm_flags & VM.GROWSDOWN:
+    if vm_flags & VM_GROWSDOWN:
         raise oserror(errno.EINVAL, "mmap: MAP_GROWSDOWN on a file")
     return vm_flags
 
@@ -138,15 +155,15 @@ def _anon_flags(flags: int, vm_flags: int) -> int:
     """The anonymous branch of do_mmap()."""
     map_type = flags & MAP_TYPE
     if map_type == MAP_SHARED:
-        if vm_flags & VM.GROWSDOWN:
+        if vm_flags & VM_GROWSDOWN:
             raise oserror(errno.EINVAL, "mmap: MAP_GROWSDOWN on shared anonymous memory")
-        return vm_flags | VM.SHARED | VM.MAYSHARE
+        return vm_flags | VM_SHARED | VM_MAYSHARE
     if map_type == MAP_DROPPABLE:
         if flags & (MAP_LOCKED | MAP_HUGETLB):
             raise oserror(errno.EINVAL, "mmap: MAP_DROPPABLE with MAP_LOCKED or MAP_HUGETLB")
-        if vm_flags & VM.GROWSDOWN:
+        if vm_flags & VM_GROWSDOWN:
             raise oserror(errno.EINVAL, "mmap: MAP_DROPPABLE with MAP_GROWSDOWN")
-        return vm_flags | VM.DROPPABLE | VM.NORESERVE | VM.WIPEONFORK | VM.DONTDUMP
+        return vm_flags | VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP
     if map_type == MAP_PRIVATE:
         return vm_flags
     raise oserror(errno.EINVAL, "mmap: bad mapping type for anonymous memory")
@@ -200,14 +217,14 @@ def _do_mmap(
     pkey = mm.execute_only_pkey() if prot == PROT_EXEC else 0
     vm_flags: int = (
         calc_vm_prot_bits(prot, max(pkey, 0)) | calc_vm_flag_bits(mm, file, flags) | mm.def_flags
-        | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC
+        | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
     )
     addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
     if flags & MAP_FIXED_NOREPLACE and mm.tree.find_intersection(addr, addr + length):
         raise oserror(errno.EEXIST, "mmap: MAP_FIXED_NOREPLACE over an existing mapping")
     if flags & MAP_LOCKED and not mm.can_do_mlock():
         raise oserror(errno.EPERM, "mmap: MAP_LOCKED without mlock permission")
-    if vm_flags & VM.LOCKED and not mm.mlock_future_ok(vm_flags, length):
+    if vm_flags & VM_LOCKED and not mm.mlock_future_ok(vm_flags, length):
         raise oserror(errno.EAGAIN, "mmap: over RLIMIT_MEMLOCK")
     if file is not None:
         if file.kind == "regular" and (
@@ -219,9 +236,9 @@ def _do_mmap(
         vm_flags = _anon_flags(flags, vm_flags)
         pgoff = 0 if flags & MAP_TYPE == MAP_SHARED else addr >> PAGE_SHIFT
     if flags & MAP_NORESERVE and mm.overcommit_memory != OVERCOMMIT_NEVER:
-        vm_flags |= VM.NORESERVE
+        vm_flags |= VM_NORESERVE
     addr = mmap_region(mm, file, addr, length, vm_flags, pgoff)
-    if vm_flags & VM.LOCKED or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE:
+    if vm_flags & VM_LOCKED or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE:
         from vmamodel.populate import mm_populate
 
         mm_populate(mm, addr, length, ignore_errors=True)
@@ -232,7 +249,7 @@ def mmap_region(
     mm: AddressSpace, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
 ) -> int:
     """mmap_region(): a write-sealed memfd refuses a shared writable mapping (EPERM)."""
-    if file is not None and vm_flags & (VM.SHARED | VM.MAYWRITE) == VM.SHARED | VM.MAYWRITE:
+    if file is not None and vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_SHARED | VM_MAYWRITE:
         if file.write_sealed:
             raise oserror(errno.EPERM, "mmap: the memfd is write-sealed")
     return __mmap_region(mm, file, addr, length, vm_flags, pgoff)
@@ -299,7 +316,7 @@ def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
         if map.charged:
             security_vm_enough_memory(mm, map.charged)
         vms.nr_accounted = 0
-        map.flags |= VM.ACCOUNT
+        map.flags |= VM_ACCOUNT
     vms_clean_up_area(mm, vms)
 
 
@@ -372,8 +389,8 @@ def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
         mm.tracer.emit(Warning("WARN_ON_ONCE: .mmap changed vm_start"))
     if (
         map.flags != vma.vm_flags
-        and not map.flags & VM.MAYWRITE
-        and vma.vm_flags & VM.MAYWRITE
+        and not map.flags & VM_MAYWRITE
+        and vma.vm_flags & VM_MAYWRITE
         and mm.tracer.active
     ):
         mm.tracer.emit(Warning("VM_WARN_ON_ONCE: .mmap added VM_MAYWRITE"))
@@ -391,7 +408,7 @@ def __mmap_new_vma(mm: AddressSpace, map: MmapState) -> Vma:
         maybe_inject(mm, "vma_prealloc")
     if map.file is not None:
         __mmap_new_file_vma(mm, map, vma)
-    elif map.flags & VM.SHARED:
+    elif map.flags & VM_SHARED:
         shmem_zero_setup(mm, vma)
     else:
         vma.vm_ops = None
@@ -416,7 +433,7 @@ def shmem_zero_setup(mm: AddressSpace, vma: Vma) -> None:
 
 def vma_supports_mlock(vma: Vma) -> bool:
     """vma_supports_mlock(): not VM_SPECIAL, hugetlb or droppable."""
-    return not vma.vm_flags & (VM_SPECIAL | VM.HUGETLB | VM.DROPPABLE)
+    return not vma.vm_flags & (VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE)
 
 
 def __mmap_complete(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
@@ -424,7 +441,7 @@ def __mmap_complete(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
     flags = vma.vm_flags
     vms_complete_munmap_vmas(mm, map.vms, "replaced by MAP_FIXED")
     vm_stat_account(mm, vma.vm_flags, map.pglen)
-    if flags & VM.LOCKED:
+    if flags & VM_LOCKED:
         if not vma_supports_mlock(vma):
             vma.vm_flags &= ~VM_LOCKED_MASK
         else:

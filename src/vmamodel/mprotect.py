@@ -21,9 +21,18 @@ from vmamodel.constants import (
     PROT_READ,
     PROT_SEM,
     PROT_WRITE,
-    VM,
     VM_ACCESS_FLAGS,
+    VM_ACCOUNT,
+    VM_EXEC,
+    VM_GROWSDOWN,
+    VM_HUGETLB,
+    VM_LOCKED,
+    VM_MAYEXEC,
+    VM_NORESERVE,
     VM_PKEY_MASK,
+    VM_SEALED,
+    VM_SHARED,
+    VM_WRITE,
 )
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import call_mprotect_hook, oserror
@@ -46,27 +55,27 @@ def mprotect_fixup(
     """mprotect_fixup(): account, merge or split, then set the flags on [start, end).
     Returns the VMA that now covers the range (which may extend beyond it after a merge)."""
     oldflags = vma.vm_flags
-    if oldflags & VM.SEALED:
+    if oldflags & VM_SEALED:
         raise oserror(errno.EPERM, "mprotect: sealed VMA")
     if newflags == oldflags:
         return vma
     nrpages = (end - start) >> PAGE_SHIFT
     charged = 0
-    if newflags & VM.WRITE:
+    if newflags & VM_WRITE:
         if not may_expand_vm(mm, newflags, nrpages) and may_expand_vm(mm, oldflags, nrpages):
             raise oserror(errno.ENOMEM, "mprotect: over RLIMIT_DATA")
-        if not oldflags & (VM.ACCOUNT | VM.WRITE | VM.HUGETLB | VM.SHARED | VM.NORESERVE):
+        if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE):
             charged = nrpages
             security_vm_enough_memory(mm, charged)
-            newflags |= VM.ACCOUNT
-    elif oldflags & VM.ACCOUNT and vma.is_anonymous() and vma.anon_vma is None:
-        newflags &= ~VM.ACCOUNT
+            newflags |= VM_ACCOUNT
+    elif oldflags & VM_ACCOUNT and vma.is_anonymous() and vma.anon_vma is None:
+        newflags &= ~VM_ACCOUNT
     try:
         vma, newflags = vma_modify_flags(mm, prev, vma, start, end, newflags)
     except OSError:
         vm_unacct_memory(mm, charged)
         raise
-    if oldflags & VM.ACCOUNT and not newflags & VM.ACCOUNT:
+    if oldflags & VM_ACCOUNT and not newflags & VM_ACCOUNT:
         vm_unacct_memory(mm, nrpages)
     vma.vm_flags = newflags
     vma_set_page_prot(vma)
@@ -74,7 +83,7 @@ def mprotect_fixup(
         mm.tracer.emit(
             VmaChanged(vma.id, vma.vm_start, vma.vm_end, vma.vm_pgoff, newflags, "mprotect")
         )
-    if oldflags & (VM.WRITE | VM.SHARED | VM.LOCKED) == VM.LOCKED and newflags & VM.WRITE:
+    if oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED and newflags & VM_WRITE:
         from vmamodel.populate import populate_vma_page_range
 
         # The kernel ignores the result: a page it cannot fault in (past EOF, a guard
@@ -97,7 +106,7 @@ def arch_override_mprotect_pkey(mm: AddressSpace, vma: Vma, prot: int, pkey: int
         if pkey > 0:
             return pkey
     elif (
-        vma.vm_flags & VM_ACCESS_FLAGS == VM.EXEC
+        vma.vm_flags & VM_ACCESS_FLAGS == VM_EXEC
         and mm.pkeys_enabled
         and vma.pkey == mm._execute_only_pkey
     ):
@@ -132,7 +141,7 @@ def do_mprotect_pkey(
         raise oserror(errno.ENOMEM, "mprotect: nothing mapped in the range")
     if grows & PROT_GROWSDOWN:
         start = vma.vm_start
-        if not vma.vm_flags & VM.GROWSDOWN:
+        if not vma.vm_flags & VM_GROWSDOWN:
             raise oserror(errno.EINVAL, "mprotect: PROT_GROWSDOWN on a VMA that does not grow")
     elif grows & PROT_GROWSUP:
         raise oserror(errno.EINVAL, "mprotect: PROT_GROWSUP on x86")
@@ -151,7 +160,7 @@ def _mprotect_walk(
         if vma.vm_start != tmp:
             raise oserror(errno.ENOMEM, "mprotect: hole in the range")
         vma_prot = prot
-        if mm.read_implies_exec and prot & PROT_READ and vma.vm_flags & VM.MAYEXEC:
+        if mm.read_implies_exec and prot & PROT_READ and vma.vm_flags & VM_MAYEXEC:
             vma_prot |= PROT_EXEC
         pkey = arch_override_mprotect_pkey(mm, vma, vma_prot, req_pkey)
         newflags = calc_vm_prot_bits(vma_prot, pkey)

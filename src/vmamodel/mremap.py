@@ -37,8 +37,17 @@ from vmamodel.constants import (
     MREMAP_MAYMOVE,
     PAGE_MASK,
     PAGE_SHIFT,
-    VM,
+    VM_ACCOUNT,
+    VM_DONTEXPAND,
+    VM_LOCKED,
     VM_LOCKED_MASK,
+    VM_MAYSHARE,
+    VM_PFNMAP,
+    VM_SEALED,
+    VM_SHARED,
+    VM_UFFD_MINOR,
+    VM_UFFD_MISSING,
+    VM_UFFD_WP,
 )
 from vmamodel.events import HookCall, VmaChanged, VmaCreated, Warning
 from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_close, vma_open
@@ -54,7 +63,7 @@ if TYPE_CHECKING:
 ULONG_MAX = (1 << 64) - 1
 MREMAP_VALID = MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP
 #: __VM_UFFD_FLAGS: a VMA registered with userfaultfd.
-VM_UFFD_FLAGS = VM.UFFD_MISSING | VM.UFFD_WP | VM.UFFD_MINOR
+VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
 
 
 class MremapType(enum.Enum):
@@ -195,7 +204,7 @@ def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     vma = vrm.vma
     if vma is None:
         raise oserror(errno.EFAULT, "mremap: no VMA at the old address")
-    if vma.vm_flags & VM.SEALED:
+    if vma.vm_flags & VM_SEALED:
         raise oserror(errno.EPERM, "mremap: sealed VMA")
     vrm.set_delta()
     if not vrm.implies_new_addr():
@@ -203,11 +212,11 @@ def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     if not vrm.will_map_new():
         return
     old_len, new_len = vrm.old_len, vrm.new_len
-    if not old_len and not vma.vm_flags & (VM.SHARED | VM.MAYSHARE):
+    if not old_len and not vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
         if mm.tracer.active:
             mm.tracer.emit(Warning("attempted to duplicate a private mapping with mremap"))
         raise oserror(errno.EINVAL, "mremap: old length 0 on a private mapping")
-    if vrm.flags & MREMAP_DONTUNMAP and vma.vm_flags & (VM.DONTEXPAND | VM.PFNMAP):
+    if vrm.flags & MREMAP_DONTUNMAP and vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
         raise oserror(errno.EINVAL, "mremap: MREMAP_DONTUNMAP of a VM_DONTEXPAND/PFNMAP VMA")
     if vrm.remap_type is MremapType.SHRINK:
         # The tail that a shrink unmaps may cross VMA boundaries; what moves may not.
@@ -222,14 +231,14 @@ def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
 def _check_growth(mm: AddressSpace, vrm: VmaRemapStruct, vma: Vma) -> None:
     """The tail of check_prep_vma() for a growing mapping: offset overflow, VMAs that may
     not grow, RLIMIT_MEMLOCK and RLIMIT_AS/RLIMIT_DATA."""
-    if vma.vm_flags & VM.LOCKED:
+    if vma.vm_flags & VM_LOCKED:
         vrm.populate_expand = True
     pgoff = vma.vm_pgoff + ((vrm.addr - vma.vm_start) >> PAGE_SHIFT)
     if (pgoff + (vrm.new_len >> PAGE_SHIFT)) & ULONG_MAX < pgoff:
         raise oserror(errno.EINVAL, "mremap: file offset overflows")
-    if vma.vm_flags & (VM.DONTEXPAND | VM.PFNMAP):
+    if vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
         raise oserror(errno.EFAULT, "mremap: VM_DONTEXPAND/VM_PFNMAP cannot grow")
-    if not mm.mlock_future_ok(vma.vm_flags & VM.LOCKED, vrm.delta):
+    if not mm.mlock_future_ok(vma.vm_flags & VM_LOCKED, vrm.delta):
         raise oserror(errno.EAGAIN, "mremap: over RLIMIT_MEMLOCK")
     if not may_expand_vm(mm, vma.vm_flags, vrm.delta >> PAGE_SHIFT):
         raise oserror(errno.ENOMEM, "mremap: over RLIMIT_AS or RLIMIT_DATA")
@@ -393,7 +402,7 @@ def vrm_set_new_addr(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     pgoff = vma.vm_pgoff + ((vrm.addr - vma.vm_start) >> PAGE_SHIFT)
     hint = vrm.new_addr if vrm.implies_new_addr() else 0
     map_flags = MAP_FIXED if vrm.flags & MREMAP_FIXED else 0
-    if vma.vm_flags & VM.MAYSHARE:
+    if vma.vm_flags & VM_MAYSHARE:
         map_flags |= MAP_SHARED
     vrm.new_addr = get_unmapped_area(mm, vma.vm_file, hint, vrm.new_len, pgoff, map_flags)
 
@@ -402,7 +411,7 @@ def vrm_calc_charge(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     """vrm_calc_charge(): an accounted VMA is charged the growth, or the whole new length
     for MREMAP_DONTUNMAP (the old copy stays charged)."""
     vrm.charged = 0
-    if not vrm.source().vm_flags & VM.ACCOUNT:
+    if not vrm.source().vm_flags & VM_ACCOUNT:
         return
     pages = (vrm.new_len if vrm.flags & MREMAP_DONTUNMAP else vrm.delta) >> PAGE_SHIFT
     try:
@@ -414,7 +423,7 @@ def vrm_calc_charge(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
 
 def vrm_uncharge(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     """vrm_uncharge()."""
-    if vrm.source().vm_flags & VM.ACCOUNT:
+    if vrm.source().vm_flags & VM_ACCOUNT:
         vm_unacct_memory(mm, vrm.charged)
         vrm.charged = 0
 
@@ -424,7 +433,7 @@ def vrm_stat_account(mm: AddressSpace, vrm: VmaRemapStruct, nbytes: int) -> None
     vma = vrm.source()
     pages = nbytes >> PAGE_SHIFT
     vm_stat_account(mm, vma.vm_flags, pages)
-    if vma.vm_flags & VM.LOCKED:
+    if vma.vm_flags & VM_LOCKED:
         mm.locked_vm += pages
 
 
@@ -586,10 +595,10 @@ def unmap_source_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     unmap fails the charge is taken again and VM_ACCOUNT stays cleared, as in the kernel."""
     vma = vrm.source()
     addr, length = vrm.addr, vrm.old_len
-    accountable = bool(vma.vm_flags & VM.ACCOUNT) and not vrm.flags & MREMAP_DONTUNMAP
+    accountable = bool(vma.vm_flags & VM_ACCOUNT) and not vrm.flags & MREMAP_DONTUNMAP
     vm_start, vm_end = vma.vm_start, vma.vm_end
     if accountable:
-        vma.vm_flags &= ~VM.ACCOUNT
+        vma.vm_flags &= ~VM_ACCOUNT
     try:
         do_munmap(mm, addr, length)
     except OSError:
@@ -607,7 +616,7 @@ def unmap_source_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
 
 def _set_account(mm: AddressSpace, vma: Vma | None) -> None:
     assert vma is not None
-    vma.vm_flags |= VM.ACCOUNT
+    vma.vm_flags |= VM_ACCOUNT
 
 
 def dontunmap_complete(mm: AddressSpace, vrm: VmaRemapStruct, new_vma: Vma) -> None:

@@ -12,7 +12,7 @@ from vmamodel.accounting import (
     is_stack_mapping,
     vm_unacct_memory,
 )
-from vmamodel.constants import PAGE_SIZE, VM
+from vmamodel.constants import PAGE_SIZE, VM_ACCOUNT, VM_LOCKED, VM_SEALED
 from vmamodel.events import VmaRemoved
 from vmamodel.hooks import maybe_inject, oserror, vma_close
 from vmamodel.vma import __split_vma
@@ -72,9 +72,9 @@ def _detach(mm: AddressSpace, vms: VmaMunmapStruct, vma: Vma) -> None:
     pages = vma.pages
     flags = vma.vm_flags
     vms.nr_pages += pages
-    if flags & VM.LOCKED:
+    if flags & VM_LOCKED:
         vms.locked_vm += pages
-    if flags & VM.ACCOUNT:
+    if flags & VM_ACCOUNT:
         vms.nr_accounted += pages
     if is_exec_mapping(flags):
         vms.exec_vm += pages
@@ -95,13 +95,13 @@ def vms_gather_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
     if vms.start > first.vm_start:
         if vms.end < first.vm_end and mm.map_count >= mm.max_map_count:
             raise oserror(errno.ENOMEM, "munmap: splitting would pass max_map_count")
-        if first.vm_flags & VM.SEALED:
+        if first.vm_flags & VM_SEALED:
             raise oserror(errno.EPERM, "munmap: sealed VMA")
         __split_vma(mm, first, vms.start, new_below=True)
     vms.prev = mm.tree.prev_before(vms.start)
     try:
         for vma in mm.tree.range(vms.start, vms.end):
-            if vma.vm_flags & VM.SEALED:
+            if vma.vm_flags & VM_SEALED:
                 raise oserror(errno.EPERM, "munmap: sealed VMA")
             if vma.vm_end > vms.end:
                 __split_vma(mm, vma, vms.end, new_below=False)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from vmamodel.constants import PAGE_SIZE, VM, VM_ACCESS_FLAGS
+from vmamodel.constants import (
+    PAGE_SIZE,
+    VM_ACCESS_FLAGS,
+    VM_IO,
+    VM_LOCKONFAULT,
+    VM_PFNMAP,
+    VM_SHARED,
+    VM_WRITE,
+)
 from vmamodel.hooks import oserror
 
 if TYPE_CHECKING:
@@ -19,11 +27,11 @@ def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) ->
     anon_vma), read faults otherwise; an inaccessible VMA fails with EFAULT."""
     from vmamodel.fault import handle_mm_fault
 
-    if vma.vm_flags & VM.LOCKONFAULT:
+    if vma.vm_flags & VM_LOCKONFAULT:
         return
     if not vma.vm_flags & VM_ACCESS_FLAGS:
         raise oserror(errno.EFAULT, "populate: PROT_NONE")
-    write = vma.vm_flags & (VM.WRITE | VM.SHARED) == VM.WRITE
+    write = vma.vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE
     # check_vma_flags(): GUP asks arch_vma_access_permitted() even with FOLL_FORCE.
     if mm.pkey_denies_access(vma.pkey, write):
         raise oserror(errno.EFAULT, "populate: protection key denies access")
@@ -53,7 +61,7 @@ def mm_populate(mm: AddressSpace, start: int, length: int, ignore_errors: bool) 
             break
         addr = max(addr, vma.vm_start)
         stop = min(end, vma.vm_end)
-        if not vma.vm_flags & (VM.IO | VM.PFNMAP):
+        if not vma.vm_flags & (VM_IO | VM_PFNMAP):
             try:
                 populate_vma_page_range(mm, vma, addr, stop)
             except OSError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vmamodel.accounting import may_expand_vm, security_vm_enough_memory, vm_stat_account
-from vmamodel.constants import PAGE_MASK, PAGE_SHIFT, VM, VM_ACCESS_FLAGS
+from vmamodel.constants import PAGE_MASK, PAGE_SHIFT, VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_LOCKED
 from vmamodel.events import VmaChanged
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def acct_stack_growth(mm: AddressSpace, vma: Vma, size: int, grow: int) -> None:
         raise _segv("stack growth past RLIMIT_STACK")
     if not may_expand_vm(mm, vma.vm_flags, grow):
         raise _segv("stack growth past RLIMIT_AS")
-    if vma.vm_flags & VM.LOCKED and not mm.cap_ipc_lock:
+    if vma.vm_flags & VM_LOCKED and not mm.cap_ipc_lock:
         if (mm.locked_vm + grow) << PAGE_SHIFT > mm.rlimit_memlock:
             raise _segv("stack growth past RLIMIT_MEMLOCK")
     try:
@@ -39,7 +39,7 @@ def expand_downwards(mm: AddressSpace, vma: Vma, addr: int) -> None:
     accessible VMA below must stay free."""
     from vmamodel.fault import anon_vma_prepare
 
-    if not vma.vm_flags & VM.GROWSDOWN:
+    if not vma.vm_flags & VM_GROWSDOWN:
         raise _segv(f"no mapping at {addr:#x}")
     addr &= PAGE_MASK
     if addr < mm.mmap_min_addr:
@@ -47,7 +47,7 @@ def expand_downwards(mm: AddressSpace, vma: Vma, addr: int) -> None:
     prev = mm.tree.prev_of(vma)
     if (
         prev is not None
-        and not prev.vm_flags & VM.GROWSDOWN
+        and not prev.vm_flags & VM_GROWSDOWN
         and prev.vm_flags & VM_ACCESS_FLAGS
         and addr - prev.vm_end < mm.stack_guard_gap
     ):
@@ -59,7 +59,7 @@ def expand_downwards(mm: AddressSpace, vma: Vma, addr: int) -> None:
     if grow > vma.vm_pgoff:
         raise _segv("stack growth below page offset 0")
     acct_stack_growth(mm, vma, vma.vm_end - addr, grow)
-    if vma.vm_flags & VM.LOCKED:
+    if vma.vm_flags & VM_LOCKED:
         mm.locked_vm += grow
     vm_stat_account(mm, vma.vm_flags, grow)
     mm.tree.set_range(vma, addr, vma.vm_end, vma.vm_pgoff - grow)

@@ -35,7 +35,8 @@ from vmamodel.constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     PMD_SIZE,
-    VM,
+    VM_GROWSDOWN,
+    VM_SHADOW_STACK,
     VM_STARTGAP_FLAGS,
 )
 from vmamodel.file import GenericFileOperations
@@ -101,9 +102,9 @@ def vm_start_gap(mm: AddressSpace, vma: Vma) -> int:
     """vm_start_gap(): the lowest address a VMA claims, counting the stack guard gap below a
     VM_GROWSDOWN VMA and one page below a shadow stack (clamped at 0)."""
     start = vma.vm_start
-    if vma.vm_flags & VM.GROWSDOWN:
+    if vma.vm_flags & VM_GROWSDOWN:
         start = max(0, start - mm.stack_guard_gap)
-    elif vma.vm_flags & VM.SHADOW_STACK:
+    elif vma.vm_flags & VM_SHADOW_STACK:
         start = max(0, start - PAGE_SIZE)
     return start
 
@@ -178,7 +179,7 @@ def mmap_address_hint_valid(mm: AddressSpace, addr: int, length: int) -> bool:
 
 def stack_guard_placement(vm_flags: int) -> int:
     """stack_guard_placement(): a shadow stack keeps one page free below itself."""
-    return PAGE_SIZE if vm_flags & VM.SHADOW_STACK else 0
+    return PAGE_SIZE if vm_flags & VM_SHADOW_STACK else 0
 
 
 def _hint_is_free(mm: AddressSpace, addr: int, length: int) -> bool:

@@ -6,7 +6,17 @@ import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from vmamodel.constants import PAGE_SHIFT, VM, VM_PKEY_MASK, VM_PKEY_SHIFT
+from vmamodel.constants import (
+    PAGE_SHIFT,
+    VM,
+    VM_EXEC,
+    VM_MAYWRITE,
+    VM_PKEY_MASK,
+    VM_PKEY_SHIFT,
+    VM_READ,
+    VM_SHARED,
+    VM_WRITE,
+)
 from vmamodel.events import Split
 from vmamodel.file import File, VmOperations
 from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_open
@@ -94,7 +104,7 @@ class Vma:
         return self.vm_ops is None
 
     def is_shared_maywrite(self) -> bool:
-        return self.vm_flags & (VM.SHARED | VM.MAYWRITE) == VM.SHARED | VM.MAYWRITE
+        return self.vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_SHARED | VM_MAYWRITE
 
     @property
     def pkey(self) -> int:
@@ -113,7 +123,7 @@ class Vma:
 
 def vm_get_page_prot(vm_flags: int) -> int:
     """vm_get_page_prot(): the protection_map index the page protection derives from."""
-    return vm_flags & (VM.READ | VM.WRITE | VM.EXEC | VM.SHARED)
+    return vm_flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED)
 
 
 def vma_set_page_prot(vma: Vma) -> None:
