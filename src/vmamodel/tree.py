@@ -23,6 +23,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ _MIN_BLOCK = _LOAD // 4
 #: Distinct vm_flags values shared between VMAs (see insert); past this many, stop sharing.
 _FLAG_VALUES = 4096
 
+_start = attrgetter("vm_start")
+
 Gap = tuple[int, int, "Vma | None"]
 
 
@@ -42,18 +45,13 @@ class VmaTree:
     """Sorted VMAs with the lookups of include/linux/mm.h (find_vma, vma_find, ...) and the
     gap searches of the maple tree (mas_empty_area, mas_empty_area_rev)."""
 
-    __slots__ = (
-        "_blocks", "_bmax", "_flags", "_gaps", "_leaves", "_len", "_mins", "_seg", "_starts",
-    )
+    __slots__ = ("_blocks", "_bmax", "_flags", "_gaps", "_leaves", "_len", "_mins", "_seg")
 
     def __init__(self) -> None:
         self._blocks: list[list[Vma]] = []
         # _gaps[b][j]: free bytes between blocks[b][j] and the VMA before it (from 0 for
         # the first VMA). array('q') costs 8 bytes per VMA where a list of ints costs ~40.
         self._gaps: list[array[int]] = []
-        # _starts[b][j] is blocks[b][j].vm_start (the same int object when inserted), so
-        # that a search inside a block bisects ints instead of calling a key function.
-        self._starts: list[list[int]] = []
         self._mins: list[int] = []  # vm_start of each block's first VMA
         self._bmax: list[int] = []  # the largest gap of each block
         # Max-tree over _bmax (root at 1, block b at _leaves + b); None until a gap search
@@ -77,16 +75,16 @@ class VmaTree:
         b = bisect_right(self._mins, addr) - 1
         if b < 0:
             return 0, -1
-        return b, bisect_right(self._starts[b], addr) - 1
+        return b, bisect_right(self._blocks[b], addr, key=_start) - 1
 
     def _first_at_or_after(self, addr: int) -> tuple[int, int]:
         """(block, index) of the first VMA with vm_start >= addr; (len(blocks), 0) when none."""
         b = bisect_left(self._mins, addr) - 1
         if b < 0:
             return 0, 0
-        starts = self._starts[b]
-        j = bisect_left(starts, addr)
-        if j == len(starts):
+        blk = self._blocks[b]
+        j = bisect_left(blk, addr, key=_start)
+        if j == len(blk):
             return b + 1, 0
         return b, j
 
@@ -136,7 +134,7 @@ class VmaTree:
         if b < 0:
             return blocks[0][0]
         blk = blocks[b]
-        j = bisect_right(self._starts[b], addr) - 1
+        j = bisect_right(blk, addr, key=_start) - 1
         vma = blk[j]
         if vma.vm_end > addr:
             return vma
@@ -155,7 +153,7 @@ class VmaTree:
         if b < 0:
             return None
         blk = blocks[b]
-        vma = blk[bisect_right(self._starts[b], addr) - 1]
+        vma = blk[bisect_right(blk, addr, key=_start) - 1]
         return vma if vma.vm_end > addr else None
 
     def find_intersection(self, start: int, end: int) -> Vma | None:
@@ -247,7 +245,6 @@ class VmaTree:
             raise AssertionError(f"{vma!r} overlaps {nxt!r}")
         gap = start - (prev.vm_end if prev is not None else 0)
         blocks[b].insert(j, vma)
-        self._starts[b].insert(j, start)
         self._gaps[b].insert(j, gap)
         self._len += 1
         if j == 0:
@@ -264,7 +261,6 @@ class VmaTree:
         b, j = self._index_of(vma)
         blk, gaps = self._blocks[b], self._gaps[b]
         del blk[j]
-        del self._starts[b][j]
         gap = gaps.pop(j)
         self._len -= 1
         if j < len(blk):
@@ -296,7 +292,6 @@ class VmaTree:
         b, j = pos
         if start != old_start:
             self._set_gap(b, j, self._gaps[b][j] + start - old_start)
-            self._starts[b][j] = start
             if j == 0:
                 self._mins[b] = start
         nb, nj = self._next_pos(b, j)
@@ -307,7 +302,6 @@ class VmaTree:
 
     def _new_first_block(self, vma: Vma) -> None:
         self._blocks.append([vma])
-        self._starts.append([vma.vm_start])
         self._gaps.append(array("q", (vma.vm_start,)))
         self._mins.append(vma.vm_start)
         self._bmax.append(vma.vm_start)
@@ -343,12 +337,9 @@ class VmaTree:
     def _split(self, b: int) -> None:
         blk, gaps = self._blocks[b], self._gaps[b]
         half = len(blk) // 2
-        starts = self._starts[b]
         self._blocks.insert(b + 1, blk[half:])
-        self._starts.insert(b + 1, starts[half:])
         self._gaps.insert(b + 1, gaps[half:])
         del blk[half:]
-        del starts[half:]
         del gaps[half:]
         self._mins.insert(b + 1, self._blocks[b + 1][0].vm_start)
         self._bmax[b] = max(gaps)
@@ -357,7 +348,6 @@ class VmaTree:
 
     def _drop_block(self, b: int) -> None:
         del self._blocks[b]
-        del self._starts[b]
         del self._gaps[b]
         del self._mins[b]
         del self._bmax[b]
@@ -369,7 +359,6 @@ class VmaTree:
             b = 1
         left = b - 1
         self._blocks[left].extend(self._blocks[b])
-        self._starts[left].extend(self._starts[b])
         self._gaps[left].extend(self._gaps[b])
         self._bmax[left] = max(self._bmax[left], self._bmax[b])
         self._drop_block(b)
@@ -576,9 +565,6 @@ class VmaTree:
             gaps = self._gaps[b]
             if not blk or len(blk) != len(gaps) or len(blk) > 2 * _LOAD:
                 raise AssertionError(f"tree block {b} has {len(blk)} VMAs, {len(gaps)} gaps")
-            if self._starts[b] != [vma.vm_start for vma in blk]:
-                raise AssertionError(f"tree block {b}: starts out of step with its VMAs "
-                                     "(vm_start changed outside set_range?)")
             if self._mins[b] != blk[0].vm_start:
                 raise AssertionError(f"tree block {b} starts at {self._mins[b]:#x}, not at "
                                      f"{blk[0].vm_start:#x} (vm_start changed outside set_range?)")
