@@ -247,3 +247,15 @@ def test_many_vmas_keep_every_gap_search_right() -> None:
     assert tree.lowest_gap(big[1] - 2, 4 * 5000, 3) is None
     assert tree.lowest_gap(big[1] - 2, 4 * 5000 + 10, 3) == (4 * 5000 - 2, 4 * 5000 + 10, None)
     tree.validate()
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 64])
+def test_native_block_search_matches_bisect(count: int) -> None:
+    """The loops the compiled build searches a block with agree with bisect everywhere."""
+    from bisect import bisect_left, bisect_right
+
+    blk = [make_vma(4 * i + 2, 4 * i + 4) for i in range(count)]
+    starts = [vma.vm_start for vma in blk]
+    for addr in range(-1, 4 * count + 4):
+        assert tree_module._right(blk, addr) == bisect_right(starts, addr)
+        assert tree_module._left(blk, addr) == bisect_left(starts, addr)
