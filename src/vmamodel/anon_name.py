@@ -26,10 +26,10 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from vmamodel.constants import PAGE_MASK, PAGE_SIZE
+from vmamodel.constants import PAGE_MASK, PAGE_SIZE, ULONG_MAX
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
-from vmamodel.madvise import check_input_range
+from vmamodel.madvise import check_input_range, madvise_walk_vmas
 from vmamodel.merge import VmaMergeStruct, vma_modify
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ ANON_VMA_NAME_MAX_LEN = 80
 #: Printable characters that is_valid_name_char() refuses anyway: they would make the maps
 #: line ambiguous or be taken for shell syntax.
 FORBIDDEN_NAME_CHARS = frozenset(b"\\`$[]")
-ULONG_MAX = (1 << 64) - 1
 
 
 def is_valid_name_char(byte: int) -> bool:
@@ -115,25 +114,10 @@ def madvise_set_anon_name(mm: AddressSpace, start: int, len_in: int, name: str |
     last_end = start + ((len_in + PAGE_SIZE - 1) & PAGE_MASK)
     if last_end == start:
         return
-    vma, prev = mm.tree.find_prev(start)
-    if vma is not None and start > vma.vm_start:
-        prev = vma
-    hole = False
-    while vma is not None:
-        if start < vma.vm_start:
-            hole = True
-            start = vma.vm_start
-            if start >= last_end:
-                break
-        vma = madvise_vma_anon_name(mm, prev, vma, start, min(vma.vm_end, last_end), name)
-        prev, start = vma, vma.vm_end
-        if start >= last_end:
-            break
-        vma = mm.tree.find(start)
-    else:
-        hole = True
-    if hole:
-        raise oserror(errno.ENOMEM, "PR_SET_VMA_ANON_NAME: the range has unmapped pages")
+    madvise_walk_vmas(
+        mm, start, last_end,
+        lambda prev, vma, lo, hi: madvise_vma_anon_name(mm, prev, vma, lo, hi, name),
+    )
 
 
 def prctl_set_vma_anon_name(

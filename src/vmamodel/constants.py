@@ -14,6 +14,8 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = ~(PAGE_SIZE - 1)
 
 TASK_SIZE = 0x7FFFFFFFF000
+#: The largest unsigned long: syscall arguments are cut to it, and ranges past it wrap.
+ULONG_MAX = (1 << 64) - 1
 DEFAULT_MMAP_MIN_ADDR = 4096
 DEFAULT_MAX_MAP_COUNT = 65530
 STACK_GUARD_GAP = 256 << PAGE_SHIFT

@@ -18,6 +18,7 @@ and is returned at once (the VMAs before it keep their change).
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vmamodel.constants import (
@@ -50,6 +51,7 @@ from vmamodel.constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     PMD_SIZE,
+    ULONG_MAX,
     VM_DONTCOPY,
     VM_DONTDUMP,
     VM_DONTEXPAND,
@@ -82,7 +84,6 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
 
-ULONG_MAX = (1 << 64) - 1
 
 #: madvise_behavior_valid() on the host's configuration: KSM and THP built in,
 #: CONFIG_MEMORY_FAILURE off (so MADV_HWPOISON and MADV_SOFT_OFFLINE are unknown).
@@ -141,15 +142,22 @@ def do_madvise(mm: AddressSpace, start: int, len_in: int, behavior: int) -> None
     if behavior in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
         madvise_populate(mm, start, end, behavior == MADV_POPULATE_WRITE)
     else:
-        madvise_walk_vmas(mm, behavior, start, end)
+        madvise_walk_vmas(
+            mm, start, end,
+            lambda prev, vma, lo, hi: madvise_vma_behavior(mm, behavior, prev, vma, lo, hi),
+        )
 
 
 # -- the walk ------------------------------------------------------------------------------
 
+#: What the walk does to one VMA part: (prev, vma, start, end) -> the VMA now covering it.
+VmaVisitor = Callable[["Vma | None", "Vma", int, int], "Vma"]
 
-def madvise_walk_vmas(mm: AddressSpace, behavior: int, start: int, last_end: int) -> None:
-    """madvise_walk_vmas(): apply the advice to each VMA part of [start, last_end) in turn.
-    A hole is remembered and reported as ENOMEM at the end; a per-VMA error stops the walk."""
+
+def madvise_walk_vmas(mm: AddressSpace, start: int, last_end: int, visit: VmaVisitor) -> None:
+    """madvise_walk_vmas(): apply ``visit`` (an advice, or an anonymous name) to each VMA
+    part of [start, last_end) in turn. A hole is remembered and reported as ENOMEM at the
+    end; a per-VMA error stops the walk."""
     vma, prev = mm.tree.find_prev(start)
     if vma is not None and start > vma.vm_start:
         prev = vma
@@ -163,7 +171,7 @@ def madvise_walk_vmas(mm: AddressSpace, behavior: int, start: int, last_end: int
             if start >= last_end:
                 break
         end = min(vma.vm_end, last_end)
-        vma = madvise_vma_behavior(mm, behavior, prev, vma, start, end)
+        vma = visit(prev, vma, start, end)
         prev = vma
         end = max(end, vma.vm_end)
         if end >= last_end:

@@ -23,6 +23,7 @@ from vmamodel.constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     TASK_SIZE,
+    ULONG_MAX,
     VM,
     VM_LOCKED_MASK,
 )
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
 
-ULONG_MAX = (1 << 64) - 1
 
 
 def page_range(start: int, length: int) -> tuple[int, int]:

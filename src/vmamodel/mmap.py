@@ -40,6 +40,7 @@ from vmamodel.constants import (
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
+    ULONG_MAX,
     VM_ACCOUNT,
     VM_DONTDUMP,
     VM_DROPPABLE,
@@ -81,7 +82,6 @@ if TYPE_CHECKING:
     from vmamodel.file import VmOperations
     from vmamodel.mm import AddressSpace
 
-ULONG_MAX = (1 << 64) - 1
 
 
 def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:

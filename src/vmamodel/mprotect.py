@@ -21,6 +21,7 @@ from vmamodel.constants import (
     PROT_READ,
     PROT_SEM,
     PROT_WRITE,
+    ULONG_MAX,
     VM_ACCESS_FLAGS,
     VM_ACCOUNT,
     VM_EXEC,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
 
-ULONG_MAX = (1 << 64) - 1
 
 
 def mprotect_fixup(

@@ -37,6 +37,7 @@ from vmamodel.constants import (
     MREMAP_MAYMOVE,
     PAGE_MASK,
     PAGE_SHIFT,
+    ULONG_MAX,
     VM_ACCOUNT,
     VM_DONTEXPAND,
     VM_LOCKED,
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
 
-ULONG_MAX = (1 << 64) - 1
 MREMAP_VALID = MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP
 #: __VM_UFFD_FLAGS: a VMA registered with userfaultfd.
 VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR

@@ -22,6 +22,7 @@ from vmamodel.constants import (
     MADV_REMOVE,
     MADV_WIPEONFORK,
     PAGE_MASK,
+    ULONG_MAX,
     VM,
 )
 from vmamodel.events import VmaChanged
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
 
-ULONG_MAX = (1 << 64) - 1
 
 #: is_discard() (mm/madvise.c): the advices that throw away the contents of a range.
 DISCARD_ADVICES = frozenset({
