@@ -1,9 +1,11 @@
 """The benchmark as a script: ``python benchmarks/bench.py [options]`` is ``vmamodel bench``.
 
-See ``vmamodel bench --help`` and src/vmamodel/bench.py.
+See ``vmamodel bench --help`` and src/vmamodel/bench/.
 """
 
-from vmamodel.bench import main
+import sys
+
+from vmamodel.cli.main import cli
 
 if __name__ == "__main__":
-    main()
+    cli(["bench", *sys.argv[1:]], prog_name="vmamodel")

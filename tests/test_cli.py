@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from test_scenario import FakeBackend, FakeSpace, _TracedSpace
 from vmamodel.cli import main as cli_main
 from vmamodel.cli.main import cli, format_event
-from vmamodel.events import MergeAttempt, VmaCreated, Warning
+from vmamodel.events import MergeAttempt, VmaCreated, WarnOn
 from vmamodel.scenario import parse_file
 
 RW = "PROT_READ|PROT_WRITE"
@@ -135,7 +135,7 @@ def test_format_event_shows_vm_flags_as_mnemonics() -> None:
     assert format_event(event) == (
         "VmaCreated vma_id=1 start=0x100000000000 end=0x100000001000 pgoff=0x100000000 "
         "flags=[rd wr mr mw me ac]")
-    assert format_event(Warning("odd")) == "Warning message=odd"
+    assert format_event(WarnOn("odd")) == "WarnOn message=odd"
 
 
 def test_format_event() -> None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from test_scenario import FakeBackend, FakeSpace
 from vmamodel import File, memfd_create
-from vmamodel.compare import (
+from vmamodel.scenario import ExecOptions, Outcome, Run, ScenarioError, execute, parse
+from vmamodel.scenario.compare import (
     NAME_COLUMN_WIDTH,
     Difference,
     InodeNumbering,
@@ -18,7 +19,6 @@ from vmamodel.compare import (
     render_maps_line,
     vmflags,
 )
-from vmamodel.scenario import ExecOptions, Outcome, Run, ScenarioError, execute, parse
 
 RW = "PROT_READ|PROT_WRITE"
 ANON = "MAP_PRIVATE|MAP_ANONYMOUS"

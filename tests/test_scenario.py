@@ -27,7 +27,7 @@ from vmamodel.constants import (
 )
 from vmamodel.events import Syscall, Tracer
 from vmamodel.scenario import (
-    DEFAULT_BASE,
+    ARENA_BASE,
     Binary,
     Call,
     ExecOptions,
@@ -42,13 +42,13 @@ from vmamodel.scenario import (
     Scenario,
     ScenarioError,
     Str,
-    _SpaceRef,
     execute,
     options_for,
     parse,
     parse_file,
     tokenize,
 )
+from vmamodel.scenario.executor import SpaceRef
 
 # A tiny stand-in backend: anonymous and file VMAs that merge naively.
 
@@ -226,7 +226,7 @@ class FakeBackend:
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
-B = DEFAULT_BASE
+B = ARENA_BASE
 RW = "PROT_READ|PROT_WRITE"
 ANON = "MAP_PRIVATE|MAP_ANONYMOUS"
 
@@ -647,7 +647,7 @@ def test_custom_base() -> None:
     assert result.error is None and not result.failed_expectations
     assert options_for(scenario("#! base: 0x300000000000\nmunmap(BASE, 4K)")).base == 0x3 << 44
     assert options_for(scenario("#! base: 0x3K\nmunmap(BASE, 4K)"), base=7).base == 7
-    assert options_for(scenario("munmap(BASE, 4K)")).base == DEFAULT_BASE
+    assert options_for(scenario("munmap(BASE, 4K)")).base == ARENA_BASE
 
 
 def test_snapshots_are_confined_to_the_arena() -> None:
@@ -655,7 +655,7 @@ def test_snapshots_are_confined_to_the_arena() -> None:
     result = execute(scenario(f"mmap(BASE, 4K, {RW}, {ANON})"), backend, ExecOptions())
     backend.spaces[0].vmas.append(FakeVma(0x1000, 0x2000, 1, False))
     executor = Executor(scenario("maps"), backend, ExecOptions())
-    executor.spaces.append(_SpaceRef("main", backend.spaces[0]))
+    executor.spaces.append(SpaceRef("main", backend.spaces[0]))
     snap = executor.snapshots()[0]
     assert snap.maps.startswith(f"{B:x}-") and "00001000-" not in snap.maps
     assert snap.smaps is not None and "00001000-" not in snap.smaps

@@ -20,7 +20,7 @@ import errno as E
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vmamodel.events import HookCall, Warning
+from vmamodel.events import HookCall, WarnOn
 from vmamodel.file import File
 from vmamodel.hooks import maybe_inject, oserror
 from vmamodel.mmap_action import (
@@ -156,7 +156,7 @@ def vma_check_mmap_hook(mm: AddressSpace, vma: Vma) -> None:
         return
     if mm.tracer.active:
         mm.tracer.emit(
-            Warning("WARN_ON_ONCE: __vma_check_mmap_hook", f"vma={vma.id} ops={ops!r}")
+            WarnOn("WARN_ON_ONCE: __vma_check_mmap_hook", f"vma={vma.id} ops={ops!r}")
         )
     raise oserror(E.EINVAL, "vm_ops->mapped set by a legacy mmap hook")
 

@@ -136,7 +136,7 @@ class FaultInjected(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class Warning(Event):
+class WarnOn(Event):
     """A kernel WARN_ON/pr_warn the model reproduces."""
 
     message: str

@@ -167,6 +167,22 @@ def merge_refusal(vmg: VmaMergeStruct, merge_next: bool) -> str | None:
     return None
 
 
+
+def vma_pair_refusal(mm: AddressSpace, prev: Vma, vma: Vma) -> str | None:
+    """Why two touching VMAs stay two: the rule that would refuse merging all of ``vma`` into
+    ``prev`` through vma_merge_existing_range() (as an mprotect of ``vma`` to its own flags
+    would try), or None when nothing keeps them apart. The one home of that question for the
+    tools (explain, show) that ask it about an existing address space."""
+    if (prev.vm_flags | vma.vm_flags) & VM_SPECIAL:
+        return "VM_SPECIAL"
+    vmg = VmaMergeStruct.from_vma(mm, prev, vma, vma.vm_start, vma.vm_end)
+    reason = merge_refusal(vmg, merge_next=False)
+    if reason is not None:
+        return reason
+    if not can_merge_remove_vma(vma):
+        return "close hook: middle cannot be removed"
+    return None
+
 def _refused(vmg: VmaMergeStruct, side: str, other: Vma, rule: str) -> None:
     if vmg.mm.tracer.active:
         vmg.mm.tracer.emit(MergeRefused(side, other.id, rule))

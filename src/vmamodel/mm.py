@@ -26,7 +26,7 @@ from vmamodel.fault import do_user_addr_fault
 from vmamodel.inject import Injector, _Rule
 from vmamodel.madvise import do_madvise
 from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
-from vmamodel.mmap import do_mmap
+from vmamodel.mmap import ksys_mmap_pgoff
 from vmamodel.mprotect import do_mprotect_pkey
 from vmamodel.mremap import do_mremap
 from vmamodel.mseal import do_mseal
@@ -231,10 +231,10 @@ class AddressSpace:
     ) -> int:
         """mmap(2). Returns the mapped address."""
         if not (self.tracer.active or self.debug):
-            return do_mmap(self, addr, length, prot, flags, file, offset)
+            return ksys_mmap_pgoff(self, addr, length, prot, flags, file, offset)
         args = (addr, length, prot, flags, file, offset)
         return self._call(
-            "mmap", args, lambda: do_mmap(self, addr, length, prot, flags, file, offset)
+            "mmap", args, lambda: ksys_mmap_pgoff(self, addr, length, prot, flags, file, offset)
         )
 
     def munmap(self, addr: int, length: int) -> None:
@@ -357,7 +357,7 @@ class AddressSpace:
     def from_maps(cls, text: str, **kwargs: Any) -> AddressSpace:
         """A model seeded from a real process's /proc/PID/maps (mmap_base inferred unless
         given), so that kernel-placed mappings land where the kernel would put them."""
-        from vmamodel.seed import address_space_from_maps
+        from vmamodel.snapshot import address_space_from_maps
 
         return address_space_from_maps(cls, text, **kwargs)
 

@@ -63,7 +63,7 @@ from vmamodel.constants import (
     VM_WIPEONFORK,
     VM_WRITE,
 )
-from vmamodel.events import HookCall, VmaCreated, Warning
+from vmamodel.events import HookCall, VmaCreated, WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
 from vmamodel.hooks import maybe_inject, oserror
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
@@ -75,6 +75,7 @@ from vmamodel.munmap import (
     vms_complete_munmap_vmas,
     vms_gather_munmap_vmas,
 )
+from vmamodel.populate import mm_populate
 from vmamodel.unmapped_area import get_unmapped_area
 from vmamodel.vma import Vma, VmAreaDesc, vm_get_page_prot, vma_set_page_prot
 
@@ -169,7 +170,7 @@ def _anon_flags(flags: int, vm_flags: int) -> int:
     raise oserror(errno.EINVAL, "mmap: bad mapping type for anonymous memory")
 
 
-def do_mmap(
+def ksys_mmap_pgoff(
     mm: AddressSpace,
     addr: int,
     length: int,
@@ -178,7 +179,8 @@ def do_mmap(
     file: File | None,
     offset: int,
 ) -> int:
-    """sys_mmap → ksys_mmap_pgoff → vm_mmap_pgoff → do_mmap, with the errno order of §2.1."""
+    """ksys_mmap_pgoff(), reached from the x86-64 sys_mmap (which first refuses an offset that
+    is not page aligned): resolves the file and refuses MAP_HUGETLB, then vm_mmap_pgoff()."""
     if offset & ~PAGE_MASK:
         raise oserror(errno.EINVAL, "mmap: offset not page aligned")
     pgoff = offset >> PAGE_SHIFT
@@ -190,12 +192,25 @@ def do_mmap(
         if file is not None:
             raise oserror(errno.EINVAL, "mmap: MAP_HUGETLB on a file that is not hugetlbfs")
         raise oserror(errno.ENOMEM, "mmap: no huge pages are reserved")
-    return _do_mmap(mm, addr, length, prot, flags, file, pgoff)
+    return vm_mmap_pgoff(mm, file, addr, length, prot, flags, pgoff)
 
 
-def _do_mmap(
-    mm: AddressSpace, addr: int, length: int, prot: int, flags: int, file: File | None, pgoff: int
+def vm_mmap_pgoff(
+    mm: AddressSpace, file: File | None, addr: int, length: int, prot: int, flags: int, pgoff: int
 ) -> int:
+    """vm_mmap_pgoff(): do_mmap(), then populate the range when do_mmap() asked for it (the
+    kernel does this after dropping mmap_lock, so a failed populate never fails the call)."""
+    addr, populate = do_mmap(mm, addr, length, prot, flags, file, pgoff)
+    if populate:
+        mm_populate(mm, addr, populate, ignore_errors=True)
+    return addr
+
+
+def do_mmap(
+    mm: AddressSpace, addr: int, length: int, prot: int, flags: int, file: File | None, pgoff: int
+) -> tuple[int, int]:
+    """do_mmap(): checks in the kernel's order, vm_flags, placement, mmap_region(). Returns the
+    address and how many bytes vm_mmap_pgoff() must populate (0: none)."""
     if length == 0:
         raise oserror(errno.EINVAL, "mmap: zero length")
     if prot & PROT_READ and mm.read_implies_exec and not (file is not None and file.noexec):
@@ -239,10 +254,8 @@ def _do_mmap(
         vm_flags |= VM_NORESERVE
     addr = mmap_region(mm, file, addr, length, vm_flags, pgoff)
     if vm_flags & VM_LOCKED or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE:
-        from vmamodel.populate import mm_populate
-
-        mm_populate(mm, addr, length, ignore_errors=True)
-    return addr
+        return addr, length
+    return addr, 0
 
 
 def mmap_region(
@@ -342,7 +355,7 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
         raise
     _trace_prepare(mm, file, desc, 0)
     if (desc.start, desc.end) != (map.addr, map.end) and mm.tracer.active:
-        mm.tracer.emit(Warning("mmap_prepare changed desc->start/end", "ignored by the kernel"))
+        mm.tracer.emit(WarnOn("mmap_prepare changed desc->start/end", "ignored by the kernel"))
     # Under 6.18 this refuses any use of desc.action, and ops with mapped are refused: a
     # driver using either would not compile there.
     mmap_action_prepare(mm, desc)
@@ -386,14 +399,14 @@ def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
         mm.pages.zap(vma.vm_start, vma.vm_end)
         raise
     if vma.vm_start != map.addr and mm.tracer.active:
-        mm.tracer.emit(Warning("WARN_ON_ONCE: .mmap changed vm_start"))
+        mm.tracer.emit(WarnOn("WARN_ON_ONCE: .mmap changed vm_start"))
     if (
         map.flags != vma.vm_flags
         and not map.flags & VM_MAYWRITE
         and vma.vm_flags & VM_MAYWRITE
         and mm.tracer.active
     ):
-        mm.tracer.emit(Warning("VM_WARN_ON_ONCE: .mmap added VM_MAYWRITE"))
+        mm.tracer.emit(WarnOn("VM_WARN_ON_ONCE: .mmap added VM_MAYWRITE"))
     map.file = vma.vm_file
     map.flags = vma.vm_flags
 

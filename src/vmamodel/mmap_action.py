@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vmamodel.constants import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, VM, VMA_REMAP_FLAGS
-from vmamodel.events import ActionStep, HookCall, Warning
+from vmamodel.events import ActionStep, HookCall, WarnOn
 from vmamodel.file import File, Ref, VmOperations
 from vmamodel.hooks import maybe_inject, oserror
 
@@ -289,7 +289,7 @@ def _emit(mm: AddressSpace, step: str, action: MmapActionType, err: int, detail:
 
 def _warn(mm: AddressSpace, message: str, detail: str = "") -> None:
     if mm.tracer.active:
-        mm.tracer.emit(Warning(message, detail))
+        mm.tracer.emit(WarnOn(message, detail))
 
 
 def _injected(mm: AddressSpace, point: str) -> int:

@@ -50,7 +50,7 @@ from vmamodel.constants import (
     VM_UFFD_MISSING,
     VM_UFFD_WP,
 )
-from vmamodel.events import HookCall, VmaChanged, VmaCreated, Warning
+from vmamodel.events import HookCall, VmaChanged, VmaCreated, WarnOn
 from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_close, vma_open
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import do_munmap, page_align
@@ -214,7 +214,7 @@ def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     old_len, new_len = vrm.old_len, vrm.new_len
     if not old_len and not vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
         if mm.tracer.active:
-            mm.tracer.emit(Warning("attempted to duplicate a private mapping with mremap"))
+            mm.tracer.emit(WarnOn("attempted to duplicate a private mapping with mremap"))
         raise oserror(errno.EINVAL, "mremap: old length 0 on a private mapping")
     if vrm.flags & MREMAP_DONTUNMAP and vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
         raise oserror(errno.EINVAL, "mremap: MREMAP_DONTUNMAP of a VM_DONTEXPAND/PFNMAP VMA")

@@ -953,7 +953,7 @@ def test_private_duplicate_attempt_warns(model):
     model.mmap(at(0), 2 * P, RW, NOREPLACE)
     with model.tracer.collect() as events, pytest.raises(OSError):
         model.mremap(at(0), 0, P, M | F, at(10))
-    assert any(e.kind == "Warning" for e in events)
+    assert any(e.kind == "WarnOn" for e in events)
 
 
 # -- model only: failure points -----------------------------------------------------------------

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 import vmamodel as v
-from vmamodel.compare import InodeNumbering
 from vmamodel.host import host_model_kwargs
+from vmamodel.host.arena import ARENA_BASE as ARENA
+from vmamodel.scenario.compare import InodeNumbering
 
-ARENA = 0x100000000000
 P = 4096
 #: Pages of the arena the machines play in: small, so that calls collide often.
 WINDOW = 48

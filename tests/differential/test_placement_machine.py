@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import vmamodel as v
-from vmamodel.compare import InodeNumbering
 from vmamodel.host.placement import PlacementChild
 from vmamodel.host.traits import host_kernel_kwargs
 from vmamodel.mm import AddressSpace
+from vmamodel.scenario.compare import InodeNumbering
 from vmamodel.unmapped_area import ThpFileOperations
 
 from .machine import EXAMPLES, SETTINGS, outcome, smaps_keys

@@ -3,7 +3,7 @@
 The host is the placement runner (whole process, randomisation off): its /proc/self/maps and
 smaps seed ``AddressSpace.from_maps``; then the same calls run on both and every result (an
 address or an errno) and, after each call, the maps text (inodes renumbered by first
-appearance, see vmamodel.compare) and the VmFlags of every VMA must be identical.
+appearance, see vmamodel.scenario.compare) and the VmFlags of every VMA must be identical.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 import vmamodel as v
-from vmamodel.compare import InodeNumbering
 from vmamodel.host.placement import PlacementChild
 from vmamodel.host.traits import host_kernel_kwargs
 from vmamodel.mm import RLIM_INFINITY, AddressSpace
 from vmamodel.parse import parse_maps, parse_smaps
+from vmamodel.scenario.compare import InodeNumbering
 from vmamodel.unmapped_area import ThpFileOperations
 
 pytestmark = pytest.mark.host

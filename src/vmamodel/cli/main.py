@@ -20,14 +20,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vmamodel.compare import Difference, compare, normalise, vmflags
 from vmamodel.constants import VM_MNEMONICS
 from vmamodel.events import Event
 from vmamodel.host import heap_start
 from vmamodel.host.traits import host_model_kwargs
 from vmamodel.profiles import PROFILES
 from vmamodel.scenario import (
-    DEFAULT_ARENA_SIZE,
+    ARENA_SIZE,
     Call,
     FileStore,
     HostBackend,
@@ -42,6 +41,7 @@ from vmamodel.scenario import (
     options_for,
     parse_file,
 )
+from vmamodel.scenario.compare import Difference, compare, normalise, vmflags
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_SCENARIO = 0, 1, 2
 DEFAULT_WIDTH = 200
@@ -125,7 +125,7 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, base: int
 def _heap_of(base: int) -> dict[str, int]:
     """The model's start_brk where the host oracle puts its child's heap for this arena, so
     that run and diff agree on brk()."""
-    start = heap_start((base, DEFAULT_ARENA_SIZE))
+    start = heap_start((base, ARENA_SIZE))
     return {} if start is None else {"start_brk": start}
 
 
@@ -236,7 +236,7 @@ def diff(file: str, profile: str | None, base: int | None, show_all: bool,
         model_backend = ModelBackend(profile or scenario.profile, files,
                                      config={**host_model_kwargs(), **_heap_of(options.base)})
         model = execute(scenario, model_backend, options)
-        host_backend = HostBackend(files, (options.base, DEFAULT_ARENA_SIZE))
+        host_backend = HostBackend(files, (options.base, ARENA_SIZE))
         try:
             host = execute(scenario, host_backend, options)
         finally:

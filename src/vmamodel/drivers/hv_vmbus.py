@@ -25,7 +25,7 @@ from vmamodel.compat import call_prepare_hook, compat_set_desc_from_vma, compat_
 from vmamodel.constants import O_RDWR, PAGE_SHIFT
 from vmamodel.drivers.common import char_device, check_form, fail, state_of
 from vmamodel.drivers.uio import UioDevice, UioInfo, UioMem, UioMemType
-from vmamodel.events import Warning
+from vmamodel.events import WarnOn
 from vmamodel.file import File, FileOperations, VmOperations
 from vmamodel.mmap_action import mm_of, mmap_action_simple_ioremap, vm_iomap_memory
 
@@ -126,7 +126,7 @@ def hv_mmap_ring_buffer_wrapper(file: File, channel: VmbusChannel, vma: Vma) -> 
 def _kernfs_refuse(vma: Vma, what: str) -> OSError:
     mm = mm_of(vma)
     if mm.tracer.active:
-        mm.tracer.emit(Warning(f"WARN_ON_ONCE: kernfs_fop_mmap {what}", repr(vma.vm_ops)))
+        mm.tracer.emit(WarnOn(f"WARN_ON_ONCE: kernfs_fop_mmap {what}", repr(vma.vm_ops)))
     return fail(E.EINVAL, f"kernfs: inner vm_ops has {what}")
 
 

@@ -50,6 +50,7 @@ from vmamodel.constants import (
     VM,
 )
 from vmamodel.file import File, open_file
+from vmamodel.host.arena import DEFAULT_ARENA
 from vmamodel.host.protocol import U64, Channel, ChannelClosed, ChannelTimeout
 from vmamodel.host.traits import host_has_pkeys, host_model_kwargs
 from vmamodel.parse import parse_smaps
@@ -66,7 +67,6 @@ __all__ = [
 ]
 
 #: (base, size): 16 TiB up, far below where the kernel places Python's own mappings.
-DEFAULT_ARENA = (0x100000000000, 1 << 40)
 #: The top of the arena that is left to the heap (start_brk is its first byte).
 HEAP_SPAN = 1 << 30
 #: malloc takes 64 MiB of spare heap while Python starts, before the child forbids it the

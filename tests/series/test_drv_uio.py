@@ -10,7 +10,7 @@ import pytest
 from vmamodel.constants import VM, VMA_REMAP_FLAGS
 from vmamodel.drivers import tcmu, uio
 from vmamodel.drivers.uio import UioMem, UioMemType
-from vmamodel.events import HookCall, Warning
+from vmamodel.events import HookCall, WarnOn
 from vmamodel.mmap_action import PGPROT_CACHE_MASK, PGPROT_UC, PGPROT_WB
 
 from .util import (
@@ -171,7 +171,7 @@ def test_tcmu_v4_every_mmap_fails_and_leaks_a_kref(mm):
         with collect(mm) as events, raises_errno(errno.EINVAL):
             mmap_at(mm, 0, 4, file, prot=RW, pgoff=0)
         assert udev.kref() == 1 + attempt
-        assert any(isinstance(e, Warning) and "__vma_check_mmap_hook" in e.message
+        assert any(isinstance(e, WarnOn) and "__vma_check_mmap_hook" in e.message
                    for e in events)
     assert layout(mm) == []
     assert udev.ledger.causes("release") == {}

@@ -29,7 +29,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from vmamodel.scenario import Outcome, Run, Snapshot, StepRecord
+from vmamodel.scenario.executor import Outcome, Run, Snapshot, StepRecord
 
 #: seq_setwidth(m, 25 + 6 * sizeof(void *) - 1) in show_map_vma
 NAME_COLUMN_WIDTH = 72

@@ -256,7 +256,7 @@ def test_mainline_error_override_must_be_an_error_value(make_mm):
     desc.action.error_override = errno.EAGAIN  # positive: not an error value
     with collect_events(mm) as events, raises_errno(errno.EINVAL):
         mmap_action_prepare(mm, desc)
-    assert any(e.kind == "Warning" for e in events)
+    assert any(e.kind == "WarnOn" for e in events)
 
 
 def test_mainline_error_override_negative_errno_is_fine(make_mm):

@@ -9,7 +9,7 @@ import pytest
 from vmamodel.constants import VM
 from vmamodel.drivers import hpet, stacked
 from vmamodel.drivers import refcount_good as good
-from vmamodel.events import Warning
+from vmamodel.events import WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, FileOperations, VmOperations
 from vmamodel.mmap_action import mmap_action_remap_full
 
@@ -71,7 +71,7 @@ def test_v4_legacy_mmap_leaving_mapped_is_einval(mm):
         mmap_at(mm, 0, 2, file)
     assert layout(mm) == []
     assert probe.calls == []  # neither mapped nor close
-    assert any(isinstance(e, Warning) and "__vma_check_mmap_hook" in e.message for e in events)
+    assert any(isinstance(e, WarnOn) and "__vma_check_mmap_hook" in e.message for e in events)
 
 
 def test_mainline_accepts_it_and_never_calls_mapped(make_mm):
@@ -227,7 +227,7 @@ def test_compat_hides_nothing_from_rmap(new_mm):
     with collect(new_mm) as events:
         mmap_at(new_mm, 0, 1, stacked.open_stacked(inner))
     assert "step:rmap_unlock" not in steps(events)
-    assert not any(isinstance(e, Warning) for e in events)
+    assert not any(isinstance(e, WarnOn) for e in events)
 
 
 # -- compat error path: v4 unmaps and filters, mainline returns the raw error ----------

@@ -41,18 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmamodel.bench_kernel import (
-    OP_MADVISE,
-    OP_MMAP_FIXED,
-    OP_MMAP_PLACED,
-    OP_MPROTECT,
-    OP_MREMAP,
-    OP_MUNMAP,
-    OP_MUNMAP_REG,
-    OP_TOUCH,
-    RESULT_HEADER,
-    compile_runner,
-)
 from vmamodel.constants import (
     MADV_DOFORK,
     MADV_DONTFORK,
@@ -67,6 +55,20 @@ from vmamodel.constants import (
     PROT_WRITE,
 )
 from vmamodel.events import Tracer
+from vmamodel.host import bench_kernel
+from vmamodel.host.arena import ARENA_BASE
+from vmamodel.host.bench_kernel import (
+    OP_MADVISE,
+    OP_MMAP_FIXED,
+    OP_MMAP_PLACED,
+    OP_MPROTECT,
+    OP_MREMAP,
+    OP_MUNMAP,
+    OP_MUNMAP_REG,
+    OP_TOUCH,
+    RESULT_HEADER,
+    compile_runner,
+)
 from vmamodel.inject import Injector
 
 P = PAGE_SIZE
@@ -75,7 +77,7 @@ ANON = MAP_PRIVATE | MAP_ANONYMOUS
 SLOT = 4 * P  # one VMA of VMA_BYTES, then a free gap of the same size
 VMA_BYTES = 2 * P
 PLACED_LENGTHS = (8 * P, 16 * P, 512 * P)  # all longer than any gap in the region
-KERNEL_BASE = 0x100000000000  # the host oracle's arena
+KERNEL_BASE = ARENA_BASE
 KERNEL_HEADROOM = 1000  # VMAs left to the runner's own mappings and the sequence's splits
 DEFAULT_SIZES = (1_000, 65_530, 1_000_000)
 DEFAULT_ROUNDS = 2_000
@@ -308,7 +310,7 @@ def kernel_runners(workdir: Path, use_c: bool) -> dict[str, list[str]]:
         binary = compile_runner(workdir)
         if binary is not None:
             runners["C"] = [str(binary)]
-    child = Path(__file__).with_name("bench_kernel.py")
+    child = Path(bench_kernel.__file__)
     runners["ctypes"] = [sys.executable, "-I", "-S", str(child)]
     return runners
 
@@ -639,9 +641,3 @@ def targets(
 def _target(what: str, value: str, ok: bool) -> str:
     return f"  [{'met' if ok else 'MISSED'}] {what}: {value}"
 
-
-def main(argv: list[str] | None = None) -> None:
-    """``python benchmarks/bench.py`` (the same as ``vmamodel bench``)."""
-    from vmamodel.cli.main import cli
-
-    cli(["bench", *(sys.argv[1:] if argv is None else argv)], prog_name="vmamodel")

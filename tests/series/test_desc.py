@@ -8,7 +8,7 @@ import errno
 import pytest
 
 from vmamodel.constants import MAP_PRIVATE, VM
-from vmamodel.events import MergeRefused, Warning
+from vmamodel.events import MergeRefused, WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, FileOperations, VmOperations
 from vmamodel.mmap_action import PGPROT_CACHE_MASK, PGPROT_WC, pgprot_writecombine
 
@@ -54,7 +54,7 @@ def test_start_and_end_are_ignored_with_a_warning(new_mm):
     with collect(new_mm) as events:
         mmap_at(new_mm, 0, 2, hooked(edit))
     assert layout(new_mm) == [(0, 2)]
-    assert any(isinstance(e, Warning) and "start/end" in e.message for e in events)
+    assert any(isinstance(e, WarnOn) and "start/end" in e.message for e in events)
 
 
 def test_pgoff_is_copied_back_and_decides_merging(new_mm):

@@ -87,7 +87,7 @@ def test_the_same_workload_emits_when_listened_to(new_mm):
         busy_workload(new_mm)
     kinds = {e.kind for e in events}
     assert {"Syscall", "SyscallReturn", "HookCall", "MergeAttempt", "MergeRefused", "Split",
-            "VmaCreated", "VmaRemoved", "ActionStep", "FaultInjected", "Warning",
+            "VmaCreated", "VmaRemoved", "ActionStep", "FaultInjected", "WarnOn",
             "AnonVmaAssigned"} <= kinds
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from vmamodel import AddressSpace, HostAddressSpace, memfd_create
-from vmamodel.compare import compare
 from vmamodel.constants import (
     MAP_ANONYMOUS,
     MAP_FIXED,
@@ -28,6 +27,7 @@ from vmamodel.constants import (
 )
 from vmamodel.host import host_model_kwargs
 from vmamodel.scenario import FileStore, HostBackend, ModelBackend, execute, options_for, parse_file
+from vmamodel.scenario.compare import compare
 
 from .util import RO, RW, P, at, errno_of
 

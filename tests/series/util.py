@@ -21,10 +21,10 @@ from vmamodel.constants import (
 )
 from vmamodel.events import ActionStep, Event, HookCall
 from vmamodel.file import File
+from vmamodel.host.arena import ARENA_BASE as BASE
 from vmamodel.mmap_action import MmapAction
 from vmamodel.vma import VmAreaDesc
 
-BASE = 0x100000000000
 P = PAGE_SIZE
 RW = PROT_READ | PROT_WRITE
 RO = PROT_READ

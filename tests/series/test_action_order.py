@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 
 from vmamodel.constants import VM, VMA_REMAP_FLAGS
-from vmamodel.events import Warning
+from vmamodel.events import WarnOn
 from vmamodel.mmap_action import (
     KernelPage,
     mmap_action_ioremap_full,
@@ -103,7 +103,7 @@ def test_error_hook_clearing_the_error_makes_mmap_succeed_without_a_vma(mm):
         addr = mmap_at(mm, 0, 2, probe_file(probe))
     assert addr == at(0)
     assert layout(mm) == []
-    assert any(isinstance(e, Warning) and "error_hook" in e.message for e in events)
+    assert any(isinstance(e, WarnOn) and "error_hook" in e.message for e in events)
 
 
 def test_mainline_error_override_replaces_the_error(make_mm):

@@ -1,0 +1,13 @@
+"""Where the host oracle's child may map: one private arena of its address space.
+
+The base is far from anything the Python runtime or the C library maps, so every scenario's
+fixed addresses land in memory the child owns alone (``BASE`` in the scenario language).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ARENA_BASE: Final = 0x100000000000
+ARENA_SIZE: Final = 1 << 40
+DEFAULT_ARENA: Final = (ARENA_BASE, ARENA_SIZE)

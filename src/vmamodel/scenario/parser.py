@@ -1,0 +1,352 @@
+"""Parsing a scenario file into its syntax tree, and the static checks on it."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vmamodel.scenario.ast import (
+    CALLS,
+    Binary,
+    Call,
+    CallSpec,
+    Expect,
+    ExpectErrno,
+    ExpectValue,
+    Expr,
+    Kind,
+    Marker,
+    Name,
+    Num,
+    Param,
+    Scenario,
+    Statement,
+    Str,
+    Unary,
+)
+from vmamodel.scenario.tokens import (
+    CONSTANTS,
+    ERRNOS,
+    LAYOUTS,
+    RESERVED,
+    TOUCH_WORDS,
+    LineError,
+    ScenarioError,
+    Token,
+    parse_number,
+    tokenize,
+    unquote,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+# Parser
+
+
+class _LineParser:
+    """Recursive descent over the tokens of one line (C operator precedence)."""
+
+    _BINARY_LEVELS: tuple[tuple[str, ...], ...] = (("|",), ("^",), ("&",), ("<<", ">>"),
+                                                   ("+", "-"), ("*",))
+
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+
+    @property
+    def peek(self) -> Token:
+        return self.tokens[self.pos]
+
+    def peek_at(self, offset: int) -> Token:
+        return self.tokens[min(self.pos + offset, len(self.tokens) - 1)]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.pos]
+        if token.kind != "end":
+            self.pos += 1
+        return token
+
+    def accept(self, text: str) -> bool:
+        if self.peek.kind == "op" and self.peek.text == text:
+            self.pos += 1
+            return True
+        return False
+
+    def expect_op(self, text: str) -> None:
+        if not self.accept(text):
+            raise LineError(f"expected '{text}', found {_describe(self.peek)}")
+
+    def expect_name(self, what: str) -> str:
+        token = self.advance()
+        if token.kind != "name":
+            raise LineError(f"expected {what}, found {_describe(token)}")
+        return token.text
+
+    def expect_end(self) -> None:
+        if self.peek.kind != "end":
+            raise LineError(f"unexpected {_describe(self.peek)}")
+
+    # statement := [NAME "="] [NAME "."] CALL "(" args ")" ["=" expect]
+    def statement(self, line: int, text: str) -> Statement:
+        first = self.peek
+        if first.kind == "name" and first.text in ("maps", "smaps") \
+                and self.peek_at(1).kind == "end":
+            return Marker(line, text, first.text)
+        bind = None
+        if first.kind == "name" and self.peek_at(1).text == "=" and self.peek_at(1).kind == "op":
+            bind = self.expect_name("a name")
+            self.expect_op("=")
+        target = None
+        if self.peek_at(1).kind == "op" and self.peek_at(1).text == ".":
+            target = self.expect_name("an address space")
+            self.expect_op(".")
+        func = self.expect_name("a call")
+        self.expect_op("(")
+        args = self.arguments()
+        expect = self.expectation() if self.accept("=") else None
+        self.expect_end()
+        return Call(line, text, func, tuple(args), target, bind, expect)
+
+    def arguments(self) -> list[Expr]:
+        args: list[Expr] = []
+        if self.accept(")"):
+            return args
+        while True:
+            args.append(self.argument())
+            if self.accept(")"):
+                return args
+            self.expect_op(",")
+
+    def argument(self) -> Expr:
+        if self.peek.kind == "str":
+            return Str(unquote(self.advance().text))
+        return self.expr()
+
+    def expectation(self) -> Expect:
+        # "-EINVAL", "-1 EINVAL", "-1" or an expression
+        if self.peek.text == "-" and self.peek_at(1).kind == "name" \
+                and self.peek_at(1).text in ERRNOS:
+            self.advance()
+            return ExpectErrno(ERRNOS[self.advance().text])
+        if self.peek.text == "-" and self.peek_at(1).text == "1" \
+                and self.peek_at(2).kind in ("name", "end"):
+            self.advance()
+            self.advance()
+            if self.peek.kind == "end":
+                return ExpectErrno(None)
+            name = self.advance().text
+            if name not in ERRNOS:
+                raise LineError(f"unknown errno {name!r}")
+            return ExpectErrno(ERRNOS[name])
+        return ExpectValue(self.expr())
+
+    def expr(self, level: int = 0) -> Expr:
+        if level == len(self._BINARY_LEVELS):
+            return self.unary()
+        left = self.expr(level + 1)
+        ops = self._BINARY_LEVELS[level]
+        while self.peek.kind == "op" and self.peek.text in ops:
+            op = self.advance().text
+            left = Binary(op, left, self.expr(level + 1))
+        return left
+
+    def unary(self) -> Expr:
+        if self.peek.kind == "op" and self.peek.text in ("-", "~", "+"):
+            op = self.advance().text
+            operand = self.unary()
+            return operand if op == "+" else Unary(op, operand)
+        return self.atom()
+
+    def atom(self) -> Expr:
+        token = self.advance()
+        if token.kind == "num":
+            return Num(parse_number(token.text))
+        if token.kind == "name":
+            return Name(token.text)
+        if token.kind == "op" and token.text == "(":
+            inner = self.expr()
+            self.expect_op(")")
+            return inner
+        if token.kind == "str":
+            raise LineError("a string is only allowed as a whole argument")
+        raise LineError(f"expected a number or a name, found {_describe(token)}")
+
+
+def _describe(token: Token) -> str:
+    return "end of line" if token.kind == "end" else repr(token.text)
+
+
+_DIRECTIVE_RE = re.compile(r"#!\s*([A-Za-z_]+)\s*:\s*(.*?)\s*$")
+
+
+def parse(text: str, path: str = "<scenario>") -> Scenario:
+    """Parse and check a scenario; raise :class:`ScenarioError` naming file and line."""
+    statements: list[Statement] = []
+    directives: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        try:
+            if stripped.startswith("#!"):
+                _directive(stripped, directives)
+                continue
+            tokens = tokenize(stripped)
+            if tokens[0].kind == "end":
+                continue
+            statements.append(_LineParser(tokens).statement(number, _strip_comment(stripped)))
+        except LineError as err:
+            raise ScenarioError(path, number, str(err)) from None
+    scenario = _build(path, statements, directives)
+    check(scenario)
+    return scenario
+
+
+def parse_file(path: str | os.PathLike[str]) -> Scenario:
+    return parse(Path(path).read_text(), str(path))
+
+
+def _strip_comment(text: str) -> str:
+    tokens = tokenize(text)
+    return text[: tokens[-1].col].rstrip() if tokens else text
+
+
+def _directive(text: str, directives: dict[str, str]) -> None:
+    match = _DIRECTIVE_RE.fullmatch(text)
+    if match is None:
+        raise LineError("a directive is written '#! key: value'")
+    key, value = match.group(1), match.group(2)
+    if key not in ("profile", "layout", "base"):
+        raise LineError(f"unknown directive {key!r} (known: base, layout, profile)")
+    if key in directives:
+        raise LineError(f"directive {key!r} given twice")
+    if key == "layout" and value not in LAYOUTS:
+        raise LineError(f"unknown layout {value!r} (known: {', '.join(LAYOUTS)})")
+    if key == "profile":
+        from vmamodel.profiles import PROFILES
+
+        if value not in PROFILES:
+            raise LineError(f"unknown profile {value!r} (known: {', '.join(sorted(PROFILES))})")
+    if key == "base":
+        tokens = tokenize(value)
+        if tokens[0].kind != "num" or tokens[1].kind != "end":
+            raise LineError(f"base must be a number, not {value!r}")
+        parse_number(tokens[0].text)
+    directives[key] = value
+
+
+def _build(path: str, statements: list[Statement], directives: dict[str, str]) -> Scenario:
+    base = directives.get("base")
+    return Scenario(
+        path=path,
+        statements=tuple(statements),
+        profile=directives.get("profile"),
+        layout=directives.get("layout", "arena"),
+        base=None if base is None else parse_number(base),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Static checks: names, arity and the kind of every argument
+
+
+def check(scenario: Scenario) -> None:
+    """Resolve every name against what earlier lines bound, and check arguments' kinds."""
+    kinds: dict[str, Kind] = {}
+    for statement in scenario.statements:
+        if isinstance(statement, Marker):
+            continue
+        try:
+            _check_call(statement, kinds)
+        except LineError as err:
+            raise ScenarioError(scenario.path, statement.line, str(err)) from None
+
+
+def _check_call(call: Call, kinds: dict[str, Kind]) -> None:
+    spec = CALLS.get(call.func)
+    if spec is None:
+        raise LineError(f"unknown call {call.func!r} (known: {', '.join(sorted(CALLS))})")
+    if call.target is not None:
+        if not spec.on_space:
+            raise LineError(f"{call.func}() is not called on an address space")
+        if kinds.get(call.target) is not Kind.SPACE:
+            _require_name(call.target, kinds)
+            raise LineError(f"{call.target!r} is not an address space (bind one with fork())")
+    nargs = len(call.args)
+    if not spec.required <= nargs <= len(spec.params):
+        raise LineError(_arity_message(call.func, spec, nargs))
+    for param, arg in zip(spec.params, call.args, strict=False):
+        _check_arg(call.func, param, arg, kinds)
+    if call.expect is not None:
+        _check_expect(call.func, spec, call.expect, kinds)
+    if call.bind is not None:
+        _check_bindable(call.bind)
+        if spec.result is Kind.VOID:
+            raise LineError(f"{call.func}() returns no value to bind to {call.bind!r}")
+        kinds[call.bind] = spec.result
+
+
+def _arity_message(func: str, spec: CallSpec, nargs: int) -> str:
+    names = ", ".join(p.name if p.default is None else f"[{p.name}]" for p in spec.params)
+    return f"{func}({names}) takes {_count(spec)} arguments, {nargs} given"
+
+
+def _count(spec: CallSpec) -> str:
+    if spec.required == len(spec.params):
+        return str(spec.required)
+    return f"{spec.required} to {len(spec.params)}"
+
+
+def _check_bindable(name: str) -> None:
+    if name in CONSTANTS or name in RESERVED or name in CALLS:
+        raise LineError(f"cannot bind {name!r}: it is a reserved name")
+
+
+def _require_name(name: str, kinds: dict[str, Kind]) -> Kind:
+    if name in CONSTANTS or name == "BASE":
+        return Kind.INT
+    kind = kinds.get(name)
+    if kind is None:
+        raise LineError(f"unknown name {name!r}")
+    return kind
+
+
+def _check_arg(func: str, param: Param, arg: Expr, kinds: dict[str, Kind]) -> None:
+    if param.kind is Kind.STR:
+        if not isinstance(arg, Str):
+            raise LineError(f"{func}(): {param.name} must be a string in double quotes")
+        return
+    if param.kind is Kind.TOUCH and isinstance(arg, Name) and arg.ident in TOUCH_WORDS:
+        return
+    if param.kind is Kind.FD and isinstance(arg, Name) and kinds.get(arg.ident) is Kind.FILE:
+        return
+    kind = _expr_kind(arg, kinds)
+    if kind is not Kind.INT:
+        raise LineError(f"{func}(): {param.name} must be {param.kind.value}, not {kind.value}")
+
+
+def _expr_kind(expr: Expr, kinds: dict[str, Kind]) -> Kind:
+    """The kind of an expression; arithmetic is only defined on numbers."""
+    if isinstance(expr, Num):
+        return Kind.INT
+    if isinstance(expr, Str):
+        return Kind.STR
+    if isinstance(expr, Name):
+        return _require_name(expr.ident, kinds)
+    operands = (expr.operand,) if isinstance(expr, Unary) else (expr.left, expr.right)
+    for operand in operands:
+        kind = _expr_kind(operand, kinds)
+        if kind is not Kind.INT:
+            name = operand.ident if isinstance(operand, Name) else "a string"
+            raise LineError(f"{name!r} is {kind.value}, not a number")
+    return Kind.INT
+
+
+def _check_expect(func: str, spec: CallSpec, expect: Expect, kinds: dict[str, Kind]) -> None:
+    if isinstance(expect, ExpectErrno):
+        return
+    if spec.result in (Kind.FILE, Kind.SPACE):
+        raise LineError(f"{func}() returns {spec.result.value}: only an errno can be expected")
+    _expr_kind(expect.expr, kinds)

@@ -1,0 +1,113 @@
+"""The scenario language's words: names, constants, errno names and tokens."""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vmamodel import constants
+
+if TYPE_CHECKING:
+    pass
+
+
+LAYOUTS = ("arena", "process")
+
+
+class ScenarioError(Exception):
+    """A mistake in a scenario: reported as ``path:line: message``."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = path
+        self.line = line
+        self.message = message
+
+
+class LineError(Exception):
+    """Raised inside the parser of one line; the caller adds file and line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+
+
+def _constant_names() -> dict[str, int]:
+    names = {
+        name: value
+        for name, value in vars(constants).items()
+        if name.isupper() and isinstance(value, int) and not isinstance(value, bool)
+    }
+    names["NULL"] = 0
+    names["PAGE"] = constants.PAGE_SIZE
+    return names
+
+
+CONSTANTS: dict[str, int] = _constant_names()
+ERRNOS: dict[str, int] = {
+    name: value for name, value in vars(errno_mod).items() if name.startswith("E")
+    and isinstance(value, int)
+}
+#: Words with a meaning of their own in some argument positions; they cannot be bound.
+TOUCH_WORDS = {"read": False, "write": True}
+RESERVED = {"BASE", "maps", "smaps", *TOUCH_WORDS}
+
+
+def errno_name(err: int) -> str:
+    return errno_mod.errorcode.get(err, f"E{err}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>[ \t]+)
+  | (?P<comment>\#.*)
+  | (?P<num>0[xX][0-9a-fA-F]+[KMG]?|0[oO][0-7]+[KMG]?|0[bB][01]+[KMG]?|[0-9]+[KMG]?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<str>"(?:[^"\\]|\\.)*")
+  | (?P<op><<|>>|[-+*|&^~(),=.])
+    """,
+    re.VERBOSE,
+)
+_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # "num", "name", "str", "op", "end"
+    text: str
+    col: int
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split one line into tokens; a comment ends the line."""
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN_RE.match(text, pos)
+        if match is None:
+            raise LineError(f"unexpected character {text[pos]!r}")
+        kind = match.lastgroup or ""
+        if kind == "comment":
+            break
+        if kind != "ws":
+            tokens.append(Token(kind, match.group(), pos))
+        pos = match.end()
+    tokens.append(Token("end", "", pos))  # at the comment, if any
+    return tokens
+
+
+def parse_number(text: str) -> int:
+    scale = _SUFFIX.get(text[-1], 1)
+    digits = text[:-1] if scale != 1 else text
+    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+        raise LineError(f"bad number {text!r}: write octal as 0o{digits[1:]}")
+    return int(digits, 0) * scale
+
+
+def unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
