@@ -12,11 +12,18 @@ import errno
 from typing import TYPE_CHECKING
 
 from vmamodel.accounting import may_expand_vm, security_vm_enough_memory, vm_unacct_memory
-from vmamodel.constants import MAP_FIXED, PAGE_SHIFT, PAGE_SIZE, VM, VM_DATA_DEFAULT_FLAGS
+from vmamodel.constants import (
+    MAP_FIXED,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM,
+    VM_DATA_DEFAULT_FLAGS,
+    page_align,
+)
 from vmamodel.events import VmaCreated
 from vmamodel.hooks import maybe_inject, oserror
 from vmamodel.merge import MergeState, VmaMergeStruct, vma_merge_new_range
-from vmamodel.munmap import do_vmi_align_munmap, page_align
+from vmamodel.munmap import do_vmi_align_munmap
 from vmamodel.unmapped_area import get_unmapped_area, vm_start_gap
 from vmamodel.vma import Vma
 

@@ -20,12 +20,11 @@ import errno as E
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vmamodel.events import HookCall, WarnOn
+from vmamodel.events import WarnOn
 from vmamodel.file import File
-from vmamodel.hooks import maybe_inject, oserror
+from vmamodel.hooks import call_hook, ops_owner, oserror
 from vmamodel.mmap_action import (
     MmapAction,
-    hook_errno,
     mmap_action_complete,
     mmap_action_prepare,
     refuse_mapped_without_profile,
@@ -35,14 +34,6 @@ from vmamodel.vma import VmAreaDesc
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
-
-
-def _trace(
-    mm: AddressSpace, hook: str, owner: str, vma: Vma | None, args: tuple[object, ...], err: int
-) -> None:
-    if mm.tracer.active:
-        vma_id = vma.id if vma is not None else None
-        mm.tracer.emit(HookCall(hook, owner, vma_id, args, err))
 
 
 def call_prepare_hook(
@@ -58,14 +49,12 @@ def call_prepare_hook(
     Used by compat_vma_mmap() and by drivers whose legacy ``.mmap`` calls a nested
     prepare-style callback of their own (hv vmbus ring, uio).
     """
-    try:
-        if mm.injector.armed:
-            maybe_inject(mm, "mmap_prepare")
-        hook(desc)
-    except OSError as exc:
-        _trace(mm, "mmap_prepare", owner, vma, _desc_args(desc), hook_errno(exc, "mmap_prepare"))
-        raise
-    _trace(mm, "mmap_prepare", owner, vma, _desc_args(desc), 0)
+    error = call_hook(
+        mm, "mmap_prepare", owner, vma.id if vma is not None else None,
+        lambda: _desc_args(desc), lambda: hook(desc), "mmap_prepare",
+    )
+    if error is not None:
+        raise error
 
 
 def _desc_args(desc: VmAreaDesc) -> tuple[int, int, int, int]:
@@ -166,14 +155,12 @@ def call_legacy_mmap(mm: AddressSpace, file: File, vma: Vma) -> None:
     f_op = file.f_op
     if f_op is None or f_op.mmap is None:
         raise ValueError(f"{file!r} has no mmap")
-    try:
-        if mm.injector.armed:
-            maybe_inject(mm, "mmap")
-        f_op.mmap(file, vma)
-    except OSError as exc:
-        _trace(mm, "mmap", type(f_op).__name__, vma, (file,), hook_errno(exc, "mmap"))
-        raise
-    _trace(mm, "mmap", type(f_op).__name__, vma, (file,), 0)
+    mmap = f_op.mmap
+    error = call_hook(
+        mm, "mmap", ops_owner(f_op), vma.id, (file,), lambda: mmap(file, vma), "mmap"
+    )
+    if error is not None:
+        raise error
 
 
 def vfs_mmap(mm: AddressSpace, file: File, vma: Vma) -> None:

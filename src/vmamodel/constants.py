@@ -24,6 +24,24 @@ DEFAULT_RLIMIT_STACK = 8 << 20
 DEFAULT_MMAP_BASE = TASK_SIZE - MIN_MMAP_GAP
 PMD_SIZE = 2 << 20
 
+# Page cache modes carried in page_prot above the protection_map index of vm_get_page_prot().
+# The kernel keeps them across vma_set_page_prot() (pgprot_modify keeps _PAGE_CACHE_MASK).
+PGPROT_CACHE_SHIFT = 16
+PGPROT_CACHE_MASK = 0x3 << PGPROT_CACHE_SHIFT
+PGPROT_WB = 0
+PGPROT_UC = 0x1 << PGPROT_CACHE_SHIFT
+PGPROT_WC = 0x2 << PGPROT_CACHE_SHIFT
+
+
+def page_align(length: int) -> int:
+    """PAGE_ALIGN() on an unsigned long: rounds up to a page, and wraps to 0 past the top."""
+    return (length + PAGE_SIZE - 1) & PAGE_MASK & ULONG_MAX
+
+
+def pfn_up(nbytes: int) -> int:
+    """PFN_UP(): how many pages ``nbytes`` bytes take, the last one partly."""
+    return (nbytes + PAGE_SIZE - 1) >> PAGE_SHIFT
+
 PROT_NONE = 0x0
 PROT_READ = 0x1
 PROT_WRITE = 0x2

@@ -16,6 +16,7 @@ from vmamodel.constants import (
     VM_PFNMAP,
     VM_SHARED,
     VM_WRITE,
+    pfn_up,
 )
 from vmamodel.events import AnonVmaAssigned
 from vmamodel.hooks import maybe_inject
@@ -87,7 +88,7 @@ def beyond_eof(vma: Vma, addr: int) -> bool:
     if file is None or vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
         return False
     index = vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT)
-    return index >= (file.size + PAGE_SIZE - 1) >> PAGE_SHIFT
+    return index >= pfn_up(file.size)
 
 
 def handle_mm_fault(mm: AddressSpace, vma: Vma, addr: int, write: bool) -> None:

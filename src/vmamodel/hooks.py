@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vmamodel.events import HookCall
+from vmamodel.events import FaultInjected, HookCall
 from vmamodel.file import VMA_DUMMY_VM_OPS
 
 if TYPE_CHECKING:
@@ -19,20 +20,71 @@ def oserror(err: int, detail: str = "") -> OSError:
     return OSError(err, f"{message}: {detail}" if detail else message)
 
 
-def maybe_inject(mm: AddressSpace, point: str) -> None:
-    """Fail at ``point`` if the injector says so (the caller checks ``mm.injector.armed``)."""
+def injected_errno(mm: AddressSpace, point: str) -> int:
+    """The errno the injector fails ``point`` with this time, or 0; records the
+    FaultInjected event. The caller checks ``mm.injector.armed`` first (the fast path)."""
     err = mm.injector.check(point)
-    if err:
-        if mm.tracer.active:
-            from vmamodel.events import FaultInjected
+    if err and mm.tracer.active:
+        mm.tracer.emit(FaultInjected(point, mm.injector.reached[point], err))
+    return err
 
-            mm.tracer.emit(FaultInjected(point, mm.injector.reached[point], err))
+
+def maybe_inject(mm: AddressSpace, point: str) -> None:
+    """Raise the OSError injected at ``point``, if any (the caller checks
+    ``mm.injector.armed``)."""
+    err = injected_errno(mm, point)
+    if err:
         raise oserror(err, f"injected at {point}")
 
 
+def hook_errno(exc: OSError, hook: str) -> int:
+    """The errno a failing hook raised; an OSError without one is a driver bug."""
+    if not exc.errno:
+        raise ValueError(f"{hook} raised OSError without an errno: {exc!r}") from exc
+    return exc.errno
+
+
+HookArgs = tuple[object, ...] | Callable[[], tuple[object, ...]]
+
+
+def call_hook(
+    mm: AddressSpace,
+    hook: str,
+    owner: str,
+    vma_id: int | None,
+    args: HookArgs,
+    run: Callable[[], object],
+    point: str | None = None,
+) -> OSError | None:
+    """Call one driver hook as the kernel's callers do, the one path for every hook that can
+    fail: the failure point ``point`` fails it before it runs; an ``OSError`` it raises is
+    its errno; a HookCall event records it. ``args`` (or a callable giving them, evaluated
+    after the hook, when tracing) is what the event shows. Returns None, or the OSError to
+    raise or to turn into an errno (``exc.errno``)."""
+    error: OSError | None = None
+    if point is not None and mm.injector.armed:
+        err = injected_errno(mm, point)
+        if err:
+            error = oserror(err, f"injected at {point}")
+    if error is None:
+        try:
+            run()
+        except OSError as exc:
+            hook_errno(exc, hook)
+            error = exc
+    if mm.tracer.active:
+        shown = args() if callable(args) else args
+        mm.tracer.emit(HookCall(hook, owner, vma_id, shown, error.errno or 0 if error else 0))
+    return error
+
+
+def ops_owner(ops: object) -> str:
+    """How a HookCall names the vm_operations (or file_operations) a hook belongs to."""
+    return type(ops).__name__ if ops is not None else "-"
+
+
 def _trace(mm: AddressSpace, hook: str, vma: Vma, args: tuple[object, ...], err: int) -> None:
-    owner = type(vma.vm_ops).__name__ if vma.vm_ops is not None else "-"
-    mm.tracer.emit(HookCall(hook, owner, vma.id, args, err))
+    mm.tracer.emit(HookCall(hook, ops_owner(vma.vm_ops), vma.id, args, err))
 
 
 def vma_close(mm: AddressSpace, vma: Vma) -> None:
@@ -61,16 +113,13 @@ def call_may_split(mm: AddressSpace, vma: Vma, addr: int) -> None:
     ops = vma.vm_ops
     if ops is None or ops.may_split is None:
         return
-    try:
-        if mm.injector.armed:
-            maybe_inject(mm, "may_split")
-        ops.may_split(vma, addr)
-    except OSError as exc:
-        if mm.tracer.active:
-            _trace(mm, "may_split", vma, (addr,), exc.errno or 0)
-        raise
-    if mm.tracer.active:
-        _trace(mm, "may_split", vma, (addr,), 0)
+    may_split = ops.may_split
+    error = call_hook(
+        mm, "may_split", ops_owner(ops), vma.id, (addr,), lambda: may_split(vma, addr),
+        "may_split",
+    )
+    if error is not None:
+        raise error
 
 
 def call_mprotect_hook(mm: AddressSpace, vma: Vma, start: int, end: int, newflags: int) -> None:
@@ -78,11 +127,10 @@ def call_mprotect_hook(mm: AddressSpace, vma: Vma, start: int, end: int, newflag
     ops = vma.vm_ops
     if ops is None or ops.mprotect is None:
         return
-    try:
-        ops.mprotect(vma, start, end, newflags)
-    except OSError as exc:
-        if mm.tracer.active:
-            _trace(mm, "mprotect", vma, (start, end, newflags), exc.errno or 0)
-        raise
-    if mm.tracer.active:
-        _trace(mm, "mprotect", vma, (start, end, newflags), 0)
+    mprotect = ops.mprotect
+    error = call_hook(
+        mm, "mprotect", ops_owner(ops), vma.id, (start, end, newflags),
+        lambda: mprotect(vma, start, end, newflags),
+    )
+    if error is not None:
+        raise error

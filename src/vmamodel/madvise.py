@@ -74,6 +74,8 @@ from vmamodel.constants import (
     VM_SPECIAL,
     VM_WIPEONFORK,
     VM_WRITE,
+    page_align,
+    pfn_up,
 )
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
@@ -120,7 +122,7 @@ def check_input_range(start: int, len_in: int) -> None:
     huge value, a range that does not wrap; all EINVAL."""
     if start & ~PAGE_MASK:
         raise oserror(errno.EINVAL, "madvise: unaligned address")
-    length = (len_in + PAGE_SIZE - 1) & PAGE_MASK & ULONG_MAX
+    length = page_align(len_in)
     if len_in and not length:
         raise oserror(errno.EINVAL, "madvise: length rounds up to zero")
     if start + length > ULONG_MAX:
@@ -136,7 +138,7 @@ def do_madvise(mm: AddressSpace, start: int, len_in: int, behavior: int) -> None
     if not madvise_behavior_valid(mm, behavior):
         raise oserror(errno.EINVAL, f"madvise: unknown advice {behavior}")
     check_input_range(start, len_in)
-    end = start + ((len_in + PAGE_SIZE - 1) & PAGE_MASK)
+    end = start + page_align(len_in)
     if end == start:
         return
     if behavior in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
@@ -431,7 +433,7 @@ def first_unfaultable(mm: AddressSpace, vma: Vma, start: int, end: int) -> int:
     if guards:
         fail = min((page for page in guards if start <= page < end), default=end)
     if vma.vm_file is not None and not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
-        eof_pages = (vma.vm_file.size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        eof_pages = pfn_up(vma.vm_file.size)
         eof = vma.vm_start + ((eof_pages - vma.vm_pgoff) << PAGE_SHIFT)
         fail = min(fail, max(eof, start))
     return fail

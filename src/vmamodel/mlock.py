@@ -21,11 +21,11 @@ from vmamodel.constants import (
     MLOCK_ONFAULT,
     PAGE_MASK,
     PAGE_SHIFT,
-    PAGE_SIZE,
     TASK_SIZE,
     ULONG_MAX,
     VM,
     VM_LOCKED_MASK,
+    page_align,
 )
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
@@ -45,7 +45,7 @@ def page_range(start: int, length: int) -> tuple[int, int]:
     in 64-bit arithmetic (a huge length wraps to a small one, as size_t does)."""
     start &= ULONG_MAX
     length = ((length & ULONG_MAX) + (start & ~PAGE_MASK)) & ULONG_MAX
-    length = (length + PAGE_SIZE - 1) & ULONG_MAX & PAGE_MASK
+    length = page_align(length)
     return start & PAGE_MASK, length
 
 

@@ -15,11 +15,11 @@ from vmamodel.constants import (
     MIN_MMAP_GAP,
     PAGE_MASK,
     PAGE_SHIFT,
-    PAGE_SIZE,
     STACK_GUARD_GAP,
     TASK_SIZE,
     VM,
     VM_LOCKED,
+    page_align,
 )
 from vmamodel.events import Syscall, SyscallReturn, Tracer
 from vmamodel.fault import do_user_addr_fault
@@ -61,7 +61,7 @@ def mmap_base(task_size: int, rlimit_stack: int, stack_guard_gap: int) -> int:
     if gap + pad > gap:
         gap += pad
     gap = max(MIN_MMAP_GAP, min(gap, task_size // 6 * 5))
-    return (task_size - gap + PAGE_SIZE - 1) & PAGE_MASK
+    return page_align(task_size - gap)
 
 
 class AddressSpace:
@@ -110,7 +110,7 @@ class AddressSpace:
             if mmap_base is None
             else mmap_base
         )
-        self.mmap_legacy_base = (task_size // 3 + PAGE_SIZE - 1) & PAGE_MASK
+        self.mmap_legacy_base = page_align(task_size // 3)
         self.legacy_layout = legacy_layout
         self.profile = get_profile(profile)
         self.rlimit_stack = rlimit_stack

@@ -22,7 +22,6 @@ from vmamodel.constants import (
     MAP_DROPPABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
-    MAP_GROWSDOWN,
     MAP_HUGETLB,
     MAP_LOCKED,
     MAP_NONBLOCK,
@@ -31,12 +30,10 @@ from vmamodel.constants import (
     MAP_PRIVATE,
     MAP_SHARED,
     MAP_SHARED_VALIDATE,
-    MAP_STACK,
     MAP_SYNC,
     MAP_TYPE,
     PAGE_MASK,
     PAGE_SHIFT,
-    PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -53,23 +50,19 @@ from vmamodel.constants import (
     VM_MAYREAD,
     VM_MAYSHARE,
     VM_MAYWRITE,
-    VM_NOHUGEPAGE,
     VM_NORESERVE,
-    VM_PKEY_SHIFT,
-    VM_READ,
     VM_SHARED,
     VM_SPECIAL,
-    VM_SYNC,
     VM_WIPEONFORK,
-    VM_WRITE,
+    page_align,
 )
-from vmamodel.events import HookCall, VmaCreated, WarnOn
+from vmamodel.events import VmaCreated, WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
-from vmamodel.hooks import maybe_inject, oserror
+from vmamodel.hooks import call_hook, maybe_inject, ops_owner, oserror
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
+from vmamodel.mman import calc_vm_flag_bits, calc_vm_prot_bits
 from vmamodel.munmap import (
     VmaMunmapStruct,
-    page_align,
     vms_abort_munmap_vmas,
     vms_clean_up_area,
     vms_complete_munmap_vmas,
@@ -85,39 +78,11 @@ if TYPE_CHECKING:
 
 
 
-def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
-    """calc_vm_prot_bits(): PROT_* to VM_READ/WRITE/EXEC, plus the protection key bits
-    (arch_calc_vm_prot_bits on x86)."""
-    flags = pkey << VM_PKEY_SHIFT
-    if prot & PROT_READ:
-        flags |= VM_READ
-    if prot & PROT_WRITE:
-        flags |= VM_WRITE
-    if prot & PROT_EXEC:
-        flags |= VM_EXEC
-    return flags
-
-
-def calc_vm_flag_bits(mm: AddressSpace, file: File | None, flags: int) -> int:
-    """calc_vm_flag_bits(): MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC and MAP_STACK (which asks for
-    VM_NOHUGEPAGE on THP kernels), taken from the raw flags."""
-    vm_flags = 0
-    if flags & MAP_GROWSDOWN:
-        vm_flags |= VM_GROWSDOWN
-    if flags & MAP_LOCKED:
-        vm_flags |= VM_LOCKED
-    if flags & MAP_SYNC:
-        vm_flags |= VM_SYNC
-    if flags & MAP_STACK and mm.thp_enabled:
-        vm_flags |= VM_NOHUGEPAGE
-    return vm_flags
-
-
 def round_hint_to_min(mm: AddressSpace, hint: int) -> int:
     """round_hint_to_min(): page-align a hint; raise a low one to mmap_min_addr."""
     hint &= PAGE_MASK
     if hint and hint < mm.mmap_min_addr:
-        return (mm.mmap_min_addr + PAGE_SIZE - 1) & PAGE_MASK
+        return page_align(mm.mmap_min_addr)
     return hint
 
 
@@ -346,14 +311,14 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
         mm, file, map.addr, map.end, map.pgoff, map.file, map.flags, map.page_prot, MmapAction()
     )
     assert file.f_op is not None and file.f_op.mmap_prepare is not None
-    try:
-        if mm.injector.armed:
-            maybe_inject(mm, "mmap_prepare")
-        file.f_op.mmap_prepare(desc)
-    except OSError as exc:
-        _trace_prepare(mm, file, desc, exc.errno or 0)
-        raise
-    _trace_prepare(mm, file, desc, 0)
+    mmap_prepare = file.f_op.mmap_prepare
+    error = call_hook(
+        mm, "mmap_prepare", ops_owner(file.f_op), None,
+        lambda: (desc.start, desc.end, desc.pgoff, int(desc.vm_flags)),
+        lambda: mmap_prepare(desc), "mmap_prepare",
+    )
+    if error is not None:
+        raise error
     if (desc.start, desc.end) != (map.addr, map.end) and mm.tracer.active:
         mm.tracer.emit(WarnOn("mmap_prepare changed desc->start/end", "ignored by the kernel"))
     # Under 6.18 this refuses any use of desc.action, and ops with mapped are refused: a
@@ -369,13 +334,6 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
     map.vm_ops = desc.vm_ops
     map.vm_private_data = desc.private_data
     return desc
-
-
-def _trace_prepare(mm: AddressSpace, file: File, desc: VmAreaDesc, err: int) -> None:
-    if mm.tracer.active:
-        owner = type(file.f_op).__name__
-        args = (desc.start, desc.end, desc.pgoff, int(desc.vm_flags))
-        mm.tracer.emit(HookCall("mmap_prepare", owner, None, args, err))
 
 
 def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:

@@ -23,10 +23,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vmamodel.constants import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, VM, VMA_REMAP_FLAGS
+from vmamodel.constants import (
+    PAGE_MASK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM,
+    VMA_REMAP_FLAGS,
+    page_align,
+    pfn_up,
+)
 from vmamodel.events import ActionStep, HookCall, WarnOn
 from vmamodel.file import File, Ref, VmOperations
-from vmamodel.hooks import maybe_inject, oserror
+from vmamodel.hooks import call_hook, injected_errno, ops_owner, oserror
+from vmamodel.vma import pgprot_decrypted
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -35,32 +44,9 @@ if TYPE_CHECKING:
 #: The kernel's MAX_ERRNO: IS_ERR_VALUE() accepts -MAX_ERRNO..-1.
 MAX_ERRNO = 4095
 
-# Page cache modes carried in page_prot above the protection_map index of vm_get_page_prot().
-# The kernel keeps them across vma_set_page_prot() (pgprot_modify keeps _PAGE_CACHE_MASK).
-PGPROT_CACHE_SHIFT = 16
-PGPROT_CACHE_MASK = 0x3 << PGPROT_CACHE_SHIFT
-PGPROT_WB = 0
-PGPROT_UC = 0x1 << PGPROT_CACHE_SHIFT
-PGPROT_WC = 0x2 << PGPROT_CACHE_SHIFT
-
 
 class KernelBug(RuntimeError):
     """A BUG_ON() the model reached: the kernel would oops here."""
-
-
-def pgprot_noncached(prot: int) -> int:
-    """pgprot_noncached() (arch/x86/include/asm/pgtable.h): cache mode UC-."""
-    return (prot & ~PGPROT_CACHE_MASK) | PGPROT_UC
-
-
-def pgprot_writecombine(prot: int) -> int:
-    """pgprot_writecombine() (arch/x86/mm/pat/memtype.c): cache mode WC."""
-    return (prot & ~PGPROT_CACHE_MASK) | PGPROT_WC
-
-
-def pgprot_decrypted(prot: int) -> int:
-    """pgprot_decrypted(): clears the SME bit, which the model does not carry (identity)."""
-    return prot
 
 
 def io_remap_pfn_range_pfn(pfn: int, size: int) -> int:
@@ -236,11 +222,6 @@ def range_is_subset(outer_start: int, outer_end: int, start: int, end: int) -> b
     return outer_start <= start and end <= outer_end
 
 
-def page_align(size: int) -> int:
-    """PAGE_ALIGN()."""
-    return (size + PAGE_SIZE - 1) & PAGE_MASK
-
-
 def get_remap_pgoff(
     is_cow: bool, addr: int, end: int, vm_start: int, vm_end: int, pfn: int
 ) -> tuple[int, int | None]:
@@ -270,7 +251,7 @@ def simple_ioremap_prep(
         return E.EINVAL, 0
     size += start_phys & ~PAGE_MASK
     pfn = start_phys >> PAGE_SHIFT
-    pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
+    pages = pfn_up(size)
     if pfn + pages >= limit:
         return E.EINVAL, 0
     if vm_pgoff > pages:
@@ -293,21 +274,8 @@ def _warn(mm: AddressSpace, message: str, detail: str = "") -> None:
 
 
 def _injected(mm: AddressSpace, point: str) -> int:
-    """The errno injected at ``point``, or 0 (records the FaultInjected event)."""
-    if not mm.injector.armed:
-        return 0
-    try:
-        maybe_inject(mm, point)
-    except OSError as exc:
-        return exc.errno or E.EINVAL
-    return 0
-
-
-def hook_errno(exc: OSError, hook: str) -> int:
-    """The errno a failing hook raised; an OSError without one is a driver bug."""
-    if not exc.errno:
-        raise ValueError(f"{hook} raised OSError without an errno: {exc!r}") from exc
-    return exc.errno
+    """The errno injected at ``point``, or 0: an action step that fails returns its errno."""
+    return injected_errno(mm, point) if mm.injector.armed else 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -541,13 +509,6 @@ def _complete_by_type(mm: AddressSpace, vma: Vma, action: MmapAction) -> int:
     return E.EINVAL
 
 
-def _trace_hook(
-    mm: AddressSpace, hook: str, owner: str, vma: Vma, args: tuple[Any, ...], err: int
-) -> None:
-    if mm.tracer.active:
-        mm.tracer.emit(HookCall(hook, owner, vma.id, args, err))
-
-
 def call_vma_mapped(mm: AddressSpace, vma: Vma) -> int:
     """call_vma_mapped() (mm/util.c, v4 08/21): vm_ops->mapped on a newly mapped VMA.
 
@@ -558,19 +519,16 @@ def call_vma_mapped(mm: AddressSpace, vma: Vma) -> int:
     ops = vma.vm_ops
     if ops is None or ops.mapped is None:
         return 0
-    owner = type(ops).__name__
+    mapped = ops.mapped
     file: File | None = vma.vm_file
-    args = (vma.vm_start, vma.vm_end, vma.vm_pgoff, file)
-    err = _injected(mm, "mapped")
+    start, end, pgoff = vma.vm_start, vma.vm_end, vma.vm_pgoff
     ref: Ref[Any] = Ref(vma.vm_private_data)
-    if not err:
-        try:
-            ops.mapped(vma.vm_start, vma.vm_end, vma.vm_pgoff, file, ref)
-        except OSError as exc:
-            err = hook_errno(exc, "vm_ops->mapped")
-    _trace_hook(mm, "mapped", owner, vma, args, err)
-    if err:
-        return err
+    error = call_hook(
+        mm, "mapped", ops_owner(ops), vma.id, (start, end, pgoff, file),
+        lambda: mapped(start, end, pgoff, file, ref), "mapped",
+    )
+    if error is not None:
+        return error.errno or E.EINVAL
     if ref.value is not vma.vm_private_data:
         vma.vm_private_data = ref.value
     return 0
@@ -585,14 +543,10 @@ def call_success_hook(mm: AddressSpace, vma: Vma, action: MmapAction) -> int:
     hook = action.success_hook
     if hook is None:
         return 0
-    err = _injected(mm, "success_hook")
-    if not err:
-        try:
-            hook(vma)
-        except OSError as exc:
-            err = hook_errno(exc, "success_hook")
-    _trace_hook(mm, "success_hook", _hook_name(hook), vma, (), err)
-    return err
+    error = call_hook(
+        mm, "success_hook", _hook_name(hook), vma.id, (), lambda: hook(vma), "success_hook"
+    )
+    return error.errno or E.EINVAL if error is not None else 0
 
 
 def call_error_hook(mm: AddressSpace, vma: Vma, action: MmapAction, err: int) -> int:
@@ -605,7 +559,8 @@ def call_error_hook(mm: AddressSpace, vma: Vma, action: MmapAction, err: int) ->
     if hook is None:
         return err
     new = hook(err)
-    _trace_hook(mm, "error_hook", _hook_name(hook), vma, (err,), new)
+    if mm.tracer.active:
+        mm.tracer.emit(HookCall("error_hook", _hook_name(hook), vma.id, (err,), new))
     if not new:
         _warn(mm, "VM_WARN_ON_ONCE: error_hook cleared the error", f"was errno {err}")
     return new

@@ -34,12 +34,12 @@ from vmamodel.constants import (
     VM_SEALED,
     VM_SHARED,
     VM_WRITE,
+    page_align,
 )
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import call_mprotect_hook, oserror
 from vmamodel.merge import vma_modify_flags
-from vmamodel.mmap import calc_vm_prot_bits
-from vmamodel.munmap import page_align
+from vmamodel.mman import calc_vm_prot_bits
 from vmamodel.pkeys import check_pkey
 from vmamodel.vma import vma_set_page_prot
 

@@ -49,11 +49,20 @@ from vmamodel.constants import (
     VM_UFFD_MINOR,
     VM_UFFD_MISSING,
     VM_UFFD_WP,
+    page_align,
 )
-from vmamodel.events import HookCall, VmaChanged, VmaCreated, WarnOn
-from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_close, vma_open
+from vmamodel.events import VmaChanged, VmaCreated, WarnOn
+from vmamodel.hooks import (
+    call_hook,
+    call_may_split,
+    maybe_inject,
+    ops_owner,
+    oserror,
+    vma_close,
+    vma_open,
+)
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
-from vmamodel.munmap import do_munmap, page_align
+from vmamodel.munmap import do_munmap
 from vmamodel.unmapped_area import get_unmapped_area, thp_get_unmapped_area
 from vmamodel.vma import vma_dup
 
@@ -522,17 +531,12 @@ def call_mremap_hook(mm: AddressSpace, vma: Vma, new_vma: Vma) -> None:
     ops = vma.vm_ops
     if ops is None or ops.mremap is None:
         return
-    owner = type(ops).__name__
-    try:
-        if mm.injector.armed:
-            maybe_inject(mm, "vm_mremap")
-        ops.mremap(new_vma)
-    except OSError as exc:
-        if mm.tracer.active:
-            mm.tracer.emit(HookCall("mremap", owner, new_vma.id, (), exc.errno or 0))
-        raise
-    if mm.tracer.active:
-        mm.tracer.emit(HookCall("mremap", owner, new_vma.id))
+    mremap = ops.mremap
+    error = call_hook(
+        mm, "mremap", ops_owner(ops), new_vma.id, (), lambda: mremap(new_vma), "vm_mremap"
+    )
+    if error is not None:
+        raise error
 
 
 def copy_vma(

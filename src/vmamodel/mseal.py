@@ -24,11 +24,11 @@ from vmamodel.constants import (
     PAGE_MASK,
     ULONG_MAX,
     VM,
+    page_align,
 )
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
 from vmamodel.merge import vma_modify_flags
-from vmamodel.munmap import page_align
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace

@@ -12,7 +12,7 @@ from vmamodel.accounting import (
     is_stack_mapping,
     vm_unacct_memory,
 )
-from vmamodel.constants import PAGE_SIZE, VM_ACCOUNT, VM_LOCKED, VM_SEALED
+from vmamodel.constants import PAGE_SIZE, VM_ACCOUNT, VM_LOCKED, VM_SEALED, page_align
 from vmamodel.events import VmaRemoved
 from vmamodel.hooks import maybe_inject, oserror, vma_close
 from vmamodel.vma import __split_vma
@@ -20,11 +20,6 @@ from vmamodel.vma import __split_vma
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
-
-
-def page_align(length: int) -> int:
-    """PAGE_ALIGN() on an unsigned long: wraps to 0 past the top."""
-    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & ((1 << 64) - 1)
 
 
 class VmaMunmapStruct:

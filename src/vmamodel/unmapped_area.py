@@ -38,6 +38,7 @@ from vmamodel.constants import (
     VM_GROWSDOWN,
     VM_SHADOW_STACK,
     VM_STARTGAP_FLAGS,
+    page_align,
 )
 from vmamodel.file import GenericFileOperations
 from vmamodel.hooks import oserror
@@ -219,7 +220,7 @@ def arch_get_unmapped_area(
     if length > end:
         raise oserror(errno.ENOMEM, "length larger than the allocation window")
     if addr:
-        addr = (addr + PAGE_SIZE - 1) & PAGE_MASK
+        addr = page_align(addr)
         if end - length >= addr and _hint_is_free(mm, addr, length):
             return addr
     info = _search_info(length, begin, end, pgoff, vm_flags, topdown=False)

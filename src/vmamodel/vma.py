@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from vmamodel.constants import (
     PAGE_SHIFT,
+    PGPROT_CACHE_MASK,
+    PGPROT_UC,
+    PGPROT_WC,
     VM,
     VM_EXEC,
     VM_MAYWRITE,
@@ -20,7 +23,6 @@ from vmamodel.constants import (
 from vmamodel.events import Split
 from vmamodel.file import File, VmOperations
 from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_open
-from vmamodel.mmap_action import PGPROT_CACHE_MASK
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -124,6 +126,21 @@ class Vma:
 def vm_get_page_prot(vm_flags: int) -> int:
     """vm_get_page_prot(): the protection_map index the page protection derives from."""
     return vm_flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED)
+
+
+def pgprot_noncached(prot: int) -> int:
+    """pgprot_noncached() (arch/x86/include/asm/pgtable.h): cache mode UC-."""
+    return (prot & ~PGPROT_CACHE_MASK) | PGPROT_UC
+
+
+def pgprot_writecombine(prot: int) -> int:
+    """pgprot_writecombine() (arch/x86/mm/pat/memtype.c): cache mode WC."""
+    return (prot & ~PGPROT_CACHE_MASK) | PGPROT_WC
+
+
+def pgprot_decrypted(prot: int) -> int:
+    """pgprot_decrypted(): clears the SME bit, which the model does not carry (identity)."""
+    return prot
 
 
 def vma_set_page_prot(vma: Vma) -> None:

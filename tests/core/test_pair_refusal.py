@@ -3,6 +3,8 @@ only: it reads the model's VMAs; the same rules are judged against the host in t
 
 from __future__ import annotations
 
+import itertools
+
 import vmamodel as v
 from vmamodel.merge import vma_pair_refusal
 
@@ -13,7 +15,7 @@ def _pairs(mm: v.AddressSpace) -> list[str | None]:
     vmas = list(mm.tree)
     return [
         vma_pair_refusal(mm, prev, vma)
-        for prev, vma in zip(vmas, vmas[1:], strict=False)
+        for prev, vma in itertools.pairwise(vmas)
         if prev.vm_end == vma.vm_start
     ]
 

@@ -6,11 +6,10 @@ import errno
 
 import pytest
 
-from vmamodel.constants import VM, VMA_REMAP_FLAGS
+from vmamodel.constants import PGPROT_UC, VM, VMA_REMAP_FLAGS
 from vmamodel.events import ActionStep
 from vmamodel.file import File
 from vmamodel.mmap_action import (
-    PGPROT_UC,
     KernelPage,
     MmapAction,
     MmapActionType,
@@ -21,9 +20,9 @@ from vmamodel.mmap_action import (
     mmap_action_remap,
     mmap_action_remap_full,
     mmap_action_simple_ioremap,
-    pgprot_noncached,
     simple_ioremap_prep,
 )
+from vmamodel.vma import pgprot_noncached
 
 from .util import P, at, make_desc, raises_errno
 

@@ -7,10 +7,10 @@ import errno
 
 import pytest
 
-from vmamodel.constants import MAP_PRIVATE, VM
+from vmamodel.constants import MAP_PRIVATE, PGPROT_CACHE_MASK, PGPROT_WC, VM
 from vmamodel.events import MergeRefused, WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, FileOperations, VmOperations
-from vmamodel.mmap_action import PGPROT_CACHE_MASK, PGPROT_WC, pgprot_writecombine
+from vmamodel.vma import pgprot_writecombine
 
 from .util import RW, P, at, collect, layout, mmap_at, vma_at
 

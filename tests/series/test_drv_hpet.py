@@ -11,10 +11,17 @@ import errno
 
 import pytest
 
-from vmamodel.constants import MAP_PRIVATE, O_RDONLY, O_RDWR, VM, VMA_REMAP_FLAGS
+from vmamodel.constants import (
+    MAP_PRIVATE,
+    O_RDONLY,
+    O_RDWR,
+    PGPROT_CACHE_MASK,
+    PGPROT_UC,
+    VM,
+    VMA_REMAP_FLAGS,
+)
 from vmamodel.drivers import hpet
 from vmamodel.events import HookCall, MergeRefused, VmaCreated
-from vmamodel.mmap_action import PGPROT_CACHE_MASK, PGPROT_UC
 
 from .util import (
     PRIVATE_FIXED,

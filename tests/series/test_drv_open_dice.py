@@ -6,9 +6,8 @@ import errno
 
 import pytest
 
-from vmamodel.constants import VM, VMA_REMAP_FLAGS
+from vmamodel.constants import PGPROT_CACHE_MASK, PGPROT_WC, VM, VMA_REMAP_FLAGS
 from vmamodel.drivers import open_dice
-from vmamodel.mmap_action import PGPROT_CACHE_MASK, PGPROT_WC
 
 from .util import (
     PRIVATE_FIXED,

@@ -10,9 +10,8 @@ import errno
 
 import pytest
 
-from vmamodel.constants import VMA_REMAP_FLAGS
+from vmamodel.constants import PGPROT_CACHE_MASK, PGPROT_UC, VMA_REMAP_FLAGS
 from vmamodel.drivers import stm
-from vmamodel.mmap_action import PGPROT_CACHE_MASK, PGPROT_UC
 
 from .util import (
     RO,

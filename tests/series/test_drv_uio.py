@@ -7,11 +7,10 @@ import errno
 
 import pytest
 
-from vmamodel.constants import VM, VMA_REMAP_FLAGS
+from vmamodel.constants import PGPROT_CACHE_MASK, PGPROT_UC, PGPROT_WB, VM, VMA_REMAP_FLAGS
 from vmamodel.drivers import tcmu, uio
 from vmamodel.drivers.uio import UioMem, UioMemType
 from vmamodel.events import HookCall, WarnOn
-from vmamodel.mmap_action import PGPROT_CACHE_MASK, PGPROT_UC, PGPROT_WB
 
 from .util import (
     PRIVATE_FIXED,

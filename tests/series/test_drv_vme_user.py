@@ -7,9 +7,8 @@ import errno
 
 import pytest
 
-from vmamodel.constants import VMA_REMAP_FLAGS
+from vmamodel.constants import PGPROT_CACHE_MASK, PGPROT_UC, VMA_REMAP_FLAGS
 from vmamodel.drivers import vme_user as vme
-from vmamodel.mmap_action import PGPROT_CACHE_MASK, PGPROT_UC
 
 from .util import RW, P, at, exit_mm, flags_at, layout, mmap_at, raises_errno, vma_at
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from vmamodel.constants import O_RDWR, VM
 from vmamodel.drivers.common import char_device, check_form, fail, state_of
 from vmamodel.file import File, FileOperations
-from vmamodel.mmap_action import mmap_action_simple_ioremap, pgprot_writecombine, vm_iomap_memory
+from vmamodel.mmap_action import mmap_action_simple_ioremap, vm_iomap_memory
+from vmamodel.vma import pgprot_writecombine
 
 if TYPE_CHECKING:
     from vmamodel.vma import Vma, VmAreaDesc

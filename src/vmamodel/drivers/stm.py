@@ -21,7 +21,8 @@ from vmamodel.constants import O_RDWR, PAGE_SIZE, VM
 from vmamodel.drivers.common import char_device, check_form, fail, require_mapped, state_of
 from vmamodel.drivers.ledger import Ledger
 from vmamodel.file import File, FileOperations, Ref, VmOperations
-from vmamodel.mmap_action import mmap_action_simple_ioremap, pgprot_noncached, vm_iomap_memory
+from vmamodel.mmap_action import mmap_action_simple_ioremap, vm_iomap_memory
+from vmamodel.vma import pgprot_noncached
 
 if TYPE_CHECKING:
     from vmamodel.vma import Vma, VmAreaDesc

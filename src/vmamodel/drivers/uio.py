@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vmamodel.compat import call_prepare_hook, compat_set_desc_from_vma, compat_vma_mmap_tail
-from vmamodel.constants import O_RDWR, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, VM
+from vmamodel.constants import O_RDWR, PAGE_MASK, PAGE_SHIFT, VM, pfn_up
 from vmamodel.drivers.common import char_device, fail, state_of
 from vmamodel.file import File, FileOperations, VmOperations
-from vmamodel.mmap_action import mm_of, pgprot_noncached, remap_pfn_range
+from vmamodel.mmap_action import mm_of, remap_pfn_range
+from vmamodel.vma import pgprot_noncached
 
 if TYPE_CHECKING:
     from vmamodel.vma import Vma, VmAreaDesc
@@ -100,7 +101,7 @@ def uio_find_mem_index(info: UioInfo, vma: Vma) -> int:
 
 
 def _span_pages(mem: UioMem) -> int:
-    return ((mem.addr & ~PAGE_MASK) + mem.size + PAGE_SIZE - 1) >> PAGE_SHIFT
+    return pfn_up((mem.addr & ~PAGE_MASK) + mem.size)
 
 
 def uio_mmap_physical(info: UioInfo, vma: Vma, index: int) -> None:

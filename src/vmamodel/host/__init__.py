@@ -48,6 +48,7 @@ from vmamodel.constants import (
     PAGE_SIZE,
     TASK_SIZE,
     VM,
+    page_align,
 )
 from vmamodel.file import File, open_file
 from vmamodel.host.arena import DEFAULT_ARENA
@@ -108,10 +109,6 @@ def real_file(path: str | os.PathLike[str], flags: int = O_RDWR) -> File:
         dev=(os.major(st.st_dev), os.minor(st.st_dev)),
         ino=st.st_ino,
     )
-
-
-def _page_align(length: int) -> int:
-    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
 class _FileRecord:
@@ -349,7 +346,7 @@ class HostAddressSpace:
         if not aligned:
             length += start % PAGE_SIZE
             start -= start % PAGE_SIZE
-        end = start + _page_align(length)
+        end = start + page_align(length)
         if end > U64 + 1 or (huge and end > TASK_SIZE):
             return
         self._inside(start, end, what)
@@ -407,7 +404,7 @@ class HostAddressSpace:
         )
         # EINVAL before any VMA is looked at (check_mremap_params): unknown flags, unaligned
         # old_addr, new_len 0 after PAGE_ALIGN or above TASK_SIZE, a new range past TASK_SIZE.
-        aligned_new = _page_align(new_len)
+        aligned_new = page_align(new_len)
         rejected = (
             flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)
             or old_addr % PAGE_SIZE
@@ -416,9 +413,9 @@ class HostAddressSpace:
             or (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) and new_addr > TASK_SIZE - aligned_new)
         )
         if self.bounds is not None and not rejected:
-            self._inside(old_addr, old_addr + max(_page_align(old_len), PAGE_SIZE), "mremap")
+            self._inside(old_addr, old_addr + max(page_align(old_len), PAGE_SIZE), "mremap")
             if flags & MREMAP_FIXED and not new_addr % PAGE_SIZE:
-                self._inside(new_addr, new_addr + _page_align(new_len), "mremap target")
+                self._inside(new_addr, new_addr + page_align(new_len), "mremap target")
         return ("mremap", old_addr, old_len, new_len, flags, new_addr)
 
     def _req_madvise(self, addr: int, length: int, advice: int) -> tuple[Any, ...]:
@@ -473,7 +470,7 @@ class HostAddressSpace:
 
     def _req_brk(self, addr: int) -> tuple[Any, ...]:
         addr &= U64
-        newbrk = _page_align(addr) & U64
+        newbrk = page_align(addr) & U64
         # Below start_brk, or ending past TASK_SIZE (or wrapping), brk() changes nothing.
         if self.bounds is not None and self.start_brk <= addr and 0 < newbrk <= TASK_SIZE:
             self._inside(self.start_brk, newbrk, "brk")

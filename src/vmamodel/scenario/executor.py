@@ -408,7 +408,7 @@ def _escapes(arena: tuple[int, int], start: int, length: int, *, aligned: bool =
     if not aligned:
         length += start % constants.PAGE_SIZE
         start -= start % constants.PAGE_SIZE
-    end = start + (length + constants.PAGE_SIZE - 1) // constants.PAGE_SIZE * constants.PAGE_SIZE
+    end = start + constants.pfn_up(length) * constants.PAGE_SIZE
     if end > 1 << 64 or (huge and end - start > constants.TASK_SIZE):
         return False
     return not (arena[0] <= start and end <= arena[1])
