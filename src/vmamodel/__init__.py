@@ -6,6 +6,7 @@ function it models.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from vmamodel.constants import *  # noqa: F403
@@ -60,6 +61,4 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vmamodel' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)

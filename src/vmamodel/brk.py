@@ -24,6 +24,7 @@ from vmamodel.events import VmaCreated
 from vmamodel.hooks import maybe_inject, oserror
 from vmamodel.merge import MergeState, VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import do_vmi_align_munmap
+from vmamodel.populate import mm_populate
 from vmamodel.unmapped_area import get_unmapped_area, vm_start_gap
 from vmamodel.vma import Vma
 
@@ -144,7 +145,6 @@ def _grow(mm: AddressSpace, brk: int, newbrk: int, oldbrk: int) -> None:
     do_brk_flags(mm, brk_vma_before(mm, oldbrk), oldbrk, length)
     mm.current_brk = brk
     if mm.def_flags & VM.LOCKED:
-        from vmamodel.populate import mm_populate
 
         mm_populate(mm, oldbrk, length, ignore_errors=True)
 

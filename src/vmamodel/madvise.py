@@ -78,6 +78,7 @@ from vmamodel.constants import (
     pfn_up,
 )
 from vmamodel.events import VmaChanged
+from vmamodel.fault import anon_vma_prepare, handle_mm_fault
 from vmamodel.hooks import oserror
 from vmamodel.merge import vma_modify_flags
 from vmamodel.mseal import can_madvise_modify
@@ -336,7 +337,6 @@ def madvise_guard_install(mm: AddressSpace, behavior: int, vma: Vma, start: int,
     """madvise_guard_install(): mark the whole VMA VM_MAYBE_GUARD (no split, no merge), give
     an anonymous VMA its anon_vma, zap whatever was faulted in the range and install a guard
     marker on every page of it."""
-    from vmamodel.fault import anon_vma_prepare
 
     if not is_valid_guard_vma(vma, allow_locked=False):
         raise oserror(errno.EINVAL, "madvise: guard markers in a special or locked VMA")
@@ -443,7 +443,6 @@ def faultin_vma_range(mm: AddressSpace, vma: Vma, start: int, end: int, write: b
     """__get_user_pages() over one VMA: fault each page in order until one fails (EFAULT),
     keeping the pages faulted before it. The first fault decides the VMA-level effect (a
     write fault on private memory gives the VMA its anon_vma)."""
-    from vmamodel.fault import handle_mm_fault
 
     fail = first_unfaultable(mm, vma, start, end)
     if fail > start:

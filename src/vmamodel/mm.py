@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from vmamodel.anon_name import prctl_set_vma_anon_name
 from vmamodel.brk import sys_brk
 from vmamodel.constants import (
     DEFAULT_MAX_MAP_COUNT,
@@ -23,6 +24,7 @@ from vmamodel.constants import (
 )
 from vmamodel.events import Syscall, SyscallReturn, Tracer
 from vmamodel.fault import do_user_addr_fault
+from vmamodel.fork import dup_mmap, exit_mmap
 from vmamodel.inject import Injector, _Rule
 from vmamodel.madvise import do_madvise
 from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
@@ -40,7 +42,9 @@ from vmamodel.pkeys import (
     sys_pkey_alloc,
     sys_pkey_free,
 )
+from vmamodel.procfs import get_vma_name, render_maps, render_smaps
 from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
+from vmamodel.snapshot import address_space_from_maps
 from vmamodel.tree import VmaTree
 from vmamodel.unmapped_area import ShmemHuge
 from vmamodel.vma import Vma, VmaView
@@ -279,7 +283,6 @@ class AddressSpace:
     def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
         """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name): name the anonymous
         memory of [addr, addr+length), or clear its name (None). See vmamodel.anon_name."""
-        from vmamodel.anon_name import prctl_set_vma_anon_name
 
         args = (addr, length, name)
         self._call(
@@ -343,13 +346,11 @@ class AddressSpace:
 
     def fork(self) -> AddressSpace:
         """fork(2): the child's address space (dup_mmap)."""
-        from vmamodel.fork import dup_mmap
 
         return self._call("fork", (), lambda: dup_mmap(self))
 
     def exit(self) -> None:
         """exit(2): exit_mmap() closes and frees every VMA."""
-        from vmamodel.fork import exit_mmap
 
         self._call("exit", (), lambda: exit_mmap(self))
 
@@ -357,7 +358,6 @@ class AddressSpace:
     def from_maps(cls, text: str, **kwargs: Any) -> AddressSpace:
         """A model seeded from a real process's /proc/PID/maps (mmap_base inferred unless
         given), so that kernel-placed mappings land where the kernel would put them."""
-        from vmamodel.snapshot import address_space_from_maps
 
         return address_space_from_maps(cls, text, **kwargs)
 
@@ -365,19 +365,16 @@ class AddressSpace:
 
     def maps(self) -> str:
         """/proc/PID/maps."""
-        from vmamodel.procfs import render_maps
 
         return render_maps(self)
 
     def smaps(self) -> str:
         """/proc/PID/smaps: header, sizes and VmFlags of each VMA."""
-        from vmamodel.procfs import render_smaps
 
         return render_smaps(self)
 
     def vmas(self) -> list[VmaView]:
         """Read-only snapshots of the VMAs in address order."""
-        from vmamodel.procfs import get_vma_name
 
         return [
             VmaView(

@@ -16,6 +16,7 @@ from vmamodel.accounting import (
     vm_stat_account,
     vm_unacct_memory,
 )
+from vmamodel.compat import vfs_mmap
 from vmamodel.constants import (
     LEGACY_MAP_MASK,
     MAP_ANONYMOUS,
@@ -57,10 +58,16 @@ from vmamodel.constants import (
     page_align,
 )
 from vmamodel.events import VmaCreated, WarnOn
-from vmamodel.file import VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
+from vmamodel.file import SHMEM_VM_OPS, VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
 from vmamodel.hooks import call_hook, maybe_inject, ops_owner, oserror
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.mman import calc_vm_flag_bits, calc_vm_prot_bits
+from vmamodel.mmap_action import (
+    MmapAction,
+    mmap_action_complete,
+    mmap_action_prepare,
+    refuse_mapped_without_profile,
+)
 from vmamodel.munmap import (
     VmaMunmapStruct,
     vms_abort_munmap_vmas,
@@ -301,11 +308,6 @@ def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
 def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDesc:
     """call_mmap_prepare(): the driver edits a vm_area_desc before any VMA exists, then
     (v4 and later) its action is prepared; the permitted fields are copied back."""
-    from vmamodel.mmap_action import (
-        MmapAction,
-        mmap_action_prepare,
-        refuse_mapped_without_profile,
-    )
 
     desc = VmAreaDesc(
         mm, file, map.addr, map.end, map.pgoff, map.file, map.flags, map.page_prot, MmapAction()
@@ -339,7 +341,6 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
 def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
     """__mmap_new_file_vma(): attach the file; a legacy driver's .mmap runs on the VMA
     before it is in the tree. If it fails, the VMA is dropped without ->close."""
-    from vmamodel.compat import vfs_mmap
 
     file = map.file
     assert file is not None
@@ -392,7 +393,6 @@ def __mmap_new_vma(mm: AddressSpace, map: MmapState) -> Vma:
 
 def shmem_zero_setup(mm: AddressSpace, vma: Vma) -> None:
     """shmem_zero_setup(): a shared anonymous mapping gets its own /dev/zero shmem file."""
-    from vmamodel.file import SHMEM_VM_OPS
 
     if mm.injector.armed:
         maybe_inject(mm, "shmem_zero_setup")
@@ -465,7 +465,6 @@ def __mmap_region(
         vma.vm_private_data = map.vm_private_data
     __mmap_complete(mm, map, vma)
     if have_mmap_prepare and allocated_new and mm.profile.has_actions and desc is not None:
-        from vmamodel.mmap_action import mmap_action_complete
 
         mmap_action_complete(mm, vma, desc.action, is_compat=False)
     return addr

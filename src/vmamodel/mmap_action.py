@@ -35,6 +35,7 @@ from vmamodel.constants import (
 from vmamodel.events import ActionStep, HookCall, WarnOn
 from vmamodel.file import File, Ref, VmOperations
 from vmamodel.hooks import call_hook, injected_errno, ops_owner, oserror
+from vmamodel.munmap import do_munmap
 from vmamodel.vma import pgprot_decrypted
 
 if TYPE_CHECKING:
@@ -588,7 +589,6 @@ def _unmap_failed_vma(mm: AddressSpace, vma: Vma, action: MmapAction, err: int) 
 
     close() runs on the VMA although mapped() never succeeded for it.
     """
-    from vmamodel.munmap import do_munmap
 
     start, length = vma.vm_start, vma.vm_end - vma.vm_start
     _emit(mm, "unmap", action.type, err, f"vma={vma.id} [{start:#x}+{length:#x})")

@@ -41,6 +41,7 @@ from vmamodel.hooks import call_mprotect_hook, oserror
 from vmamodel.merge import vma_modify_flags
 from vmamodel.mman import calc_vm_prot_bits
 from vmamodel.pkeys import check_pkey
+from vmamodel.populate import populate_vma_page_range
 from vmamodel.vma import vma_set_page_prot
 
 if TYPE_CHECKING:
@@ -84,7 +85,6 @@ def mprotect_fixup(
             VmaChanged(vma.id, vma.vm_start, vma.vm_end, vma.vm_pgoff, newflags, "mprotect")
         )
     if oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED and newflags & VM_WRITE:
-        from vmamodel.populate import populate_vma_page_range
 
         # The kernel ignores the result: a page it cannot fault in (past EOF, a guard
         # marker) does not fail the mprotect.

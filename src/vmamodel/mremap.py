@@ -63,6 +63,7 @@ from vmamodel.hooks import (
 )
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import do_munmap
+from vmamodel.populate import mm_populate
 from vmamodel.unmapped_area import get_unmapped_area, thp_get_unmapped_area
 from vmamodel.vma import vma_dup
 
@@ -171,7 +172,6 @@ def do_mremap(
         check_prep_vma(mm, vrm)
         result = mremap_to(mm, vrm) if vrm.implies_new_addr() else mremap_at(mm, vrm)
     if vrm.populate_expand:
-        from vmamodel.populate import mm_populate
 
         mm_populate(mm, vrm.new_addr + vrm.old_len, vrm.delta, ignore_errors=True)
     return result

@@ -15,6 +15,7 @@ from vmamodel.constants import (
     VM_SHARED,
     VM_WRITE,
 )
+from vmamodel.fault import handle_mm_fault
 from vmamodel.hooks import oserror
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) -> None:
     """populate_vma_page_range(): write faults for private writable VMAs (so they get an
     anon_vma), read faults otherwise; an inaccessible VMA fails with EFAULT."""
-    from vmamodel.fault import handle_mm_fault
 
     if vma.vm_flags & VM_LOCKONFAULT:
         return

@@ -200,6 +200,7 @@ def _flags_by_range(smaps: str | None) -> dict[tuple[int, int], tuple[int, bool]
 
 def _infer_mmap_base(entries: list[MapsEntry], kwargs: dict[str, Any]) -> int:
     """mmap_base() without randomisation, or the top of the mappings below the stack."""
+    # Not at module level: mm.py imports this module for AddressSpace.from_maps.
     from vmamodel.mm import mmap_base
 
     task_size = int(kwargs.get("task_size", TASK_SIZE))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vmamodel.access_fault import AccessFault
 from vmamodel.accounting import may_expand_vm, security_vm_enough_memory, vm_stat_account
 from vmamodel.constants import PAGE_MASK, PAGE_SHIFT, VM_ACCESS_FLAGS, VM_GROWSDOWN, VM_LOCKED
 from vmamodel.events import VmaChanged
@@ -14,8 +15,6 @@ if TYPE_CHECKING:
 
 
 def _segv(detail: str) -> OSError:
-    from vmamodel.fault import AccessFault
-
     return AccessFault("SIGSEGV", detail)
 
 
@@ -37,6 +36,7 @@ def acct_stack_growth(mm: AddressSpace, vma: Vma, size: int, grow: int) -> None:
 def expand_downwards(mm: AddressSpace, vma: Vma, addr: int) -> None:
     """expand_downwards(): grow ``vma`` down to ``addr``; the guard gap above a non-stack
     accessible VMA below must stay free."""
+    # Not at module level: fault.py imports this module (the fault path grows stacks).
     from vmamodel.fault import anon_vma_prepare
 
     if not vma.vm_flags & VM_GROWSDOWN:

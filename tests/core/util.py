@@ -11,8 +11,8 @@ from vmamodel import (
     PROT_READ,
     PROT_WRITE,
 )
+from vmamodel.host.arena import ARENA_BASE as ARENA
 
-ARENA = 0x100000000000
 P = 4096
 RW = PROT_READ | PROT_WRITE
 RO = PROT_READ

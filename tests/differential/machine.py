@@ -13,7 +13,6 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 import vmamodel as v
 from vmamodel.host import host_model_kwargs
-from vmamodel.host.arena import ARENA_BASE as ARENA
 from vmamodel.scenario.compare import InodeNumbering
 
 P = 4096
@@ -51,10 +50,6 @@ def shared_host() -> Any:
     host = _HOST[0]
     host.reset()
     return host
-
-
-def at(page: int) -> int:
-    return ARENA + page * P
 
 
 def outcome(fn: Callable[[], Any]) -> tuple[str, Any]:

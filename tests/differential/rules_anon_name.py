@@ -9,7 +9,9 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from .machine import P, at
+from core.util import at
+
+from .machine import P
 from .rules_madvise import LENGTHS, TARGETS, target_page
 
 #: Few names, so that equal names meet and merge; and the refused ones.

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 import vmamodel as v
+from core.util import at
 
-from .machine import WINDOW, P, at
+from .machine import WINDOW, P
 
 ADVICES = st.sampled_from([
     v.MADV_NORMAL, v.MADV_RANDOM, v.MADV_SEQUENTIAL, v.MADV_WILLNEED, v.MADV_DONTNEED,

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 import vmamodel as v
+from core.util import at
 
-from .machine import P, at
+from .machine import P
 from .rules_madvise import LENGTHS, TARGETS, target_page
 
 OPS = st.sampled_from(["mlock", "mlock", "mlock2", "munlock", "munlock", "mlockall", "munlockall"])

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
 import vmamodel as v
+from core.util import at
 from vmamodel.unmapped_area import vm_start_gap
 
-from .machine import PAGES, WINDOW, P, at
+from .machine import PAGES, WINDOW, P
 
 M, F, D = v.MREMAP_MAYMOVE, v.MREMAP_FIXED, v.MREMAP_DONTUNMAP
 RW = v.PROT_READ | v.PROT_WRITE

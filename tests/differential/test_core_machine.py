@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 import vmamodel as v
+from core.util import at
 
-from .machine import LENGTHS, PAGES, PROTS, WINDOW, DifferentialMachine, P, at, run_machine
+from .machine import LENGTHS, PAGES, PROTS, WINDOW, DifferentialMachine, P, run_machine
 
 pytestmark = pytest.mark.host
 

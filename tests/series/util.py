@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.util import at
 from vmamodel import AddressSpace
 from vmamodel.constants import (
     MAP_FIXED,
@@ -30,11 +31,6 @@ RW = PROT_READ | PROT_WRITE
 RO = PROT_READ
 SHARED_FIXED = MAP_SHARED | MAP_FIXED
 PRIVATE_FIXED = MAP_PRIVATE | MAP_FIXED
-
-
-def at(page: int) -> int:
-    """The address of page ``page`` of the test area."""
-    return BASE + page * P
 
 
 def mmap_at(

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 import tracemalloc
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import vmamodel
 from vmamodel.constants import (
     MADV_DOFORK,
     MADV_DONTFORK,
@@ -69,7 +71,9 @@ from vmamodel.host.bench_kernel import (
     RESULT_HEADER,
     compile_runner,
 )
+from vmamodel.host.traits import host_model_kwargs
 from vmamodel.inject import Injector
+from vmamodel.mm import AddressSpace
 
 P = PAGE_SIZE
 RW = PROT_READ | PROT_WRITE
@@ -188,8 +192,6 @@ class Timings:
 
 def model_space(n: int) -> Any:
     """A model configured like this host (PKU, overcommit), with room for n VMAs."""
-    from vmamodel.host.traits import host_model_kwargs
-    from vmamodel.mm import AddressSpace
 
     kwargs = dict(host_model_kwargs())
     kwargs["max_map_count"] = max(kwargs.get("max_map_count", 0), n + KERNEL_HEADROOM)
@@ -379,7 +381,6 @@ def guard_cost(mm: Any, base: int, seq: CallSequence) -> dict[str, float]:
     """The cost of the event trace and fault injection while unused: how many
     ``if mm.tracer.active`` / ``if mm.injector.armed`` tests a call makes, times what one
     costs; and, for scale, the time per call with a no-op subscriber listening."""
-    import timeit
 
     baseline, _ = run_model_ops(mm, base, seq)
     tracer, injector = mm.tracer, mm.injector
@@ -444,7 +445,6 @@ def _python() -> str:
 
 
 def _compiled_modules() -> list[str]:
-    import vmamodel
 
     root = Path(vmamodel.__file__).parent
     return sorted(p.name.split(".")[0] for p in root.glob("*.so"))

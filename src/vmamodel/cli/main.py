@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vmamodel.bench import Options
+from vmamodel.bench import run as run_bench
 from vmamodel.constants import VM_MNEMONICS
 from vmamodel.events import Event
 from vmamodel.host import heap_start
@@ -420,8 +422,6 @@ def _print_diff_summary(console: Console, model: Run, host: Run,
 def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_c: bool,
           memory_n: int) -> None:
     """Time the model against the host kernel on one sequence of calls, at each size."""
-    from vmamodel.bench import Options
-    from vmamodel.bench import run as run_bench
 
     try:
         numbers = tuple(int(size.replace("_", "")) for size in sizes.split(","))

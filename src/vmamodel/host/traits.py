@@ -126,6 +126,7 @@ def host_kernel_kwargs() -> dict[str, Any]:
 
 def _oracle_start_brk() -> int:
     """Where the oracle's child keeps its heap (the default arena's top; see heap_start)."""
+    # Not at module level: vmamodel.host imports this module for host_model_kwargs.
     from vmamodel.host import heap_start
 
     return heap_start() or 0

@@ -7,6 +7,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from vmamodel import constants
+from vmamodel.drivers.devices import is_device_path
 
 if TYPE_CHECKING:
     pass
@@ -104,7 +105,6 @@ class Scenario:
     def model_only(self) -> list[tuple[int, str]]:
         """(line, path) of every ``open`` of a built-in driver: the host has none of them,
         so ``vmamodel diff`` refuses such a scenario and ``vmamodel run`` runs it."""
-        from vmamodel.drivers.devices import is_device_path
 
         return [
             (call.line, call.args[0].value)

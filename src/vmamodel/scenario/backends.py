@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import vmamodel
+from vmamodel import memfd_create, open_file
+from vmamodel.drivers.devices import Devices, is_device_path, ledger_summary
+from vmamodel.host import real_file
 from vmamodel.host.arena import ARENA_BASE, ARENA_SIZE
 
 if TYPE_CHECKING:
@@ -41,7 +45,6 @@ class Backend(Protocol):
 
 
 def _new_devices() -> Any:
-    from vmamodel.drivers.devices import Devices
 
     return Devices()
 
@@ -59,7 +62,6 @@ class ModelBackend:
     devices: Any = field(default_factory=_new_devices)
 
     def new_space(self) -> Space:
-        import vmamodel
 
         kwargs = dict(self.config)
         if self.profile is not None:
@@ -71,13 +73,10 @@ class ModelBackend:
         return None
 
     def memfd_create(self, name: str, size: int) -> File:
-        from vmamodel import memfd_create
 
         return memfd_create(name, size)
 
     def open_file(self, path: str, flags: int, size: int) -> File:
-        from vmamodel import open_file
-        from vmamodel.drivers.devices import is_device_path
 
         if is_device_path(path):
             device: File = self.devices.open(path, flags)
@@ -94,7 +93,6 @@ class ModelBackend:
 
     def ledger_lines(self) -> list[str]:
         """A summary of every ledger of the built-in drivers the run opened."""
-        from vmamodel.drivers.devices import ledger_summary
 
         return [ledger_summary(ledger) for ledger in self.devices.ledgers()]
 
@@ -109,7 +107,6 @@ class HostBackend:
     _spaces: list[Space] = field(default_factory=list)
 
     def new_space(self) -> Space:
-        import vmamodel
 
         space: Space = vmamodel.HostAddressSpace(arena=self.arena)
         self._spaces.append(space)
@@ -119,13 +116,10 @@ class HostBackend:
         self._spaces.append(space)
 
     def memfd_create(self, name: str, size: int) -> File:
-        from vmamodel import memfd_create
 
         return memfd_create(name, size)
 
     def open_file(self, path: str, flags: int, size: int) -> File:
-        from vmamodel.drivers.devices import is_device_path
-        from vmamodel.host import real_file
 
         if is_device_path(path):
             raise RuntimeError(f"{path}: the built-in drivers exist only in the model")

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vmamodel.profiles import PROFILES
 from vmamodel.scenario.ast import (
     CALLS,
     Binary,
@@ -225,7 +226,6 @@ def _directive(text: str, directives: dict[str, str]) -> None:
     if key == "layout" and value not in LAYOUTS:
         raise LineError(f"unknown layout {value!r} (known: {', '.join(LAYOUTS)})")
     if key == "profile":
-        from vmamodel.profiles import PROFILES
 
         if value not in PROFILES:
             raise LineError(f"unknown profile {value!r} (known: {', '.join(sorted(PROFILES))})")
