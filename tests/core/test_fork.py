@@ -102,7 +102,7 @@ def test_the_parent_outlives_the_childs_exit(mm):
     assert layout(mm) == [(0, 3, "rw-p")]
 
 
-# ---- anon_vma_fork, seen through merges (semantics.md §8) -------------------------------------
+# ---- anon_vma_fork, seen through merges (is_mergeable_anon_vma() in mm/vma.c) ---------------
 
 
 def test_a_new_range_next_to_a_faulted_vma_merges_in_the_parent_only(mm):

@@ -34,7 +34,7 @@ def _separately_written(mm, advice: int, file: v.File | None = None) -> list[tup
     """Two RW private VMAs [0,2) and [3,5) (anonymous, or of ``file`` at offsets equal to
     their page numbers); [0,2) gets ``advice``, [3,5) a write fault; then the gap is
     filled. The new page merges with both sides only if [0,2) has no anon_vma of its own
-    (spec §8 rule 3)."""
+    (is_mergeable_anon_vma() in mm/vma.c)."""
 
     def place(page: int, npages: int) -> None:
         if file is None:

@@ -137,7 +137,8 @@ def test_shared_memfd_flags(mm):
 
 
 class TestAccount:
-    """VM_ACCOUNT ("ac") as host-facts.md records it."""
+    """VM_ACCOUNT ("ac"): accountable_mapping() at mmap, mprotect_fixup() on a change, as the
+    host kernel shows it."""
 
     def test_private_writable_is_accounted_read_only_is_not(self, mm):
         mm.mmap(at(0), P, RW, NOREPLACE)

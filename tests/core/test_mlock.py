@@ -35,7 +35,7 @@ def locked_pages(mm: object) -> int:
 
 def _separately_written(mm, lock: object) -> list[tuple[int, int, str]]:
     """[0,2) is locked by ``lock``, [3,5) write-faulted, then the gap is mapped: a three-way
-    merge happens only if [0,2) has no anon_vma (spec §8 rule 3). The lock is dropped first
+    merge happens only if [0,2) has no anon_vma (is_mergeable_anon_vma()). The lock is dropped first
     so that the lock bits do not block the merge."""
     mm.mmap(at(0), 2 * P, RW, NOREPLACE)
     mm.mmap(at(3), 2 * P, RW, NOREPLACE)

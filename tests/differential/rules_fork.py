@@ -5,7 +5,8 @@ current one on both backends, ``switch`` makes another member current (every oth
 on the current pair through ``self.model`` / ``self.host``), and ``exit_member`` ends one that
 is not the root. After a fork both sides of the family are compared, so a difference in what
 the child got, or in what the fork did to the parent, shows at once; later rules in the
-child exercise its anon_vmas (fork children refuse some merges, semantics.md §8).
+child exercise its anon_vmas (fork children refuse some merges: is_mergeable_anon_vma() in
+mm/vma.c).
 """
 
 from __future__ import annotations

@@ -362,8 +362,8 @@ def test_mlock_and_madvise_flags(hs: HostAddressSpace) -> None:
 
 @host
 def test_fork_child_does_not_merge_with_a_faulted_vma(hs: HostAddressSpace) -> None:
-    """Rule 2 of spec §8: unfaulted new range next to a faulted VMA merges, except in a
-    fork child."""
+    """An unfaulted new range next to a faulted VMA merges, except in a fork child
+    (is_mergeable_anon_vma() and vma_is_fork_child() in mm/vma.c)."""
     hs.mmap(A, P, RW, NOREPLACE)
     hs.touch(A, write=True)
     with hs.fork() as child:

@@ -1,5 +1,5 @@
-"""Part A of peer-tests.md: the scenarios of the kernel's userland VMA harness
-(tools/testing/vma), A1-A39, at the model's level.
+"""The scenarios of the kernel's userland VMA harness (tools/testing/vma), A1-A39, at the
+model's level; docs/kernel-tests.md section 1 maps each row to its harness test.
 
 Two kinds of test, as the rows allow:
 

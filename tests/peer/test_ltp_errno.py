@@ -1,5 +1,6 @@
-"""Part C of peer-tests.md: the LTP errno table (C1-C66) and the LTP functional tests that
-bear on VMA layout (C2, F1-F26), on the model and on the host kernel.
+"""The LTP errno table (C1-C66) and the LTP functional tests that bear on VMA layout
+(F1-F26), on the model and on the host kernel; docs/kernel-tests.md sections 2 and 3 name
+each row's LTP source file.
 
 Each test is named after its row. Where LTP passes NULL and lets the kernel choose, the tests
 pass an arena address as a hint (or MAP_FIXED where the row's point is not placement): the
@@ -110,7 +111,7 @@ def test_c12_mmap17_noreplace_over_a_file_mapping_is_eexist(mm, regular_file):
 
 def test_c13_mmap20_shared_validate_with_map_above4g_succeeds_on_x86_64(mm, regular_file):
     """LTP expects EOPNOTSUPP for bit 0x80, but on x86-64 that bit is MAP_ABOVE4G, which is
-    in LEGACY_MAP_MASK: the mapping succeeds (as peer-tests.md says the host does). The
+    in LEGACY_MAP_MASK: the mapping succeeds (the host kernel agrees). The
     unknown bit 0x200 still gets EOPNOTSUPP."""
     f = regular_file(v.O_RDWR, 4 * P)
     validate = v.MAP_SHARED_VALIDATE

@@ -1,5 +1,5 @@
 """mseal(2) (mm/mseal.c) and the refusals of sealed VMAs in munmap, MAP_FIXED mmap and
-mprotect (semantics.md §4.3), on the model and on the host kernel.
+mprotect (vma_is_sealed() in mm/vma.h), on the model and on the host kernel.
 
 The LTP rows (C55-C66) are in test_ltp_errno.py; this file pins the rest: how sealing splits
 and merges, and the partial effects a refused call leaves behind. Each test gets a fresh

@@ -117,8 +117,9 @@ def test_stacked_mapping_never_merges_through_the_prepare_path(make_mm):
 
 
 def test_v4_stacked_mapped_file_fails_and_leaks_the_inner_reference(mm):
-    # series.md §7.3 / §8.4: the inner mapped already counted when the outer check fires,
-    # and the legacy error path frees the VMA without close.
+    # v4's __vma_check_mmap_hook() (docs/drivers.md sections 10 and 11): the inner mapped
+    # already counted when the outer check fires, and the legacy error path frees the VMA
+    # without close.
     dev = good.GoodDevice()
     upper = stacked.open_stacked(good.open_device(dev))
     with raises_errno(errno.EINVAL):
@@ -129,7 +130,7 @@ def test_v4_stacked_mapped_file_fails_and_leaks_the_inner_reference(mm):
 
 
 def test_outer_failure_after_inner_mapped_leaks(new_mm):
-    # semantics.md §6.4 item 5, the kernel's own leak (v4 and mainline alike): the inner
+    # The kernel's own leak, v4 and mainline alike (docs/drivers.md section 2.3): the inner
     # mapped took a reference inside the compat call, a later step of the outer legacy
     # hook fails, and the VMA is freed with dummy ops - close never runs.
     dev = good.GoodDevice()

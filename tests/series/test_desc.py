@@ -1,5 +1,6 @@
 """struct vm_area_desc: what mmap_prepare may change and what the kernel does with it
-(semantics.md §1.3 and §6.4a, call_mmap_prepare / set_vma_user_defined_fields)."""
+(call_mmap_prepare() and set_vma_user_defined_fields() in mm/vma.c; the compat path's
+compat_set_vma_from_desc() in mm/vma.h)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""AFS (series.md §8): cb_nr_mmap counts live VMA objects, and the vnode is on its volume's
-open_mmaps list exactly while the count is non-zero. AFS VMAs are ordinary file VMAs, so a
-new range can merge into a neighbour - which is why the count belongs in ``mapped``."""
+"""AFS (fs/afs/file.c, v4 09/21 and 10/21; docs/drivers.md section 11): cb_nr_mmap counts
+live VMA objects, and the vnode is on its volume's open_mmaps list exactly while the count
+is non-zero. AFS VMAs are ordinary file VMAs, so a new range can merge into a neighbour -
+which is why the count belongs in ``mapped``."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ def test_split_unmap_and_exit(new_mm, form):
 
 
 def test_new_range_between_two_afs_vmas_merges_into_one_only(new_mm):
-    # afs_vm_ops has close: a merge may expand a VMA but never remove one (§8.3).
+    # afs_vm_ops has close: a merge may expand a VMA but never remove one
+    # (can_merge_remove_vma() in mm/vma.c).
     node, file = vnode_and_file()
     mmap_at(new_mm, 0, 2, file)
     mmap_at(new_mm, 4, 2, file)
@@ -91,7 +93,7 @@ def test_new_range_between_two_afs_vmas_merges_into_one_only(new_mm):
 
 
 def test_v4_stacked_over_afs_fails_after_afs_mapped_counted(mm):
-    # series.md §8.4 (inferred): the same failure class as TCMU under v4.
+    # Inferred (docs/drivers.md section 11): the same failure class as TCMU under v4.
     node, file = vnode_and_file()
     with raises_errno(errno.EINVAL):
         mmap_at(mm, 0, 2, stacked.open_stacked(file))

@@ -1,4 +1,4 @@
-"""hpet (series.md §1): checks and errno of both forms, flags, offsets, no merging.
+"""hpet (drivers/char/hpet.c): checks and errno of both forms, flags, offsets, no merging.
 
 The new form (v4 13/21) fails its length/offset checks in action prepare, before a VMA
 exists; the old one inside ``.mmap`` on an allocated VMA. User space sees the same errno,
@@ -154,7 +154,7 @@ def test_new_form_fails_before_a_vma_exists_old_form_after(new_mm, form):
 
 
 def test_failure_over_an_existing_mapping_leaves_a_hole(new_mm, form):
-    # Both forms fail after the old range was torn down (semantics.md §2.4).
+    # Both forms fail after the old range was torn down (vms_abort_munmap_vmas()).
     good = hpet_file(form)
     map_hpet(new_mm, good, page=0)
     map_hpet(new_mm, good, page=2)

@@ -1,4 +1,5 @@
-"""Hyper-V vmbus ``ring`` sysfs file + uio_hv_generic (series.md §6): a compat-path driver.
+"""Hyper-V vmbus ``ring`` sysfs file + uio_hv_generic (drivers/hv/vmbus_drv.c,
+drivers/uio/uio_hv_generic.c; v4 18/21): a compat-path driver.
 
 kernfs's legacy ``.mmap`` calls the channel's callback; in the new form that is a
 prepare-style callback run through compat_set_desc_from_vma + __compat_vma_mmap.
@@ -103,7 +104,7 @@ def test_sysfs_ring_and_uio_map_0_map_the_same_pages(new_mm, form):
 @pytest.mark.parametrize(("profile", "inner"), [("v4", None), ("mainline", VMA_DUMMY_VM_OPS)])
 def test_kernfs_records_the_inner_ops_the_compat_write_back_left(make_mm, profile, inner):
     # v4 compat_set_desc_from_vma leaves desc.vm_ops NULL and the write-back copies it;
-    # mainline pre-fills it with the VMA's (dummy) ops (series.md §6.3).
+    # mainline pre-fills it with the VMA's (dummy) ops (docs/drivers.md section 8).
     mm = make_mm(profile)
     dev = probe("new")
     file = hv.open_ring(dev.channel)

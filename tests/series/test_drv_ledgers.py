@@ -1,8 +1,8 @@
 """Every counting driver model's ledger after map, merge, split, munmap, a failure at every
 injected point, and exit - in every form, under v4 and mainline.
 
-A ledger balances unless the path is one of the anomalies the series notes document; each
-of those is asserted exactly here (series.md §4.2.3, §5.2.3, §7.3, semantics.md §6.1):
+A ledger balances unless the path is one of the anomalies docs/drivers.md documents; each
+of those is asserted exactly here (docs/drivers.md section 13 lists them):
 
 - stm (new): a failed action or ``mapped`` skips the PM get but the unmap runs ``close``:
   one put too many;
@@ -189,7 +189,7 @@ def test_opens_follow_splits(new_mm, name, form):
     with collect(new_mm) as events:
         results = scenario(new_mm, subject)
     if subject.name == "tcmu" and form == "new" and new_mm.profile.name == "v4":
-        assert results[:4] == [errno.EINVAL] * 4  # every mmap refused (series.md §7.3)
+        assert results[:4] == [errno.EINVAL] * 4  # every mmap refused (__vma_check_mmap_hook)
         return
     assert results == [0] * 7
     splits = [e for e in events if isinstance(e, Split)]

@@ -111,7 +111,7 @@ def test_an_mremap_move_opens_the_copy_and_closes_the_original(new_mm, form):
 
 @pytest.mark.parametrize("driver", ["hpet", "stm"])
 def test_special_mappings_cannot_grow(new_mm, driver):
-    # VM_DONTEXPAND (and VM_PFNMAP): vma_to_resize says EFAULT (series.md §1.3).
+    # VM_DONTEXPAND (and VM_PFNMAP): check_prep_vma() in mm/mremap.c says EFAULT.
     if driver == "hpet":
         file = hpet.open_device(hpet.HpetDevice())
         mmap_at(new_mm, 0, 1, file, prot=RO, pgoff=0)

@@ -1,4 +1,4 @@
-"""mtdchar (series.md §2): every mmap on an MMU kernel is ENODEV, in both forms."""
+"""mtdchar (drivers/mtd/mtdchar.c): every mmap on an MMU kernel is ENODEV, in both forms."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""open-dice (series.md §3): the reserved DICE region, both forms."""
+"""open-dice (drivers/misc/open-dice.c, v4 12/21): the reserved DICE region, both forms."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""stm (series.md §4): the MMIO window of a file's channels; one runtime-PM reference per VMA.
+"""stm (drivers/hwtracing/stm/core.c, v4 15/21): the MMIO window of a file's channels; one
+runtime-PM reference per VMA.
 
 New form: the checks run in mmap_prepare and the synchronous PM get moves to ``mapped``;
 old form: the get is in ``.mmap`` and a failed ioremap is ignored.
@@ -104,8 +105,8 @@ def test_ioremap_failure_old_ignores_new_refuses(new_mm, form):
 
 
 def test_complete_time_failure_puts_a_reference_never_taken(new_mm):
-    # series.md §4.2.3 (inferred): the remap fails in mmap_action_complete, mapped is
-    # skipped, the unmap runs close.
+    # Inferred (docs/drivers.md section 6): the remap fails in mmap_action_complete, mapped
+    # is skipped, the unmap runs close.
     dev = stm.StmDevice()
     with new_mm.inject("action_complete"), raises_errno(errno.ENOMEM):
         map_stm(new_mm, stm_file(dev, "new"))

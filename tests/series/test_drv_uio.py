@@ -1,5 +1,6 @@
-"""uio core and TCMU (series.md §7): uio_mmap stays a legacy ``.mmap``; TCMU's hook becomes
-prepare-style, run through the compat layer, with a kref taken in ``mapped``."""
+"""uio core and TCMU (drivers/uio/uio.c, drivers/target/target_core_user.c; v4 19/21):
+uio_mmap stays a legacy ``.mmap``; TCMU's hook becomes prepare-style, run through the compat
+layer, with a kref taken in ``mapped``."""
 
 from __future__ import annotations
 
@@ -163,7 +164,7 @@ def test_tcmu_split_and_teardown_return_the_kref(make_mm, form):
 
 
 def test_tcmu_v4_every_mmap_fails_and_leaks_a_kref(mm):
-    # series.md §7.3: __vma_check_mmap_hook after uio_mmap sees tcmu_vm_ops.mapped.
+    # v4's __vma_check_mmap_hook() after uio_mmap() sees tcmu_vm_ops.mapped (3d3544a6c996).
     udev = tcmu.TcmuDevice(mmap_pages=4)
     file = tcmu_file(udev, "new")
     for attempt in range(1, 4):

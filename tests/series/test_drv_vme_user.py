@@ -1,5 +1,5 @@
-"""vme_user (series.md §5): master windows; one private struct per original mapping, shared
-by its split pieces, and the image's mmap_count."""
+"""vme_user (drivers/staging/vme_user, v4 16/21): master windows; one private struct per
+original mapping, shared by its split pieces, and the image's mmap_count."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_no_such_minor_is_enodev_at_open():
         ({"is_master": False}, 0, 4, 0, errno.EINVAL),
         ({}, 0, WINDOW + 1, 0, errno.EFAULT),  # past the window's end
         ({}, 0, 4, WINDOW - 3, errno.EFAULT),
-        ({}, 0, 4, 1, errno.EINVAL),  # offset applied twice (series.md §5.2 quirk)
+        ({}, 0, 4, 1, errno.EINVAL),  # offset applied twice (docs/drivers.md 7)
         ({}, 0, 1, WINDOW - 1, errno.EINVAL),
     ],
 )
@@ -107,7 +107,7 @@ def test_exit_returns_everything(new_mm, form):
 
 
 def test_new_form_mapped_enomem_unmaps_and_close_sees_no_struct(new_mm):
-    # series.md §5.2.3 (inferred): close dereferences the NULL private pointer.
+    # Inferred (docs/drivers.md section 7): close dereferences the NULL private pointer.
     bridge = bridge_with()
     bridge.fail_alloc = True
     with raises_errno(errno.ENOMEM):

@@ -92,7 +92,8 @@ def test_the_same_workload_emits_when_listened_to(new_mm):
 
 
 def test_a_close_hook_stops_the_removal_of_next(new_mm):
-    # A range between two VMAs whose ops have close merges with prev only (§3.4).
+    # A range between two VMAs whose ops have close merges with prev only
+    # (vma_merge_new_range() in mm/vma.c).
     probe = Probe()
     file = probe_file(probe)
     mmap_at(new_mm, 0, 2, file)

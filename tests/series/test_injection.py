@@ -2,7 +2,8 @@
 
 A failed mmap into free space leaves the address space as it was; a failed MAP_FIXED over
 an existing mapping leaves the old mapping when the failure comes before its teardown
-(limits, the split of the gather, accounting), and a hole after (semantics.md §2.4).
+(limits, the split of the gather, accounting), and a hole after (vms_abort_munmap_vmas() in
+mm/vma.c; docs/architecture.md section 4.3).
 """
 
 from __future__ import annotations

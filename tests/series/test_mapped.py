@@ -78,7 +78,7 @@ def test_failing_mapped_leaves_no_vma_and_returns_its_errno(new_mm):
 
 
 def test_failing_mapped_vma_is_closed_by_the_unmap(new_mm):
-    # semantics.md §6.1: close runs on a VMA whose mapped failed.
+    # mmap_action_finish() in mm/util.c: close runs on a VMA whose mapped failed.
     probe = Probe(mapped_errno=errno.ENOMEM)
     with raises_errno(errno.ENOMEM):
         mmap_at(new_mm, 0, 2, probe_file(probe))

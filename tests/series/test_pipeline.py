@@ -1,4 +1,4 @@
-"""The order of one mmap() (semantics.md §2.4, §6.1: __mmap_region, mmap_action_complete),
+"""The order of one mmap() (__mmap_region() in mm/vma.c, mmap_action_complete() in mm/util.c),
 read off the event trace."""
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ PLAIN_OPS = VmOperations()
 
 
 def test_no_second_merge_attempt_after_legacy_mmap_changed_the_flags(new_mm):
-    # semantics.md §2.4 10b: the retry merge after .mmap ("retry_merge") was removed by
+    # __mmap_new_file_vma() in mm/vma.c: the retry merge after .mmap ("retry_merge") was removed by
     # "mm/vma: remove mmap() retry merge" (6.16); 6.18 and the series never re-merge, so
     # a range whose flags only match its neighbour after .mmap stays a VMA of its own.
     file = File("/dev/legacy", size=1 << 20, f_op=Clearing())

@@ -1,9 +1,10 @@
 """The profile table (vmamodel.profiles): one test per row, each run under every profile.
 
 Every test checks two things: the behaviour the row switches, observed through the model,
-matches the table; and the table matches the spec notes (semantics.md §6, series.md §10),
-written out per profile in the parametrisation. ``test_every_row_has_a_test`` fails when a
-row is added without a test here.
+matches the table; and the table matches the kernel's three code states (6.18, v4,
+mainline: docs/architecture.md section 18), written out per profile in the
+parametrisation. ``test_every_row_has_a_test`` fails when a row is added without a test
+here.
 """
 
 from __future__ import annotations

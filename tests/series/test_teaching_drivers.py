@@ -161,7 +161,7 @@ def test_good_balances_with_a_failure_at_every_point(new_mm, point, nth):
     exit_mm(new_mm)
     if hazard:
         # close on the VMA whose mapped failed: a release without an acquire, the
-        # series' documented hazard (semantics.md §6.1). Nothing leaks.
+        # series' documented hazard (mmap_action_finish()). Nothing leaks.
         assert dev.ledger.leaks() == {}
         underflows = dev.ledger.double_releases()
         assert underflows and {u.cause for u in underflows} == {"close"}

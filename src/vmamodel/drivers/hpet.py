@@ -68,8 +68,8 @@ class HpetLegacyFops(FileOperations):
 
 
 def open_device(dev: HpetDevice, flags: int = O_RDONLY, *, form: str = "new") -> File:
-    """open("/dev/hpet"): hpet_open refuses write mode with EINVAL (recalled, see series.md
-    §1.1), so a shared writable mapping can never be asked for."""
+    """open("/dev/hpet"): hpet_open() (drivers/char/hpet.c) refuses write mode with EINVAL,
+    so a shared writable mapping can never be asked for."""
     check_form(form)
     if wants_write(flags):
         raise fail(E.EINVAL, "hpet_open: FMODE_WRITE")

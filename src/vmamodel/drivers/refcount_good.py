@@ -7,7 +7,8 @@ fail - and in ``open`` for every VMA made from an existing one (split piece, for
 mremap copy). ``close`` drops one per VMA object. Like AFS and TCMU it has no action and its
 ``mapped`` cannot fail, so the ledger balances over any sequence the kernel can produce.
 
-Two limits of the API it illustrates (series.md §9.3, semantics.md §6.1):
+Two limits of the API it illustrates (mmap_action_finish() in mm/util.c; docs/drivers.md
+sections 2.2 and 12):
 
 - ``close`` runs on a VMA whose ``mapped`` failed or whose action failed. A driver whose
   ``mapped`` can fail cannot tell such a VMA from a counted one if its mappings can merge:

@@ -7,8 +7,9 @@ so an inner ``mmap_prepare`` goes through the compat layer, which calls the inne
 ``mapped`` there and then. The "accessed" callback runs whatever vfs_mmap returned.
 
 ``fail_after`` (an errno) makes the outer hook fail after the inner mmap succeeded - a later
-step of a legacy hook. The VMA is then freed without ``close`` (semantics.md §6.4.5): a
-reference the inner ``mapped`` took leaks. v4 reaches the same state on every mmap through
+step of a legacy hook. The VMA is then freed without ``close`` (the error path of
+__mmap_new_file_vma() in mm/vma.c; docs/drivers.md section 2.3): a reference the inner
+``mapped`` took leaks. v4 reaches the same state on every mmap through
 __vma_check_mmap_hook, which rejects the inner ``mapped`` once the outer ``.mmap`` returns.
 """
 

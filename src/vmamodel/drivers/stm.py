@@ -7,8 +7,9 @@ Old stm_char_mmap: checks, then a synchronous PM get, flags, vm_ops, and vm_ioma
 whose failure is ignored (success with an unpopulated VMA, reference held).
 New stm_char_mmap_prepare + stm_mmap_mapped: same checks, no reference in prepare; the
 synchronous get moves to ``mapped``, after the remap succeeded. open/close unchanged.
-Inferred (series.md §4.2.3): a remap that fails in mmap_action_complete skips ``mapped`` but
-the unmap still runs ``close`` - one put without a get (the ledger shows an underflow).
+Inferred (docs/drivers.md section 6): a remap that fails in mmap_action_complete() skips
+``mapped`` but the unmap still runs ``close`` - one put without a get (the ledger shows an
+underflow).
 """
 
 from __future__ import annotations

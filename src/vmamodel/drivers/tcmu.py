@@ -8,8 +8,9 @@ tcmu_vma_open -> kref_get.
 New (v4 19/21) tcmu_mmap_prepare(info, desc): flags, ops, private = udev, size check; the
 kref_get moves to ``mapped``, which runs inside uio_mmap's compat call, before the VMA is in
 the tree. Under v4, vfs_mmap then sees ``mapped`` on the VMA left by the legacy uio_mmap
-and fails the mmap with EINVAL (series.md §7.3) after ``mapped`` took its reference, and the
-VMA is freed without ``close``: one leaked kref per attempt.
+and fails the mmap with EINVAL (__vma_check_mmap_hook(), v4 08/21, removed by commit
+3d3544a6c996; docs/drivers.md section 10) after ``mapped`` took its reference, and the VMA is
+freed without ``close``: one leaked kref per attempt.
 """
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ def uio_mmap_driver_hook(info: UioInfo, file: File, vma: Vma) -> None:
 
 
 def uio_mmap(file: File, vma: Vma) -> None:
-    """uio_mmap() (drivers/uio/uio.c): the order of checks of series.md §7.1."""
+    """uio_mmap() (drivers/uio/uio.c): its checks in the kernel's order (docs/drivers.md 9)."""
     dev = state_of(file, UioListener).dev
     if vma.vm_end < vma.vm_start:
         raise fail(E.EINVAL)

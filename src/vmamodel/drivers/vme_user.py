@@ -8,10 +8,11 @@ one, decrements the image's ``mmap_count`` and frees the struct).
 Old: everything inside vme_user_mmap, under the image mutex.
 New: prepare checks and asks for a simple I/O remap; ``mapped`` allocates the struct and
 bumps mmap_count (ENOMEM now makes the core unmap the VMA).
-Inferred bug (series.md §5.2.3): close dereferences vm_private_data unconditionally, so a
-failed ``mapped`` or a failed remap leaves close with None: flagged in the ledger.
-Kept quirk (§5.2): the window offset is applied by the driver and again by the ioremap
-helper, so only offset 0 works on a page-aligned window.
+Inferred bug (docs/drivers.md section 7): close dereferences vm_private_data without a
+check, so a failed ``mapped`` or a failed remap leaves close with None: flagged in the ledger.
+Kept quirk (both forms; vme_master_mmap() and the vm_iomap_memory() arithmetic): the window
+offset is applied by the driver and again by the ioremap helper, so only offset 0 works on
+a page-aligned window.
 """
 
 from __future__ import annotations
