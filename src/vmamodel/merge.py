@@ -329,6 +329,8 @@ def vma_merge_new_range(vmg: VmaMergeStruct) -> Vma | None:
             _refused_special(vmg)
             _trace_merge(vmg, "new_range", start, end, False)
         return None
+    # A new range [start, end) in the gap between prev and next: prev|new| grows prev,
+    # |new|next grows next down, prev|new|next makes prev cover all three (next goes).
     left = can_vma_merge_left(vmg)
     right = not vmg.just_expand and can_vma_merge_right(vmg, left)
     if right:
@@ -396,6 +398,12 @@ def vma_merge_existing_range(vmg: VmaMergeStruct) -> Vma | None:
         vmg.target = prev
         sticky |= prev.vm_flags & VM_STICKY
 
+    # The three outcomes, with [start, end) the changed range ("=" it, "-" untouched):
+    #   both:   prev|==middle==|next      -> prev grows over middle and next
+    #   left:   prev|===|-middle-|        -> prev grows to end; middle starts at end
+    #           prev|==middle==|          -> prev grows over middle, which goes
+    #   right:  |-middle-|===|next        -> next starts at start; middle ends at start
+    #           |==middle==|next          -> next grows down over middle, which goes
     dup: Vma | None = None
     if merge_both:
         assert prev is not None and nxt is not None
