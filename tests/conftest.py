@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from vmamodel.host import DEFAULT_ARENA
-
-ARENA = DEFAULT_ARENA[0]
-ARENA_SIZE = DEFAULT_ARENA[1]
+from vmamodel.host import HostAddressSpace, host_model_kwargs
+from vmamodel.host.arena import ARENA_BASE as ARENA
+from vmamodel.mm import AddressSpace
+from vmamodel.space import MmSpace
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 # The host backend spends ~50 ms starting a child, so examples can be slow.
@@ -32,54 +32,36 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 class Backend:
-    """Makes address spaces of one kind and closes the host ones afterwards."""
+    """Makes address spaces of one kind and ends the host ones (child processes) afterwards."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._spaces: list[Any] = []
+        self._hosts: list[HostAddressSpace] = []
 
     @property
     def is_host(self) -> bool:
         return self.name == "host"
 
-    def __call__(self, **kwargs: Any) -> Any:
-        if self.is_host:
-            from vmamodel.host import HostAddressSpace
-
-            space: Any = HostAddressSpace(**kwargs)
-        else:
-            from vmamodel.host import host_model_kwargs
-
-            space = _model_class()(**{**host_model_kwargs(), **kwargs})
-        self._spaces.append(space)
-        return space
+    def __call__(self, **kwargs: Any) -> MmSpace:
+        if not self.is_host:
+            return AddressSpace(**{**host_model_kwargs(), **kwargs})
+        host = HostAddressSpace(**kwargs)
+        self._hosts.append(host)
+        return host
 
     def close(self) -> None:
-        for space in self._spaces:
-            closer = getattr(space, "close", None)
-            if callable(closer):
-                closer()
-        self._spaces.clear()
+        for host in self._hosts:
+            host.close()
+        self._hosts.clear()
 
     def __repr__(self) -> str:
         return f"Backend({self.name})"
-
-
-def _model_class() -> Any:
-    # Imported lazily: the model may be mid-rewrite while the host tests still run.
-    try:
-        from vmamodel.mm import AddressSpace
-    except ImportError as exc:  # temporary: only while mm.py does not exist yet
-        pytest.skip(f"the model (vmamodel.mm.AddressSpace) cannot be imported: {exc}")
-    return AddressSpace
 
 
 @pytest.fixture(params=["model", pytest.param("host", marks=pytest.mark.host)])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """A factory of fresh address spaces of the parametrised kind."""
     factory = Backend(request.param)
-    if not factory.is_host:
-        _model_class()
     try:
         yield factory
     finally:
@@ -87,7 +69,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
 
 @pytest.fixture
-def mm(backend: Backend) -> Any:
+def mm(backend: Backend) -> MmSpace:
     """A fresh, empty address space (model or host)."""
     return backend()
 

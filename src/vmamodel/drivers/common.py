@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import errno as E
 from typing import TYPE_CHECKING, TypeVar
 
-from vmamodel.constants import O_ACCMODE, O_RDWR, PAGE_SHIFT
+from vmamodel.constants import O_ACCMODE, O_RDWR
 from vmamodel.file import File, FileOperations
 from vmamodel.hooks import oserror
 
@@ -41,10 +40,6 @@ def check_form(form: str) -> None:
         raise ValueError(f"unknown driver form {form!r}; choose from {FORMS}")
 
 
-def pages_of(length: int) -> int:
-    return length >> PAGE_SHIFT
-
-
 def char_device(
     path: str,
     f_op: FileOperations,
@@ -72,6 +67,3 @@ def wants_write(flags: int) -> bool:
     """FMODE_WRITE for open(2) flags."""
     return (flags & O_ACCMODE) != 0
 
-
-def einval(detail: str = "") -> OSError:
-    return fail(E.EINVAL, detail)

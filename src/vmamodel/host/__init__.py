@@ -33,7 +33,8 @@ import subprocess
 import sys
 import tempfile
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from errno import EPERM
 from pathlib import Path
 from typing import IO, Any
@@ -144,6 +145,37 @@ def _shutdown(channel: Channel, proc: subprocess.Popen[bytes] | None, stderr: IO
                 proc.wait()
     finally:
         stderr.close()
+
+
+@dataclass(frozen=True)
+class PlainCall:
+    """A call whose request is its arguments as registers: ``required`` arguments, then
+    optional ones with these defaults; ``guard`` says how its (start, length) range is kept
+    inside the arena: "aligned" (an unaligned start is EINVAL in the kernel, so it passes),
+    "rounded" (the mlock family rounds the start down), "huge" (as aligned, and a range
+    ending above TASK_SIZE fails in the kernel), None (no range)."""
+
+    required: int
+    defaults: tuple[int, ...] = ()
+    guard: str | None = "aligned"
+
+
+#: Calls whose request needs nothing but their arguments; the others (mmap's file, mremap's
+#: two ranges, brk's heap, touch, anon names) keep a ``_req_<name>`` builder of their own.
+PLAIN_CALLS: dict[str, PlainCall] = {
+    "munmap": PlainCall(2, guard="huge"),
+    "mprotect": PlainCall(3),
+    "madvise": PlainCall(3),
+    "mlock": PlainCall(2, guard="rounded"),
+    "mlock2": PlainCall(2, (0,), guard="rounded"),
+    "munlock": PlainCall(2, guard="rounded"),
+    "mlockall": PlainCall(1, guard=None),
+    "munlockall": PlainCall(0, guard=None),
+    "mseal": PlainCall(2, (0,)),
+    "pkey_mprotect": PlainCall(4),
+    "pkey_alloc": PlainCall(0, (0, 0), guard=None),
+    "pkey_free": PlainCall(1, guard=None),
+}
 
 
 class HostAddressSpace:
@@ -386,15 +418,25 @@ class HostAddressSpace:
         token = None if file is None else self._token(file)
         return ("mmap", addr, length, prot, flags, token, offset)
 
-    def _req_munmap(self, addr: int, length: int) -> tuple[Any, ...]:
-        addr, length = addr & U64, length & U64
-        self._guard("munmap", addr, length, huge=True)
-        return ("munmap", addr, length)
+    def _req_plain(self, name: str, args: Sequence[int]) -> tuple[Any, ...]:
+        """A request of a call in :data:`PLAIN_CALLS`: every argument a register (U64), and
+        the range its first two arguments give guarded as the table says."""
+        spec = PLAIN_CALLS[name]
+        if len(args) > len(spec.defaults) + spec.required or len(args) < spec.required:
+            raise TypeError(f"{name}() takes {spec.required} to "
+                            f"{spec.required + len(spec.defaults)} arguments, not {len(args)}")
+        values = [v & U64 for v in (*args, *spec.defaults[len(args) - spec.required:])]
+        if spec.guard is not None:
+            self._guard(name, values[0], values[1], aligned=spec.guard != "rounded",
+                        huge=spec.guard == "huge")
+        return (name, *values)
 
-    def _req_mprotect(self, addr: int, length: int, prot: int) -> tuple[Any, ...]:
-        addr, length, prot = addr & U64, length & U64, prot & U64
-        self._guard("mprotect", addr, length)
-        return ("mprotect", addr, length, prot)
+    def _build(self, name: str, args: Sequence[Any]) -> tuple[Any, ...]:
+        """The request for one call of the AddressSpace API, by name."""
+        if name in PLAIN_CALLS:
+            return self._req_plain(name, args)
+        builder: Callable[..., tuple[Any, ...]] = getattr(self, "_req_" + name)
+        return builder(*args)
 
     def _req_mremap(
         self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0,
@@ -418,32 +460,6 @@ class HostAddressSpace:
                 self._inside(new_addr, new_addr + page_align(new_len), "mremap target")
         return ("mremap", old_addr, old_len, new_len, flags, new_addr)
 
-    def _req_madvise(self, addr: int, length: int, advice: int) -> tuple[Any, ...]:
-        addr, length, advice = addr & U64, length & U64, advice & U64
-        self._guard("madvise", addr, length)
-        return ("madvise", addr, length, advice)
-
-    def _req_mlock(self, addr: int, length: int) -> tuple[Any, ...]:
-        addr, length = addr & U64, length & U64
-        self._guard("mlock", addr, length, aligned=False)
-        return ("mlock", addr, length)
-
-    def _req_mlock2(self, addr: int, length: int, flags: int = 0) -> tuple[Any, ...]:
-        addr, length, flags = addr & U64, length & U64, flags & U64
-        self._guard("mlock2", addr, length, aligned=False)
-        return ("mlock2", addr, length, flags)
-
-    def _req_munlock(self, addr: int, length: int) -> tuple[Any, ...]:
-        addr, length = addr & U64, length & U64
-        self._guard("munlock", addr, length, aligned=False)
-        return ("munlock", addr, length)
-
-    def _req_mlockall(self, flags: int) -> tuple[Any, ...]:
-        return ("mlockall", flags & U64)
-
-    def _req_munlockall(self) -> tuple[Any, ...]:
-        return ("munlockall",)
-
     def _req_set_vma_anon_name(
         self, addr: int, length: int, name: str | None
     ) -> tuple[Any, ...]:
@@ -451,22 +467,6 @@ class HostAddressSpace:
         self._guard("set_vma_anon_name", addr, length)
         raw = None if name is None else name.encode("utf-8", "surrogateescape")
         return ("set_vma_anon_name", addr, length, raw)
-
-    def _req_mseal(self, addr: int, length: int, flags: int = 0) -> tuple[Any, ...]:
-        addr, length, flags = addr & U64, length & U64, flags & U64
-        self._guard("mseal", addr, length)
-        return ("mseal", addr, length, flags)
-
-    def _req_pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> tuple[Any, ...]:
-        addr, length, prot, pkey = addr & U64, length & U64, prot & U64, pkey & U64
-        self._guard("pkey_mprotect", addr, length)
-        return ("pkey_mprotect", addr, length, prot, pkey)
-
-    def _req_pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> tuple[Any, ...]:
-        return ("pkey_alloc", flags & U64, access_rights & U64)
-
-    def _req_pkey_free(self, pkey: int) -> tuple[Any, ...]:
-        return ("pkey_free", pkey & U64)
 
     def _req_brk(self, addr: int) -> tuple[Any, ...]:
         addr &= U64
@@ -506,10 +506,10 @@ class HostAddressSpace:
         return result
 
     def munmap(self, addr: int, length: int) -> None:
-        self._request(self._req_munmap(addr, length))
+        self._request(self._req_plain("munmap", (addr, length)))
 
     def mprotect(self, addr: int, length: int, prot: int) -> None:
-        self._request(self._req_mprotect(addr, length, prot))
+        self._request(self._req_plain("mprotect", (addr, length, prot)))
 
     def mremap(
         self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0,
@@ -518,23 +518,23 @@ class HostAddressSpace:
         return result
 
     def madvise(self, addr: int, length: int, advice: int) -> None:
-        self._request(self._req_madvise(addr, length, advice))
+        self._request(self._req_plain("madvise", (addr, length, advice)))
 
     def mlock(self, addr: int, length: int) -> None:
-        self._request(self._req_mlock(addr, length))
+        self._request(self._req_plain("mlock", (addr, length)))
 
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
-        self._request(self._req_mlock2(addr, length, flags))
+        self._request(self._req_plain("mlock2", (addr, length, flags)))
 
     def munlock(self, addr: int, length: int) -> None:
-        self._request(self._req_munlock(addr, length))
+        self._request(self._req_plain("munlock", (addr, length)))
 
     def mlockall(self, flags: int) -> None:
         """mlockall(2) of the whole child (its own Python mappings included)."""
-        self._request(self._req_mlockall(flags))
+        self._request(self._req_plain("mlockall", (flags,)))
 
     def munlockall(self) -> None:
-        self._request(self._req_munlockall())
+        self._request(self._req_plain("munlockall", ()))
 
     def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
         """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name); None is NULL."""
@@ -544,20 +544,20 @@ class HostAddressSpace:
         """mseal(2). Sealed mappings cannot be unmapped, so ``reset()`` refuses afterwards;
         to reuse one child for many sealing cases, ``fork()`` it while empty and seal in the
         fork (closing the fork frees its sealed mappings)."""
-        self._request(self._req_mseal(addr, length, flags))
+        self._request(self._req_plain("mseal", (addr, length, flags)))
 
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
         """pkey_mprotect(2) (guarded like mprotect)."""
-        self._request(self._req_pkey_mprotect(addr, length, prot, pkey))
+        self._request(self._req_plain("pkey_mprotect", (addr, length, prot, pkey)))
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),
         rights on key 0 would fault all of the child's own memory (HostCrash)."""
-        result: int = self._request(self._req_pkey_alloc(flags, access_rights))
+        result: int = self._request(self._req_plain("pkey_alloc", (flags, access_rights)))
         return result
 
     def pkey_free(self, pkey: int) -> None:
-        self._request(self._req_pkey_free(pkey))
+        self._request(self._req_plain("pkey_free", (pkey,)))
 
     def brk(self, addr: int) -> int:
         """brk(2): the new break, or the old one when the kernel refuses."""
@@ -663,7 +663,7 @@ class HostAddressSpace:
         Returns one item per call: its result, or the OSError / ValueError it failed with
         (returned, not raised). Guards run for all calls before any is sent.
         """
-        requests = [getattr(self, "_req_" + call[0])(*call[1:]) for call in calls]
+        requests = [self._build(call[0], call[1:]) for call in calls]
         results: list[Any] = []
         for response in self._request(("batch", requests)):
             try:

@@ -63,7 +63,6 @@ from vmamodel.scenario.backends import (
     FileStore,
     HostBackend,
     ModelBackend,
-    Space,
 )
 from vmamodel.scenario.executor import (
     ExecOptions,
@@ -107,7 +106,6 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "Snapshot",
-    "Space",
     "StepRecord",
     "Str",
     "check",

@@ -12,6 +12,7 @@ from vmamodel import memfd_create, open_file
 from vmamodel.drivers.devices import Devices, is_device_path, ledger_summary
 from vmamodel.host import real_file
 from vmamodel.host.arena import ARENA_BASE, ARENA_SIZE
+from vmamodel.space import MmSpace
 
 if TYPE_CHECKING:
     from vmamodel.file import File
@@ -20,28 +21,19 @@ if TYPE_CHECKING:
 # Backends
 
 
-class Space(Protocol):
-    """An address space of the model or of the host.
-
-    The executor calls the system-call methods by the call's name (``mmap``, ``munmap``,
-    ``mremap``...), so a backend that lacks one fails only the steps that use it.
-    """
-
-    def maps(self) -> str: ...
-    def smaps(self) -> str: ...
-
-
 class Backend(Protocol):
     """Makes the address spaces and files of one side of a comparison."""
 
     name: str
 
-    def new_space(self) -> Space: ...
-    def adopt(self, space: Space) -> None:
+    def new_space(self) -> MmSpace: ...
+    def adopt(self, space: MmSpace) -> None:
         """Take charge of a space made by fork() (to close it with the backend)."""
     def memfd_create(self, name: str, size: int) -> File: ...
     def open_file(self, path: str, flags: int, size: int) -> File: ...
     def close(self) -> None: ...
+    def ledger_lines(self) -> list[str]:
+        """One line per ledger of the built-in drivers the run opened (model only)."""
 
 
 def _new_devices() -> Any:
@@ -61,15 +53,15 @@ class ModelBackend:
     #: The built-in driver devices (vmamodel.drivers.devices) that ``open`` reaches by path.
     devices: Any = field(default_factory=_new_devices)
 
-    def new_space(self) -> Space:
+    def new_space(self) -> MmSpace:
 
         kwargs = dict(self.config)
         if self.profile is not None:
             kwargs["profile"] = self.profile
-        space: Space = vmamodel.AddressSpace(**kwargs)
+        space: MmSpace = vmamodel.AddressSpace(**kwargs)
         return space
 
-    def adopt(self, space: Space) -> None:
+    def adopt(self, space: MmSpace) -> None:
         return None
 
     def memfd_create(self, name: str, size: int) -> File:
@@ -104,15 +96,14 @@ class HostBackend:
     files: FileStore
     arena: tuple[int, int] = (ARENA_BASE, ARENA_SIZE)
     name: str = "host"
-    _spaces: list[Space] = field(default_factory=list)
+    _spaces: list[MmSpace] = field(default_factory=list)
 
-    def new_space(self) -> Space:
-
-        space: Space = vmamodel.HostAddressSpace(arena=self.arena)
+    def new_space(self) -> MmSpace:
+        space: MmSpace = vmamodel.HostAddressSpace(arena=self.arena)
         self._spaces.append(space)
         return space
 
-    def adopt(self, space: Space) -> None:
+    def adopt(self, space: MmSpace) -> None:
         self._spaces.append(space)
 
     def memfd_create(self, name: str, size: int) -> File:
@@ -129,10 +120,11 @@ class HostBackend:
     def close(self) -> None:
         # Processes behind host spaces must not outlive the comparison.
         for space in self._spaces:
-            closer = getattr(space, "close", None)
-            if callable(closer):
-                closer()
+            space.exit()
         self._spaces.clear()
+
+    def ledger_lines(self) -> list[str]:
+        return []
 
 
 class FileStore:

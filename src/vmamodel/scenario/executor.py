@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from vmamodel import constants
 from vmamodel.host.arena import ARENA_BASE, ARENA_SIZE
+from vmamodel.mm import AddressSpace
 from vmamodel.scenario.ast import (
     CALLS,
     Binary,
@@ -28,13 +29,14 @@ from vmamodel.scenario.ast import (
     Str,
     Unary,
 )
-from vmamodel.scenario.backends import Backend, Space
+from vmamodel.scenario.backends import Backend
 from vmamodel.scenario.tokens import (
     CONSTANTS,
     TOUCH_WORDS,
     ScenarioError,
     errno_name,
 )
+from vmamodel.space import SYSCALLS, MmSpace
 
 if TYPE_CHECKING:
     from vmamodel.events import Event
@@ -121,7 +123,7 @@ class Failed:
 @dataclass(slots=True)
 class SpaceRef:
     label: str
-    space: Space
+    space: MmSpace
     alive: bool = True
 
 
@@ -163,9 +165,7 @@ class Executor:
                     break
         except ScenarioError as err:
             run.error = err
-        ledger_lines = getattr(self.backend, "ledger_lines", None)
-        if callable(ledger_lines):
-            run.ledgers = list(ledger_lines())
+        run.ledgers = self.backend.ledger_lines()
         return run
 
     def step(self, statement: Statement) -> StepRecord:
@@ -183,9 +183,8 @@ class Executor:
         unsubscribe: list[Callable[[], None]] = []
         if self.options.trace:
             for ref in self.spaces:
-                tracer = getattr(ref.space, "tracer", None)
-                if tracer is not None:
-                    unsubscribe.append(tracer.subscribe(events.append))
+                if isinstance(ref.space, AddressSpace):
+                    unsubscribe.append(ref.space.tracer.subscribe(events.append))
         try:
             yield events
         finally:
@@ -233,12 +232,7 @@ class Executor:
             return self.backend.open_file(args[0], args[1], args[2])
         space = ref.space
         if func == "exit":
-            # The host oracle ends its process with close(); the model has exit().
-            ender: Callable[[], Any] | None = getattr(space, "exit", None) \
-                or getattr(space, "close", None)
-            if ender is None:
-                raise AttributeError(f"{type(space).__name__} has neither exit() nor close()")
-            ender()
+            space.exit()
             ref.alive = False
             return 0
         if func == "mmap":
@@ -247,6 +241,8 @@ class Executor:
             args = [addr, length, prot, flags, file, offset]
         if func == "touch":
             args = [args[0], bool(args[1])]
+        if func not in SYSCALLS:
+            raise AttributeError(f"{func}() is not a call of an address space")
         method: Callable[..., Any] = getattr(space, func)
         return method(*args)
 
