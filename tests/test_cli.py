@@ -7,16 +7,16 @@ tests judge the command line alone.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from test_scenario import FakeBackend, FakeSpace, _TracedSpace
+from test_scenario import FakeBackend, FakeSpace
 from vmamodel.cli import main as cli_main
 from vmamodel.cli.main import cli, format_event
-from vmamodel.events import MergeAttempt, VmaCreated, WarnOn
+from vmamodel.events import MergeAttempt, Syscall, Tracer, VmaCreated, WarnOn
 from vmamodel.scenario import parse_file
 
 RW = "PROT_READ|PROT_WRITE"
@@ -28,6 +28,20 @@ SIMPLE = f"""
     mprotect(a + 4K, 4K, PROT_READ) = 0
     mprotect(a, 4K, 0x100) = -EINVAL
 """
+
+
+@dataclass
+class _TracedSpace(FakeSpace):
+    """A fake model space that traces its munmap calls, as the model's tracer would."""
+
+    tracer: Tracer = field(default_factory=Tracer)
+
+    def munmap(self, addr: int, length: int) -> None:
+        self.tracer.emit(Syscall("munmap", (addr, length)))
+        super().munmap(addr, length)
+
+    def fork(self) -> _TracedSpace:
+        return _TracedSpace(list(self.vmas))
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from vmamodel.events import Tracer
 from vmamodel.vma import VmaView
 
 
@@ -44,6 +45,13 @@ class MmSpace(Protocol):
     def maps(self) -> str: ...
     def smaps(self) -> str: ...
     def vmas(self) -> list[VmaView]: ...
+
+
+@runtime_checkable
+class Traced(Protocol):
+    """An address space whose events can be followed (the model's; the host has none)."""
+
+    tracer: Tracer
 
 
 #: The calls of :class:`MmSpace` that a scenario or a campaign may name.

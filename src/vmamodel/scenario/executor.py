@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from vmamodel import constants
 from vmamodel.host.arena import ARENA_BASE, ARENA_SIZE
-from vmamodel.mm import AddressSpace
 from vmamodel.scenario.ast import (
     CALLS,
     Binary,
@@ -36,7 +35,7 @@ from vmamodel.scenario.tokens import (
     ScenarioError,
     errno_name,
 )
-from vmamodel.space import SYSCALLS, MmSpace
+from vmamodel.space import SYSCALLS, MmSpace, Traced
 
 if TYPE_CHECKING:
     from vmamodel.events import Event
@@ -183,7 +182,7 @@ class Executor:
         unsubscribe: list[Callable[[], None]] = []
         if self.options.trace:
             for ref in self.spaces:
-                if isinstance(ref.space, AddressSpace):
+                if isinstance(ref.space, Traced):
                     unsubscribe.append(ref.space.tracer.subscribe(events.append))
         try:
             yield events
