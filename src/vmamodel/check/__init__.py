@@ -1,0 +1,1 @@
+"""``vmamodel check``: find lifecycle bugs in a driver's mmap hooks, unaided."""

@@ -1,0 +1,121 @@
+"""A driver's state as plain data, so that "before the first mmap" and "after every mapping
+is gone" can be compared, and the difference named field by field.
+
+The dump walks ``File.private_data`` the way dataclass equality would: a field declared
+``field(compare=False)`` (an event counter, an id generator, a log) is not state. Objects that
+cannot be walked (functions, locks, iterators) are compared by identity. A
+:class:`~vmamodel.drivers.ledger.Ledger` is dumped as its balance per resource, its flags and
+its underflows - its history is a log. Shared objects and cycles are dumped once and then
+referred to by the path where they first appeared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from typing import Any
+
+from vmamodel.drivers.ledger import Ledger
+
+Dump = Any
+_PLAIN = (type(None), bool, int, float, str, bytes)
+
+
+def dump_state(obj: object) -> Dump:
+    """The comparable plain-data form of ``obj`` (nested dicts, lists and scalars)."""
+    return _Dumper().dump(obj, "")
+
+
+class _Dumper:
+    def __init__(self) -> None:
+        self.seen: dict[int, str] = {}
+        self.keep: list[object] = []  # keeps ids stable while dumping
+
+    def dump(self, obj: object, path: str) -> Dump:
+        if isinstance(obj, _PLAIN):
+            return obj
+        if isinstance(obj, enum.Enum):
+            return f"{type(obj).__name__}.{obj.name}"
+        if id(obj) in self.seen:
+            return f"<same as {self.seen[id(obj)] or 'the root'}>"
+        self.seen[id(obj)] = path
+        self.keep.append(obj)
+        if isinstance(obj, Ledger):
+            return _ledger(obj)
+        if isinstance(obj, dict):
+            return {repr(k): self.dump(v, f"{path}[{k!r}]") for k, v in _sorted_items(obj)}
+        if isinstance(obj, list | tuple):
+            return [self.dump(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+        if isinstance(obj, set | frozenset):
+            return sorted(repr(v) for v in obj)
+        fields = _fields_of(obj)
+        if fields is None:
+            name = getattr(obj, "__qualname__", None)
+            return f"<{name}>" if callable(obj) and name else f"<{type(obj).__name__} object>"
+        out: dict[str, Dump] = {"__type__": type(obj).__name__}
+        for name, value in fields:
+            out[name] = self.dump(value, f"{path}.{name}")
+        return out
+
+
+def _sorted_items(obj: dict[Any, Any]) -> list[tuple[Any, Any]]:
+    try:
+        return sorted(obj.items())
+    except TypeError:
+        return sorted(obj.items(), key=lambda kv: repr(kv[0]))
+
+
+def _ledger(ledger: Ledger) -> Dump:
+    return {
+        "__type__": "Ledger",
+        **{f"count[{name}]": n for name, n in sorted(ledger.balance().items()) if n},
+        "flags": [f"{flag.message} in {flag.cause}" for flag in ledger.flags()],
+        "releases with nothing held": len(ledger.double_releases()),
+    }
+
+
+def _fields_of(obj: object) -> list[tuple[str, object]] | None:
+    """(name, value) of the state fields of an object, or None when it is opaque."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if f.compare and hasattr(obj, f.name)]
+    if callable(obj) or isinstance(obj, type):
+        return None
+    names: list[str] = []
+    for cls in type(obj).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    values = [(n, getattr(obj, n)) for n in names if hasattr(obj, n) and n != "__weakref__"]
+    if hasattr(obj, "__dict__"):
+        values += sorted((k, v) for k, v in vars(obj).items() if not k.startswith("__"))
+    elif not names:
+        return None
+    return values
+
+
+def diff_state(before: Dump, after: Dump, path: str = "", limit: int = 8) -> list[str]:
+    """``path: before -> after`` for each leaf that differs (at most ``limit``)."""
+    out: list[str] = []
+    _diff(before, after, path, out.append)
+    return out[:limit]
+
+
+def _diff(a: Dump, b: Dump, path: str, emit: Callable[[str], None]) -> None:
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict) and a.get("__type__") == b.get("__type__"):
+        for key in list(a) + [k for k in b if k not in a]:
+            sub = f"{path}.{key}" if not key.startswith("'") else f"{path}[{key}]"
+            _diff(a.get(key, "<absent>"), b.get(key, "<absent>"), sub, emit)
+        return
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _diff(x, y, f"{path}[{i}]", emit)
+        return
+    emit(f"{path or 'state'}: {_short(a)} -> {_short(b)}")
+
+
+def _short(value: Dump) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
