@@ -33,6 +33,8 @@ from vmamodel.mm import AddressSpace
 T = TypeVar("T")
 R = TypeVar("R")
 Inject = tuple[str, int] | None
+#: A step's result when it crashed (raised something other than OSError).
+CRASHED = -1000
 
 
 @dataclass
@@ -65,8 +67,8 @@ class _Run:
         self.env: dict[str, Any] = {"fd": file}
 
     def step(self, step: Step) -> int | None:
-        """Run one step: its errno (0: success), or None when it could not run (a name it
-        uses is unbound) or crashed."""
+        """Run one step: its errno (0: success), CRASHED, or None when it could not run (a
+        name it uses is unbound)."""
         if any(name not in self.env and name not in self.spaces for name in step.uses()):
             return None
         self.monitor.begin(step.func)
@@ -78,7 +80,7 @@ class _Run:
         except Exception as err:  # a driver's crash, or the model's invariants
             self.monitor.exception(err)
             self.monitor.end()
-            return None
+            return CRASHED
         self.monitor.end()
         if step.bind is not None:
             if isinstance(result, AddressSpace):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from vmamodel.constants import O_RDONLY, O_RDWR
-from vmamodel.drivers.devices import OPENERS, Devices, is_device_path
+from vmamodel.drivers.devices import (
+    OPENERS,
+    Devices,
+    FactoryError,
+    is_device_path,
+    is_factory_path,
+    load_factory,
+    open_factory,
+)
 from vmamodel.file import File
 
-FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 #: ``all``: every built-in device in its default form, and the pre-series AFS conversion.
 EXTRA_FORMS = ("/afs/cell/file?form=buggy_prepare",)
 
@@ -38,11 +41,10 @@ class Target:
         """A fresh file with fresh device state."""
         if self.builtin:
             return Devices().open(self.spec, self.flags)
-        file = load_factory(self.spec)()
-        if not isinstance(file, File):
-            raise TargetError(f"{self.spec}: the factory returned {type(file).__name__}, "
-                              "not a vmamodel File")
-        return file
+        try:
+            return open_factory(self.spec)
+        except FactoryError as err:
+            raise TargetError(str(err)) from None
 
     def state_fn(self) -> Callable[[File], Any] | None:
         """The factory's own ``state(file)``, if it has one."""
@@ -50,27 +52,6 @@ class Target:
             return None
         state = getattr(load_factory(self.spec), "state", None)
         return state if callable(state) else None
-
-
-def load_factory(spec: str) -> Callable[[], Any]:
-    """Import ``package.module:factory`` (the current directory first, like ``python -m``)."""
-    if not FACTORY_RE.match(spec):
-        raise TargetError(f"{spec!r} is not a device path, 'all' or 'package.module:factory'")
-    module_name, attr = spec.split(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        raise TargetError(f"{spec}: cannot import {module_name!r}: {err}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise TargetError(f"{spec}: {module_name!r} has no {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise TargetError(f"{spec}: {attr!r} is not callable")
-    factory: Callable[[], Any] = obj
-    return factory
 
 
 def resolve(target: str) -> list[Target]:
@@ -81,7 +62,13 @@ def resolve(target: str) -> list[Target]:
         if not is_device_path(target):
             raise TargetError(f"{target}: not a built-in device (known: {', '.join(OPENERS)})")
         return [_builtin(target)]
-    load_factory(target)
+    if not is_factory_path(target):
+        raise TargetError(f"{target!r} is not a device path, 'all' or "
+                          "'package.module:factory'")
+    try:
+        load_factory(target)
+    except FactoryError as err:
+        raise TargetError(str(err)) from None
     return [Target(target)]
 
 

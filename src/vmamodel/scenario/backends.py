@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vmamodel.drivers.devices import (
+    FactoryError,
+    is_device_path,
+    is_factory_path,
+    load_factory,
+    open_factory,
+)
+from vmamodel.drivers.stacked import open_stacked
+from vmamodel.file import File as FileType
 from vmamodel.host.arena import ARENA_BASE, ARENA_SIZE
+from vmamodel.inject import Injector
 
 if TYPE_CHECKING:
     from vmamodel.file import File
@@ -57,6 +67,24 @@ class ModelBackend:
     config: dict[str, Any] = field(default_factory=dict)
     #: The built-in driver devices (vmamodel.drivers.devices) that ``open`` reaches by path.
     devices: Any = field(default_factory=_new_devices)
+    #: ``vmamodel.check``'s lifecycle monitor (``#! check: lifecycle``), or None.
+    monitor: Any = None
+    #: The injector every address space of the run shares (``#! inject:``), or None.
+    injector: Any = None
+    spaces: int = 0
+
+    def enable_check(self, inject: tuple[str, int] | None, check: bool) -> None:
+        """Watch the run with the lifecycle detectors and/or fail one injected point."""
+        if check:
+            # vmamodel.check replays scenarios through this package: import it only here.
+            from vmamodel.check.detectors import Monitor, watching_injector
+
+            self.monitor = Monitor()
+            self.injector = watching_injector(self.monitor, inject)
+            return
+        self.injector = Injector()
+        if inject is not None:
+            self.injector.add(inject[0], inject[1])
 
     def new_space(self) -> Space:
         import vmamodel
@@ -65,10 +93,28 @@ class ModelBackend:
         if self.profile is not None:
             kwargs["profile"] = self.profile
         space: Space = vmamodel.AddressSpace(**kwargs)
+        self.adopt(space)
         return space
 
     def adopt(self, space: Space) -> None:
-        return None
+        """Share the run's injector and monitor with a new address space (a fork's too)."""
+        if self.injector is not None:
+            setattr(space, "injector", self.injector)
+        if self.monitor is not None:
+            self.monitor.attach(f"space{self.spaces}", space)
+        self.spaces += 1
+
+    def findings(self) -> list[str]:
+        """What the lifecycle monitor found, one line each."""
+        if self.monitor is None:
+            return []
+        return [detection.line() for detection in self.monitor.finish()]
+
+    def stacked(self, inner: File, fail_errno: int) -> File:
+        """The file ``inner`` under a stacked legacy ``.mmap`` (vmamodel.drivers.stacked)."""
+        if not isinstance(inner, FileType):
+            raise TypeError("stacked() needs a file")
+        return open_stacked(inner, fail_after=fail_errno)
 
     def memfd_create(self, name: str, size: int) -> File:
         from vmamodel import memfd_create
@@ -77,10 +123,17 @@ class ModelBackend:
 
     def open_file(self, path: str, flags: int, size: int) -> File:
         from vmamodel import open_file
-        from vmamodel.drivers.devices import is_device_path
 
-        if is_device_path(path):
-            device: File = self.devices.open(path, flags)
+        if is_device_path(path) or is_factory_path(path):
+            try:
+                device: File = self.devices.open(path, flags) if is_device_path(path) \
+                    else open_factory(path)
+            except FactoryError as err:
+                raise RuntimeError(str(err)) from None
+            if self.monitor is not None:
+                state = None if is_device_path(path) else getattr(load_factory(path), "state",
+                                                                  None)
+                self.monitor.watch(device, state if callable(state) else None)
             return device
         if self.files is None:
             return open_file(os.path.join("/tmp/vmamodel", path), flags, size)
@@ -124,7 +177,6 @@ class HostBackend:
         return memfd_create(name, size)
 
     def open_file(self, path: str, flags: int, size: int) -> File:
-        from vmamodel.drivers.devices import is_device_path
         from vmamodel.host import real_file
 
         if is_device_path(path):
