@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vmamodel.check.rules import DRIVER_HOOK_POINTS, rule_text
-from vmamodel.check.state import Dump, diff_state, dump_state
+from vmamodel.check.state import Difference, Dump, describe, diff_state, direction, dump_state
 from vmamodel.events import (
     ActionStep,
     Event,
@@ -309,21 +309,22 @@ class Monitor:
         return Detection(kind, hook, rule, "driver", step, text)
 
     def _state_detections(self) -> list[Detection]:
-        diffs: list[str] = []
+        diffs: list[Difference] = []
         for index, (file, before) in enumerate(self.files):
-            prefix = "private_data" if len(self.files) == 1 else f"file{index}.private_data"
+            prefix = "state" if self._state_fns[index] is not None else "private_data"
+            if len(self.files) > 1:
+                prefix = f"file{index}.{prefix}"
             diffs += diff_state(before, self._dump(index, file), prefix)
         if not diffs:
             return []
-        detail = "; ".join(diffs)
         step, kind, rule, origin, hook = self._trigger(diffs)
-        return [Detection(kind, hook, rule, origin, step, detail)]
+        return [Detection(kind, hook, rule, origin, step, describe(diffs))]
 
-    def _trigger(self, diffs: list[str]) -> tuple[int, str, str, str, str]:
+    def _trigger(self, diffs: list[Difference]) -> tuple[int, str, str, str, str]:
         """Which path left the state changed: (step, kind, rule, origin, hook)."""
-        flagged = [d for d in diffs if ".flags" in d]
+        flagged = [d for d in diffs if d[0].endswith(".flags")]
         if flagged:
-            hook = _flag_hook(flagged[0])
+            hook = _flag_hook(flagged[0][2])
             step = self.close_unmapped[0][0] if self.close_unmapped else self.step
             kind, rule, _ = self._mechanism(step, self.close_unmapped[0][1]
                                             if self.close_unmapped else None)
@@ -332,12 +333,12 @@ class Monitor:
         if self.kernel_drops:
             step, _key = self.kernel_drops[0]
             warned = any(s == step and CHECK_HOOK_WARN in m for s, m, _ in self.warns)
-            return step, _direction(diffs), "check-hook" if warned else "compat-drop", \
+            return step, direction(diffs), "check-hook" if warned else "compat-drop", \
                 "kernel", "mapped"
         step = self._trigger_step()
         kind, rule, origin = self._mechanism(step, None)
         if kind == "leak":
-            kind = _direction(diffs)
+            kind = direction(diffs)
         hook = self._changer(step) if rule != "teardown" else self._last_changer()
         if kind == "close-without-mapped":
             hook = "close"
@@ -391,25 +392,9 @@ class Monitor:
         return self.changes[-1].hook if self.changes else "-"
 
 
-def _direction(diffs: list[str]) -> str:
-    """leak, over-release or state-not-restored, from how the differing numbers moved."""
-    moves = []
-    for line in diffs:
-        match = re.search(r": ('<absent>'|-?\d+) -> ('<absent>'|-?\d+)$", line)
-        if match is None:
-            return "state-not-restored"
-        a, b = (0 if g == "'<absent>'" else int(g) for g in match.groups())
-        releases = "nothing held" in line
-        moves.append(b < a if not releases else b > a)
-    if all(moves):
-        return "over-release"
-    if not any(moves):
-        return "leak"
-    return "state-not-restored"
-
-
-def _flag_hook(line: str) -> str:
-    match = re.search(r" in (\w+)'", line)
+def _flag_hook(flags: Dump) -> str:
+    """The hook a ledger flag names: "NULL dereference of vm_private_data in close"."""
+    match = re.search(r" in (\w+)$", flags[-1]) if isinstance(flags, list) and flags else None
     return match.group(1) if match else "-"
 
 

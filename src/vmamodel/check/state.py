@@ -94,28 +94,75 @@ def _fields_of(obj: object) -> list[tuple[str, object]] | None:
     return values
 
 
-def diff_state(before: Dump, after: Dump, path: str = "", limit: int = 8) -> list[str]:
-    """``path: before -> after`` for each leaf that differs (at most ``limit``)."""
-    out: list[str] = []
+Difference = tuple[str, Dump, Dump]  # path, before, after
+
+
+def diff_state(before: Dump, after: Dump, path: str = "") -> list[Difference]:
+    """(path, before, after) for each leaf that differs; a key only one side has is
+    ``"<absent>"`` on the other."""
+    out: list[Difference] = []
     _diff(before, after, path, out.append)
-    return out[:limit]
+    return out
 
 
-def _diff(a: Dump, b: Dump, path: str, emit: Callable[[str], None]) -> None:
+def _diff(a: Dump, b: Dump, path: str, emit: Callable[[Difference], None]) -> None:
     if a == b:
         return
     if isinstance(a, dict) and isinstance(b, dict) and a.get("__type__") == b.get("__type__"):
         for key in list(a) + [k for k in b if k not in a]:
             sub = f"{path}.{key}" if not key.startswith("'") else f"{path}[{key}]"
-            _diff(a.get(key, "<absent>"), b.get(key, "<absent>"), sub, emit)
+            _diff(a.get(key, ABSENT), b.get(key, ABSENT), sub, emit)
         return
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _diff(x, y, f"{path}[{i}]", emit)
         return
-    emit(f"{path or 'state'}: {_short(a)} -> {_short(b)}")
+    emit((path or "state", a, b))
+
+
+ABSENT = "<absent>"
+
+
+def direction(differences: list[Difference]) -> str:
+    """"leak" when every differing number or list grew, "over-release" when every one
+    shrank (a count of releases with nothing held counts the other way), else
+    "state-not-restored"."""
+    moves = []
+    for path, a, b in differences:
+        size_a, size_b = _size(a), _size(b)
+        if size_a is None or size_b is None:
+            return "state-not-restored"
+        grew = size_b > size_a
+        moves.append(not grew if "nothing held" in path else grew)
+    if all(moves):
+        return "leak"
+    if not any(moves):
+        return "over-release"
+    return "state-not-restored"
+
+
+def _size(value: Dump) -> int | None:
+    if value == ABSENT:
+        return 0
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, list):
+        return len(value)
+    return None
+
+
+def describe(differences: list[Difference], limit: int = 6) -> str:
+    """``path: before -> after; ...`` (at most ``limit``)."""
+    parts = [f"{path}: {_short(a)} -> {_short(b)}" for path, a, b in differences[:limit]]
+    if len(differences) > limit:
+        parts.append(f"... {len(differences) - limit} more")
+    return "; ".join(parts)
 
 
 def _short(value: Dump) -> str:
+    if value == ABSENT:
+        return "none"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
