@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vmamodel.check.rules import DRIVER_HOOK_POINTS, rule_text
-from vmamodel.check.state import Difference, Dump, describe, diff_state, direction, dump_state
+from vmamodel.check.state import (
+    Difference,
+    Dump,
+    describe,
+    diff_state,
+    direction,
+    dump_state,
+    growth,
+)
 from vmamodel.events import (
     ActionStep,
     Event,
@@ -97,6 +105,8 @@ class Detection:
 class _Change:
     step: int
     hook: str
+    #: how much the counts grew (+) or shrank (-) with this change
+    delta: int = 0
 
 
 @dataclass
@@ -121,6 +131,7 @@ class Monitor:
     kernel_drops: list[tuple[int, Key]] = field(default_factory=list)
     compat_prepared: dict[Key, int] = field(default_factory=dict)
     compat_drops: list[tuple[int, Key]] = field(default_factory=list)
+    legacy_failed: set[int] = field(default_factory=set)
     lifecycle: list[Detection] = field(default_factory=list)
     faults: list[tuple[int, str]] = field(default_factory=list)
     merges: set[int] = field(default_factory=set)
@@ -223,6 +234,8 @@ class Monitor:
                 self.close_unmapped.append((self.step, key))
         if event.hook == "mapped" and key is not None:
             self._mapped(key, event.errno)
+        if event.hook == "mmap" and event.errno:
+            self.legacy_failed.add(self.step)
         if event.hook == "mmap_prepare" and key is not None and not event.errno:
             self.compat_prepared[key] = self.step  # the compat layer, on a VMA not in the tree
         if event.hook in PRE_TRACED:
@@ -245,7 +258,8 @@ class Monitor:
         self._pending = None
         now = [self._dump(i, file) for i, (file, _) in enumerate(self.files)]
         if now != self._last:
-            self.changes.append(_Change(self.step, hook))
+            delta = sum(growth(diff_state(a, b)) for a, b in zip(self._last, now, strict=True))
+            self.changes.append(_Change(self.step, hook, delta))
             self._last = now
 
     def _track_private(self) -> None:
@@ -299,14 +313,24 @@ class Monitor:
         return out
 
     def _crash_detection(self) -> Detection:
+        """A hook raised something other than OSError (or a ledger flagged a kernel bug):
+        named after the VMA it ran on when that VMA's ``mapped`` never succeeded or its
+        private data was replaced, else after the failure injected in that call."""
         assert self.crash is not None
         step, hook, text, key = self.crash
-        kind, rule, _origin = self._mechanism(step, key)
-        if kind == "leak":
-            kind = "crash"
-        if rule == "teardown":
-            rule = "crash"
+        kind, rule = self._crash_cause(step, hook, key)
         return Detection(kind, hook, rule, "driver", step, text)
+
+    def _crash_cause(self, step: int, hook: str, key: Key | None) -> tuple[str, str]:
+        unmapped = {k for _, k in self.close_unmapped}
+        if hook == "close" and (key in unmapped or (key is None and unmapped)):
+            k = key if key is not None else next(iter(unmapped))
+            return "close-without-mapped", \
+                "fail:mapped" if k in self.mapped_failed else "fail:action_complete"
+        if key is not None and any(k == key for _, k in self.private_lost):
+            return "private-data-lost", "private-lost"
+        fault = next((point for s, point in self.faults if s == step), None)
+        return "crash", f"fail:{fault}" if fault is not None else "crash"
 
     def _state_detections(self) -> list[Detection]:
         diffs: list[Difference] = []
@@ -326,10 +350,8 @@ class Monitor:
         if flagged:
             hook = _flag_hook(flagged[0][2])
             step = self.close_unmapped[0][0] if self.close_unmapped else self.step
-            kind, rule, _ = self._mechanism(step, self.close_unmapped[0][1]
-                                            if self.close_unmapped else None)
-            return step, "crash" if kind == "leak" else kind, \
-                "crash" if rule == "teardown" else rule, "driver", hook
+            kind, rule = self._crash_cause(step, hook, None)
+            return step, kind, rule, "driver", hook
         if self.kernel_drops:
             step, _key = self.kernel_drops[0]
             warned = any(s == step and CHECK_HOOK_WARN in m for s, m, _ in self.warns)
@@ -339,11 +361,9 @@ class Monitor:
         kind, rule, origin = self._mechanism(step, None)
         if kind == "leak":
             kind = direction(diffs)
-        hook = self._changer(step) if rule != "teardown" else self._last_changer()
+        hook = self._changer(step) if rule != "teardown" else self._last_changer(kind)
         if kind == "close-without-mapped":
             hook = "close"
-        if kind == "private-data-lost":
-            hook = "mapped"
         return step, kind, rule, origin, hook
 
     def _trigger_step(self) -> int:
@@ -351,8 +371,8 @@ class Monitor:
         mapped, lost private data, a merge) and a hook changed the driver's state; else the
         first such step; else the last step (teardown)."""
         candidates = sorted({s for s, _ in self.faults} | {s for s, _ in self.close_unmapped}
-                            | {s for s, _ in self.private_lost} | self.merges
-                            | {s for s, _ in self.compat_drops})
+                            | self.merges
+                            | {s for s, _ in self.compat_drops} | self.legacy_failed)
         changed = {change.step for change in self.changes}
         for step in candidates:
             if step in changed:
@@ -370,13 +390,12 @@ class Monitor:
             if cause == "mapped" and fault != "mapped":
                 origin = "driver"  # the driver's own mapped failed
             return "close-without-mapped", f"fail:{cause}", origin
-        lost = [k for s, k in self.private_lost if s <= step]
-        if lost and (key is None or key in lost):
-            return "private-data-lost", "private-lost", "driver"
         if fault is not None:
             return "leak", f"fail:{fault}", origin
         if any(s == step for s, _ in self.compat_drops):
             return "leak", "compat-fail", "driver"
+        if step in self.legacy_failed:
+            return "leak", "legacy-fail", "driver"
         if step in self.merges:
             return "leak", "merge", "driver"
         return "leak", "teardown", "driver"
@@ -386,10 +405,14 @@ class Monitor:
         (mmap_prepare, mmap, mapped) first, else the first."""
         hooks = [change.hook for change in self.changes if change.step == step]
         preferred = [hook for hook in hooks if hook in NEW_RANGE_HOOKS]
-        return (preferred or hooks or [self._last_changer()])[0]
+        return (preferred or hooks or [self._last_changer("")])[0]
 
-    def _last_changer(self) -> str:
-        return self.changes[-1].hook if self.changes else "-"
+    def _last_changer(self, kind: str) -> str:
+        """The last hook that moved the state the way it ended up wrong (up for a leak,
+        down for an over-release), else the last that changed it."""
+        wanted = {"leak": 1, "over-release": -1}.get(kind, 0)
+        moved = [c for c in self.changes if wanted == 0 or c.delta * wanted > 0]
+        return (moved or self.changes or [_Change(0, "-")])[-1].hook
 
 
 def _flag_hook(flags: Dump) -> str:

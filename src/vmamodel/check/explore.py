@@ -27,7 +27,8 @@ from vmamodel.check.skeletons import (
 from vmamodel.check.targets import Target
 from vmamodel.constants import PAGE_SIZE
 from vmamodel.drivers.stacked import open_stacked
-from vmamodel.file import memfd_create
+from vmamodel.drivers.devices import Devices
+from vmamodel.file import File, memfd_create
 from vmamodel.mm import AddressSpace
 
 T = TypeVar("T")
@@ -62,9 +63,14 @@ class _Run:
         mm.injector = self.injector
         self.spaces: dict[str, AddressSpace] = {"main": mm}
         self.monitor.attach("space0", mm)
-        file = target.open()
-        self.monitor.watch(file, target.state_fn())
-        self.env: dict[str, Any] = {"fd": file}
+        self.target = target
+        self.devices = Devices()  # shared by every open of a built-in device, as in a scenario
+        self.env: dict[str, Any] = {"fd": self._open()}
+
+    def _open(self) -> File:
+        file = self.target.open(self.devices)
+        self.monitor.watch(file, self.target.state_fn())
+        return file
 
     def step(self, step: Step) -> int | None:
         """Run one step: its errno (0: success), CRASHED, or None when it could not run (a
@@ -95,6 +101,8 @@ class _Run:
         args = [self.env[a] if isinstance(a, str) else a for a in step.args]
         if step.func == "memfd_create":
             return memfd_create(args[0], args[1])
+        if step.func == "open":
+            return self._open()
         if step.func == "stacked":
             return open_stacked(args[0], fail_after=args[1])
         mm = self.spaces[step.space]
@@ -205,12 +213,33 @@ def explore_unit(unit: Unit) -> UnitResult:
     rng = random.Random(f"{unit.seed}:{unit.target.spec}:{unit.profile}")
     plans += [random_skeleton(shape, rng, i) for i in range(unit.budget)]
     for skeleton in plans:
+        clean: list[Detection] = []
         for inject, outcome in explore_skeleton(unit.target, unit.profile, skeleton):
             out.runs += 1
-            detections = tuple(outcome.detections)
+            detections = outcome.detections
+            if inject is None:
+                clean = detections
+            else:
+                detections = beyond_clean(detections, clean)
             if detections:
-                out.hits.append(Hit(unit.target, unit.profile, skeleton, inject, detections))
+                out.hits.append(Hit(unit.target, unit.profile, skeleton, inject,
+                                    tuple(detections)))
     return out
+
+
+#: Kinds that come from comparing the driver's state at the end of a run.
+STATE_KINDS = frozenset({"leak", "over-release", "state-not-restored", "close-without-mapped",
+                         "private-data-lost", "crash"})
+
+
+def beyond_clean(detections: list[Detection], clean: list[Detection]) -> list[Detection]:
+    """What a run with an injected failure found that its clean run did not: when the clean
+    run already ends with the driver's state wrong (or crashed), the failure run's state is
+    the same bug seen again, not a finding of the failure path."""
+    clean_keys = {d.key for d in clean}
+    clean_state = any(d.kind in STATE_KINDS for d in clean)
+    return [d for d in detections if d.key not in clean_keys
+            and not (clean_state and d.kind in STATE_KINDS)]
 
 
 def explore_skeleton(target: Target, profile: str,

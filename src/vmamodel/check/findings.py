@@ -194,7 +194,14 @@ def _arg(value: int | str) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def render_step(step: Step) -> str:
+def _open_call(target: Target) -> str:
+    if target.flags != O_RDWR:
+        flags = "O_RDONLY" if target.flags == O_RDONLY else hex(target.flags)
+        return f'open("{target.spec}", {flags})'
+    return f'open("{target.spec}")'
+
+
+def render_step(step: Step, target: Target) -> str:
     """One scenario line for a step."""
     a = step.args
     prefix = "" if step.space == "main" else f"{step.space}."
@@ -218,6 +225,8 @@ def render_step(step: Step) -> str:
         old, old_len, new_len, flags, new_addr = (int(x) for x in a)
         body = (f"mremap({_addr(old)}, {old_len:#x}, {new_len:#x}, "
                 f"{_bits(flags, _MREMAP, '0')}, {_addr(new_addr) if new_addr else '0'})")
+    elif step.func == "open":
+        body = _open_call(target)
     elif step.func == "memfd_create":
         body = f'memfd_create("{a[0]}", {_arg(a[1])})'
     elif step.func == "stacked":
@@ -232,7 +241,6 @@ def render_step(step: Step) -> str:
 def reproducer_text(target: Target, profile: str, steps: Sequence[Step], inject: Inject,
                     outcome: Outcome, finding_line: str) -> str:
     """The scenario file of a reproducer: the open, the steps that ran, the exits."""
-    flags = "O_RDONLY" if target.flags == O_RDONLY else "O_RDWR"
     lines = [
         f"# vmamodel check {target.spec}: {finding_line}",
         f"#! profile: {profile}",
@@ -240,11 +248,10 @@ def reproducer_text(target: Target, profile: str, steps: Sequence[Step], inject:
     ]
     if inject is not None:
         lines.append(f"#! inject: {inject[0]} nth={inject[1]}")
-    lines.append(f'fd = open("{target.spec}", {flags})' if target.flags != O_RDWR
-                 else f'fd = open("{target.spec}")')
+    lines.append(f"fd = {_open_call(target)}")
     for step, result in zip(steps, outcome.results, strict=False):
         if result is not None:  # None: it could not run (a fork it needs failed)
-            lines.append(render_step(step))
+            lines.append(render_step(step, target))
     for space in outcome.live:
         lines.append("exit()" if space == "main" else f"{space}.exit()")
     return "\n".join(lines) + "\n"

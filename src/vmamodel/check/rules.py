@@ -55,6 +55,8 @@ RULES: dict[str, str] = {
     "compat-fail": "the outer legacy `.mmap` failed after the compat layer ran the inner "
     "`mmap_prepare`: the VMA is freed without `close` (`__mmap_new_file_vma()`), so "
     "`mmap_prepare` must not take anything",
+    "legacy-fail": "a legacy `.mmap` failed: the VMA is freed without `close` "
+    "(`__mmap_new_file_vma()`), so the hook's error path must give back what it took",
     "check-hook": "`__vma_check_mmap_hook()` (v4 `vfs_mmap()`) refuses a legacy `.mmap` that "
     "leaves `vm_ops->mapped` set - after the compat layer already called it - and the VMA is "
     "freed without `close`",

@@ -127,6 +127,8 @@ def skeletons(shape: Shape) -> list[Skeleton]:
     add("fixed-over-other", Step("memfd_create", ("other", 1 << 20), bind="m"),
         mmap(0, u, 0, shape, file="m", flags=MAP_SHARED, prot=RW), mmap(0, u, 0, shape))
     add("other-over-driver", mmap(0, u, 0, shape), anon(0, u))
+    add("second-file", Step("open", (), bind="fd2"), mmap(0, u, 0, shape),
+        mmap(u, u, u, shape, file="fd2"), mmap(0, u, 0, shape, file="fd2"))
     add("mremap-move", mmap(0, u, 0, shape),
         Step("mremap", (at(0), u * P, u * P, MREMAP_MAYMOVE | MREMAP_FIXED, at(32 * u))))
     add("mremap-move-merge", mmap(0, u, 0, shape), mmap(2 * u, u, u, shape),

@@ -141,6 +141,17 @@ def direction(differences: list[Difference]) -> str:
     return "state-not-restored"
 
 
+def growth(differences: list[Difference]) -> int:
+    """How much the numbers and lists grew in total (negative: shrank); releases with
+    nothing held count as shrinking."""
+    total = 0
+    for path, a, b in differences:
+        size_a, size_b = _size(a), _size(b)
+        if size_a is not None and size_b is not None:
+            total += (size_a - size_b) if "nothing held" in path else (size_b - size_a)
+    return total
+
+
 def _size(value: Dump) -> int | None:
     if value == ABSENT:
         return 0

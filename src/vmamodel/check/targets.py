@@ -37,10 +37,11 @@ class Target:
     def builtin(self) -> bool:
         return self.spec.startswith("/")
 
-    def open(self) -> File:
-        """A fresh file with fresh device state."""
+    def open(self, devices: Devices | None = None) -> File:
+        """A file of the driver: of ``devices`` (default: fresh ones) for a built-in device,
+        a fresh one with fresh state from a factory."""
         if self.builtin:
-            return Devices().open(self.spec, self.flags)
+            return (devices if devices is not None else Devices()).open(self.spec, self.flags)
         try:
             return open_factory(self.spec)
         except FactoryError as err:
