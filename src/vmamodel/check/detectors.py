@@ -181,8 +181,9 @@ class Monitor:
         self._track_private()
 
     def before_point(self, point: str) -> None:
-        """A failure point is reached, just before the hook or step it guards runs."""
-        self._settle(self._pending or "-")
+        """A failure point is reached: before a driver hook, note what changed so far."""
+        if point in DRIVER_HOOK_POINTS:
+            self._settle(self._pending or "-")
 
     def exception(self, exc: BaseException) -> None:
         """A call raised something other than OSError."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -77,21 +78,27 @@ def _ledger(ledger: Ledger) -> Dump:
 
 def _fields_of(obj: object) -> list[tuple[str, object]] | None:
     """(name, value) of the state fields of an object, or None when it is opaque."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if f.compare and hasattr(obj, f.name)]
     if callable(obj) or isinstance(obj, type):
         return None
-    names: list[str] = []
-    for cls in type(obj).__mro__:
-        slots = cls.__dict__.get("__slots__", ())
-        names += [slots] if isinstance(slots, str) else list(slots)
-    values = [(n, getattr(obj, n)) for n in names if hasattr(obj, n) and n != "__weakref__"]
-    if hasattr(obj, "__dict__"):
+    names = _field_names(type(obj))
+    values = [(n, getattr(obj, n)) for n in names if hasattr(obj, n)]
+    if not dataclasses.is_dataclass(obj) and hasattr(obj, "__dict__"):
         values += sorted((k, v) for k, v in vars(obj).items() if not k.startswith("__"))
     elif not names:
         return None
     return values
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's compared fields, or a class's slots (per class, once)."""
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls) if f.compare)
+    names: list[str] = []
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return tuple(n for n in names if n != "__weakref__")
 
 
 Difference = tuple[str, Dump, Dump]  # path, before, after
