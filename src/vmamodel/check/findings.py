@@ -268,6 +268,14 @@ def replay(text: str, path: str = "<reproducer>") -> tuple[list[Detection], list
     return (backend.monitor.finish() if backend.monitor is not None else []), trace
 
 
+def _show(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0x1000:
+        return hex(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    return str(value)
+
+
 def format_event(event: Event) -> str:
     """``HookCall hook=close owner=BadVmOps vma_id=3``: an event on one line."""
     parts = [event.kind]
@@ -275,9 +283,7 @@ def format_event(event: Event) -> str:
         value = getattr(event, f.name)
         if value in ("", (), None) and f.name != "vma_id":
             continue
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0x1000:
-            value = hex(value)
-        parts.append(f"{f.name}={value}")
+        parts.append(f"{f.name}={_show(value)}")
     return " ".join(str(p) for p in parts)
 
 
@@ -285,10 +291,21 @@ def format_event(event: Event) -> str:
 # building the findings
 
 
+_ORIGIN_RANK = {"driver": 0, "model": 1, "kernel": 2, "if-hook-fails": 3}
+_RULE_RANK = ("merge", "teardown", "private-lost", "legacy-fail", "compat-fail", "fail:", "")
+
+
+def _order(item: tuple[GroupKey, list[tuple[Hit, Detection]]]) -> tuple[Any, ...]:
+    """Per target: the driver's own first, the commonest paths (merge, teardown) first."""
+    spec, kind, hook, rule, origin = item[0]
+    rank = next(i for i, prefix in enumerate(_RULE_RANK) if rule.startswith(prefix))
+    return spec, _ORIGIN_RANK.get(origin, 9), rank, kind, hook, rule
+
+
 def build_findings(hits: Sequence[Hit]) -> list[Finding]:
     """Group, shrink each group's representative, write and replay its reproducer."""
     findings = []
-    for (spec, kind, hook, rule, origin), members in sorted(group(hits).items()):
+    for (spec, kind, hook, rule, origin), members in sorted(group(hits).items(), key=_order):
         hit, detection = representative(members)
         profiles = sorted({m[0].profile for m in members}, key=PROFILE_ORDER.index)
         steps, inject = shrink(hit.target, hit.profile, hit.skeleton.steps, hit.inject,
