@@ -17,7 +17,7 @@ from vmamodel.file import File
 @dataclass(eq=False)
 class Node:
     count: int = 0
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     ids: itertools.count[int] = field(default_factory=itertools.count, compare=False)
     lock: object = field(default_factory=threading.Lock)
 

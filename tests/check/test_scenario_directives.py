@@ -43,7 +43,8 @@ def test_check_lifecycle_reports_the_leak() -> None:
 
 
 def test_without_check_no_findings() -> None:
-    text = HEAD + 'fd = open("/dev/bad0")\nmmap(BASE, 4K, PROT_READ, MAP_SHARED|MAP_FIXED, fd, 0)\n' \
+    text = HEAD + 'fd = open("/dev/bad0")\n' \
+        "mmap(BASE, 4K, PROT_READ, MAP_SHARED|MAP_FIXED, fd, 0)\n" \
         "mmap(BASE + 4K, 4K, PROT_READ, MAP_SHARED|MAP_FIXED, fd, 4K)\nexit()\n"
     code, out = run(text)
     assert code == 0 and "ref +1" in out

@@ -26,8 +26,8 @@ from vmamodel.check.skeletons import (
 )
 from vmamodel.check.targets import Target
 from vmamodel.constants import PAGE_SIZE
-from vmamodel.drivers.stacked import open_stacked
 from vmamodel.drivers.devices import Devices
+from vmamodel.drivers.stacked import open_stacked
 from vmamodel.file import File, memfd_create
 from vmamodel.mm import AddressSpace
 
@@ -98,11 +98,11 @@ class _Run:
         return 0
 
     def _invoke(self, step: Step) -> Any:
-        args = [self.env[a] if isinstance(a, str) else a for a in step.args]
         if step.func == "memfd_create":
-            return memfd_create(args[0], args[1])
+            return memfd_create(str(step.args[0]), int(step.args[1]))
         if step.func == "open":
             return self._open()
+        args: list[Any] = [self.env[a] if isinstance(a, str) else a for a in step.args]
         if step.func == "stacked":
             return open_stacked(args[0], fail_after=args[1])
         mm = self.spaces[step.space]

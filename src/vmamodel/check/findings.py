@@ -4,6 +4,7 @@ file that ``vmamodel run`` replays to the same finding, and the JSON and SARIF r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -35,7 +36,8 @@ from vmamodel.constants import (
 )
 from vmamodel.events import Event
 from vmamodel.profiles import PROFILES
-from vmamodel.scenario import ModelBackend, execute as execute_scenario, options_for, parse
+from vmamodel.scenario import ModelBackend, options_for, parse
+from vmamodel.scenario import execute as execute_scenario
 from vmamodel.scenario.tokens import errno_name
 
 GroupKey = tuple[str, str, str, str, str]  # target, kind, hook, rule, origin
@@ -334,10 +336,8 @@ def source_location(target: Target) -> tuple[str, int] | None:
         return None
     if path is None:
         return None
-    try:
+    with contextlib.suppress(ValueError):  # another drive (Windows): keep it absolute
         path = os.path.relpath(path)
-    except ValueError:
-        pass
     return path, line
 
 

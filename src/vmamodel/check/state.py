@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, cast
 
 from vmamodel.drivers.ledger import Ledger
 
@@ -76,11 +76,11 @@ def _ledger(ledger: Ledger) -> Dump:
     }
 
 
-def _fields_of(obj: object) -> list[tuple[str, object]] | None:
+def _fields_of(obj: Any) -> list[tuple[str, object]] | None:
     """(name, value) of the state fields of an object, or None when it is opaque."""
     if callable(obj) or isinstance(obj, type):
         return None
-    names = _field_names(type(obj))
+    names = _field_names(cast(Hashable, type(obj)))
     values = [(n, getattr(obj, n)) for n in names if hasattr(obj, n)]
     if not dataclasses.is_dataclass(obj) and hasattr(obj, "__dict__"):
         values += sorted((k, v) for k, v in vars(obj).items() if not k.startswith("__"))
@@ -90,8 +90,9 @@ def _fields_of(obj: object) -> list[tuple[str, object]] | None:
 
 
 @functools.lru_cache(maxsize=1024)
-def _field_names(cls: type) -> tuple[str, ...]:
+def _field_names(key: Hashable) -> tuple[str, ...]:
     """A dataclass's compared fields, or a class's slots (per class, once)."""
+    cls = cast(type, key)
     if dataclasses.is_dataclass(cls):
         return tuple(f.name for f in dataclasses.fields(cls) if f.compare)
     names: list[str] = []

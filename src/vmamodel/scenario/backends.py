@@ -99,7 +99,7 @@ class ModelBackend:
     def adopt(self, space: Space) -> None:
         """Share the run's injector and monitor with a new address space (a fork's too)."""
         if self.injector is not None:
-            setattr(space, "injector", self.injector)
+            space.injector = self.injector  # type: ignore[attr-defined]
         if self.monitor is not None:
             self.monitor.attach(f"space{self.spaces}", space)
         self.spaces += 1
