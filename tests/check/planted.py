@@ -280,3 +280,28 @@ PLANTED = {
     "legacy_error_path": open_legacy_error_path,
     "may_split": open_may_split,
 }
+
+
+# A driver whose state is not in private_data: the factory says where it is with ``state``.
+class ExtraStateVmOps(VmOperations):
+    def mapped(self, start: int, end: int, pgoff: int, file: File | None,
+               private: Ref[Any]) -> None:
+        assert file is not None
+        file.extra["device"].refs += 1  # and no close: a leak
+
+
+class ExtraStateFops(FileOperations):
+    def mmap_prepare(self, desc: VmAreaDesc) -> None:
+        desc.vm_ops = ExtraStateVmOps()
+
+
+def open_extra_state() -> File:
+    return File("/dev/extra", f_op=ExtraStateFops(), extra={"device": Device()})
+
+
+def _extra_state(file: File) -> Device:
+    device: Device = file.extra["device"]
+    return device
+
+
+open_extra_state.state = _extra_state  # type: ignore[attr-defined]

@@ -43,3 +43,11 @@ def test_each_planted_bug_is_found(name: str) -> None:
     found = {(f.kind, f.hook, f.rule) for f in report.driver_findings}
     assert EXPECTED[name] in found, sorted(found)
     assert all(f.reproduced for f in report.findings)
+
+
+def test_a_factory_can_say_where_the_state_is() -> None:
+    report = run_check(planted.open_extra_state, profiles=["mainline"], jobs=1)
+    leak = next(f for f in report.driver_findings if f.rule == "teardown")
+    assert (leak.kind, leak.hook) == ("leak", "mapped")
+    assert leak.detail == "state.refs: 0 -> 1"
+    assert leak.reproduced

@@ -57,6 +57,8 @@ def run_check(target: str | Callable[[], File], profiles: Iterable[str] | None =
             raise TargetError(f"unknown profile {name!r}; choose from {sorted(PROFILES)}")
     units = [Unit(t, p, budget, seed) for t in _targets(target) for p in chosen]
     done = 0
+    if progress is not None:
+        progress(0, len(units))
 
     def tick() -> None:
         nonlocal done

@@ -67,9 +67,11 @@ def resolve(target: str) -> list[Target]:
         raise TargetError(f"{target!r} is not a device path, 'all' or "
                           "'package.module:factory'")
     try:
-        load_factory(target)
+        open_factory(target)  # once, so that a broken factory is a usage error
     except FactoryError as err:
         raise TargetError(str(err)) from None
+    except Exception as err:
+        raise TargetError(f"{target}: the factory raised {type(err).__name__}: {err}") from None
     return [Target(target)]
 
 
