@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from vmamodel.check import Finding, Report, run_check
+from vmamodel.check import Finding, run_check
 from vmamodel.cli.main import cli
 
 from . import planted
+from .conftest import CheckAll
 
 
 def _replay(finding: Finding, tmp_path: Path) -> None:
@@ -22,7 +23,7 @@ def _replay(finding: Finding, tmp_path: Path) -> None:
     assert head in " ".join(result.output.split()), result.output
 
 
-def test_check_all_reproducers_via_vmamodel_run(all_report: Report, tmp_path: Path) -> None:
+def test_check_all_reproducers_via_vmamodel_run(all_report: CheckAll, tmp_path: Path) -> None:
     assert all_report.findings
     for finding in all_report.findings:
         _replay(finding, tmp_path)
