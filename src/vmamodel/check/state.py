@@ -81,12 +81,20 @@ def _fields_of(obj: Any) -> list[tuple[str, object]] | None:
     if callable(obj) or isinstance(obj, type):
         return None
     names = _field_names(cast(Hashable, type(obj)))
-    values = [(n, getattr(obj, n)) for n in names if hasattr(obj, n)]
+    values = [(n, _read(obj, n)) for n in names if hasattr(obj, n)]
     if not dataclasses.is_dataclass(obj) and hasattr(obj, "__dict__"):
         values += sorted((k, v) for k, v in vars(obj).items() if not k.startswith("__"))
     elif not names:
         return None
     return values
+
+
+def _read(obj: object, name: str) -> object:
+    """A field's value; one whose property raises is shown as such, not a crash of the check."""
+    try:
+        return getattr(obj, name)
+    except Exception as err:  # a driver's property: its failure is the value
+        return f"<unreadable: {type(err).__name__}>"
 
 
 @functools.lru_cache(maxsize=1024)
