@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import pytest
 from click.testing import CliRunner
 
-from vmamodel.check import Finding
+from vmamodel.check import Finding, Report, run_check
 from vmamodel.cli.main import cli
+
+from . import planted
 
 
 @dataclass
@@ -39,3 +41,10 @@ def all_report() -> CheckAll:
     data = json.loads(result.stdout)
     return CheckAll(result.exit_code, [finding_from_json(f) for f in data["findings"]],
                     [tuple(s) for s in data["skipped"]], data["runs"])
+
+
+@pytest.fixture(scope="session")
+def planted_reports() -> dict[str, Report]:
+    """The check of every planted-bug variant (and of the correct driver), once."""
+    variants = {"correct": planted.open_correct, **planted.PLANTED}
+    return {name: run_check(factory, jobs=1) for name, factory in variants.items()}

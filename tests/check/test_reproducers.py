@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from vmamodel.check import Finding, run_check
+from vmamodel.check import Finding, Report
 from vmamodel.cli.main import cli
 
 from . import planted
@@ -30,7 +30,7 @@ def test_check_all_reproducers_via_vmamodel_run(all_report: CheckAll, tmp_path: 
 
 
 @pytest.mark.parametrize("name", sorted(planted.PLANTED))
-def test_planted_reproducers_via_vmamodel_run(name: str, tmp_path: Path) -> None:
-    report = run_check(planted.PLANTED[name], jobs=1)
-    for finding in report.driver_findings:
+def test_planted_reproducers_via_vmamodel_run(name: str, tmp_path: Path,
+                                              planted_reports: dict[str, Report]) -> None:
+    for finding in planted_reports[name].driver_findings:
         _replay(finding, tmp_path)
