@@ -368,9 +368,9 @@ class Monitor:
         return step, kind, rule, origin, hook
 
     def _trigger_step(self) -> int:
-        """The first step where something took another path (a fault, a close without
-        mapped, lost private data, a merge) and a hook changed the driver's state; else the
-        first such step; else the last step (teardown)."""
+        """The first call where something took another path (a fault, a close without
+        mapped, a merge, a failed legacy or stacked hook) and a hook changed the driver's
+        state; else the first such call; else the last call (teardown)."""
         candidates = sorted({s for s, _ in self.faults} | {s for s, _ in self.close_unmapped}
                             | self.merges
                             | {s for s, _ in self.compat_drops} | self.legacy_failed)
