@@ -50,6 +50,7 @@ NEW_RANGE_HOOKS = frozenset({"mmap_prepare", "mmap", "mapped", "success_hook"})
 _CORE_DIR = Path(__file__).resolve().parent.parent
 _TOOL_DIRS = tuple(_CORE_DIR / name for name in ("drivers", "check", "scenario", "cli"))
 _HOOK_CALL_RE = re.compile(r"\.(open|close|mapped|may_split|mremap|mprotect|mmap_prepare|mmap)\(")
+_POINT_HOOK = {"vm_mremap": "mremap"}
 _CALLER_HOOK = {"call_prepare_hook": "mmap_prepare", "call_success_hook": "success_hook",
                 "call_error_hook": "error_hook"}
 
@@ -145,6 +146,7 @@ class Monitor:
     _state_fns: list[Callable[[File], object] | None] = field(default_factory=list)
     _pending: str | None = None
     _last_hook: tuple[str, Key | None] = ("-", None)
+    _expected: str | None = None
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class Monitor:
         """A failure point is reached: before a driver hook, note what changed so far."""
         if point in DRIVER_HOOK_POINTS:
             self._settle(self._pending or "-")
+            self._expected = _POINT_HOOK.get(point, point)
 
     def exception(self, exc: BaseException) -> None:
         """A call raised something other than OSError."""
@@ -194,7 +197,9 @@ class Monitor:
         if isinstance(exc, AssertionError) and any(f.name == "validate_mm" for f in frames):
             self.invariant = str(exc)
             return
-        hook = _hook_of(frames) or self._last_hook[0]
+        # Compiled (mypyc) modules leave no frames: then the hook whose failure point was
+        # reached last without its trace event, else the last hook traced.
+        hook = _hook_of(frames) or self._expected or self._last_hook[0]
         text = f"{type(exc).__name__}: {exc}"
         self.crash = (self.step, hook, text, self._last_hook[1])
 
@@ -224,6 +229,7 @@ class Monitor:
     def _hook(self, label: str, event: HookCall) -> None:
         key = None if event.vma_id is None else (label, event.vma_id)
         self.progress += not event.errno
+        self._expected = None
         self._last_hook = (event.hook, key)
         if key is not None and key in self.closed:
             self.lifecycle.append(Detection("use-after-close", event.hook, "use-after-close",
