@@ -226,6 +226,9 @@ class FakeBackend:
     def ledger_lines(self) -> list[str]:
         return []
 
+    def findings(self) -> list[str]:
+        return []
+
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -399,7 +402,7 @@ def test_touch_words_and_fd_arguments() -> None:
         ("\n\nmunmap(BASE, 4K)\nmunmap(b + 1, 4K)", "x.vmas:4: unknown name 'b'"),
         ("frobnicate(1)", "x.vmas:1: unknown call 'frobnicate' (known: brk, exit, fork, "
          "madvise, memfd_create, mlock, mlock2, mlockall, mmap, mprotect, mremap, munlock, "
-         "munlockall, munmap, open, touch)"),
+         "munlockall, munmap, open, stacked, touch)"),
         ("munmap(BASE)", "x.vmas:1: munmap(addr, length) takes 2 arguments, 1 given"),
         ("mmap(BASE, 4K)", "x.vmas:1: mmap(addr, length, prot, flags, [fd], [offset]) takes "
          "4 to 6 arguments, 2 given"),
@@ -429,7 +432,8 @@ def test_touch_words_and_fd_arguments() -> None:
          "expected"),
         ("munmap(BASE, 4K) = -1 ENOTANERRNO", "x.vmas:1: unknown errno 'ENOTANERRNO'"),
         ("munmap(BASE, 4K) = -EBOGUS", "x.vmas:1: unknown name 'EBOGUS'"),
-        ("#! colour: blue", "x.vmas:1: unknown directive 'colour' (known: base, layout, profile)"),
+        ("#! colour: blue", "x.vmas:1: unknown directive 'colour' (known: base, check, inject, "
+         "layout, profile)"),
         ("#! profile: v99", "x.vmas:1: unknown profile 'v99' (known: 6.18, mainline, v4)"),
         ("#! layout: heap", "x.vmas:1: unknown layout 'heap' (known: arena, process)"),
         ("#! layout arena", "x.vmas:1: a directive is written '#! key: value'"),

@@ -36,6 +36,7 @@ from vmamodel.events import ActionStep, HookCall, WarnOn
 from vmamodel.file import File, Ref, VmOperations
 from vmamodel.hooks import call_hook, injected_errno, ops_owner, oserror
 from vmamodel.munmap import do_munmap
+from vmamodel.profiles import NotInProfile
 from vmamodel.vma import pgprot_decrypted
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class PfnMap:
 def _require_actions(desc: VmAreaDesc) -> None:
     """6.18 has no desc->action: a driver using a helper would not compile there."""
     if not desc.mm.profile.has_actions:
-        raise TypeError(
+        raise NotInProfile(
             f"profile {desc.mm.profile.name}: struct vm_area_desc has no 'action' "
             "(mmap actions arrived with the mmap_prepare series)"
         )
@@ -288,15 +289,17 @@ def _check_fields_exist(mm: AddressSpace, action: MmapAction) -> None:
     """Fields a profile's struct mmap_action lacks: using them would not compile."""
     profile = mm.profile
     if not profile.success_error_hooks and (action.success_hook or action.error_hook):
-        raise TypeError(f"profile {profile.name}: mmap_action has no success_hook/error_hook")
+        raise NotInProfile(
+            f"profile {profile.name}: mmap_action has no success_hook/error_hook"
+        )
     if not profile.error_override and action.error_override:
-        raise TypeError(f"profile {profile.name}: mmap_action has no error_override")
+        raise NotInProfile(f"profile {profile.name}: mmap_action has no error_override")
 
 
 def _refuse_without_actions(mm: AddressSpace, desc: VmAreaDesc) -> None:
     """6.18: desc has no action; anything but the untouched default is a driver bug."""
     if desc.action != MmapAction():
-        raise TypeError(
+        raise NotInProfile(
             f"profile {mm.profile.name}: struct vm_area_desc has no 'action' "
             f"(the hook set {desc.action!r})"
         )
@@ -636,7 +639,7 @@ def mmap_action_finish(
 def refuse_mapped_without_profile(mm: AddressSpace, ops: VmOperations | None) -> None:
     """6.18 has no vm_ops->mapped: ops defining it would not compile there (TypeError)."""
     if not mm.profile.has_mapped and ops is not None and ops.mapped is not None:
-        raise TypeError(f"profile {mm.profile.name}: vm_operations_struct has no 'mapped'")
+        raise NotInProfile(f"profile {mm.profile.name}: vm_operations_struct has no 'mapped'")
 
 
 def mmap_action_complete(
@@ -650,7 +653,7 @@ def mmap_action_complete(
     """
     if not mm.profile.has_actions:
         if action != MmapAction():
-            raise TypeError(f"profile {mm.profile.name}: no mmap actions ({action!r})")
+            raise NotInProfile(f"profile {mm.profile.name}: no mmap actions ({action!r})")
         refuse_mapped_without_profile(mm, vma.vm_ops)
         return
     err = _complete_by_type(mm, vma, action)

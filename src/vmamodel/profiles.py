@@ -78,6 +78,11 @@ PROFILES: dict[str, KernelProfile] = {
 DEFAULT_PROFILE = "v4"
 
 
+class NotInProfile(TypeError):
+    """A driver uses an API the profile's kernel does not have: it would not compile there
+    (``vm_ops->mapped`` or ``desc->action`` under 6.18, ``success_hook`` in mainline...)."""
+
+
 def get_profile(profile: str | KernelProfile) -> KernelProfile:
     if isinstance(profile, KernelProfile):
         return profile

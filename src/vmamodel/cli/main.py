@@ -1,7 +1,8 @@
 """``vmamodel run`` and ``vmamodel diff``: scenarios on the model, and the model against the host.
 
-Exit status: 0 when everything matched, 1 on a difference, a failed expectation or a crash of a
-backend, 2 on a mistake in the scenario (syntax, unknown names, addresses outside the arena).
+Exit status: 0 when everything matched, 1 on a difference, a failed expectation, a crash of a
+backend or a lifecycle finding (``#! check: lifecycle``), 2 on a mistake in the scenario (syntax,
+unknown names, addresses outside the arena).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rich.text import Text
 
 from vmamodel.bench import Options
 from vmamodel.bench import run as run_bench
+from vmamodel.cli.check import check as check_command
 from vmamodel.constants import VM_MNEMONICS
 from vmamodel.events import Event
 from vmamodel.host import heap_start
@@ -118,9 +120,11 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, base: int
     for line in result.ledgers:
         style = "green" if line.endswith(": balanced") else "bold yellow"
         console.print(Text(line, style=style))
+    for line in result.findings:
+        console.print(Text(line, style="bold red"))
     if result.error is not None:
         _fail_scenario(result.error)
-    if result.failed_expectations or result.crashed:
+    if result.failed_expectations or result.crashed or result.findings:
         raise click.exceptions.Exit(EXIT_DIFFERENT)
 
 
@@ -431,6 +435,9 @@ def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_
                       use_c=not no_c, memory_n=memory_n, repeats=max(1, repeats))
     lines = run_bench(options, lambda line: click.echo(line, err=True))
     click.echo("\n".join(lines))
+
+
+cli.add_command(check_command)
 
 
 def main() -> None:

@@ -51,7 +51,8 @@ class AfsVnode:
     size: int = 1 << 20
     has_read_folio: bool = True
     ledger: Ledger = field(default_factory=lambda: Ledger("afs"))
-    callback_work_flushes: int = 0
+    #: a statistic, not state (compare=False)
+    callback_work_flushes: int = field(default=0, compare=False)
 
     @property
     def cb_nr_mmap(self) -> int:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 from vmamodel.constants import O_ACCMODE, O_RDWR
 from vmamodel.file import File, FileOperations
 from vmamodel.hooks import oserror
+from vmamodel.profiles import NotInProfile
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -32,7 +33,7 @@ def state_of(file: File | None, cls: type[T]) -> T:
 def require_mapped(mm: AddressSpace, driver: str) -> None:
     """A driver whose vm_ops use ``mapped`` does not build on a kernel without it (6.18)."""
     if not mm.profile.has_mapped:
-        raise TypeError(f"{driver}: vm_operations_struct has no 'mapped' in {mm.profile.name}")
+        raise NotInProfile(f"{driver}: vm_operations_struct has no 'mapped' in {mm.profile.name}")
 
 
 def check_form(form: str) -> None:

@@ -24,6 +24,10 @@ path                                                      device
 from __future__ import annotations
 
 import errno as E
+import importlib
+import os
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
@@ -107,6 +111,48 @@ OPENERS: dict[str, Opener] = {
     "/dev/good0": _good,
     "/dev/bad0": _bad,
 }
+
+
+#: ``package.module:factory`` - a driver outside the package, opened by calling ``factory()``.
+FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class FactoryError(ValueError):
+    """A ``module:factory`` that cannot be imported or called."""
+
+
+def is_factory_path(path: str) -> bool:
+    """Whether ``path`` names a driver factory (``package.module:factory``)."""
+    return bool(FACTORY_RE.match(path))
+
+
+def load_factory(spec: str) -> Callable[[], object]:
+    """Import ``package.module:factory`` (the current directory first, as ``python -m`` does)
+    and return the callable; raises :class:`FactoryError`."""
+    if not is_factory_path(spec):
+        raise FactoryError(f"{spec!r} is not 'package.module:factory'")
+    module_name, attr = spec.split(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ImportError as err:
+        raise FactoryError(f"{spec}: cannot import {module_name!r}: {err}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise FactoryError(f"{spec}: {module_name!r} has no {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise FactoryError(f"{spec}: {attr!r} is not callable")
+    return obj
+
+
+def open_factory(spec: str) -> File:
+    """A fresh file from a driver factory; it must return a :class:`~vmamodel.file.File`."""
+    file = load_factory(spec)()
+    if not isinstance(file, File):
+        raise FactoryError(f"{spec}: the factory returned {type(file).__name__}, not a File")
+    return file
 
 
 def split_path(path: str) -> tuple[str, dict[str, str]]:

@@ -90,8 +90,10 @@ class KernfsOpenFile:
     """struct kernfs_open_file of the ring: ``vm_ops`` is the inner ops kernfs wraps."""
 
     channel: VmbusChannel
-    mmapped: bool = False
-    vm_ops: VmOperations | None = None
+    #: what the first mmap of this open file recorded; kept for the file's life by design,
+    #: so not part of the state a mapping must give back (compare=False)
+    mmapped: bool = field(default=False, compare=False)
+    vm_ops: VmOperations | None = field(default=None, compare=False)
     removed: bool = False
 
 

@@ -52,7 +52,9 @@ class GoodDevice:
 
     name: str = "good0"
     ledger: Ledger = field(default_factory=lambda: Ledger("refcount_good"))
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _ids: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(1), compare=False
+    )
 
     @property
     def refs(self) -> int:

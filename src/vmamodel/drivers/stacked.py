@@ -16,7 +16,7 @@ __vma_check_mmap_hook, which rejects the inner ``mapped`` once the outer ``.mmap
 from __future__ import annotations
 
 import errno as E
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vmamodel.compat import vfs_mmap, vma_set_file
@@ -35,7 +35,8 @@ class StackedFile:
     inner: File
     is_backing: bool = True
     fail_after: int = 0
-    accessed: int = 0
+    #: a statistic, not state (compare=False)
+    accessed: int = field(default=0, compare=False)
 
 
 class StackedFops(FileOperations):

@@ -47,7 +47,8 @@ class StmDevice:
     mmio_base: int = 0xE000_0000
     mmio_returns_zero: bool = False
     ledger: Ledger = field(default_factory=lambda: Ledger("stm"))
-    ignored_errors: list[int] = field(default_factory=list)
+    #: a log, not state (compare=False)
+    ignored_errors: list[int] = field(default_factory=list, compare=False)
 
     def mmio_addr(self, output: StmOutput) -> int:
         if self.mmio_returns_zero:

@@ -70,7 +70,8 @@ class UioDevice:
 
     minor: int
     info: UioInfo | None
-    info_lock_holds: int = 0
+    #: a statistic, not state (compare=False)
+    info_lock_holds: int = field(default=0, compare=False)
 
 
 @dataclass(slots=True)

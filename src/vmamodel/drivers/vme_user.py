@@ -55,7 +55,8 @@ class VmeImage:
     kind: str
     resource: VmeResource
     mmap_count: int = 0
-    mutex_holds: int = 0
+    #: how often the mutex was taken: a statistic, not state (compare=False)
+    mutex_holds: int = field(default=0, compare=False)
 
 
 @dataclass(eq=False, slots=True)
@@ -74,7 +75,7 @@ class VmeUserBridge:
     images: dict[int, VmeImage] = field(default_factory=dict)
     fail_alloc: bool = False
     ledger: Ledger = field(default_factory=lambda: Ledger("vme_user"))
-    _ids: itertools.count[int] = field(default_factory=itertools.count)
+    _ids: itertools.count[int] = field(default_factory=itertools.count, compare=False)
 
     def image(self, minor: int) -> VmeImage:
         try:

@@ -15,7 +15,7 @@ A scenario is written by hand, one call per line::
 Grammar (one statement per line; ``#`` starts a comment, ``#!`` a directive)::
 
     line       := directive | marker | statement | (empty)
-    directive  := "#!" KEY ":" VALUE            KEY: profile | layout | base
+    directive  := "#!" KEY ":" VALUE            KEY: profile | layout | base | inject | check
     marker     := "maps" | "smaps"
     statement  := [NAME "="] [NAME "."] CALL "(" [arg ("," arg)*] ")" ["=" expect]
     expect     := "-" ERRNO | "-1" [ERRNO] | expr
@@ -33,6 +33,13 @@ call without a prefix runs on the first address space.
 ``"/dev/stm0?chans=2"``, ``"/dev/good0"``...) opens a built-in driver model instead of a
 file. Only the model has those: :attr:`Scenario.model_only` lists such lines, ``vmamodel
 diff`` refuses the scenario, and a model run reports the drivers' ledgers (``Run.ledgers``).
+
+Model-only directives for drivers: ``#! inject: POINT nth=N`` fails the N-th reach of a failure
+point of :mod:`vmamodel.inject` (one injector for a process and its forks), and ``#! check:
+lifecycle`` watches the run with the detectors of :mod:`vmamodel.check`, whose findings end the
+run (``Run.findings``). ``open("package.module:factory")`` opens the file a driver factory
+returns; ``up = stacked(fd[, errno])`` is ``fd`` under a legacy ``.mmap`` that forwards to it
+(:mod:`vmamodel.drivers.stacked`), its outer hook failing afterwards with ``errno`` if given.
 
 A failing call is not fatal: its errno is the result and later lines continue, like a C program
 that checks return values. A name bound by a failed call is an error only when used later.

@@ -7,7 +7,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from vmamodel import constants
-from vmamodel.drivers.devices import is_device_path
+from vmamodel.drivers.devices import is_device_path, is_factory_path
 
 if TYPE_CHECKING:
     pass
@@ -92,6 +92,10 @@ class Scenario:
     profile: str | None = None
     layout: str = "arena"
     base: int | None = None
+    #: ``#! inject: POINT nth=N``: the N-th reach of failure point POINT fails (model only)
+    inject: tuple[str, int] | None = None
+    #: ``#! check: lifecycle``: the lifecycle detectors of ``vmamodel check`` watch the run
+    check: bool = False
 
     @property
     def calls(self) -> tuple[Call, ...]:
@@ -103,15 +107,18 @@ class Scenario:
 
     @property
     def model_only(self) -> list[tuple[int, str]]:
-        """(line, path) of every ``open`` of a built-in driver: the host has none of them,
-        so ``vmamodel diff`` refuses such a scenario and ``vmamodel run`` runs it."""
+        """(line, what) of every ``open`` of a built-in driver or a driver factory and every
+        ``stacked`` file: the host has none of them, so ``vmamodel diff`` refuses such a
+        scenario and ``vmamodel run`` runs it."""
 
-        return [
-            (call.line, call.args[0].value)
-            for call in self.calls
-            if call.func == "open" and call.args and isinstance(call.args[0], Str)
-            and is_device_path(call.args[0].value)
-        ]
+        out = []
+        for call in self.calls:
+            if call.func == "stacked":
+                out.append((call.line, "stacked()"))
+            elif call.func == "open" and call.args and isinstance(call.args[0], Str) and (
+                    is_device_path(call.args[0].value) or is_factory_path(call.args[0].value)):
+                out.append((call.line, call.args[0].value))
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,4 +187,7 @@ CALLS: dict[str, CallSpec] = {
         Kind.FILE,
         False,
     ),
+    # The driver's file under a legacy .mmap that forwards to it (overlayfs / backing file);
+    # a non-zero errno makes the outer hook fail after the inner one ran.
+    "stacked": CallSpec((_p("file", Kind.FD), _p("fail_errno", default=0)), Kind.FILE, False),
 }

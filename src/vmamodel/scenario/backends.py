@@ -9,9 +9,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import vmamodel
 from vmamodel import memfd_create, open_file
-from vmamodel.drivers.devices import Devices, is_device_path, ledger_summary
+from vmamodel.drivers.devices import (
+    Devices,
+    FactoryError,
+    is_device_path,
+    is_factory_path,
+    ledger_summary,
+    load_factory,
+    open_factory,
+)
+from vmamodel.drivers.stacked import open_stacked
+from vmamodel.file import File as FileType
 from vmamodel.host import real_file
 from vmamodel.host.arena import ARENA_BASE, ARENA_SIZE
+from vmamodel.inject import Injector
 from vmamodel.space import MmSpace
 
 if TYPE_CHECKING:
@@ -34,6 +45,8 @@ class Backend(Protocol):
     def close(self) -> None: ...
     def ledger_lines(self) -> list[str]:
         """One line per ledger of the built-in drivers the run opened (model only)."""
+    def findings(self) -> list[str]:
+        """What ``#! check: lifecycle`` found, one line each (model only)."""
 
 
 def _new_devices() -> Any:
@@ -52,6 +65,24 @@ class ModelBackend:
     config: dict[str, Any] = field(default_factory=dict)
     #: The built-in driver devices (vmamodel.drivers.devices) that ``open`` reaches by path.
     devices: Any = field(default_factory=_new_devices)
+    #: ``vmamodel.check``'s lifecycle monitor (``#! check: lifecycle``), or None.
+    monitor: Any = None
+    #: The injector every address space of the run shares (``#! inject:``), or None.
+    injector: Any = None
+    spaces: int = 0
+
+    def enable_check(self, inject: tuple[str, int] | None, check: bool) -> None:
+        """Watch the run with the lifecycle detectors and/or fail one injected point."""
+        if check:
+            # vmamodel.check replays scenarios through this package: import it only here.
+            from vmamodel.check.detectors import Monitor, watching_injector
+
+            self.monitor = Monitor()
+            self.injector = watching_injector(self.monitor, inject)
+            return
+        self.injector = Injector()
+        if inject is not None:
+            self.injector.add(inject[0], inject[1])
 
     def new_space(self) -> MmSpace:
 
@@ -59,10 +90,28 @@ class ModelBackend:
         if self.profile is not None:
             kwargs["profile"] = self.profile
         space: MmSpace = vmamodel.AddressSpace(**kwargs)
+        self.adopt(space)
         return space
 
     def adopt(self, space: MmSpace) -> None:
-        return None
+        """Share the run's injector and monitor with a new address space (a fork's too)."""
+        if self.injector is not None:
+            space.injector = self.injector  # type: ignore[attr-defined]
+        if self.monitor is not None:
+            self.monitor.attach(f"space{self.spaces}", space)
+        self.spaces += 1
+
+    def findings(self) -> list[str]:
+        """What the lifecycle monitor found, one line each."""
+        if self.monitor is None:
+            return []
+        return [detection.line() for detection in self.monitor.finish()]
+
+    def stacked(self, inner: File, fail_errno: int) -> File:
+        """The file ``inner`` under a stacked legacy ``.mmap`` (vmamodel.drivers.stacked)."""
+        if not isinstance(inner, FileType):
+            raise TypeError("stacked() needs a file")
+        return open_stacked(inner, fail_after=fail_errno)
 
     def memfd_create(self, name: str, size: int) -> File:
 
@@ -70,8 +119,16 @@ class ModelBackend:
 
     def open_file(self, path: str, flags: int, size: int) -> File:
 
-        if is_device_path(path):
-            device: File = self.devices.open(path, flags)
+        if is_device_path(path) or is_factory_path(path):
+            try:
+                device: File = self.devices.open(path, flags) if is_device_path(path) \
+                    else open_factory(path)
+            except FactoryError as err:
+                raise RuntimeError(str(err)) from None
+            if self.monitor is not None:
+                state = None if is_device_path(path) else getattr(load_factory(path), "state",
+                                                                  None)
+                self.monitor.watch(device, state if callable(state) else None)
             return device
         if self.files is None:
             return open_file(os.path.join("/tmp/vmamodel", path), flags, size)
@@ -124,6 +181,9 @@ class HostBackend:
         self._spaces.clear()
 
     def ledger_lines(self) -> list[str]:
+        return []
+
+    def findings(self) -> list[str]:
         return []
 
 

@@ -97,6 +97,8 @@ class Run:
     error: ScenarioError | None = None
     #: one line per built-in driver the run used that keeps a ledger (model only)
     ledgers: list[str] = field(default_factory=list)
+    #: what the lifecycle detectors found (``#! check: lifecycle``, model only)
+    findings: list[str] = field(default_factory=list)
 
     @property
     def failed_expectations(self) -> list[StepRecord]:
@@ -155,6 +157,9 @@ class Executor:
 
     def run(self) -> Run:
         run = Run(self.scenario, self.backend.name)
+        enable = getattr(self.backend, "enable_check", None)
+        if callable(enable) and (self.scenario.check or self.scenario.inject is not None):
+            enable(self.scenario.inject, self.scenario.check)
         try:
             self.spaces.append(SpaceRef(MAIN, self.backend.new_space()))
             for statement in self.scenario.statements:
@@ -165,6 +170,7 @@ class Executor:
         except ScenarioError as err:
             run.error = err
         run.ledgers = self.backend.ledger_lines()
+        run.findings = self.backend.findings()
         return run
 
     def step(self, statement: Statement) -> StepRecord:
@@ -211,10 +217,10 @@ class Executor:
         if space is not None:
             self._check_layout(call, args)
         try:
-            result = self._invoke(call.func, space, args)
+            result = self._monitored(call.func, space, args)
         except OSError as err:
             outcome = Outcome(None, err.errno or errno_mod.EIO)
-        except Exception as err:  # a backend bug: keep it as the step's result
+        except Exception as err:  # a backend bug (or a driver's crash): the step's result
             outcome = Outcome(None, 0, crash=f"{type(err).__name__}: {err}")
         else:
             outcome = self._success(call, spec, result)
@@ -224,10 +230,31 @@ class Executor:
             self.env[call.bind] = Failed(call.line, outcome.describe())
         return outcome
 
+    def _monitored(self, func: str, ref: SpaceRef | None, args: list[Any]) -> Any:
+        """_invoke, watched by the backend's lifecycle monitor when it has one."""
+        monitor = getattr(self.backend, "monitor", None)
+        if monitor is None:
+            return self._invoke(func, ref, args)
+        monitor.begin(func)
+        try:
+            return self._invoke(func, ref, args)
+        except OSError:
+            raise
+        except Exception as err:
+            monitor.exception(err)
+            raise
+        finally:
+            monitor.end()
+
     def _invoke(self, func: str, ref: SpaceRef | None, args: list[Any]) -> Any:
         if ref is None:
             if func == "memfd_create":
                 return self.backend.memfd_create(args[0], args[1])
+            if func == "stacked":
+                stacked = getattr(self.backend, "stacked", None)
+                if stacked is None:
+                    raise RuntimeError(f"{self.backend.name} has no stacked files")
+                return stacked(args[0], args[1])
             return self.backend.open_file(args[0], args[1], args[2])
         space = ref.space
         if func == "exit":

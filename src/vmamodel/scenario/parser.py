@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vmamodel.inject import FAILURE_POINTS
 from vmamodel.profiles import PROFILES
 from vmamodel.scenario.ast import (
     CALLS,
@@ -181,6 +182,7 @@ def _describe(token: Token) -> str:
     return "end of line" if token.kind == "end" else repr(token.text)
 
 
+DIRECTIVES = ("base", "check", "inject", "layout", "profile")
 _DIRECTIVE_RE = re.compile(r"#!\s*([A-Za-z_]+)\s*:\s*(.*?)\s*$")
 
 
@@ -219,8 +221,8 @@ def _directive(text: str, directives: dict[str, str]) -> None:
     if match is None:
         raise LineError("a directive is written '#! key: value'")
     key, value = match.group(1), match.group(2)
-    if key not in ("profile", "layout", "base"):
-        raise LineError(f"unknown directive {key!r} (known: base, layout, profile)")
+    if key not in DIRECTIVES:
+        raise LineError(f"unknown directive {key!r} (known: {', '.join(sorted(DIRECTIVES))})")
     if key in directives:
         raise LineError(f"directive {key!r} given twice")
     if key == "layout" and value not in LAYOUTS:
@@ -234,7 +236,28 @@ def _directive(text: str, directives: dict[str, str]) -> None:
         if tokens[0].kind != "num" or tokens[1].kind != "end":
             raise LineError(f"base must be a number, not {value!r}")
         parse_number(tokens[0].text)
+    if key == "inject":
+        parse_inject(value)
+    if key == "check" and value != "lifecycle":
+        raise LineError(f"unknown check {value!r} (known: lifecycle)")
     directives[key] = value
+
+
+_INJECT_RE = re.compile(r"([a-z_]+)(?:\s+nth\s*=\s*(\d+))?")
+
+
+def parse_inject(value: str) -> tuple[str, int]:
+    """``"mapped nth=2"`` -> ``("mapped", 2)``; nth defaults to 1."""
+    match = _INJECT_RE.fullmatch(value)
+    if match is None:
+        raise LineError(f"inject is written 'POINT' or 'POINT nth=N', not {value!r}")
+    point, nth = match.group(1), int(match.group(2) or 1)
+    if point not in FAILURE_POINTS:
+        raise LineError(f"unknown failure point {point!r} (known: "
+                        f"{', '.join(sorted(FAILURE_POINTS))})")
+    if nth < 1:
+        raise LineError("nth counts from 1")
+    return point, nth
 
 
 def _build(path: str, statements: list[Statement], directives: dict[str, str]) -> Scenario:
@@ -245,6 +268,8 @@ def _build(path: str, statements: list[Statement], directives: dict[str, str]) -
         profile=directives.get("profile"),
         layout=directives.get("layout", "arena"),
         base=None if base is None else parse_number(base),
+        inject=parse_inject(directives["inject"]) if "inject" in directives else None,
+        check="check" in directives,
     )
 
 
