@@ -54,15 +54,12 @@ from vmamodel.constants import (
     ULONG_MAX,
     VM_DONTCOPY,
     VM_DONTDUMP,
-    VM_DONTEXPAND,
     VM_DROPPABLE,
     VM_HUGEPAGE,
     VM_HUGETLB,
     VM_IO,
     VM_LOCKED,
     VM_MAYBE_GUARD,
-    VM_MAYSHARE,
-    VM_MERGEABLE,
     VM_MIXEDMAP,
     VM_NOHUGEPAGE,
     VM_PFNMAP,
@@ -77,6 +74,7 @@ from vmamodel.constants import (
 )
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
+from vmamodel.ksm import ksm_madvise
 from vmamodel.merge import vma_modify_flags
 from vmamodel.mseal import can_madvise_modify
 
@@ -95,11 +93,6 @@ _ALWAYS_VALID = frozenset({
 })
 _THP_ADVICES = frozenset({MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE})
 
-#: KSM leaves these VMAs alone: the advice succeeds without setting VM_MERGEABLE.
-_KSM_INCOMPATIBLE = (
-    VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_HUGETLB | VM_MIXEDMAP
-    | VM_DROPPABLE
-)
 #: VM_NO_KHUGEPAGED: never collapsed into huge pages.
 _NO_KHUGEPAGED = VM_SPECIAL | VM_HUGETLB
 
@@ -246,17 +239,6 @@ def madvise_new_flags(vma: Vma, behavior: int) -> int:
         return ksm_madvise(vma, behavior)
     clear, add = _FLAG_CHANGES[behavior]
     return (vma.vm_flags & ~clear) | add
-
-
-def ksm_madvise(vma: Vma, behavior: int) -> int:
-    """ksm_madvise() (mm/ksm.c): MERGEABLE is silently ignored on VMAs KSM cannot handle
-    (vma_ksm_compatible); UNMERGEABLE clears the flag."""
-    flags = vma.vm_flags
-    if behavior == MADV_MERGEABLE:
-        if flags & VM_MERGEABLE or flags & _KSM_INCOMPATIBLE:
-            return flags
-        return flags | VM_MERGEABLE
-    return flags & ~VM_MERGEABLE
 
 
 def madvise_update_vma(

@@ -16,14 +16,18 @@ from vmamodel.constants import (
     PAGE_MASK,
     PAGE_SHIFT,
     PAGE_SIZE,
+    PR_GET_MEMORY_MERGE,
+    PR_SET_MEMORY_MERGE,
     STACK_GUARD_GAP,
     TASK_SIZE,
+    ULONG_MAX,
     VM,
     VM_LOCKED,
 )
 from vmamodel.events import Syscall, SyscallReturn, Tracer
 from vmamodel.fault import do_user_addr_fault
 from vmamodel.inject import Injector, _Rule
+from vmamodel.ksm import prctl_memory_merge
 from vmamodel.madvise import do_madvise
 from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
 from vmamodel.mmap import ksys_mmap_pgoff
@@ -143,6 +147,8 @@ class AddressSpace:
         self.map_count = 0
         self.total_vm = self.locked_vm = self.data_vm = self.exec_vm = self.stack_vm = 0
         self.def_flags = 0
+        # MMF_VM_MERGE_ANY (prctl PR_SET_MEMORY_MERGE): new VMAs get VM_MERGEABLE.
+        self.ksm_merge_any = False
         # The program break as exec left it: brk() grows the heap from start_brk; the data
         # segment [start_data, end_data) counts against RLIMIT_DATA (check_data_rlimit).
         self.start_brk = start_brk
@@ -284,6 +290,17 @@ class AddressSpace:
         args = (addr, length, name)
         self._call(
             "set_vma_anon_name", args, lambda: prctl_set_vma_anon_name(self, addr, length, name)
+        )
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        """prctl(2) for the options that act on the address space: PR_SET_MEMORY_MERGE and
+        PR_GET_MEMORY_MERGE (KSM, see vmamodel.ksm). Other options are not modelled
+        (ValueError)."""
+        if option not in (PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE):
+            raise ValueError(f"prctl option {option} is not modelled")
+        args = tuple(a & ULONG_MAX for a in (arg2, arg3, arg4, arg5))
+        return self._call(
+            "prctl", (option, *args), lambda: prctl_memory_merge(self, option, *args)
         )
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:

@@ -66,6 +66,7 @@ from vmamodel.constants import (
 from vmamodel.events import HookCall, VmaCreated, WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
 from vmamodel.hooks import maybe_inject, oserror
+from vmamodel.ksm import can_set_ksm_flags_early, ksm_vma_flags
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import (
     VmaMunmapStruct,
@@ -467,7 +468,8 @@ def __mmap_region(
 ) -> int:
     """__mmap_region(): the mapping pipeline, step by step as the kernel runs it.
 
-    setup (gather, limits, charge, close old) → mmap_prepare → merge with neighbours → or a
+    setup (gather, limits, charge, close old) → mmap_prepare → KSM flags (update_ksm_flags,
+    early unless a legacy .mmap could change them) → merge with neighbours → or a
     new VMA (with a legacy .mmap) → user-defined fields → complete → for a new VMA of an
     mmap_prepare file: the action, then vm_ops->mapped (v4 and later).
     """
@@ -485,6 +487,9 @@ def __mmap_region(
         # The commit charge of a failed mmap_prepare is not returned (the kernel's own leak).
         vms_abort_munmap_vmas(mm, map.vms)
         raise
+    check_ksm_early = can_set_ksm_flags_early(file)
+    if check_ksm_early:
+        map.flags = ksm_vma_flags(mm, map.file, map.flags)
     vma: Vma | None = None
     if map.prev is not None or map.next is not None:
         vmg = VmaMergeStruct(
@@ -493,6 +498,8 @@ def __mmap_region(
         vma = vma_merge_new_range(vmg)
     allocated_new = False
     if vma is None:
+        if not check_ksm_early:
+            map.flags = ksm_vma_flags(mm, map.file, map.flags)
         try:
             vma = __mmap_new_vma(mm, map)
         except OSError:

@@ -46,6 +46,8 @@ from vmamodel.constants import (
     MREMAP_MAYMOVE,
     O_RDWR,
     PAGE_SIZE,
+    PR_GET_MEMORY_MERGE,
+    PR_SET_MEMORY_MERGE,
     TASK_SIZE,
     VM,
 )
@@ -81,6 +83,9 @@ def heap_start(arena: tuple[int, int] | None = DEFAULT_ARENA) -> int | None:
         return None
     return arena[0] + arena[1] - HEAP_SPAN
 
+
+#: The prctl options the oracle passes to the kernel: those the model has.
+HOST_PRCTL_OPTIONS = frozenset({PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE})
 
 CHILD_PATH = Path(__file__).with_name("child.py")
 _TOKENS = itertools.count(1)
@@ -465,6 +470,13 @@ class HostAddressSpace:
         self._guard("pkey_mprotect", addr, length)
         return ("pkey_mprotect", addr, length, prot, pkey)
 
+    def _req_prctl(
+        self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0
+    ) -> tuple[Any, ...]:
+        if option not in HOST_PRCTL_OPTIONS:
+            raise ValueError(f"prctl option {option} is not let through to the host child")
+        return ("prctl", option, *(v & U64 for v in (arg2, arg3, arg4, arg5)))
+
     def _req_pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> tuple[Any, ...]:
         return ("pkey_alloc", flags & U64, access_rights & U64)
 
@@ -552,6 +564,12 @@ class HostAddressSpace:
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
         """pkey_mprotect(2) (guarded like mprotect)."""
         self._request(self._req_pkey_mprotect(addr, length, prot, pkey))
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        """prctl(2), only for the options of :data:`HOST_PRCTL_OPTIONS` (PR_SET_MEMORY_MERGE
+        acts on all of the child's VMAs, its own included)."""
+        result: int = self._request(self._req_prctl(option, arg2, arg3, arg4, arg5))
+        return result
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),

@@ -192,6 +192,10 @@ class Child:
         ptr = 0 if buf is None else ctypes.addressof(buf)
         sys6(SYS_PRCTL, PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, ptr)
 
+    def op_prctl(self, option: int, a2: int, a3: int, a4: int, a5: int) -> int:
+        """prctl(2) of the options the parent lets through (the address-space ones)."""
+        return sys6(SYS_PRCTL, option, a2, a3, a4, a5)
+
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)
 
