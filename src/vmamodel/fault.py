@@ -19,8 +19,9 @@ from vmamodel.constants import (
 )
 from vmamodel.events import AnonVmaAssigned
 from vmamodel.hooks import maybe_inject
+from vmamodel.mempolicy import mpol_equal
 from vmamodel.stack import expand_stack_for_fault
-from vmamodel.vma import AnonVma
+from vmamodel.vma import AnonVma, vma_policy
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -32,7 +33,7 @@ def anon_vma_compatible(a: Vma, b: Vma) -> bool:
     access and sticky bits, pgoff contiguous."""
     return (
         a.vm_end == b.vm_start
-        and a.vm_policy is b.vm_policy
+        and mpol_equal(vma_policy(a), vma_policy(b))
         and a.vm_file is b.vm_file
         and not (a.vm_flags ^ b.vm_flags) & ~(VM_ACCESS_FLAGS | VM_IGNORE_MERGE)
         and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> PAGE_SHIFT)

@@ -29,6 +29,7 @@ from vmamodel.fault import do_user_addr_fault
 from vmamodel.inject import Injector, _Rule
 from vmamodel.ksm import prctl_memory_merge
 from vmamodel.madvise import do_madvise
+from vmamodel.mbind import kernel_mbind, set_mempolicy_home_node
 from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
 from vmamodel.mmap import ksys_mmap_pgoff
 from vmamodel.mprotect import do_mprotect_pkey
@@ -103,6 +104,7 @@ class AddressSpace:
         start_data: int = 0,
         end_data: int = 0,
         anon_vma_name: bool = True,
+        numa_nodes: int = 1,
         debug: bool = False,
     ) -> None:
         self.task_size = task_size
@@ -149,6 +151,11 @@ class AddressSpace:
         self.def_flags = 0
         # MMF_VM_MERGE_ANY (prctl PR_SET_MEMORY_MERGE): new VMAs get VM_MERGEABLE.
         self.ksm_merge_any = False
+        # The rare per-VMA fields (see Vma): memory policies and userfaultfd contexts.
+        self.vm_policies: dict[Vma, Any] = {}
+        # Nodes 0..numa_nodes-1, online with memory and allowed (mempolicy.py).
+        self.mems_allowed = (1 << numa_nodes) - 1
+        self.uffd_ctxs: dict[Vma, Any] = {}
         # The program break as exec left it: brk() grows the heap from start_brk; the data
         # segment [start_data, end_data) counts against RLIMIT_DATA (check_data_rlimit).
         self.start_brk = start_brk
@@ -301,6 +308,24 @@ class AddressSpace:
         args = tuple(a & ULONG_MAX for a in (arg2, arg3, arg4, arg5))
         return self._call(
             "prctl", (option, *args), lambda: prctl_memory_merge(self, option, *args)
+        )
+
+    def mbind(
+        self, addr: int, length: int, mode: int, nodemask: int | None = None, maxnode: int = 0,
+        flags: int = 0,
+    ) -> None:
+        """mbind(2): ``nodemask`` is the node bit mask as an int (None: a NULL pointer), of
+        which the kernel reads ``maxnode - 1`` bits. See vmamodel.mbind."""
+        args = (addr, length, mode, nodemask, maxnode, flags)
+        self._call("mbind", args, lambda: kernel_mbind(self, *args))
+
+    def set_mempolicy_home_node(
+        self, addr: int, length: int, home_node: int, flags: int = 0
+    ) -> None:
+        """set_mempolicy_home_node(2)."""
+        args = (addr, length, home_node, flags)
+        self._call(
+            "set_mempolicy_home_node", args, lambda: set_mempolicy_home_node(self, *args)
         )
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:

@@ -477,6 +477,26 @@ class HostAddressSpace:
             raise ValueError(f"prctl option {option} is not let through to the host child")
         return ("prctl", option, *(v & U64 for v in (arg2, arg3, arg4, arg5)))
 
+    def _req_mbind(
+        self, addr: int, length: int, mode: int, nodemask: int | None = None, maxnode: int = 0,
+        flags: int = 0,
+    ) -> tuple[Any, ...]:
+        addr, length, mode, maxnode, flags = (v & U64 for v in (addr, length, mode, maxnode, flags))
+        self._guard("mbind", addr, length)
+        raw = None
+        if nodemask is not None:
+            # Whole longs covering maxnode bits (get_nodes reads no more), at least one.
+            words = max(1, min((maxnode + 63) // 64, 4096 // 8 + 1))
+            raw = (nodemask & ((1 << (64 * words)) - 1)).to_bytes(8 * words, "little")
+        return ("mbind", addr, length, mode, raw, maxnode, flags)
+
+    def _req_set_mempolicy_home_node(
+        self, addr: int, length: int, home_node: int, flags: int = 0
+    ) -> tuple[Any, ...]:
+        addr, length, home_node, flags = (v & U64 for v in (addr, length, home_node, flags))
+        self._guard("set_mempolicy_home_node", addr, length)
+        return ("set_mempolicy_home_node", addr, length, home_node, flags)
+
     def _req_pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> tuple[Any, ...]:
         return ("pkey_alloc", flags & U64, access_rights & U64)
 
@@ -570,6 +590,18 @@ class HostAddressSpace:
         acts on all of the child's VMAs, its own included)."""
         result: int = self._request(self._req_prctl(option, arg2, arg3, arg4, arg5))
         return result
+
+    def mbind(
+        self, addr: int, length: int, mode: int, nodemask: int | None = None, maxnode: int = 0,
+        flags: int = 0,
+    ) -> None:
+        """mbind(2); ``nodemask`` as an int of node bits (None: NULL)."""
+        self._request(self._req_mbind(addr, length, mode, nodemask, maxnode, flags))
+
+    def set_mempolicy_home_node(
+        self, addr: int, length: int, home_node: int, flags: int = 0
+    ) -> None:
+        self._request(self._req_set_mempolicy_home_node(addr, length, home_node, flags))
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),

@@ -47,6 +47,8 @@ SYS_MLOCK2 = 325
 SYS_PKEY_MPROTECT = 329
 SYS_PKEY_ALLOC = 330
 SYS_PKEY_FREE = 331
+SYS_MBIND = 237
+SYS_SET_MEMPOLICY_HOME_NODE = 450
 SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
@@ -195,6 +197,16 @@ class Child:
     def op_prctl(self, option: int, a2: int, a3: int, a4: int, a5: int) -> int:
         """prctl(2) of the options the parent lets through (the address-space ones)."""
         return sys6(SYS_PRCTL, option, a2, a3, a4, a5)
+
+    def op_mbind(self, addr: int, length: int, mode: int, nodemask: bytes | None,
+                 maxnode: int, flags: int) -> None:
+        """mbind(2); the node mask arrives as little-endian bytes (None: NULL)."""
+        buf = None if nodemask is None else ctypes.create_string_buffer(nodemask, len(nodemask))
+        ptr = 0 if buf is None else ctypes.addressof(buf)
+        sys6(SYS_MBIND, addr, length, mode, ptr, maxnode, flags)
+
+    def op_set_mempolicy_home_node(self, addr: int, length: int, node: int, flags: int) -> None:
+        sys6(SYS_SET_MEMPOLICY_HOME_NODE, addr, length, node, flags)
 
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)
