@@ -48,6 +48,13 @@ from vmamodel.pkeys import (
 from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from vmamodel.tree import VmaTree
 from vmamodel.unmapped_area import ShmemHuge
+from vmamodel.userfaultfd import (
+    UserfaultfdCtx,
+    sys_userfaultfd,
+    userfaultfd_register,
+    userfaultfd_release_all,
+    userfaultfd_unregister,
+)
 from vmamodel.vma import Vma, VmaView
 
 T = TypeVar("T")
@@ -327,6 +334,26 @@ class AddressSpace:
         self._call(
             "set_mempolicy_home_node", args, lambda: set_mempolicy_home_node(self, *args)
         )
+
+    def userfaultfd(self, flags: int = 0, features: int = 0) -> UserfaultfdCtx:
+        """userfaultfd(2) and its UFFDIO_API handshake: the new context (the descriptor)."""
+        return self._call(
+            "userfaultfd", (flags, features), lambda: sys_userfaultfd(self, flags, features)
+        )
+
+    def uffdio_register(self, uffd: UserfaultfdCtx, addr: int, length: int, mode: int) -> int:
+        """ioctl(uffd, UFFDIO_REGISTER): returns the ioctls the range supports."""
+        args = (uffd, addr, length, mode)
+        return self._call("uffdio_register", args, lambda: userfaultfd_register(self, *args))
+
+    def uffdio_unregister(self, uffd: UserfaultfdCtx, addr: int, length: int) -> None:
+        """ioctl(uffd, UFFDIO_UNREGISTER)."""
+        args = (uffd, addr, length)
+        self._call("uffdio_unregister", args, lambda: userfaultfd_unregister(self, *args))
+
+    def uffd_close(self, uffd: UserfaultfdCtx) -> None:
+        """close(2) of the userfaultfd: its VMAs are unregistered (userfaultfd_release)."""
+        self._call("uffd_close", (uffd,), lambda: userfaultfd_release_all(self, uffd))
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection

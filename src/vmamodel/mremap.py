@@ -55,6 +55,7 @@ from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_close, vma
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import do_munmap, page_align
 from vmamodel.unmapped_area import get_unmapped_area, thp_get_unmapped_area
+from vmamodel.userfaultfd import userfaultfd_reset_ctx
 from vmamodel.vma import vma_dup
 
 if TYPE_CHECKING:
@@ -464,6 +465,8 @@ def move_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
         assert err is not None
         raise err
     vrm_stat_account(mm, vrm, vrm.new_len)
+    if mm.uffd_ctxs:
+        userfaultfd_reset_ctx(mm, new_vma)  # mremap_userfaultfd_prep without EVENT_REMAP
     if err is None and vrm.flags & MREMAP_DONTUNMAP:
         dontunmap_complete(mm, vrm, new_vma)
     else:

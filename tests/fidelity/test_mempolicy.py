@@ -10,6 +10,7 @@ import pytest
 
 import vmamodel as v
 from core.util import NOREPLACE, RW, SHANON, P, at, layout
+from peer.util import errno_of, state
 from vmamodel.mempolicy import (
     MPOL_BIND,
     MPOL_DEFAULT,
@@ -25,8 +26,6 @@ from vmamodel.mempolicy import (
     MPOL_PREFERRED_MANY,
     MPOL_WEIGHTED_INTERLEAVE,
 )
-
-from peer.util import errno_of, state
 
 NODE0 = 0b1
 NODE1 = 0b10

@@ -151,9 +151,8 @@ def test_brk_gets_the_flag_and_grows_in_place(backend):
 def test_mergeable_advice_on_one_vma_of_two_equal_ones(mm, prot):
     mm.mmap(at(0), 4 * P, prot, NOREPLACE)
     mm.madvise(at(2), 2 * P, v.MADV_MERGEABLE)
-    assert layout(mm) == [(0, 2, "rw-p" if prot == RW else "r--p")] + [
-        (2, 4, "rw-p" if prot == RW else "r--p")
-    ]
+    perms = "rw-p" if prot == RW else "r--p"
+    assert layout(mm) == [(0, 2, perms), (2, 4, perms)]
     mm.madvise(at(0), 2 * P, v.MADV_MERGEABLE)
     assert len(layout(mm)) == 1
 

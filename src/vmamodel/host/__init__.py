@@ -54,7 +54,7 @@ from vmamodel.constants import (
 from vmamodel.file import File, open_file
 from vmamodel.host.arena import DEFAULT_ARENA
 from vmamodel.host.protocol import U64, Channel, ChannelClosed, ChannelTimeout
-from vmamodel.host.traits import host_has_pkeys, host_model_kwargs
+from vmamodel.host.traits import host_has_pkeys, host_mmap_min_addr, host_model_kwargs
 from vmamodel.parse import parse_smaps
 from vmamodel.vma import VmaView
 
@@ -117,6 +117,26 @@ def real_file(path: str | os.PathLike[str], flags: int = O_RDWR) -> File:
 
 def _page_align(length: int) -> int:
     return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+def _uffd_range_rejected(start: int, length: int) -> bool:
+    """validate_range() of userfaultfd refuses the range before looking at any VMA."""
+    return bool(
+        start % PAGE_SIZE or length % PAGE_SIZE or not length
+        or start < host_mmap_min_addr() or start >= TASK_SIZE or length > TASK_SIZE - start
+    )
+
+
+class HostUserfaultfd:
+    """A userfaultfd open in the child (its descriptor is kept under ``token``)."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"HostUserfaultfd({self.token})"
 
 
 class _FileRecord:
@@ -497,6 +517,22 @@ class HostAddressSpace:
         self._guard("set_mempolicy_home_node", addr, length)
         return ("set_mempolicy_home_node", addr, length, home_node, flags)
 
+    def _req_uffdio_register(
+        self, uffd: HostUserfaultfd, addr: int, length: int, mode: int
+    ) -> tuple[Any, ...]:
+        addr, length, mode = addr & U64, length & U64, mode & U64
+        if not _uffd_range_rejected(addr, length):
+            self._guard("uffdio_register", addr, length)
+        return ("uffd_register", uffd.token, addr, length, mode)
+
+    def _req_uffdio_unregister(
+        self, uffd: HostUserfaultfd, addr: int, length: int
+    ) -> tuple[Any, ...]:
+        addr, length = addr & U64, length & U64
+        if not _uffd_range_rejected(addr, length):
+            self._guard("uffdio_unregister", addr, length)
+        return ("uffd_unregister", uffd.token, addr, length)
+
     def _req_pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> tuple[Any, ...]:
         return ("pkey_alloc", flags & U64, access_rights & U64)
 
@@ -602,6 +638,23 @@ class HostAddressSpace:
         self, addr: int, length: int, home_node: int, flags: int = 0
     ) -> None:
         self._request(self._req_set_mempolicy_home_node(addr, length, home_node, flags))
+
+    def userfaultfd(self, flags: int = 0, features: int = 0) -> HostUserfaultfd:
+        """userfaultfd(2) and UFFDIO_API in the child; the handle stands for its descriptor."""
+        uffd = HostUserfaultfd(next(_TOKENS))
+        self._request(("uffd_open", uffd.token, flags & U64, features & U64))
+        return uffd
+
+    def uffdio_register(self, uffd: HostUserfaultfd, addr: int, length: int, mode: int) -> int:
+        result: int = self._request(self._req_uffdio_register(uffd, addr, length, mode))
+        return result
+
+    def uffdio_unregister(self, uffd: HostUserfaultfd, addr: int, length: int) -> None:
+        self._request(self._req_uffdio_unregister(uffd, addr, length))
+
+    def uffd_close(self, uffd: HostUserfaultfd) -> None:
+        """close(2) of the descriptor: the kernel unregisters its VMAs."""
+        self._request(("close", uffd.token))
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),

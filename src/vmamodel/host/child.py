@@ -49,6 +49,12 @@ SYS_PKEY_ALLOC = 330
 SYS_PKEY_FREE = 331
 SYS_MBIND = 237
 SYS_SET_MEMPOLICY_HOME_NODE = 450
+SYS_USERFAULTFD = 323
+SYS_IOCTL = 16
+SYS_CLOSE = 3
+UFFDIO_API = 0xC018AA3F
+UFFDIO_REGISTER = 0xC020AA00
+UFFDIO_UNREGISTER = 0x8010AA01
 SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
@@ -207,6 +213,29 @@ class Child:
 
     def op_set_mempolicy_home_node(self, addr: int, length: int, node: int, flags: int) -> None:
         sys6(SYS_SET_MEMPOLICY_HOME_NODE, addr, length, node, flags)
+
+    def op_uffd_open(self, tok: int, flags: int, features: int) -> None:
+        """userfaultfd(2), then UFFDIO_API with ``features``; the fd is kept under tok."""
+        fd = sys6(SYS_USERFAULTFD, flags)
+        api = (ctypes.c_uint64 * 3)(0xAA, features, 0)
+        try:
+            sys6(SYS_IOCTL, fd, UFFDIO_API, ctypes.addressof(api))
+        except Fail:
+            os.close(fd)
+            raise
+        self.files[tok] = fd
+
+    def op_uffd_register(self, tok: int, start: int, length: int, mode: int) -> int:
+        reg = (ctypes.c_uint64 * 4)(start, length, mode, 0)
+        sys6(SYS_IOCTL, self.files[tok], UFFDIO_REGISTER, ctypes.addressof(reg))
+        return int(reg[3])
+
+    def op_uffd_unregister(self, tok: int, start: int, length: int) -> None:
+        rng = (ctypes.c_uint64 * 2)(start, length)
+        sys6(SYS_IOCTL, self.files[tok], UFFDIO_UNREGISTER, ctypes.addressof(rng))
+
+    def op_close(self, tok: int) -> None:
+        os.close(self.files.pop(tok))
 
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)
