@@ -83,9 +83,10 @@ def access_error(vma: Vma, write: bool) -> bool:
 
 
 def beyond_eof(vma: Vma, addr: int) -> bool:
-    """A file page past i_size: the fault handler answers VM_FAULT_SIGBUS."""
+    """A file page past i_size: the fault handler answers VM_FAULT_SIGBUS. An anonymous VMA
+    with a file (private /dev/zero: no vm_ops) takes anonymous faults."""
     file = vma.vm_file
-    if file is None or vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
+    if file is None or vma.vm_ops is None or vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
         return False
     index = vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT)
     return index >= (file.size + PAGE_SIZE - 1) >> PAGE_SHIFT

@@ -412,7 +412,9 @@ def first_unfaultable(mm: AddressSpace, vma: Vma, start: int, end: int) -> int:
     guards = mm.pages.guards
     if guards:
         fail = min((page for page in guards if start <= page < end), default=end)
-    if vma.vm_file is not None and not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
+    if vma.vm_ops is not None and vma.vm_file is not None and not vma.vm_flags & (
+        VM_PFNMAP | VM_MIXEDMAP | VM_IO
+    ):
         eof_pages = (vma.vm_file.size + PAGE_SIZE - 1) >> PAGE_SHIFT
         eof = vma.vm_start + ((eof_pages - vma.vm_pgoff) << PAGE_SHIFT)
         fail = min(fail, max(eof, start))

@@ -26,6 +26,7 @@ from vmamodel.constants import (
 )
 from vmamodel.events import Syscall, SyscallReturn, Tracer
 from vmamodel.fault import do_user_addr_fault
+from vmamodel.hugetlb import HugetlbPool
 from vmamodel.inject import Injector, _Rule
 from vmamodel.ksm import prctl_memory_merge
 from vmamodel.madvise import do_madvise
@@ -46,6 +47,7 @@ from vmamodel.pkeys import (
     sys_pkey_free,
 )
 from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
+from vmamodel.shm import IpcNamespace, do_shmat, ksys_shmctl_rmid, ksys_shmdt, ksys_shmget
 from vmamodel.tree import VmaTree
 from vmamodel.unmapped_area import ShmemHuge
 from vmamodel.userfaultfd import (
@@ -112,6 +114,7 @@ class AddressSpace:
         end_data: int = 0,
         anon_vma_name: bool = True,
         numa_nodes: int = 1,
+        hugetlb_pages: dict[int, int] | None = None,
         debug: bool = False,
     ) -> None:
         self.task_size = task_size
@@ -162,6 +165,9 @@ class AddressSpace:
         self.vm_policies: dict[Vma, Any] = {}
         # Nodes 0..numa_nodes-1, online with memory and allowed (mempolicy.py).
         self.mems_allowed = (1 << numa_nodes) - 1
+        # vm.nr_hugepages per huge page size, and SysV IPC: both system-wide, shared by fork.
+        self.hugetlb_pool = HugetlbPool(hugetlb_pages)
+        self.ipc_ns = IpcNamespace()
         self.uffd_ctxs: dict[Vma, Any] = {}
         # The program break as exec left it: brk() grows the heap from start_brk; the data
         # segment [start_data, end_data) counts against RLIMIT_DATA (check_data_rlimit).
@@ -354,6 +360,24 @@ class AddressSpace:
     def uffd_close(self, uffd: UserfaultfdCtx) -> None:
         """close(2) of the userfaultfd: its VMAs are unregistered (userfaultfd_release)."""
         self._call("uffd_close", (uffd,), lambda: userfaultfd_release_all(self, uffd))
+
+    def shmget(self, key: int, size: int, shmflg: int) -> int:
+        """shmget(2): the segment's id (see vmamodel.shm)."""
+        args = (key, size, shmflg)
+        return self._call("shmget", args, lambda: ksys_shmget(self, *args))
+
+    def shmat(self, shmid: int, addr: int = 0, shmflg: int = 0) -> int:
+        """shmat(2): the address the segment was attached at."""
+        args = (shmid, addr, shmflg)
+        return self._call("shmat", args, lambda: do_shmat(self, *args))
+
+    def shmdt(self, addr: int) -> None:
+        """shmdt(2)."""
+        self._call("shmdt", (addr,), lambda: ksys_shmdt(self, addr))
+
+    def shmctl_rmid(self, shmid: int) -> None:
+        """shmctl(shmid, IPC_RMID, NULL)."""
+        self._call("shmctl_rmid", (shmid,), lambda: ksys_shmctl_rmid(self, shmid))
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection

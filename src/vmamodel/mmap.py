@@ -66,6 +66,7 @@ from vmamodel.constants import (
 from vmamodel.events import HookCall, VmaCreated, WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
 from vmamodel.hooks import maybe_inject, oserror
+from vmamodel.hugetlb import map_hugetlb_file
 from vmamodel.ksm import can_set_ksm_flags_early, ksm_vma_flags
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import (
@@ -181,7 +182,9 @@ def ksys_mmap_pgoff(
     offset: int,
 ) -> int:
     """ksys_mmap_pgoff(), reached from the x86-64 sys_mmap (which first refuses an offset that
-    is not page aligned): resolves the file and refuses MAP_HUGETLB, then vm_mmap_pgoff()."""
+    is not page aligned): resolves the file; MAP_HUGETLB makes an anonymous hugetlbfs file
+    (vmamodel.hugetlb) and hugetlbfs files round the length up to their huge page size;
+    then vm_mmap_pgoff()."""
     if offset & ~PAGE_MASK:
         raise oserror(errno.EINVAL, "mmap: offset not page aligned")
     pgoff = offset >> PAGE_SHIFT
@@ -189,10 +192,14 @@ def ksys_mmap_pgoff(
         file = None
     elif file is None:
         raise oserror(errno.EBADF, "mmap: no file and no MAP_ANONYMOUS")
-    if flags & MAP_HUGETLB:
-        if file is not None:
+    if file is not None:
+        if file.kind == "hugetlb":
+            size = file.extra["hpage_size"]
+            length = (length + size - 1) & ~(size - 1) & ULONG_MAX
+        elif flags & MAP_HUGETLB:
             raise oserror(errno.EINVAL, "mmap: MAP_HUGETLB on a file that is not hugetlbfs")
-        raise oserror(errno.ENOMEM, "mmap: no huge pages are reserved")
+    elif flags & MAP_HUGETLB:
+        file, length = map_hugetlb_file(mm, length, flags)
     return vm_mmap_pgoff(mm, file, addr, length, prot, flags, pgoff)
 
 

@@ -389,7 +389,7 @@ class HostAddressSpace:
         if file.kind == "memfd":
             name = str(file.extra.get("name", file.path.removeprefix("/memfd:")))
             request = ("open", token, "memfd", name, 0, file.size)
-        elif file.kind == "regular":
+        elif file.kind in ("regular", "chardev"):
             request = ("open", token, "regular", file.path, file.flags, 0)
         else:
             raise ValueError(f"the host backend cannot create a {file.kind!r} file")
@@ -655,6 +655,26 @@ class HostAddressSpace:
     def uffd_close(self, uffd: HostUserfaultfd) -> None:
         """close(2) of the descriptor: the kernel unregisters its VMAs."""
         self._request(("close", uffd.token))
+
+    def shmget(self, key: int, size: int, shmflg: int) -> int:
+        """shmget(2) in the child; the child removes the segments it made when it exits."""
+        result: int = self._request(("shmget", key & 0xFFFFFFFF, size & U64, shmflg & U64))
+        return result
+
+    def shmat(self, shmid: int, addr: int = 0, shmflg: int = 0) -> int:
+        """shmat(2); an address outside the arena is refused like a MAP_FIXED mmap there."""
+        if addr:
+            self._guard("shmat", addr & ~(PAGE_SIZE - 1), PAGE_SIZE)
+        result: int = self._request(("shmat", shmid & U64, addr & U64, shmflg & U64))
+        return result
+
+    def shmdt(self, addr: int) -> None:
+        if addr % PAGE_SIZE == 0:
+            self._guard("shmdt", addr, PAGE_SIZE)
+        self._request(("shmdt", addr & U64))
+
+    def shmctl_rmid(self, shmid: int) -> None:
+        self._request(("shmctl_rmid", shmid & U64))
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),

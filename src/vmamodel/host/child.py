@@ -55,6 +55,11 @@ SYS_CLOSE = 3
 UFFDIO_API = 0xC018AA3F
 UFFDIO_REGISTER = 0xC020AA00
 UFFDIO_UNREGISTER = 0x8010AA01
+SYS_SHMGET = 29
+SYS_SHMAT = 30
+SYS_SHMCTL = 31
+SYS_SHMDT = 67
+IPC_RMID = 0
 SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
@@ -136,6 +141,7 @@ class Child:
         self.files: dict[int, int] = {}
         self.children: dict[int, int | None] = {}
         self.pending_fork: tuple[int, int] | None = None
+        self.segments: set[int] = set()
         self.buffer = bytearray(1 << 18)
         self.brk_known = self.current_brk()
         self.new_pipe()
@@ -236,6 +242,32 @@ class Child:
 
     def op_close(self, tok: int) -> None:
         os.close(self.files.pop(tok))
+
+    def op_shmget(self, key: int, size: int, shmflg: int) -> int:
+        """shmget(2); segments this child creates are removed when it exits (main)."""
+        shmid = sys6(SYS_SHMGET, key, size, shmflg)
+        self.segments.add(shmid)
+        return shmid
+
+    def op_shmat(self, shmid: int, addr: int, shmflg: int) -> int:
+        got = sys6(SYS_SHMAT, shmid, addr, shmflg)
+        if not self.inside(got, got + PAGE):
+            sys6(SYS_SHMDT, got)
+            raise Outside(got, PAGE)
+        return got
+
+    def op_shmdt(self, addr: int) -> None:
+        sys6(SYS_SHMDT, addr)
+
+    def op_shmctl_rmid(self, shmid: int) -> None:
+        sys6(SYS_SHMCTL, shmid, IPC_RMID, 0)
+
+    def remove_segments(self) -> None:
+        """IPC_RMID every segment made here, so that none outlives the oracle."""
+        for shmid in self.segments:
+            with contextlib.suppress(Fail):
+                sys6(SYS_SHMCTL, shmid, IPC_RMID, 0)
+        self.segments.clear()
 
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)
@@ -390,6 +422,7 @@ class Child:
             self.op_forked()
             self.req, self.resp = to_child_r, from_child_w
             self.children = {}
+            self.segments = set()  # the parent removes its segments
             self.new_pipe()
             try:
                 serve(self)
@@ -516,7 +549,10 @@ def main(argv: list[str]) -> None:
     if heap and heap[0] != "-":
         move_heap(int(heap[0], 16))
     child = Child(req, resp, arena)
-    serve(child)
+    try:
+        serve(child)
+    finally:
+        child.remove_segments()
     child.reap()
 
 
