@@ -40,6 +40,7 @@ from vmamodel.constants import (
     ULONG_MAX,
     VM_ACCOUNT,
     VM_DONTEXPAND,
+    VM_HUGETLB,
     VM_LOCKED,
     VM_LOCKED_MASK,
     VM_MAYSHARE,
@@ -52,6 +53,7 @@ from vmamodel.constants import (
 )
 from vmamodel.events import HookCall, VmaChanged, VmaCreated, WarnOn
 from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_close, vma_open
+from vmamodel.hugetlb import vma_hpagesize
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import do_munmap, page_align
 from vmamodel.unmapped_area import get_unmapped_area, thp_get_unmapped_area
@@ -198,6 +200,17 @@ def check_mremap_params(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
         maybe_inject(mm, "max_map_count")
 
 
+def align_hugetlb(vrm: VmaRemapStruct, vma: Vma) -> bool:
+    """align_hugetlb(): both lengths rounded up to the huge page size; False (EINVAL) for an
+    address off a huge page boundary or a growing request."""
+    size = vma_hpagesize(vma)
+    vrm.old_len = (vrm.old_len + size - 1) & ~(size - 1)
+    vrm.new_len = (vrm.new_len + size - 1) & ~(size - 1)
+    if vrm.addr & (size - 1) or vrm.new_addr & (size - 1):
+        return False
+    return vrm.new_len <= vrm.old_len
+
+
 def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     """check_prep_vma(): classify the request and check it against the VMA at ``addr``.
     A call that neither grows nor moves is not checked further (a shrink or a no-op may
@@ -207,6 +220,8 @@ def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
         raise oserror(errno.EFAULT, "mremap: no VMA at the old address")
     if vma.vm_flags & VM_SEALED:
         raise oserror(errno.EPERM, "mremap: sealed VMA")
+    if vma.vm_flags & VM_HUGETLB and not align_hugetlb(vrm, vma):
+        raise oserror(errno.EINVAL, "mremap: hugetlb addresses or growth")
     vrm.set_delta()
     if not vrm.implies_new_addr():
         vrm.new_addr = vrm.addr

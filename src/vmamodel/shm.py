@@ -212,8 +212,8 @@ def do_shmat(mm: AddressSpace, shmid: int, addr: int, shmflg: int) -> int:
     seg = mm.ipc_ns.segments.get(shmid)
     if seg is None:
         raise oserror(errno.EINVAL, f"shmat: no segment {shmid}")
-    size = seg.size
     base = seg.file
+    size = base.size  # i_size of the segment's file: rounded up for hugetlb segments
     clone = File(path=base.path, size=base.size, flags=f_flags, f_op=ShmFileOperations(seg),
                  dev=base.dev, ino=base.ino, deleted=True, shmem=base.shmem, kind=base.kind,
                  extra=dict(base.extra))
