@@ -98,10 +98,12 @@ def handle_mm_fault(mm: AddressSpace, vma: Vma, addr: int, write: bool) -> None:
     anonymous memory maps the shared zero page and needs none."""
     if beyond_eof(vma, addr):
         raise AccessFault("SIGBUS", f"{addr:#x} is past the end of the file")
+    page = addr & ~(PAGE_SIZE - 1)
     if write and not vma.vm_flags & VM_SHARED:
         if not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
             anon_vma_prepare(mm, vma)
-    mm.pages.present.add(addr & ~(PAGE_SIZE - 1))
+            mm.pages.anon.add(page)
+    mm.pages.present.add(page)
 
 
 def do_user_addr_fault(mm: AddressSpace, addr: int, write: bool) -> None:

@@ -103,6 +103,7 @@ def copy_page_range(oldmm: AddressSpace, mm: AddressSpace, vma: Vma, pvma: Vma) 
     start, end = vma.vm_start, vma.vm_end
     src, dst = oldmm.pages, mm.pages
     dst.present |= {page for page in src.present if start <= page < end}
+    dst.anon |= {page for page in src.anon if start <= page < end}
     dst.guards |= {page for page in src.guards if start <= page < end}
 
 

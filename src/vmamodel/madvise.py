@@ -343,18 +343,28 @@ def madvise_guard_remove(mm: AddressSpace, behavior: int, vma: Vma, start: int, 
 
 
 def madvise_collapse(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
-    """madvise_collapse() (mm/khugepaged.c), as far as the VMA decides it: EINVAL unless the
-    VMA may hold a PMD-sized huge page (thp_vma_allowable_order: no VM_NOHUGEPAGE, not
-    special, an aligned 2 MiB block inside, file offset aligned alike); then a range that
-    contains no whole aligned block succeeds only if it starts on a block boundary."""
+    """madvise_collapse() (mm/khugepaged.c): EINVAL unless the VMA may hold a PMD-sized huge
+    page (thp_vma_allowable_order: no VM_NOHUGEPAGE, not special, an aligned 2 MiB block
+    inside, file offset aligned alike); a range that contains no whole aligned block
+    succeeds only if it starts on a block boundary. Each whole block is then collapsed
+    (the VMA does not change). Of private anonymous memory a block collapses when it holds
+    a written page (hpage_collapse_scan_pmd: an empty or zero-page-only table is
+    SCAN_PMD_NULL / SCAN_PAGE_RO); any block that fails makes the call fail with the
+    errno of the last failure, here EINVAL (madvise_collapse_errno). Allocation failures
+    (ENOMEM) and busy pages (EAGAIN) are not modelled; shmem blocks collapse."""
     if not thp_collapse_allowed(vma):
         raise oserror(errno.EINVAL, "madvise: MADV_COLLAPSE on a VMA without room for a THP")
     hstart = (start + PMD_SIZE - 1) & ~(PMD_SIZE - 1)
     hend = end & ~(PMD_SIZE - 1)
     if hstart > hend:
         raise oserror(errno.EINVAL, "madvise: MADV_COLLAPSE range holds no huge page")
-    if hstart < hend:
-        raise NotImplementedError("MADV_COLLAPSE of a whole huge page is not modelled")
+    if not vma.is_anonymous():
+        return
+    anon = mm.pages.anon
+    for block in range(hstart, hend, PMD_SIZE):
+        pages = range(block, block + PMD_SIZE, PAGE_SIZE)
+        if not anon or not any(page in anon for page in pages):
+            raise oserror(errno.EINVAL, f"MADV_COLLAPSE: nothing to collapse at {block:#x}")
 
 
 def thp_collapse_allowed(vma: Vma) -> bool:
@@ -431,6 +441,8 @@ def faultin_vma_range(mm: AddressSpace, vma: Vma, start: int, end: int, write: b
     if fail > start:
         handle_mm_fault(mm, vma, start, write)
         mm.pages.present.update(range(start, fail, PAGE_SIZE))
+        if write and not vma.vm_flags & (VM_SHARED | VM_PFNMAP | VM_MIXEDMAP):
+            mm.pages.anon.update(range(start, fail, PAGE_SIZE))
     if fail < end:
         raise oserror(errno.EFAULT, f"madvise: populate fault failed at {fail:#x}")
 

@@ -36,6 +36,7 @@ from vmamodel.mmap import ksys_mmap_pgoff
 from vmamodel.mprotect import do_mprotect_pkey
 from vmamodel.mremap import do_mremap
 from vmamodel.mseal import do_mseal
+from vmamodel.msync import sys_mincore, sys_msync
 from vmamodel.munmap import do_munmap
 from vmamodel.pagetable import PageTable
 from vmamodel.pkeys import (
@@ -378,6 +379,15 @@ class AddressSpace:
     def shmctl_rmid(self, shmid: int) -> None:
         """shmctl(shmid, IPC_RMID, NULL)."""
         self._call("shmctl_rmid", (shmid,), lambda: ksys_shmctl_rmid(self, shmid))
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2) (see vmamodel.msync)."""
+        args = (addr, length, flags)
+        self._call("msync", args, lambda: sys_msync(self, *args))
+
+    def mincore(self, addr: int, length: int) -> bytes:
+        """mincore(2): one byte per page, 1 when resident."""
+        return self._call("mincore", (addr, length), lambda: sys_mincore(self, addr, length))
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection

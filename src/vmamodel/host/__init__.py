@@ -676,6 +676,21 @@ class HostAddressSpace:
     def shmctl_rmid(self, shmid: int) -> None:
         self._request(("shmctl_rmid", shmid & U64))
 
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        addr, length = addr & U64, length & U64
+        self._guard("msync", addr, length)
+        self._request(("msync", addr, length, flags & 0xFFFFFFFF))
+
+    def mincore(self, addr: int, length: int) -> bytes:
+        """mincore(2); the vector is allocated in the child (at most 2**20 pages)."""
+        addr, length = addr & U64, length & U64
+        if addr + length <= TASK_SIZE:  # else ENOMEM before any VMA is looked at
+            self._guard("mincore", addr, length)
+            if length > (1 << 32):
+                raise ValueError("mincore: the oracle allocates at most 2**20 vector bytes")
+        result: bytes = self._request(("mincore", addr, length))
+        return result
+
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),
         rights on key 0 would fault all of the child's own memory (HostCrash)."""

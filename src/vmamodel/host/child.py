@@ -60,6 +60,8 @@ SYS_SHMAT = 30
 SYS_SHMCTL = 31
 SYS_SHMDT = 67
 IPC_RMID = 0
+SYS_MSYNC = 26
+SYS_MINCORE = 27
 SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
@@ -268,6 +270,15 @@ class Child:
             with contextlib.suppress(Fail):
                 sys6(SYS_SHMCTL, shmid, IPC_RMID, 0)
         self.segments.clear()
+
+    def op_msync(self, addr: int, length: int, flags: int) -> None:
+        sys6(SYS_MSYNC, addr, length, flags)
+
+    def op_mincore(self, addr: int, length: int) -> bytes:
+        pages = (length + PAGE - 1) // PAGE
+        vec = ctypes.create_string_buffer(max(pages, 1))
+        sys6(SYS_MINCORE, addr, length, ctypes.addressof(vec))
+        return bytes(b & 1 for b in vec.raw[:pages])
 
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)
