@@ -276,7 +276,7 @@ class Child:
 
     def op_mincore(self, addr: int, length: int) -> bytes:
         pages = (length + PAGE - 1) // PAGE
-        vec = ctypes.create_string_buffer(max(pages, 1))
+        vec = ctypes.create_string_buffer(min(max(pages, 1), 1 << 20))  # see the parent
         sys6(SYS_MINCORE, addr, length, ctypes.addressof(vec))
         return bytes(b & 1 for b in vec.raw[:pages])
 
