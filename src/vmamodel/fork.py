@@ -57,6 +57,7 @@ def mm_init(oldmm: AddressSpace) -> AddressSpace:
     mm.def_flags = oldmm.def_flags & VM_INIT_DEF_MASK
     mm.vm_policies = {}
     mm.uffd_ctxs = {}
+    mm.aio_contexts = {}  # mm_init(): no ioctx table; the ring VMAs are copied all the same
     mm.tracer = Tracer()
     mm.injector = Injector()
     return mm

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from vmamodel.aio import DEFAULT_AIO_MAX_NR, sys_io_destroy, sys_io_setup
 from vmamodel.brk import sys_brk
 from vmamodel.constants import (
     DEFAULT_MAX_MAP_COUNT,
@@ -49,6 +50,7 @@ from vmamodel.pkeys import (
 )
 from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from vmamodel.shm import IpcNamespace, do_shmat, ksys_shmctl_rmid, ksys_shmdt, ksys_shmget
+from vmamodel.shstk import sys_map_shadow_stack
 from vmamodel.tree import VmaTree
 from vmamodel.unmapped_area import ShmemHuge
 from vmamodel.userfaultfd import (
@@ -115,6 +117,7 @@ class AddressSpace:
         end_data: int = 0,
         anon_vma_name: bool = True,
         numa_nodes: int = 1,
+        possible_cpus: int = 2,
         hugetlb_pages: dict[int, int] | None = None,
         debug: bool = False,
     ) -> None:
@@ -169,6 +172,11 @@ class AddressSpace:
         # vm.nr_hugepages per huge page size, and SysV IPC: both system-wide, shared by fork.
         self.hugetlb_pool = HugetlbPool(hugetlb_pages)
         self.ipc_ns = IpcNamespace()
+        # aio contexts by id (the ring's address), num_possible_cpus(), fs.aio-max-nr.
+        self.aio_contexts: dict[int, Any] = {}
+        self.aio_inos = itertools.count(1)
+        self.possible_cpus = possible_cpus
+        self.aio_max_nr = DEFAULT_AIO_MAX_NR
         self.uffd_ctxs: dict[Vma, Any] = {}
         # The program break as exec left it: brk() grows the heap from start_brk; the data
         # segment [start_data, end_data) counts against RLIMIT_DATA (check_data_rlimit).
@@ -388,6 +396,23 @@ class AddressSpace:
     def mincore(self, addr: int, length: int) -> bytes:
         """mincore(2): one byte per page, 1 when resident."""
         return self._call("mincore", (addr, length), lambda: sys_mincore(self, addr, length))
+
+    def io_setup(self, nr_events: int, move_to: int | None = None) -> int:
+        """io_setup(2): the context id, which is the address of its ring (see vmamodel.aio);
+        ``move_to`` then moves the ring there with mremap."""
+        args = (nr_events, move_to)
+        return self._call("io_setup", args, lambda: sys_io_setup(self, *args))
+
+    def io_destroy(self, ctx_id: int) -> None:
+        """io_destroy(2)."""
+        self._call("io_destroy", (ctx_id,), lambda: sys_io_destroy(self, ctx_id))
+
+    def map_shadow_stack(self, addr: int, size: int, flags: int = 0) -> int:
+        """map_shadow_stack(2): ENOSYS, as on a kernel without CONFIG_X86_USER_SHADOW_STACK
+        (the host's; its CPU has no user_shstk either)."""
+        return self._call(
+            "map_shadow_stack", (addr, size, flags), lambda: sys_map_shadow_stack(self)
+        )
 
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection

@@ -691,6 +691,23 @@ class HostAddressSpace:
         result: bytes = self._request(("mincore", addr, length))
         return result
 
+    def io_setup(self, nr_events: int, move_to: int | None = None) -> int:
+        """io_setup(2) in the child: the kernel places the ring near the child's own
+        mappings, so ``move_to`` (an arena address) is needed to keep it; without it a ring
+        outside the arena is destroyed again and ValueError raised."""
+        if move_to is not None:
+            self._guard("io_setup", move_to & U64, PAGE_SIZE)
+        result: int = self._request(("io_setup", nr_events & 0xFFFFFFFF, move_to))
+        return result
+
+    def io_destroy(self, ctx_id: int) -> None:
+        self._request(("io_destroy", ctx_id & U64))
+
+    def map_shadow_stack(self, addr: int, size: int, flags: int = 0) -> int:
+        """map_shadow_stack(2) (syscall 453)."""
+        result: int = self._request(("map_shadow_stack", addr & U64, size & U64, flags & U64))
+        return result
+
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),
         rights on key 0 would fault all of the child's own memory (HostCrash)."""

@@ -62,6 +62,10 @@ SYS_SHMDT = 67
 IPC_RMID = 0
 SYS_MSYNC = 26
 SYS_MINCORE = 27
+SYS_MAP_SHADOW_STACK = 453
+SYS_IO_SETUP = 206
+SYS_IO_DESTROY = 207
+MREMAP_MAYMOVE_FIXED = 3
 SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
@@ -279,6 +283,40 @@ class Child:
         vec = ctypes.create_string_buffer(min(max(pages, 1), 1 << 20))  # see the parent
         sys6(SYS_MINCORE, addr, length, ctypes.addressof(vec))
         return bytes(b & 1 for b in vec.raw[:pages])
+
+    def op_io_setup(self, nr_events: int, move_to: int | None) -> int:
+        """io_setup(2), then mremap of the ring to ``move_to``; a ring left outside the
+        arena is destroyed again (Outside)."""
+        ctx = ctypes.c_ulong(0)
+        sys6(SYS_IO_SETUP, nr_events, ctypes.addressof(ctx))
+        base = ctx.value
+        size = self.vma_size(base)
+        if move_to is not None:
+            try:
+                base = sys6(SYS_MREMAP, base, size, size, MREMAP_MAYMOVE_FIXED, move_to)
+            except Fail:
+                sys6(SYS_IO_DESTROY, ctx.value)
+                raise
+        if not self.inside(base, base + size):
+            sys6(SYS_IO_DESTROY, base)
+            raise Outside(base, size)
+        return base
+
+    def vma_size(self, start: int) -> int:
+        """The length of the VMA starting at ``start`` (from /proc/self/maps)."""
+        prefix = b"%x-" % start
+        for line in self.read_proc("/proc/self/maps").split(b"\n"):
+            if line.startswith(prefix):
+                return int(line.split(b" ", 1)[0].split(b"-")[1], 16) - start
+        raise RuntimeError(f"no VMA at {start:#x}")
+
+    def op_map_shadow_stack(self, addr: int, size: int, flags: int) -> int:
+        """map_shadow_stack(2); a kernel-chosen address outside the arena is unmapped."""
+        got = sys6(SYS_MAP_SHADOW_STACK, addr, size, flags)
+        return self.placed(got, size)
+
+    def op_io_destroy(self, ctx: int) -> None:
+        sys6(SYS_IO_DESTROY, ctx)
 
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)

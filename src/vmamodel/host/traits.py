@@ -122,7 +122,21 @@ def host_kernel_kwargs() -> dict[str, Any]:
         "shmem_huge": host_shmem_huge(),
         "anon_vma_name": host_has_anon_vma_name(),
         "numa_nodes": host_numa_nodes(),
+        "possible_cpus": host_possible_cpus(),
     }
+
+
+def host_possible_cpus() -> int:
+    """num_possible_cpus(): the CPUs in /sys/devices/system/cpu/possible (e.g. "0-1")."""
+    try:
+        text = Path("/sys/devices/system/cpu/possible").read_text().strip()
+    except OSError:
+        return 1
+    count = 0
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
 
 
 def host_numa_nodes() -> int:
