@@ -26,6 +26,7 @@ from vmamodel.constants import (
     VM_LOCKED,
 )
 from vmamodel.events import Syscall, SyscallReturn, Tracer
+from vmamodel.exec import do_execve
 from vmamodel.fault import do_user_addr_fault
 from vmamodel.hugetlb import HugetlbPool
 from vmamodel.inject import Injector, _Rule
@@ -480,6 +481,13 @@ class AddressSpace:
         from vmamodel.fork import exit_mmap
 
         self._call("exit", (), lambda: exit_mmap(self))
+
+    def execve(
+        self, maps: str | None = None, smaps: str | None = None, **kwargs: Any
+    ) -> AddressSpace:
+        """execve(2): this address space ends (exit_mmap) and the new image's begins,
+        seeded from its /proc/PID/maps (and smaps) when given. See vmamodel.exec."""
+        return self._call("execve", (), lambda: do_execve(self, maps, smaps, **kwargs))
 
     @classmethod
     def from_maps(cls, text: str, **kwargs: Any) -> AddressSpace:
