@@ -8,7 +8,7 @@ and SHM_HUGETLB files, their placement, reservations and the ``ht`` VMAs they ma
 * Placement (hugetlb_get_unmapped_area): a length that is not a multiple of the huge page
   size, or a MAP_FIXED address off a huge page boundary, is EINVAL; searches are aligned to
   the huge page size (get_align_mask).
-* hugetlbfs_file_mmap (a legacy ``.mmap``): VM_HUGETLB | VM_DONTEXPAND (so such VMAs never
+* hugetlbfs_file_mmap_prepare: VM_HUGETLB | VM_DONTEXPAND (so such VMAs never
   merge), hugetlb_vm_ops, a file offset on a huge page boundary (EINVAL), and the
   reservation of the huge pages (hugetlb_reserve_pages): ENOMEM when the pool has fewer free
   unreserved pages, unless MAP_NORESERVE. A private mapping reserves for each VMA and
@@ -45,7 +45,7 @@ from vmamodel.unmapped_area import mm_get_unmapped_area_vmflags
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
-    from vmamodel.vma import Vma
+    from vmamodel.vma import Vma, VmAreaDesc
 
 #: The huge page sizes x86-64 offers (2 MiB, 1 GiB); the default is 2 MiB.
 HPAGE_SIZES = (PMD_SIZE, 1 << 30)
@@ -53,7 +53,7 @@ DEFAULT_HPAGE_SIZE = PMD_SIZE
 MAP_HUGE_MASK = 0x3F
 SHM_HUGE_SHIFT = 26
 #: The device of the internal hugetlbfs mounts on the host (one per size); maps shows it.
-HUGETLBFS_DEV = (0, 16)
+HUGETLBFS_DEV = (0, 17)
 
 
 class HugetlbPool:
@@ -142,11 +142,12 @@ def hugetlbfs_evict(file: File) -> None:
 
 
 class HugetlbfsFileOperations(FileOperations):
-    """hugetlbfs_file_operations: hugetlbfs_file_mmap (legacy) and
+    """hugetlbfs_file_operations: hugetlbfs_file_mmap_prepare (so a new hugetlb mapping
+    is known to be KSM-incompatible before the merge attempt) and
     hugetlb_get_unmapped_area."""
 
     def __init__(self) -> None:
-        self.mmap = hugetlbfs_file_mmap
+        self.mmap_prepare = hugetlbfs_file_mmap_prepare
         self.get_unmapped_area = hugetlb_get_unmapped_area
 
 
@@ -165,31 +166,32 @@ def hugetlb_get_unmapped_area(
     return mm_get_unmapped_area_vmflags(mm, file, hint, length, pgoff, flags, 0)
 
 
-def hugetlbfs_file_mmap(file: File, vma: Vma) -> None:
-    """hugetlbfs_file_mmap(): flags and ops first, then the offset check (EINVAL) and the
-    reservation (ENOMEM)."""
-    vma.vm_flags |= VM_HUGETLB | VM_DONTEXPAND
-    vma.vm_ops = HUGETLB_VM_OPS
+def hugetlbfs_file_mmap_prepare(desc: VmAreaDesc) -> None:
+    """hugetlbfs_file_mmap_prepare(): flags and ops first, then the offset check (EINVAL)
+    and the reservation (ENOMEM); a private mapping's reservation rides in private_data."""
+    file = desc.file
+    desc.vm_flags |= VM_HUGETLB | VM_DONTEXPAND
+    desc.vm_ops = HUGETLB_VM_OPS
     size: int = file.extra["hpage_size"]
-    if vma.vm_pgoff & ((size >> PAGE_SHIFT) - 1):
+    if desc.pgoff & ((size >> PAGE_SHIFT) - 1):
         raise oserror(errno.EINVAL, "hugetlb: file offset off a huge page boundary")
-    length = vma.vm_end - vma.vm_start + (vma.vm_pgoff << PAGE_SHIFT)
-    first = (vma.vm_pgoff << PAGE_SHIFT) // size
+    length = desc.end - desc.start + (desc.pgoff << PAGE_SHIFT)
+    first = (desc.pgoff << PAGE_SHIFT) // size
     pages = set(range(first, length // size))
-    noreserve = bool(vma.vm_flags & VM_NORESERVE) or file.extra.get("shm", False)
+    noreserve = bool(desc.vm_flags & VM_NORESERVE) or file.extra.get("shm", False)
     pool: HugetlbPool = file.extra["pool"]
     if not noreserve:
-        if vma.vm_flags & VM_SHARED:
+        if desc.vm_flags & VM_SHARED:
             resv: set[int] = file.extra["resv"]
             new = pages - resv
             pool.reserve(size, len(new))
             resv |= new
         else:
             pool.reserve(size, len(pages))
-            vma.vm_private_data = HugetlbReservation(pool, size, pages)
-    if not isinstance(vma.vm_private_data, HugetlbReservation):
+            desc.private_data = HugetlbReservation(pool, size, pages)
+    if not isinstance(desc.private_data, HugetlbReservation):
         file.extra["users"] = file.extra.get("users", 0) + 1
-    if vma.vm_flags & VM_WRITE and file.size < length:
+    if desc.vm_flags & VM_WRITE and file.size < length:
         file.size = length
 
 
