@@ -74,6 +74,7 @@ from vmamodel.constants import (
 )
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
+from vmamodel.hugetlb import vma_hpagesize
 from vmamodel.ksm import ksm_madvise
 from vmamodel.merge import vma_modify_flags
 from vmamodel.mseal import can_madvise_modify
@@ -266,8 +267,14 @@ def madvise_dontneed_free(mm: AddressSpace, behavior: int, vma: Vma, start: int,
     drops the pages (guard markers stay); FREE only marks them lazily freeable."""
     flags = vma.vm_flags
     if flags & VM_HUGETLB:
+        # madvise_dontneed_free_valid_vma(): a huge-page aligned start; the end is rounded
+        # down to a huge page, so as not to free more than asked.
         if behavior == MADV_FREE:
             raise oserror(errno.EINVAL, "madvise: MADV_FREE on hugetlb")
+        size = vma_hpagesize(vma)
+        if start & (size - 1):
+            raise oserror(errno.EINVAL, "madvise: hugetlb start off a huge page boundary")
+        end &= ~(size - 1)
     else:
         forbidden = VM_PFNMAP if behavior == MADV_DONTNEED_LOCKED else VM_PFNMAP | VM_LOCKED
         if flags & forbidden:

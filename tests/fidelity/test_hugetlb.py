@@ -201,3 +201,18 @@ def test_mremap_of_hugetlb(pool):
     assert flags_of(mm) == ["rd wr mr mw me de nr ht"] * 2
     mm.mremap(hat(1), H, P)  # shrinking rounds up to the huge page size: nothing changes
     assert layout(mm) == [(HP, 2 * HP, "rw-p"), (4 * HP, 5 * HP, "rw-p")]
+
+
+def test_mbind_and_madvise_on_hugetlb(pool):
+    from vmamodel.mempolicy import MPOL_BIND
+
+    mm = pool(2)
+    mm.mmap(hat(0), 2 * H, RW, HUGE_ANON | v.MAP_FIXED)
+    assert errno_of(mm.mbind, hat(0), P, MPOL_BIND, 1, 64) == errno.EINVAL
+    mm.mbind(hat(0), H, MPOL_BIND, 1, 64)
+    assert layout(mm) == [(0, HP, "rw-p"), (HP, 2 * HP, "rw-p")]
+    assert errno_of(mm.madvise, hat(0) + P, H, v.MADV_DONTNEED) == errno.EINVAL
+    mm.madvise(hat(0), H + P, v.MADV_DONTNEED)
+    assert errno_of(mm.madvise, hat(0), H, v.MADV_FREE) == errno.EINVAL
+    mm.madvise(hat(0), P, v.MADV_MERGEABLE)  # ignored on hugetlb: no split
+    assert len(layout(mm)) == 2
