@@ -35,7 +35,10 @@ def is_data_mapping(flags: int) -> bool:
 
 
 def accountable_mapping(file: File | None, flags: int) -> bool:
-    """accountable_mapping() (mm/vma.c): private writable and not VM_NORESERVE."""
+    """accountable_mapping() (mm/vma.c): private writable and not VM_NORESERVE; hugetlb
+    files are accounted in huge pages instead (is_file_hugepages)."""
+    if file is not None and file.kind == "hugetlb":
+        return False
     return flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE
 
 

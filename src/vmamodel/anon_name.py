@@ -26,7 +26,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from vmamodel.constants import PAGE_MASK, PAGE_SIZE, ULONG_MAX
+from vmamodel.constants import ULONG_MAX, page_align
 from vmamodel.events import VmaChanged
 from vmamodel.hooks import oserror
 from vmamodel.madvise import check_input_range, madvise_walk_vmas
@@ -111,7 +111,7 @@ def madvise_set_anon_name(mm: AddressSpace, start: int, len_in: int, name: str |
     """madvise_set_anon_name() (mm/madvise.c): madvise's range checks, then the VMA walk
     (madvise_walk_vmas): holes are ENOMEM at the end, a per-VMA error ends the walk."""
     check_input_range(start, len_in)
-    last_end = start + ((len_in + PAGE_SIZE - 1) & PAGE_MASK)
+    last_end = start + page_align(len_in)
     if last_end == start:
         return
     madvise_walk_vmas(

@@ -22,6 +22,7 @@ from vmamodel.constants import (
 )
 from vmamodel.events import VmaCreated
 from vmamodel.hooks import maybe_inject, oserror
+from vmamodel.ksm import ksm_vma_flags
 from vmamodel.merge import MergeState, VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import do_vmi_align_munmap
 from vmamodel.populate import mm_populate
@@ -99,7 +100,7 @@ def _new_brk_vma(mm: AddressSpace, addr: int, end: int, flags: int) -> None:
 def do_brk_flags(mm: AddressSpace, prev: Vma | None, addr: int, length: int) -> None:
     """do_brk_flags(): limits, commit charge, then expand ``prev`` or add a VMA. The heap
     pages count as data whatever the flags say."""
-    flags = brk_flags(mm)
+    flags = ksm_vma_flags(mm, None, brk_flags(mm))
     npages = length >> PAGE_SHIFT
     if not may_expand_vm(mm, flags, npages):
         raise oserror(errno.ENOMEM, "brk: over RLIMIT_AS or RLIMIT_DATA")

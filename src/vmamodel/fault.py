@@ -20,8 +20,9 @@ from vmamodel.constants import (
 )
 from vmamodel.events import AnonVmaAssigned
 from vmamodel.hooks import maybe_inject
+from vmamodel.mempolicy import mpol_equal
 from vmamodel.stack import expand_stack_for_fault
-from vmamodel.vma import AnonVma
+from vmamodel.vma import AnonVma, vma_policy
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -33,7 +34,7 @@ def anon_vma_compatible(a: Vma, b: Vma) -> bool:
     access and sticky bits, pgoff contiguous."""
     return (
         a.vm_end == b.vm_start
-        and a.vm_policy is b.vm_policy
+        and mpol_equal(vma_policy(a), vma_policy(b))
         and a.vm_file is b.vm_file
         and not (a.vm_flags ^ b.vm_flags) & ~(VM_ACCESS_FLAGS | VM_IGNORE_MERGE)
         and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> PAGE_SHIFT)
@@ -83,9 +84,10 @@ def access_error(vma: Vma, write: bool) -> bool:
 
 
 def beyond_eof(vma: Vma, addr: int) -> bool:
-    """A file page past i_size: the fault handler answers VM_FAULT_SIGBUS."""
+    """A file page past i_size: the fault handler answers VM_FAULT_SIGBUS. An anonymous VMA
+    with a file (private /dev/zero: no vm_ops) takes anonymous faults."""
     file = vma.vm_file
-    if file is None or vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
+    if file is None or vma.vm_ops is None or vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
         return False
     index = vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT)
     return index >= pfn_up(file.size)
@@ -97,10 +99,12 @@ def handle_mm_fault(mm: AddressSpace, vma: Vma, addr: int, write: bool) -> None:
     anonymous memory maps the shared zero page and needs none."""
     if beyond_eof(vma, addr):
         raise AccessFault("SIGBUS", f"{addr:#x} is past the end of the file")
+    page = addr & ~(PAGE_SIZE - 1)
     if write and not vma.vm_flags & VM_SHARED:
         if not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
             anon_vma_prepare(mm, vma)
-    mm.pages.present.add(addr & ~(PAGE_SIZE - 1))
+            mm.pages.anon.add(page)
+    mm.pages.present.add(page)
 
 
 def do_user_addr_fault(mm: AddressSpace, addr: int, write: bool) -> None:

@@ -15,7 +15,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from vmamodel.accounting import security_vm_enough_memory, vm_stat_account, vm_unacct_memory
-from vmamodel.constants import VM, VM_INIT_DEF_MASK, VM_LOCKED_MASK
+from vmamodel.constants import VM, VM_INIT_DEF_MASK, VM_LOCKED_MASK, VM_UFFD_FLAGS
 from vmamodel.events import Tracer
 from vmamodel.hooks import maybe_inject, oserror, vma_open
 from vmamodel.inject import Injector
@@ -55,9 +55,23 @@ def mm_init(oldmm: AddressSpace) -> AddressSpace:
     mm.map_count = 0
     mm.locked_vm = 0
     mm.def_flags = oldmm.def_flags & VM_INIT_DEF_MASK
+    mm.vm_policies = {}
+    mm.uffd_ctxs = {}
+    mm.aio_contexts = {}  # mm_init(): no ioctx table; the ring VMAs are copied all the same
     mm.tracer = Tracer()
     mm.injector = Injector()
     return mm
+
+
+def dup_rare_to_child(oldmm: AddressSpace, mm: AddressSpace, tmp: Vma) -> None:
+    """vma_dup_policy() and dup_userfaultfd() for a copy that vm_area_dup() put in the
+    parent's tables: the policy moves to the child's; the userfaultfd context is dropped with
+    the VM_UFFD_* flags (no context asks for UFFD_FEATURE_EVENT_FORK in the model)."""
+    policy = oldmm.vm_policies.pop(tmp, None)
+    if policy is not None:
+        mm.vm_policies[tmp] = policy
+    if oldmm.uffd_ctxs.pop(tmp, None) is not None:
+        tmp.vm_flags &= ~VM_UFFD_FLAGS
 
 
 def anon_vma_fork(oldmm: AddressSpace, vma: Vma, pvma: Vma) -> None:
@@ -90,6 +104,7 @@ def copy_page_range(oldmm: AddressSpace, mm: AddressSpace, vma: Vma, pvma: Vma) 
     start, end = vma.vm_start, vma.vm_end
     src, dst = oldmm.pages, mm.pages
     dst.present |= {page for page in src.present if start <= page < end}
+    dst.anon |= {page for page in src.anon if start <= page < end}
     dst.guards |= {page for page in src.guards if start <= page < end}
 
 
@@ -106,6 +121,8 @@ def _dup_vma(oldmm: AddressSpace, mm: AddressSpace, mpnt: Vma) -> int:
             maybe_inject(oldmm, "fork_vma_dup")
         tmp = vma_dup(oldmm, mpnt)
         tmp.vm_mm = mm
+        if oldmm.vm_policies or oldmm.uffd_ctxs:
+            dup_rare_to_child(oldmm, mm, tmp)
         if tmp.vm_flags & VM.WIPEONFORK:
             tmp.anon_vma = None
             tmp.fork_child = False

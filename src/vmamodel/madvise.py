@@ -54,15 +54,12 @@ from vmamodel.constants import (
     ULONG_MAX,
     VM_DONTCOPY,
     VM_DONTDUMP,
-    VM_DONTEXPAND,
     VM_DROPPABLE,
     VM_HUGEPAGE,
     VM_HUGETLB,
     VM_IO,
     VM_LOCKED,
     VM_MAYBE_GUARD,
-    VM_MAYSHARE,
-    VM_MERGEABLE,
     VM_MIXEDMAP,
     VM_NOHUGEPAGE,
     VM_PFNMAP,
@@ -80,6 +77,8 @@ from vmamodel.constants import (
 from vmamodel.events import VmaChanged
 from vmamodel.fault import anon_vma_prepare, handle_mm_fault
 from vmamodel.hooks import oserror
+from vmamodel.hugetlb import vma_hpagesize
+from vmamodel.ksm import ksm_madvise
 from vmamodel.merge import vma_modify_flags
 from vmamodel.mseal import can_madvise_modify
 
@@ -98,11 +97,6 @@ _ALWAYS_VALID = frozenset({
 })
 _THP_ADVICES = frozenset({MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE})
 
-#: KSM leaves these VMAs alone: the advice succeeds without setting VM_MERGEABLE.
-_KSM_INCOMPATIBLE = (
-    VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_HUGETLB | VM_MIXEDMAP
-    | VM_DROPPABLE
-)
 #: VM_NO_KHUGEPAGED: never collapsed into huge pages.
 _NO_KHUGEPAGED = VM_SPECIAL | VM_HUGETLB
 
@@ -251,17 +245,6 @@ def madvise_new_flags(vma: Vma, behavior: int) -> int:
     return (vma.vm_flags & ~clear) | add
 
 
-def ksm_madvise(vma: Vma, behavior: int) -> int:
-    """ksm_madvise() (mm/ksm.c): MERGEABLE is silently ignored on VMAs KSM cannot handle
-    (vma_ksm_compatible); UNMERGEABLE clears the flag."""
-    flags = vma.vm_flags
-    if behavior == MADV_MERGEABLE:
-        if flags & VM_MERGEABLE or flags & _KSM_INCOMPATIBLE:
-            return flags
-        return flags | VM_MERGEABLE
-    return flags & ~VM_MERGEABLE
-
-
 def madvise_update_vma(
     mm: AddressSpace, prev: Vma | None, vma: Vma, start: int, end: int, new_flags: int
 ) -> Vma:
@@ -287,8 +270,14 @@ def madvise_dontneed_free(mm: AddressSpace, behavior: int, vma: Vma, start: int,
     drops the pages (guard markers stay); FREE only marks them lazily freeable."""
     flags = vma.vm_flags
     if flags & VM_HUGETLB:
+        # madvise_dontneed_free_valid_vma(): a huge-page aligned start; the end is rounded
+        # down to a huge page, so as not to free more than asked.
         if behavior == MADV_FREE:
             raise oserror(errno.EINVAL, "madvise: MADV_FREE on hugetlb")
+        size = vma_hpagesize(vma)
+        if start & (size - 1):
+            raise oserror(errno.EINVAL, "madvise: hugetlb start off a huge page boundary")
+        end &= ~(size - 1)
     else:
         forbidden = VM_PFNMAP if behavior == MADV_DONTNEED_LOCKED else VM_PFNMAP | VM_LOCKED
         if flags & forbidden:
@@ -363,18 +352,28 @@ def madvise_guard_remove(mm: AddressSpace, behavior: int, vma: Vma, start: int, 
 
 
 def madvise_collapse(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
-    """madvise_collapse() (mm/khugepaged.c), as far as the VMA decides it: EINVAL unless the
-    VMA may hold a PMD-sized huge page (thp_vma_allowable_order: no VM_NOHUGEPAGE, not
-    special, an aligned 2 MiB block inside, file offset aligned alike); then a range that
-    contains no whole aligned block succeeds only if it starts on a block boundary."""
+    """madvise_collapse() (mm/khugepaged.c): EINVAL unless the VMA may hold a PMD-sized huge
+    page (thp_vma_allowable_order: no VM_NOHUGEPAGE, not special, an aligned 2 MiB block
+    inside, file offset aligned alike); a range that contains no whole aligned block
+    succeeds only if it starts on a block boundary. Each whole block is then collapsed
+    (the VMA does not change). Of private anonymous memory a block collapses when it holds
+    a written page (hpage_collapse_scan_pmd: an empty or zero-page-only table is
+    SCAN_PMD_NULL / SCAN_PAGE_RO); any block that fails makes the call fail with the
+    errno of the last failure, here EINVAL (madvise_collapse_errno). Allocation failures
+    (ENOMEM) and busy pages (EAGAIN) are not modelled; shmem blocks collapse."""
     if not thp_collapse_allowed(vma):
         raise oserror(errno.EINVAL, "madvise: MADV_COLLAPSE on a VMA without room for a THP")
     hstart = (start + PMD_SIZE - 1) & ~(PMD_SIZE - 1)
     hend = end & ~(PMD_SIZE - 1)
     if hstart > hend:
         raise oserror(errno.EINVAL, "madvise: MADV_COLLAPSE range holds no huge page")
-    if hstart < hend:
-        raise NotImplementedError("MADV_COLLAPSE of a whole huge page is not modelled")
+    if not vma.is_anonymous():
+        return
+    anon = mm.pages.anon
+    for block in range(hstart, hend, PMD_SIZE):
+        pages = range(block, block + PMD_SIZE, PAGE_SIZE)
+        if not anon or not any(page in anon for page in pages):
+            raise oserror(errno.EINVAL, f"MADV_COLLAPSE: nothing to collapse at {block:#x}")
 
 
 def thp_collapse_allowed(vma: Vma) -> bool:
@@ -432,7 +431,9 @@ def first_unfaultable(mm: AddressSpace, vma: Vma, start: int, end: int) -> int:
     guards = mm.pages.guards
     if guards:
         fail = min((page for page in guards if start <= page < end), default=end)
-    if vma.vm_file is not None and not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_IO):
+    if vma.vm_ops is not None and vma.vm_file is not None and not vma.vm_flags & (
+        VM_PFNMAP | VM_MIXEDMAP | VM_IO
+    ):
         eof_pages = pfn_up(vma.vm_file.size)
         eof = vma.vm_start + ((eof_pages - vma.vm_pgoff) << PAGE_SHIFT)
         fail = min(fail, max(eof, start))
@@ -448,6 +449,8 @@ def faultin_vma_range(mm: AddressSpace, vma: Vma, start: int, end: int, write: b
     if fail > start:
         handle_mm_fault(mm, vma, start, write)
         mm.pages.present.update(range(start, fail, PAGE_SIZE))
+        if write and not vma.vm_flags & (VM_SHARED | VM_PFNMAP | VM_MIXEDMAP):
+            mm.pages.anon.update(range(start, fail, PAGE_SIZE))
     if fail < end:
         raise oserror(errno.EFAULT, f"madvise: populate fault failed at {fail:#x}")
 

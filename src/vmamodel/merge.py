@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 from vmamodel.constants import PAGE_SHIFT, VM_IGNORE_MERGE, VM_SPECIAL, VM_STICKY
 from vmamodel.events import MergeAttempt, MergeRefused, VmaRemoved
 from vmamodel.hooks import maybe_inject, oserror
-from vmamodel.vma import AnonVma, Vma, split_vma
+from vmamodel.mempolicy import Mempolicy, mpol_equal
+from vmamodel.vma import (
+    AnonVma,
+    Vma,
+    drop_rare_fields,
+    split_vma,
+    vma_policy,
+    vma_uffd_ctx,
+)
 
 if TYPE_CHECKING:
     from vmamodel.file import File
@@ -81,7 +89,7 @@ class VmaMergeStruct:
         self.next = next
         self.target: Vma | None = None
         self.anon_vma: AnonVma | None = None
-        self.policy: object | None = None
+        self.policy: Mempolicy | None = None
         self.uffd_ctx: object | None = None
         self.anon_name: str | None = None
         self.copied_from: Vma | None = None
@@ -103,8 +111,10 @@ class VmaMergeStruct:
             vma.vm_flags, vma.vm_file, prev=prev, middle=vma,
         )
         vmg.anon_vma = vma.anon_vma
-        vmg.policy = vma.vm_policy
-        vmg.uffd_ctx = vma.uffd_ctx
+        if mm.vm_policies:
+            vmg.policy = vma_policy(vma)
+        if mm.uffd_ctxs:
+            vmg.uffd_ctx = vma_uffd_ctx(vma)
         vmg.anon_name = vma.anon_name
         return vmg
 
@@ -120,14 +130,19 @@ def can_merge_remove_vma(vma: Vma) -> bool:
 
 
 def _attribute_refusal(vmg: VmaMergeStruct, other: Vma) -> str | None:
-    """is_mergeable_vma(): policy, flags (but the sticky ones), file, uffd context, name."""
-    if vmg.policy is not other.vm_policy:
+    """is_mergeable_vma(): policy (mpol_equal), flags (but the sticky ones), file, uffd
+    context (is_mergeable_vm_userfaultfd_ctx: the same context or none on both), name. The
+    side tables are looked at only when some VMA of the mm has a policy or a context."""
+    mm = vmg.mm
+    if (mm.vm_policies or vmg.policy is not None) and not mpol_equal(
+        vmg.policy, vma_policy(other)
+    ):
         return "mpol_equal"
     if (other.vm_flags ^ vmg.flags) & ~VM_IGNORE_MERGE:
         return "vm_flags"
     if other.vm_file is not vmg.file:
         return "vm_file"
-    if other.uffd_ctx is not vmg.uffd_ctx:
+    if (mm.uffd_ctxs or vmg.uffd_ctx is not None) and vma_uffd_ctx(other) is not vmg.uffd_ctx:
         return "userfaultfd_ctx"
     if other.anon_name != vmg.anon_name:
         return "anon_vma_name"
@@ -251,6 +266,8 @@ def _remove_merged(mm: AddressSpace, vma: Vma) -> None:
     mm.tree.remove(vma)
     mm.map_count -= 1
     vma.detached = True
+    if mm.vm_policies or mm.uffd_ctxs:
+        drop_rare_fields(mm, vma)
     if mm.tracer.active:
         mm.tracer.emit(VmaRemoved(vma.id, vma.vm_start, vma.vm_end, "merged"))
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from vmamodel.aio import DEFAULT_AIO_MAX_NR, sys_io_destroy, sys_io_setup
 from vmamodel.anon_name import prctl_set_vma_anon_name
 from vmamodel.brk import sys_brk
 from vmamodel.constants import (
@@ -16,22 +17,30 @@ from vmamodel.constants import (
     MIN_MMAP_GAP,
     PAGE_MASK,
     PAGE_SHIFT,
+    PR_GET_MEMORY_MERGE,
+    PR_SET_MEMORY_MERGE,
     STACK_GUARD_GAP,
     TASK_SIZE,
+    ULONG_MAX,
     VM,
     VM_LOCKED,
     page_align,
 )
 from vmamodel.events import Syscall, SyscallReturn, Tracer
+from vmamodel.exec import do_execve
 from vmamodel.fault import do_user_addr_fault
 from vmamodel.fork import dup_mmap, exit_mmap
+from vmamodel.hugetlb import HugetlbPool
 from vmamodel.inject import Injector, _Rule
+from vmamodel.ksm import prctl_memory_merge
 from vmamodel.madvise import do_madvise
+from vmamodel.mbind import kernel_mbind, set_mempolicy_home_node
 from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
 from vmamodel.mmap import ksys_mmap_pgoff
 from vmamodel.mprotect import do_mprotect_pkey
 from vmamodel.mremap import do_mremap
 from vmamodel.mseal import do_mseal
+from vmamodel.msync import sys_mincore, sys_msync
 from vmamodel.munmap import do_munmap
 from vmamodel.pagetable import PageTable
 from vmamodel.pkeys import (
@@ -44,9 +53,18 @@ from vmamodel.pkeys import (
 )
 from vmamodel.procfs import get_vma_name, render_maps, render_smaps
 from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
+from vmamodel.shm import IpcNamespace, do_shmat, ksys_shmctl_rmid, ksys_shmdt, ksys_shmget
+from vmamodel.shstk import sys_map_shadow_stack
 from vmamodel.snapshot import address_space_from_maps
 from vmamodel.tree import VmaTree
 from vmamodel.unmapped_area import ShmemHuge
+from vmamodel.userfaultfd import (
+    UserfaultfdCtx,
+    sys_userfaultfd,
+    userfaultfd_register,
+    userfaultfd_release_all,
+    userfaultfd_unregister,
+)
 from vmamodel.vma import Vma, VmaView
 
 T = TypeVar("T")
@@ -103,6 +121,9 @@ class AddressSpace:
         start_data: int = 0,
         end_data: int = 0,
         anon_vma_name: bool = True,
+        numa_nodes: int = 1,
+        possible_cpus: int = 2,
+        hugetlb_pages: dict[int, int] | None = None,
         debug: bool = False,
     ) -> None:
         self.task_size = task_size
@@ -147,6 +168,21 @@ class AddressSpace:
         self.map_count = 0
         self.total_vm = self.locked_vm = self.data_vm = self.exec_vm = self.stack_vm = 0
         self.def_flags = 0
+        # MMF_VM_MERGE_ANY (prctl PR_SET_MEMORY_MERGE): new VMAs get VM_MERGEABLE.
+        self.ksm_merge_any = False
+        # The rare per-VMA fields (see Vma): memory policies and userfaultfd contexts.
+        self.vm_policies: dict[Vma, Any] = {}
+        # Nodes 0..numa_nodes-1, online with memory and allowed (mempolicy.py).
+        self.mems_allowed = (1 << numa_nodes) - 1
+        # vm.nr_hugepages per huge page size, and SysV IPC: both system-wide, shared by fork.
+        self.hugetlb_pool = HugetlbPool(hugetlb_pages)
+        self.ipc_ns = IpcNamespace()
+        # aio contexts by id (the ring's address), num_possible_cpus(), fs.aio-max-nr.
+        self.aio_contexts: dict[int, Any] = {}
+        self.aio_inos = itertools.count(1)
+        self.possible_cpus = possible_cpus
+        self.aio_max_nr = DEFAULT_AIO_MAX_NR
+        self.uffd_ctxs: dict[Vma, Any] = {}
         # The program break as exec left it: brk() grows the heap from start_brk; the data
         # segment [start_data, end_data) counts against RLIMIT_DATA (check_data_rlimit).
         self.start_brk = start_brk
@@ -289,6 +325,99 @@ class AddressSpace:
             "set_vma_anon_name", args, lambda: prctl_set_vma_anon_name(self, addr, length, name)
         )
 
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        """prctl(2) for the options that act on the address space: PR_SET_MEMORY_MERGE and
+        PR_GET_MEMORY_MERGE (KSM, see vmamodel.ksm). Other options are not modelled
+        (ValueError)."""
+        if option not in (PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE):
+            raise ValueError(f"prctl option {option} is not modelled")
+        args = tuple(a & ULONG_MAX for a in (arg2, arg3, arg4, arg5))
+        return self._call(
+            "prctl", (option, *args), lambda: prctl_memory_merge(self, option, *args)
+        )
+
+    def mbind(
+        self, addr: int, length: int, mode: int, nodemask: int | None = None, maxnode: int = 0,
+        flags: int = 0,
+    ) -> None:
+        """mbind(2): ``nodemask`` is the node bit mask as an int (None: a NULL pointer), of
+        which the kernel reads ``maxnode - 1`` bits. See vmamodel.mbind."""
+        args = (addr, length, mode, nodemask, maxnode, flags)
+        self._call("mbind", args, lambda: kernel_mbind(self, *args))
+
+    def set_mempolicy_home_node(
+        self, addr: int, length: int, home_node: int, flags: int = 0
+    ) -> None:
+        """set_mempolicy_home_node(2)."""
+        args = (addr, length, home_node, flags)
+        self._call(
+            "set_mempolicy_home_node", args, lambda: set_mempolicy_home_node(self, *args)
+        )
+
+    def userfaultfd(self, flags: int = 0, features: int = 0) -> UserfaultfdCtx:
+        """userfaultfd(2) and its UFFDIO_API handshake: the new context (the descriptor)."""
+        return self._call(
+            "userfaultfd", (flags, features), lambda: sys_userfaultfd(self, flags, features)
+        )
+
+    def uffdio_register(self, uffd: UserfaultfdCtx, addr: int, length: int, mode: int) -> int:
+        """ioctl(uffd, UFFDIO_REGISTER): returns the ioctls the range supports."""
+        args = (uffd, addr, length, mode)
+        return self._call("uffdio_register", args, lambda: userfaultfd_register(self, *args))
+
+    def uffdio_unregister(self, uffd: UserfaultfdCtx, addr: int, length: int) -> None:
+        """ioctl(uffd, UFFDIO_UNREGISTER)."""
+        args = (uffd, addr, length)
+        self._call("uffdio_unregister", args, lambda: userfaultfd_unregister(self, *args))
+
+    def uffd_close(self, uffd: UserfaultfdCtx) -> None:
+        """close(2) of the userfaultfd: its VMAs are unregistered (userfaultfd_release)."""
+        self._call("uffd_close", (uffd,), lambda: userfaultfd_release_all(self, uffd))
+
+    def shmget(self, key: int, size: int, shmflg: int) -> int:
+        """shmget(2): the segment's id (see vmamodel.shm)."""
+        args = (key, size, shmflg)
+        return self._call("shmget", args, lambda: ksys_shmget(self, *args))
+
+    def shmat(self, shmid: int, addr: int = 0, shmflg: int = 0) -> int:
+        """shmat(2): the address the segment was attached at."""
+        args = (shmid, addr, shmflg)
+        return self._call("shmat", args, lambda: do_shmat(self, *args))
+
+    def shmdt(self, addr: int) -> None:
+        """shmdt(2)."""
+        self._call("shmdt", (addr,), lambda: ksys_shmdt(self, addr))
+
+    def shmctl_rmid(self, shmid: int) -> None:
+        """shmctl(shmid, IPC_RMID, NULL)."""
+        self._call("shmctl_rmid", (shmid,), lambda: ksys_shmctl_rmid(self, shmid))
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2) (see vmamodel.msync)."""
+        args = (addr, length, flags)
+        self._call("msync", args, lambda: sys_msync(self, *args))
+
+    def mincore(self, addr: int, length: int) -> bytes:
+        """mincore(2): one byte per page, 1 when resident."""
+        return self._call("mincore", (addr, length), lambda: sys_mincore(self, addr, length))
+
+    def io_setup(self, nr_events: int, move_to: int | None = None) -> int:
+        """io_setup(2): the context id, which is the address of its ring (see vmamodel.aio);
+        ``move_to`` then moves the ring there with mremap."""
+        args = (nr_events, move_to)
+        return self._call("io_setup", args, lambda: sys_io_setup(self, *args))
+
+    def io_destroy(self, ctx_id: int) -> None:
+        """io_destroy(2)."""
+        self._call("io_destroy", (ctx_id,), lambda: sys_io_destroy(self, ctx_id))
+
+    def map_shadow_stack(self, addr: int, size: int, flags: int = 0) -> int:
+        """map_shadow_stack(2): ENOSYS, as on a kernel without CONFIG_X86_USER_SHADOW_STACK
+        (the host's; its CPU has no user_shstk either)."""
+        return self._call(
+            "map_shadow_stack", (addr, size, flags), lambda: sys_map_shadow_stack(self)
+        )
+
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection
         changes (VM_SEALED); it cannot be undone."""
@@ -353,6 +482,13 @@ class AddressSpace:
         """exit(2): exit_mmap() closes and frees every VMA."""
 
         self._call("exit", (), lambda: exit_mmap(self))
+
+    def execve(
+        self, maps: str | None = None, smaps: str | None = None, **kwargs: Any
+    ) -> AddressSpace:
+        """execve(2): this address space ends (exit_mmap) and the new image's begins,
+        seeded from its /proc/PID/maps (and smaps) when given. See vmamodel.exec."""
+        return self._call("execve", (), lambda: do_execve(self, maps, smaps, **kwargs))
 
     @classmethod
     def from_maps(cls, text: str, **kwargs: Any) -> AddressSpace:

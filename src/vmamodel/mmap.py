@@ -60,6 +60,8 @@ from vmamodel.constants import (
 from vmamodel.events import VmaCreated, WarnOn
 from vmamodel.file import SHMEM_VM_OPS, VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
 from vmamodel.hooks import call_hook, maybe_inject, ops_owner, oserror
+from vmamodel.hugetlb import map_hugetlb_file
+from vmamodel.ksm import can_set_ksm_flags_early, ksm_vma_flags
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.mman import calc_vm_flag_bits, calc_vm_prot_bits
 from vmamodel.mmap_action import (
@@ -152,7 +154,9 @@ def ksys_mmap_pgoff(
     offset: int,
 ) -> int:
     """ksys_mmap_pgoff(), reached from the x86-64 sys_mmap (which first refuses an offset that
-    is not page aligned): resolves the file and refuses MAP_HUGETLB, then vm_mmap_pgoff()."""
+    is not page aligned): resolves the file; MAP_HUGETLB makes an anonymous hugetlbfs file
+    (vmamodel.hugetlb) and hugetlbfs files round the length up to their huge page size;
+    then vm_mmap_pgoff()."""
     if offset & ~PAGE_MASK:
         raise oserror(errno.EINVAL, "mmap: offset not page aligned")
     pgoff = offset >> PAGE_SHIFT
@@ -160,10 +164,14 @@ def ksys_mmap_pgoff(
         file = None
     elif file is None:
         raise oserror(errno.EBADF, "mmap: no file and no MAP_ANONYMOUS")
-    if flags & MAP_HUGETLB:
-        if file is not None:
+    if file is not None:
+        if file.kind == "hugetlb":
+            size = file.extra["hpage_size"]
+            length = (length + size - 1) & ~(size - 1) & ULONG_MAX
+        elif flags & MAP_HUGETLB:
             raise oserror(errno.EINVAL, "mmap: MAP_HUGETLB on a file that is not hugetlbfs")
-        raise oserror(errno.ENOMEM, "mmap: no huge pages are reserved")
+    elif flags & MAP_HUGETLB:
+        file, length = map_hugetlb_file(mm, length, flags)
     return vm_mmap_pgoff(mm, file, addr, length, prot, flags, pgoff)
 
 
@@ -425,7 +433,8 @@ def __mmap_region(
 ) -> int:
     """__mmap_region(): the mapping pipeline, step by step as the kernel runs it.
 
-    setup (gather, limits, charge, close old) → mmap_prepare → merge with neighbours → or a
+    setup (gather, limits, charge, close old) → mmap_prepare → KSM flags (update_ksm_flags,
+    early unless a legacy .mmap could change them) → merge with neighbours → or a
     new VMA (with a legacy .mmap) → user-defined fields → complete → for a new VMA of an
     mmap_prepare file: the action, then vm_ops->mapped (v4 and later).
     """
@@ -443,6 +452,9 @@ def __mmap_region(
         # The commit charge of a failed mmap_prepare is not returned (the kernel's own leak).
         vms_abort_munmap_vmas(mm, map.vms)
         raise
+    check_ksm_early = can_set_ksm_flags_early(file)
+    if check_ksm_early:
+        map.flags = ksm_vma_flags(mm, map.file, map.flags)
     vma: Vma | None = None
     if map.prev is not None or map.next is not None:
         vmg = VmaMergeStruct(
@@ -451,6 +463,8 @@ def __mmap_region(
         vma = vma_merge_new_range(vmg)
     allocated_new = False
     if vma is None:
+        if not check_ksm_early:
+            map.flags = ksm_vma_flags(mm, map.file, map.flags)
         try:
             vma = __mmap_new_vma(mm, map)
         except OSError:

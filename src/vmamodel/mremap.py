@@ -40,6 +40,7 @@ from vmamodel.constants import (
     ULONG_MAX,
     VM_ACCOUNT,
     VM_DONTEXPAND,
+    VM_HUGETLB,
     VM_LOCKED,
     VM_LOCKED_MASK,
     VM_MAYSHARE,
@@ -61,10 +62,12 @@ from vmamodel.hooks import (
     vma_close,
     vma_open,
 )
+from vmamodel.hugetlb import vma_hpagesize
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.munmap import do_munmap
 from vmamodel.populate import mm_populate
 from vmamodel.unmapped_area import get_unmapped_area, thp_get_unmapped_area
+from vmamodel.userfaultfd import userfaultfd_reset_ctx
 from vmamodel.vma import vma_dup
 
 if TYPE_CHECKING:
@@ -206,6 +209,17 @@ def check_mremap_params(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
         maybe_inject(mm, "max_map_count")
 
 
+def align_hugetlb(vrm: VmaRemapStruct, vma: Vma) -> bool:
+    """align_hugetlb(): both lengths rounded up to the huge page size; False (EINVAL) for an
+    address off a huge page boundary or a growing request."""
+    size = vma_hpagesize(vma)
+    vrm.old_len = (vrm.old_len + size - 1) & ~(size - 1)
+    vrm.new_len = (vrm.new_len + size - 1) & ~(size - 1)
+    if vrm.addr & (size - 1) or vrm.new_addr & (size - 1):
+        return False
+    return vrm.new_len <= vrm.old_len
+
+
 def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     """check_prep_vma(): classify the request and check it against the VMA at ``addr``.
     A call that neither grows nor moves is not checked further (a shrink or a no-op may
@@ -215,6 +229,8 @@ def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
         raise oserror(errno.EFAULT, "mremap: no VMA at the old address")
     if vma.vm_flags & VM_SEALED:
         raise oserror(errno.EPERM, "mremap: sealed VMA")
+    if vma.vm_flags & VM_HUGETLB and not align_hugetlb(vrm, vma):
+        raise oserror(errno.EINVAL, "mremap: hugetlb addresses or growth")
     vrm.set_delta()
     if not vrm.implies_new_addr():
         vrm.new_addr = vrm.addr
@@ -473,6 +489,8 @@ def move_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
         assert err is not None
         raise err
     vrm_stat_account(mm, vrm, vrm.new_len)
+    if mm.uffd_ctxs:
+        userfaultfd_reset_ctx(mm, new_vma)  # mremap_userfaultfd_prep without EVENT_REMAP
     if err is None and vrm.flags & MREMAP_DONTUNMAP:
         dontunmap_complete(mm, vrm, new_vma)
     else:

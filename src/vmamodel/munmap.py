@@ -15,7 +15,7 @@ from vmamodel.accounting import (
 from vmamodel.constants import PAGE_SIZE, VM_ACCOUNT, VM_LOCKED, VM_SEALED, page_align
 from vmamodel.events import VmaRemoved
 from vmamodel.hooks import maybe_inject, oserror, vma_close
-from vmamodel.vma import __split_vma
+from vmamodel.vma import __split_vma, drop_rare_fields
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
@@ -133,6 +133,8 @@ def remove_vma(mm: AddressSpace, vma: Vma, reason: str) -> None:
     """remove_vma(): ->close (at most once), drop the file, free."""
     vma_close(mm, vma)
     vma.detached = True
+    if mm.vm_policies or mm.uffd_ctxs:
+        drop_rare_fields(mm, vma)
     if mm.tracer.active:
         mm.tracer.emit(VmaRemoved(vma.id, vma.vm_start, vma.vm_end, reason))
 

@@ -1,5 +1,6 @@
-"""What the page tables hold that the VMA layer can observe: guard markers (MADV_GUARD_INSTALL)
-and which pages were faulted in. Page contents are not modelled."""
+"""What the page tables hold that the VMA layer can observe: guard markers (MADV_GUARD_INSTALL),
+which pages were faulted in, and which of those hold a private anonymous page (written), as
+opposed to the shared zero page a read fault maps. Page contents are not modelled."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from vmamodel.constants import PAGE_SIZE
 class PageTable:
     """Per-address-space page state, keyed by page address."""
 
-    __slots__ = ("guards", "present")
+    __slots__ = ("anon", "guards", "present")
 
     def __init__(self) -> None:
         self.guards: set[int] = set()
         self.present: set[int] = set()
+        self.anon: set[int] = set()
 
     def zap(self, start: int, end: int, keep_guards: bool = False) -> None:
         """zap_page_range(): drop the pages of [start, end); munmap drops guard markers too."""
         self.present = _without(self.present, start, end)
+        self.anon = _without(self.anon, start, end)
         if not keep_guards:
             self.guards = _without(self.guards, start, end)
 
@@ -27,12 +30,14 @@ class PageTable:
     def move(self, old: int, new: int, length: int) -> None:
         """move_page_tables(): pages and markers follow an mremap move."""
         self.present = _moved(self.present, old, new, length)
+        self.anon = _moved(self.anon, old, new, length)
         self.guards = _moved(self.guards, old, new, length)
 
     def copy(self) -> PageTable:
         table = PageTable()
         table.guards = set(self.guards)
         table.present = set(self.present)
+        table.anon = set(self.anon)
         return table
 
 

@@ -46,6 +46,8 @@ def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) ->
             except OSError as exc:
                 raise oserror(errno.EFAULT, "populate: fault failed") from exc
             if not vma.vm_file:
+                if write and not vma.vm_flags & VM_SHARED:
+                    mm.pages.anon.update(range(start, stop, PAGE_SIZE))
                 break
     if stop < end:
         raise oserror(errno.EFAULT, "populate: guard marker")

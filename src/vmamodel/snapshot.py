@@ -39,12 +39,12 @@ from vmamodel.constants import (
     DEFAULT_RLIMIT_STACK,
     O_RDONLY,
     O_RDWR,
-    PAGE_MASK,
     PAGE_SHIFT,
     PAGE_SIZE,
     STACK_GUARD_GAP,
     TASK_SIZE,
     VM,
+    page_align,
 )
 from vmamodel.file import (
     GENERIC_FILE_VM_OPS,
@@ -205,7 +205,7 @@ def _infer_mmap_base(entries: list[MapsEntry], kwargs: dict[str, Any]) -> int:
 
     task_size = int(kwargs.get("task_size", TASK_SIZE))
     if kwargs.get("legacy_layout"):
-        return (task_size // 3 + PAGE_SIZE - 1) & PAGE_MASK
+        return page_align(task_size // 3)
     stacks = [e for e in entries if e.name == STACK_NAME]
     if not stacks or stacks[0].end == task_size:
         rlimit = int(kwargs.get("rlimit_stack", DEFAULT_RLIMIT_STACK))

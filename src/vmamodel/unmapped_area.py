@@ -190,16 +190,25 @@ def _hint_is_free(mm: AddressSpace, addr: int, length: int) -> bool:
     return vma is None or addr + length <= vm_start_gap(mm, vma)
 
 
+def get_align_mask(file: File | None) -> int:
+    """get_align_mask() (arch/x86/kernel/sys_x86_64.c): a hugetlbfs file's huge page mask
+    (huge_page_mask_align); 0 otherwise (AMD family 15h randomisation is not modelled)."""
+    if file is None or file.kind != "hugetlb":
+        return 0
+    size: int = file.extra["hpage_size"]
+    return (size - 1) & PAGE_MASK
+
+
 def _search_info(
-    length: int, low: int, high: int, pgoff: int, vm_flags: int, topdown: bool
+    length: int, low: int, high: int, pgoff: int, vm_flags: int, topdown: bool,
+    file: File | None = None,
 ) -> VmUnmappedAreaInfo:
-    # align_mask stays 0: get_align_mask() is non-zero only for hugetlbfs, or on AMD family
-    # 15h with randomisation on.
     return VmUnmappedAreaInfo(
         length=length,
         low_limit=low,
         high_limit=high,
         topdown=topdown,
+        align_mask=get_align_mask(file),
         align_offset=(pgoff << PAGE_SHIFT) & ((1 << 64) - 1),
         start_gap=stack_guard_placement(vm_flags),
     )
@@ -223,7 +232,7 @@ def arch_get_unmapped_area(
         addr = page_align(addr)
         if end - length >= addr and _hint_is_free(mm, addr, length):
             return addr
-    info = _search_info(length, begin, end, pgoff, vm_flags, topdown=False)
+    info = _search_info(length, begin, end, pgoff, vm_flags, topdown=False, file=file)
     return vm_unmapped_area(mm, info)
 
 
@@ -246,7 +255,9 @@ def arch_get_unmapped_area_topdown(
         ):
             return hint
         low = SZ_4G if flags & MAP_ABOVE4G else PAGE_SIZE
-        info = _search_info(length, low, mm.mmap_base, pgoff, vm_flags, topdown=True)
+        info = _search_info(
+            length, low, mm.mmap_base, pgoff, vm_flags, topdown=True, file=file
+        )
         try:
             return vm_unmapped_area(mm, info)
         except OSError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from vmamodel.constants import (
     PAGE_SHIFT,
@@ -65,11 +65,9 @@ class Vma:
         "vm_start",
     )
 
-    #: No call of the model sets a memory policy or a userfaultfd context: both are None for
-    #: every VMA, held by the class to keep VMAs small (16 bytes a VMA). A syscall that sets
-    #: them should make them slots again.
-    vm_policy: ClassVar[object | None] = None
-    uffd_ctx: ClassVar[object | None] = None
+    # The memory policy (vma->vm_policy) and the userfaultfd context (vm_userfaultfd_ctx)
+    # are rare: they live in the mm's side tables (mm.vm_policies, mm.uffd_ctxs), read
+    # through vma_policy() and vma_uffd_ctx(), so that a VMA without them costs no slot.
 
     def __init__(
         self,
@@ -162,7 +160,64 @@ def vma_dup(mm: AddressSpace, vma: Vma) -> Vma:
     new.anon_vma = vma.anon_vma
     new.fork_child = vma.fork_child
     new.anon_name = vma.anon_name
+    owner = vma.vm_mm
+    if owner is not None and (owner.vm_policies or owner.uffd_ctxs):
+        dup_rare_fields(owner, vma, new)
     return new
+
+
+def vma_policy(vma: Vma) -> Any:
+    """vma_policy(): the VMA's struct mempolicy (a ``Mempolicy``), None for the default."""
+    owner = vma.vm_mm
+    if owner is None or not owner.vm_policies:
+        return None
+    return owner.vm_policies.get(vma)
+
+
+def vma_uffd_ctx(vma: Vma) -> Any:
+    """vma->vm_userfaultfd_ctx.ctx: the registered userfaultfd context, or None."""
+    owner = vma.vm_mm
+    if owner is None or not owner.uffd_ctxs:
+        return None
+    return owner.uffd_ctxs.get(vma)
+
+
+def set_vma_policy(vma: Vma, policy: Any) -> None:
+    """vma->vm_policy = policy (None: the default policy)."""
+    assert vma.vm_mm is not None
+    table = vma.vm_mm.vm_policies
+    if policy is None:
+        table.pop(vma, None)
+    else:
+        table[vma] = policy
+
+
+def set_vma_uffd_ctx(vma: Vma, ctx: Any) -> None:
+    """vma->vm_userfaultfd_ctx.ctx = ctx (None: NULL_VM_UFFD_CTX)."""
+    assert vma.vm_mm is not None
+    table = vma.vm_mm.uffd_ctxs
+    if ctx is None:
+        table.pop(vma, None)
+    else:
+        table[vma] = ctx
+
+
+def dup_rare_fields(mm: AddressSpace, src: Vma, dst: Vma) -> None:
+    """vma_dup_policy() and the copy of vm_userfaultfd_ctx in vm_area_dup()."""
+    policy = mm.vm_policies.get(src)
+    if policy is not None:
+        mm.vm_policies[dst] = policy
+    ctx = mm.uffd_ctxs.get(src)
+    if ctx is not None:
+        mm.uffd_ctxs[dst] = ctx
+
+
+def drop_rare_fields(mm: AddressSpace, vma: Vma) -> None:
+    """mpol_put(vma_policy(vma)) and the userfaultfd reference of a freed VMA."""
+    if mm.vm_policies:
+        mm.vm_policies.pop(vma, None)
+    if mm.uffd_ctxs:
+        mm.uffd_ctxs.pop(vma, None)
 
 
 @dataclass(frozen=True, slots=True)

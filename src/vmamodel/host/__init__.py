@@ -47,6 +47,8 @@ from vmamodel.constants import (
     MREMAP_MAYMOVE,
     O_RDWR,
     PAGE_SIZE,
+    PR_GET_MEMORY_MERGE,
+    PR_SET_MEMORY_MERGE,
     TASK_SIZE,
     VM,
     page_align,
@@ -54,7 +56,7 @@ from vmamodel.constants import (
 from vmamodel.file import File, open_file
 from vmamodel.host.arena import DEFAULT_ARENA
 from vmamodel.host.protocol import U64, Channel, ChannelClosed, ChannelTimeout
-from vmamodel.host.traits import host_has_pkeys, host_model_kwargs
+from vmamodel.host.traits import host_has_pkeys, host_mmap_min_addr, host_model_kwargs
 from vmamodel.parse import parse_smaps
 from vmamodel.vma import VmaView
 
@@ -84,6 +86,9 @@ def heap_start(arena: tuple[int, int] | None = DEFAULT_ARENA) -> int | None:
     return arena[0] + arena[1] - HEAP_SPAN
 
 
+#: The prctl options the oracle passes to the kernel: those the model has.
+HOST_PRCTL_OPTIONS = frozenset({PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE})
+
 CHILD_PATH = Path(__file__).with_name("child.py")
 _TOKENS = itertools.count(1)
 
@@ -110,6 +115,26 @@ def real_file(path: str | os.PathLike[str], flags: int = O_RDWR) -> File:
         dev=(os.major(st.st_dev), os.minor(st.st_dev)),
         ino=st.st_ino,
     )
+
+
+def _uffd_range_rejected(start: int, length: int) -> bool:
+    """validate_range() of userfaultfd refuses the range before looking at any VMA."""
+    return bool(
+        start % PAGE_SIZE or length % PAGE_SIZE or not length
+        or start < host_mmap_min_addr() or start >= TASK_SIZE or length > TASK_SIZE - start
+    )
+
+
+class HostUserfaultfd:
+    """A userfaultfd open in the child (its descriptor is kept under ``token``)."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"HostUserfaultfd({self.token})"
 
 
 class _FileRecord:
@@ -393,7 +418,7 @@ class HostAddressSpace:
         if file.kind == "memfd":
             name = str(file.extra.get("name", file.path.removeprefix("/memfd:")))
             request = ("open", token, "memfd", name, 0, file.size)
-        elif file.kind == "regular":
+        elif file.kind in ("regular", "chardev"):
             request = ("open", token, "regular", file.path, file.flags, 0)
         else:
             raise ValueError(f"the host backend cannot create a {file.kind!r} file")
@@ -467,6 +492,49 @@ class HostAddressSpace:
         self._guard("set_vma_anon_name", addr, length)
         raw = None if name is None else name.encode("utf-8", "surrogateescape")
         return ("set_vma_anon_name", addr, length, raw)
+
+    def _req_prctl(
+        self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0
+    ) -> tuple[Any, ...]:
+        if option not in HOST_PRCTL_OPTIONS:
+            raise ValueError(f"prctl option {option} is not let through to the host child")
+        return ("prctl", option, *(v & U64 for v in (arg2, arg3, arg4, arg5)))
+
+    def _req_mbind(
+        self, addr: int, length: int, mode: int, nodemask: int | None = None, maxnode: int = 0,
+        flags: int = 0,
+    ) -> tuple[Any, ...]:
+        addr, length, mode, maxnode, flags = (v & U64 for v in (addr, length, mode, maxnode, flags))
+        self._guard("mbind", addr, length)
+        raw = None
+        if nodemask is not None:
+            # Whole longs covering maxnode bits (get_nodes reads no more), at least one.
+            words = max(1, min((maxnode + 63) // 64, 4096 // 8 + 1))
+            raw = (nodemask & ((1 << (64 * words)) - 1)).to_bytes(8 * words, "little")
+        return ("mbind", addr, length, mode, raw, maxnode, flags)
+
+    def _req_set_mempolicy_home_node(
+        self, addr: int, length: int, home_node: int, flags: int = 0
+    ) -> tuple[Any, ...]:
+        addr, length, home_node, flags = (v & U64 for v in (addr, length, home_node, flags))
+        self._guard("set_mempolicy_home_node", addr, length)
+        return ("set_mempolicy_home_node", addr, length, home_node, flags)
+
+    def _req_uffdio_register(
+        self, uffd: HostUserfaultfd, addr: int, length: int, mode: int
+    ) -> tuple[Any, ...]:
+        addr, length, mode = addr & U64, length & U64, mode & U64
+        if not _uffd_range_rejected(addr, length):
+            self._guard("uffdio_register", addr, length)
+        return ("uffd_register", uffd.token, addr, length, mode)
+
+    def _req_uffdio_unregister(
+        self, uffd: HostUserfaultfd, addr: int, length: int
+    ) -> tuple[Any, ...]:
+        addr, length = addr & U64, length & U64
+        if not _uffd_range_rejected(addr, length):
+            self._guard("uffdio_unregister", addr, length)
+        return ("uffd_unregister", uffd.token, addr, length)
 
     def _req_brk(self, addr: int) -> tuple[Any, ...]:
         addr &= U64
@@ -549,6 +617,93 @@ class HostAddressSpace:
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
         """pkey_mprotect(2) (guarded like mprotect)."""
         self._request(self._req_plain("pkey_mprotect", (addr, length, prot, pkey)))
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        """prctl(2), only for the options of :data:`HOST_PRCTL_OPTIONS` (PR_SET_MEMORY_MERGE
+        acts on all of the child's VMAs, its own included)."""
+        result: int = self._request(self._req_prctl(option, arg2, arg3, arg4, arg5))
+        return result
+
+    def mbind(
+        self, addr: int, length: int, mode: int, nodemask: int | None = None, maxnode: int = 0,
+        flags: int = 0,
+    ) -> None:
+        """mbind(2); ``nodemask`` as an int of node bits (None: NULL)."""
+        self._request(self._req_mbind(addr, length, mode, nodemask, maxnode, flags))
+
+    def set_mempolicy_home_node(
+        self, addr: int, length: int, home_node: int, flags: int = 0
+    ) -> None:
+        self._request(self._req_set_mempolicy_home_node(addr, length, home_node, flags))
+
+    def userfaultfd(self, flags: int = 0, features: int = 0) -> HostUserfaultfd:
+        """userfaultfd(2) and UFFDIO_API in the child; the handle stands for its descriptor."""
+        uffd = HostUserfaultfd(next(_TOKENS))
+        self._request(("uffd_open", uffd.token, flags & U64, features & U64))
+        return uffd
+
+    def uffdio_register(self, uffd: HostUserfaultfd, addr: int, length: int, mode: int) -> int:
+        result: int = self._request(self._req_uffdio_register(uffd, addr, length, mode))
+        return result
+
+    def uffdio_unregister(self, uffd: HostUserfaultfd, addr: int, length: int) -> None:
+        self._request(self._req_uffdio_unregister(uffd, addr, length))
+
+    def uffd_close(self, uffd: HostUserfaultfd) -> None:
+        """close(2) of the descriptor: the kernel unregisters its VMAs."""
+        self._request(("close", uffd.token))
+
+    def shmget(self, key: int, size: int, shmflg: int) -> int:
+        """shmget(2) in the child; the child removes the segments it made when it exits."""
+        result: int = self._request(("shmget", key & 0xFFFFFFFF, size & U64, shmflg & U64))
+        return result
+
+    def shmat(self, shmid: int, addr: int = 0, shmflg: int = 0) -> int:
+        """shmat(2); an address outside the arena is refused like a MAP_FIXED mmap there."""
+        if addr:
+            self._guard("shmat", addr & ~(PAGE_SIZE - 1), PAGE_SIZE)
+        result: int = self._request(("shmat", shmid & U64, addr & U64, shmflg & U64))
+        return result
+
+    def shmdt(self, addr: int) -> None:
+        if addr % PAGE_SIZE == 0:
+            self._guard("shmdt", addr, PAGE_SIZE)
+        self._request(("shmdt", addr & U64))
+
+    def shmctl_rmid(self, shmid: int) -> None:
+        self._request(("shmctl_rmid", shmid & U64))
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        addr, length = addr & U64, length & U64
+        self._guard("msync", addr, length)
+        self._request(("msync", addr, length, flags & 0xFFFFFFFF))
+
+    def mincore(self, addr: int, length: int) -> bytes:
+        """mincore(2); the vector is allocated in the child (at most 2**20 pages)."""
+        addr, length = addr & U64, length & U64
+        if addr + length <= TASK_SIZE:  # else ENOMEM before any VMA is looked at
+            self._guard("mincore", addr, length)
+            if length > (1 << 32):
+                raise ValueError("mincore: the oracle allocates at most 2**20 vector bytes")
+        result: bytes = self._request(("mincore", addr, length))
+        return result
+
+    def io_setup(self, nr_events: int, move_to: int | None = None) -> int:
+        """io_setup(2) in the child: the kernel places the ring near the child's own
+        mappings, so ``move_to`` (an arena address) is needed to keep it; without it a ring
+        outside the arena is destroyed again and ValueError raised."""
+        if move_to is not None:
+            self._guard("io_setup", move_to & U64, PAGE_SIZE)
+        result: int = self._request(("io_setup", nr_events & 0xFFFFFFFF, move_to))
+        return result
+
+    def io_destroy(self, ctx_id: int) -> None:
+        self._request(("io_destroy", ctx_id & U64))
+
+    def map_shadow_stack(self, addr: int, size: int, flags: int = 0) -> int:
+        """map_shadow_stack(2) (syscall 453)."""
+        result: int = self._request(("map_shadow_stack", addr & U64, size & U64, flags & U64))
+        return result
 
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),

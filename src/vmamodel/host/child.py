@@ -47,6 +47,25 @@ SYS_MLOCK2 = 325
 SYS_PKEY_MPROTECT = 329
 SYS_PKEY_ALLOC = 330
 SYS_PKEY_FREE = 331
+SYS_MBIND = 237
+SYS_SET_MEMPOLICY_HOME_NODE = 450
+SYS_USERFAULTFD = 323
+SYS_IOCTL = 16
+SYS_CLOSE = 3
+UFFDIO_API = 0xC018AA3F
+UFFDIO_REGISTER = 0xC020AA00
+UFFDIO_UNREGISTER = 0x8010AA01
+SYS_SHMGET = 29
+SYS_SHMAT = 30
+SYS_SHMCTL = 31
+SYS_SHMDT = 67
+IPC_RMID = 0
+SYS_MSYNC = 26
+SYS_MINCORE = 27
+SYS_MAP_SHADOW_STACK = 453
+SYS_IO_SETUP = 206
+SYS_IO_DESTROY = 207
+MREMAP_MAYMOVE_FIXED = 3
 SYS_MSEAL = 462
 
 U64 = (1 << 64) - 1
@@ -128,6 +147,7 @@ class Child:
         self.files: dict[int, int] = {}
         self.children: dict[int, int | None] = {}
         self.pending_fork: tuple[int, int] | None = None
+        self.segments: set[int] = set()
         self.buffer = bytearray(1 << 18)
         self.brk_known = self.current_brk()
         self.new_pipe()
@@ -191,6 +211,112 @@ class Child:
         buf = None if name is None else ctypes.create_string_buffer(name)
         ptr = 0 if buf is None else ctypes.addressof(buf)
         sys6(SYS_PRCTL, PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, ptr)
+
+    def op_prctl(self, option: int, a2: int, a3: int, a4: int, a5: int) -> int:
+        """prctl(2) of the options the parent lets through (the address-space ones)."""
+        return sys6(SYS_PRCTL, option, a2, a3, a4, a5)
+
+    def op_mbind(self, addr: int, length: int, mode: int, nodemask: bytes | None,
+                 maxnode: int, flags: int) -> None:
+        """mbind(2); the node mask arrives as little-endian bytes (None: NULL)."""
+        buf = None if nodemask is None else ctypes.create_string_buffer(nodemask, len(nodemask))
+        ptr = 0 if buf is None else ctypes.addressof(buf)
+        sys6(SYS_MBIND, addr, length, mode, ptr, maxnode, flags)
+
+    def op_set_mempolicy_home_node(self, addr: int, length: int, node: int, flags: int) -> None:
+        sys6(SYS_SET_MEMPOLICY_HOME_NODE, addr, length, node, flags)
+
+    def op_uffd_open(self, tok: int, flags: int, features: int) -> None:
+        """userfaultfd(2), then UFFDIO_API with ``features``; the fd is kept under tok."""
+        fd = sys6(SYS_USERFAULTFD, flags)
+        api = (ctypes.c_uint64 * 3)(0xAA, features, 0)
+        try:
+            sys6(SYS_IOCTL, fd, UFFDIO_API, ctypes.addressof(api))
+        except Fail:
+            os.close(fd)
+            raise
+        self.files[tok] = fd
+
+    def op_uffd_register(self, tok: int, start: int, length: int, mode: int) -> int:
+        reg = (ctypes.c_uint64 * 4)(start, length, mode, 0)
+        sys6(SYS_IOCTL, self.files[tok], UFFDIO_REGISTER, ctypes.addressof(reg))
+        return int(reg[3])
+
+    def op_uffd_unregister(self, tok: int, start: int, length: int) -> None:
+        rng = (ctypes.c_uint64 * 2)(start, length)
+        sys6(SYS_IOCTL, self.files[tok], UFFDIO_UNREGISTER, ctypes.addressof(rng))
+
+    def op_close(self, tok: int) -> None:
+        os.close(self.files.pop(tok))
+
+    def op_shmget(self, key: int, size: int, shmflg: int) -> int:
+        """shmget(2); segments this child creates are removed when it exits (main)."""
+        shmid = sys6(SYS_SHMGET, key, size, shmflg)
+        self.segments.add(shmid)
+        return shmid
+
+    def op_shmat(self, shmid: int, addr: int, shmflg: int) -> int:
+        got = sys6(SYS_SHMAT, shmid, addr, shmflg)
+        if not self.inside(got, got + PAGE):
+            sys6(SYS_SHMDT, got)
+            raise Outside(got, PAGE)
+        return got
+
+    def op_shmdt(self, addr: int) -> None:
+        sys6(SYS_SHMDT, addr)
+
+    def op_shmctl_rmid(self, shmid: int) -> None:
+        sys6(SYS_SHMCTL, shmid, IPC_RMID, 0)
+
+    def remove_segments(self) -> None:
+        """IPC_RMID every segment made here, so that none outlives the oracle."""
+        for shmid in self.segments:
+            with contextlib.suppress(Fail):
+                sys6(SYS_SHMCTL, shmid, IPC_RMID, 0)
+        self.segments.clear()
+
+    def op_msync(self, addr: int, length: int, flags: int) -> None:
+        sys6(SYS_MSYNC, addr, length, flags)
+
+    def op_mincore(self, addr: int, length: int) -> bytes:
+        pages = (length + PAGE - 1) // PAGE
+        vec = ctypes.create_string_buffer(min(max(pages, 1), 1 << 20))  # see the parent
+        sys6(SYS_MINCORE, addr, length, ctypes.addressof(vec))
+        return bytes(b & 1 for b in vec.raw[:pages])
+
+    def op_io_setup(self, nr_events: int, move_to: int | None) -> int:
+        """io_setup(2), then mremap of the ring to ``move_to``; a ring left outside the
+        arena is destroyed again (Outside)."""
+        ctx = ctypes.c_ulong(0)
+        sys6(SYS_IO_SETUP, nr_events, ctypes.addressof(ctx))
+        base = ctx.value
+        size = self.vma_size(base)
+        if move_to is not None:
+            try:
+                base = sys6(SYS_MREMAP, base, size, size, MREMAP_MAYMOVE_FIXED, move_to)
+            except Fail:
+                sys6(SYS_IO_DESTROY, ctx.value)
+                raise
+        if not self.inside(base, base + size):
+            sys6(SYS_IO_DESTROY, base)
+            raise Outside(base, size)
+        return base
+
+    def vma_size(self, start: int) -> int:
+        """The length of the VMA starting at ``start`` (from /proc/self/maps)."""
+        prefix = b"%x-" % start
+        for line in self.read_proc("/proc/self/maps").split(b"\n"):
+            if line.startswith(prefix):
+                return int(line.split(b" ", 1)[0].split(b"-")[1], 16) - start
+        raise RuntimeError(f"no VMA at {start:#x}")
+
+    def op_map_shadow_stack(self, addr: int, size: int, flags: int) -> int:
+        """map_shadow_stack(2); a kernel-chosen address outside the arena is unmapped."""
+        got = sys6(SYS_MAP_SHADOW_STACK, addr, size, flags)
+        return self.placed(got, size)
+
+    def op_io_destroy(self, ctx: int) -> None:
+        sys6(SYS_IO_DESTROY, ctx)
 
     def op_mseal(self, addr: int, length: int, flags: int) -> None:
         sys6(SYS_MSEAL, addr, length, flags)
@@ -345,6 +471,7 @@ class Child:
             self.op_forked()
             self.req, self.resp = to_child_r, from_child_w
             self.children = {}
+            self.segments = set()  # the parent removes its segments
             self.new_pipe()
             try:
                 serve(self)
@@ -471,7 +598,10 @@ def main(argv: list[str]) -> None:
     if heap and heap[0] != "-":
         move_heap(int(heap[0], 16))
     child = Child(req, resp, arena)
-    serve(child)
+    try:
+        serve(child)
+    finally:
+        child.remove_segments()
     child.reap()
 
 

@@ -121,7 +121,33 @@ def host_kernel_kwargs() -> dict[str, Any]:
         "thp_enabled": host_thp_mode() is not None,
         "shmem_huge": host_shmem_huge(),
         "anon_vma_name": host_has_anon_vma_name(),
+        "numa_nodes": host_numa_nodes(),
+        "possible_cpus": host_possible_cpus(),
     }
+
+
+def host_possible_cpus() -> int:
+    """num_possible_cpus(): the CPUs in /sys/devices/system/cpu/possible (e.g. "0-1")."""
+    try:
+        text = Path("/sys/devices/system/cpu/possible").read_text().strip()
+    except OSError:
+        return 1
+    count = 0
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
+
+
+def host_numa_nodes() -> int:
+    """How many NUMA nodes are online (the model takes nodes 0..n-1): the highest node in
+    /sys/devices/system/node/online, plus one."""
+    try:
+        text = Path("/sys/devices/system/node/online").read_text().strip()
+    except OSError:
+        return 1
+    last = text.replace("-", ",").split(",")[-1]
+    return int(last) + 1 if last.isdigit() else 1
 
 
 def _oracle_start_brk() -> int:
