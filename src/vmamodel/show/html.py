@@ -1,0 +1,142 @@
+"""The HTML view: one self-contained page (inline CSS, JS and data; no network at all).
+
+The page's script and style are package data (``page.js``, ``page.css``) inlined when a page is
+built. The film goes in as compact JSON columns: one entry per VMA version and per step, so a
+step costs what it changed, never a whole snapshot.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from importlib import resources
+from os import PathLike
+from typing import Any
+
+from vmamodel.events import Event
+from vmamodel.mm import AddressSpace
+from vmamodel.scenario import parse_file
+from vmamodel.show.model import CHANGES, Film, film_from_events, film_of
+from vmamodel.show.runs import film_of_scenario
+
+Source = Film | AddressSpace | Iterable[Event] | str | PathLike[str]
+
+
+def _table(values: Iterable[str]) -> tuple[list[str], dict[str, int]]:
+    table: list[str] = []
+    index: dict[str, int] = {}
+    for value in values:
+        if value not in index:
+            index[value] = len(table)
+            table.append(value)
+    return table, index
+
+
+def film_data(film: Film) -> dict[str, Any]:
+    """The film as JSON-ready columns (what page.js reads)."""
+    vmas, steps = film.vmas, film.steps
+    flags, flag_index = _table(r.flags for r in vmas)
+    ops, ops_index = _table(r.vm_ops or "" for r in vmas)
+    reasons, reason_index = _table(["", *(r.end_reason for r in vmas)])
+    rules, rule_index = _table(rule for s in steps for f in s.frag.values()
+                               for rule in f.refusals)
+    change_index = {name: i for i, name in enumerate(CHANGES)}
+    return {
+        "title": film.title,
+        "spaces": film.spaces,
+        "changes": list(CHANGES),
+        "flags": flags,
+        "ops": ops,
+        "reasons": reasons,
+        "rules": rules,
+        "v": {
+            "s": [r.space for r in vmas],
+            "a": [r.start for r in vmas],
+            "e": [r.end for r in vmas],
+            "m": [r.maps for r in vmas],
+            "f": [flag_index[r.flags] for r in vmas],
+            "an": [-1 if r.anon_vma is None else r.anon_vma for r in vmas],
+            "o": [ops_index[r.vm_ops or ""] for r in vmas],
+            "id": [r.vma_id for r in vmas],
+            "b": [r.born for r in vmas],
+            "d": [-1 if r.died is None else r.died for r in vmas],
+            "c": [change_index[r.change] for r in vmas],
+            "p": [-1 if r.prev is None else r.prev for r in vmas],
+            "r": [reason_index[r.end_reason] for r in vmas],
+            "ev": [list(r.events) for r in vmas],
+        },
+        "st": {
+            "l": [s.line for s in steps],
+            "t": [s.text for s in steps],
+            "r": [s.result for s in steps],
+            "ok": [int(s.ok) for s in steps],
+            "x": [s.expectation for s in steps],
+            "ev": [list(s.events) for s in steps],
+            "mg": [list(s.merges) for s in steps],
+            "hk": [list(s.hooks) for s in steps],
+            # per space: [space, count, largest gap, [rule index, pairs]...]
+            "fr": [[[space, f.count, f.largest_gap,
+                     *[x for rule, n in f.refusals.items() for x in (rule_index[rule], n)]]
+                    for space, f in s.frag.items()] for s in steps],
+        },
+    }
+
+
+def script_json(data: Any) -> str:
+    """JSON that is safe inside a <script> element: no ``</script>``, ``<!--`` or ``&`` can
+    close or change it (each becomes a \\u escape, which JSON.parse reads back)."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _asset(name: str) -> str:
+    return resources.files("vmamodel.show").joinpath(name).read_text(encoding="utf-8")
+
+
+def page(film: Film) -> str:
+    """The whole page of ``film``."""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        # No request may leave the page, whatever a file name in the data says.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{html.escape(film.title)} · vmamodel show</title>\n"
+        f"<style>\n{_asset('page.css')}</style>\n</head>\n<body>\n{_asset('page.html')}"
+        f"<script type=\"application/json\" id=\"vmamodel-data\">{script_json(film_data(film))}"
+        f"</script>\n<script>\n{_asset('page.js')}</script>\n</body>\n</html>\n"
+    )
+
+
+def film_for(source: Source, title: str | None = None) -> Film:
+    """The film of a source: a film, an address space (as it is now), a collected trace, or the
+    path of a scenario file (run on the model)."""
+    if isinstance(source, Film):
+        film = source
+    elif isinstance(source, AddressSpace):
+        film = film_of(source)
+    elif isinstance(source, str | PathLike):
+        scenario = parse_file(str(source))
+        film, run = film_of_scenario(scenario)
+        if run.error is not None:
+            raise run.error
+    else:
+        film = film_from_events(source)
+    if title is not None:
+        film.title = title
+    return film
+
+
+def to_html(source: Source, path: str | PathLike[str] | None = None, *,
+            title: str | None = None) -> str:
+    """The page of ``source`` (see :func:`film_for`); written to ``path`` when given."""
+    text = page(film_for(source, title))
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    return text
+
+
+__all__ = ["film_data", "film_for", "page", "script_json", "to_html"]
