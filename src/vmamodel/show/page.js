@@ -273,7 +273,7 @@
 
   function fragText(f) {
     const [sp, count, largest, ...rules] = f;
-    let t = (D.spaces.length > 1 ? D.spaces[sp] + ": " : "") + count + " VMAs, largest gap " + human(largest);
+    let t = (D.spaces.length > 1 ? D.spaces[sp] + ": " : "") + count + (count === 1 ? " VMA" : " VMAs") + ", largest gap " + human(largest);
     const apart = [];
     for (let i = 0; i < rules.length; i += 2) apart.push(D.rules[rules[i]] + " ×" + rules[i + 1]);
     return t + (apart.length ? "; touching but kept apart by " + apart.join(", ") : "; no touching pair kept apart");

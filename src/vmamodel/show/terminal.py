@@ -31,12 +31,13 @@ INDENT = "    "
 def segment(record: VmaRecord, new: bool) -> Text:
     """``[+rw-p 12K /memfd:buf]``: one VMA; the sign says how it changed at this step."""
     name = record.name.rsplit("/", 1)[-1]
-    mark = MARKS.get(record.change, "") if new else ""
-    label = f"{mark}{record.perms} {human_size(record.size)}" + (f" {name}" if name else "")
-    style = PERM_STYLES.get(record.perms[:3], "black on plum2")
-    text = Text("[", style="dim")
-    text.append(label, style=f"{style} {CHANGE_STYLES[record.change]}" if new else style)
-    text.append("]", style="dim")
+    label = f"{record.perms} {human_size(record.size)}" + (f" {name}" if name else "")
+    edge = CHANGE_STYLES[record.change] if new else "dim"
+    text = Text("[", style=edge)
+    if new:
+        text.append(MARKS[record.change], style=edge)
+    text.append(label, style=PERM_STYLES.get(record.perms[:3], "black on plum2"))
+    text.append("]", style=edge)
     return text
 
 
@@ -106,7 +107,8 @@ def frag_line(film: Film, step: StepInfo) -> Text:
         who = f"{film.spaces[index]}: " if len(film.spaces) > 1 else ""
         apart = ", ".join(f"{rule} ({n} {'pair' if n == 1 else 'pairs'})"
                           for rule, n in sorted(frag.refusals.items()))
-        parts.append(f"{who}{frag.count} VMAs, largest gap {human_size(frag.largest_gap)}"
+        plural = "" if frag.count == 1 else "s"
+        parts.append(f"{who}{frag.count} VMA{plural}, largest gap {human_size(frag.largest_gap)}"
                      + (f", kept apart by {apart}" if apart else ""))
     return Text(INDENT + "; ".join(parts), style="dim")
 
@@ -123,9 +125,12 @@ def header(film: Film, step: StepInfo) -> Text:
     return text
 
 
-def print_film(console: Console, film: Film) -> None:
-    """Print every step of ``film``: its call, the band after it, and what it changed."""
+def print_film(console: Console, film: Film, steps: range | None = None) -> None:
+    """Print every step of ``film`` (or those in ``steps``): its call, the band after it, and
+    what it changed."""
     for step, vmas in film.states():
+        if steps is not None and step.index not in steps:
+            continue
         console.print(header(film, step), overflow="fold")
         for line in pack(band(film, step, vmas), console.width):
             console.print(line, no_wrap=True, overflow="ellipsis")
