@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 import vmamodel as v
 from vmamodel.host import heap_start
 from vmamodel.scenario import ARENA_SIZE, ModelBackend, execute, options_for, parse_file
-from vmamodel.show import film_from_events, film_of, film_of_scenario
+from vmamodel.show import Recorder, film_from_events, film_of, film_of_scenario
 from vmamodel.show.model import human_size
 
 ROOT = Path(__file__).parents[2]
@@ -33,7 +35,7 @@ def calls_maps(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_the_state_at_each_step_is_the_maps_of_that_step(path: Path) -> None:
-    film, _run = film_of_scenario(parse_file(str(path)))
+    film, _run = film_of_scenario(parse_file(str(path)), verify=True)
     expected = calls_maps(path)
     states = [vmas for _step, vmas in film.states()]
     assert len(states) == len(expected) == len(film.steps)
@@ -97,3 +99,65 @@ def test_a_trace_alone_makes_a_film() -> None:
                                             (1 << 47, "128T"), (100, "100B")])
 def test_human_size(size: int, text: str) -> None:
     assert human_size(size) == text
+
+
+def random_calls(seed: int, count: int) -> list[tuple[str, tuple[object, ...]]]:
+    """A deterministic jumble of calls over 64 pages, most of them valid."""
+    rng = random.Random(seed)
+    page = 4096
+    calls: list[tuple[str, tuple[object, ...]]] = []
+    for _ in range(count):
+        addr = BASE + rng.randrange(64) * page
+        length = rng.randrange(1, 9) * page
+        prot = rng.choice([v.PROT_READ, RW, v.PROT_NONE, v.PROT_READ | v.PROT_EXEC])
+        name = rng.choice(["mmap", "mmap", "mmap_hint", "munmap", "mprotect", "mprotect",
+                           "mremap", "madvise", "mlock", "munlock", "touch", "anon_name",
+                           "shared"])
+        if name == "mmap":
+            calls.append(("mmap", (addr, length, prot, ANON)))
+        elif name == "mmap_hint":
+            calls.append(("mmap", (addr, length, prot, v.MAP_PRIVATE | v.MAP_ANONYMOUS)))
+        elif name == "shared":
+            calls.append(("shared", (addr, length)))
+        elif name == "mremap":
+            new = BASE + rng.randrange(64) * page
+            calls.append(("mremap", (addr, length, rng.randrange(1, 9) * page,
+                                     v.MREMAP_MAYMOVE | rng.choice([0, v.MREMAP_FIXED]), new)))
+        elif name == "madvise":
+            calls.append(("madvise", (addr, length, rng.choice([v.MADV_DONTFORK,
+                                                                v.MADV_DOFORK]))))
+        elif name == "touch":
+            calls.append(("touch", (addr + rng.randrange(page), rng.random() < 0.5)))
+        elif name == "anon_name":
+            calls.append(("set_vma_anon_name", (addr, length, rng.choice(["a", "b", None]))))
+        elif name == "mprotect":
+            calls.append(("mprotect", (addr, length, prot)))
+        else:
+            calls.append((name, (addr, length)))
+    return calls
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recording_what_changed_equals_a_pass_over_every_vma(seed: int) -> None:
+    """The recorder looks only at what the events name; verify compares each step with a
+    pass over all VMAs (ids, attributes, VMA count, largest gap, rules of touching pairs)."""
+    mm = v.AddressSpace()
+    fd = v.memfd_create("buf", 1 << 20)
+    recorder = Recorder("random", (BASE, BASE + (1 << 30)), verify=True)
+    spaces: list[tuple[str, v.AddressSpace]] = [("main", mm)]
+    for index, (name, args) in enumerate(random_calls(seed, 150)):
+        with contextlib.ExitStack() as stack:
+            events = [stack.enter_context(s.tracer.collect()) for _label, s in spaces]
+            try:
+                if name == "shared":
+                    mm.mmap(args[0], args[1], RW, v.MAP_SHARED | v.MAP_FIXED, fd, 0)
+                else:
+                    getattr(mm, name)(*args)
+            except OSError:
+                pass
+            if index == 75:
+                spaces.append(("child", mm.fork()))
+        recorder.record(spaces, text=name, events=[e for trace in events for e in trace])
+    film = recorder.film
+    assert [r.maps + "\n" for r in film.alive_at(len(film.steps) - 1) if r.space == 0] == \
+        mm.maps().splitlines(keepends=True)

@@ -111,7 +111,8 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, picture: 
     scenario = _load(file)
     options = options_for(scenario, base=base, trace=trace or picture)
     recorder = recorder_for(scenario, options.base) if picture else None
-    options.observe = None if recorder is None else observer(recorder)
+    if recorder is not None:  # the picture replaces the maps text of each step
+        options.observe, options.snapshots = observer(recorder), False
     backend = ModelBackend(profile or scenario.profile, config=_heap_of(options.base))
     result = execute(scenario, backend, options)
     console = console_for(width) if recorder is not None else _console(width)

@@ -143,6 +143,8 @@ class ExecOptions:
     trace: bool = False
     #: None (the default) costs nothing; an observer costs what it does with each step.
     observe: Observer | None = None
+    #: False: steps keep no maps text (for an observer that looks at the spaces itself)
+    snapshots: bool = True
 
 
 class Executor:
@@ -206,6 +208,8 @@ class Executor:
         return [(ref.label, ref.space) for ref in self.spaces if ref.alive]
 
     def snapshots(self) -> tuple[Snapshot, ...]:
+        if not self.options.snapshots:
+            return ()
         out = []
         for ref in self.spaces:
             if not ref.alive:

@@ -13,7 +13,10 @@ builds one from a collected trace alone.
 
 from __future__ import annotations
 
+import heapq
 import itertools
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,6 +199,11 @@ class _StepEvents:
     merge_targets: frozenset[int]
     removed: dict[int, str]
 
+    @property
+    def named(self) -> frozenset[int]:
+        """Every VMA id the events name."""
+        return frozenset(self.by_id)
+
     @classmethod
     def of(cls, events: Iterable[Event]) -> _StepEvents:
         lines: list[str] = []
@@ -229,6 +237,13 @@ class _StepEvents:
 # Recording live address spaces
 
 _Signature = tuple[Any, ...]
+PAGE = 4096
+#: calls that may change any VMA of a space (or the set of spaces): a step with one of these
+#: is recorded by a pass over every VMA
+WHOLE_SPACE_CALLS = frozenset({"fork", "exit", "brk", "mlockall", "munlockall"})
+#: calls whose first two arguments are the (address, length) they may change, neighbours aside
+RANGE_CALLS = frozenset({"munmap", "mprotect", "pkey_mprotect", "madvise", "mlock", "mlock2",
+                         "munlock", "mseal", "set_vma_anon_name"})
 
 
 def _signature(vma: Vma) -> _Signature:
@@ -236,6 +251,45 @@ def _signature(vma: Vma) -> _Signature:
     anon = vma.anon_vma
     return (vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags,
             None if anon is None else anon.id, vma.anon_name, id(vma.vm_file), id(vma.vm_ops))
+
+
+def _window(addr: Any, length: Any) -> tuple[int, int] | None:
+    if not isinstance(addr, int) or not isinstance(length, int) or length < 0:
+        return None
+    lo = max(0, addr - addr % PAGE)
+    return lo, addr + length + PAGE
+
+
+def call_windows(events: Sequence[Event]) -> list[tuple[int, int]] | None:
+    """The address ranges a step's calls may have changed (with their touching neighbours),
+    from their Syscall and SyscallReturn events and the VMA events; None when a call may
+    have changed anything (fork, exit, brk, the mlockall pair, a call the model does not
+    announce)."""
+    windows: list[tuple[int, int]] = []
+    calls = 0
+    args: tuple[Any, ...] = ()
+    for event in events:
+        found: list[tuple[int, int] | None] = []
+        if isinstance(event, Syscall):
+            calls += 1
+            args = event.args
+            if event.name in WHOLE_SPACE_CALLS:
+                return None
+            if event.name in RANGE_CALLS or event.name == "mmap":
+                found.append(_window(args[0], args[1]))
+            elif event.name == "mremap":
+                found += [_window(args[0], max(args[1], args[2])), _window(args[4], args[2])]
+            elif event.name == "touch":
+                found.append(_window(args[0], 1))
+        elif isinstance(event, SyscallReturn) and not event.errno and event.result is not None:
+            if event.name == "mmap":
+                found.append(_window(event.result, args[1]))
+            elif event.name == "mremap":
+                found.append(_window(event.result, args[2]))
+        elif isinstance(event, VmaCreated | VmaChanged | VmaRemoved | MergeAttempt):
+            found.append(_window(event.start, event.end - event.start))
+        windows += [w for w in found if w is not None]
+    return windows if calls else None
 
 
 def _change(old: VmaRecord | None, vma: Vma, ev: _StepEvents) -> str:
@@ -257,20 +311,90 @@ def _change(old: VmaRecord | None, vma: Vma, ev: _StepEvents) -> str:
     return "changed"
 
 
+class _Inconsistent(Exception):
+    """A window's view disagrees with the recorded state: record the space in full instead."""
+
+
+class _Space:
+    """What the recorder knows of one address space: its VMAs in address order with their
+    records, and the fragmentation figures kept up to date as VMAs change."""
+
+    def __init__(self, index: int, bounds: tuple[int, int] | None) -> None:
+        self.index = index
+        self.bounds = bounds
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.ids: list[int] = []
+        self.recs: dict[int, tuple[_Signature, int]] = {}
+        self.gaps: Counter[int] = Counter()
+        self.gap_heap: list[int] = []  # negated sizes; stale entries are skipped
+        self.rules: Counter[str] = Counter()
+        self.pair_rule: dict[int, str] = {}  # left vma id -> the rule keeping it from the next
+        if bounds is not None:  # the empty space: one gap, all of it
+            self._gap(bounds[1] - bounds[0], 1)
+
+    def frag(self) -> Frag:
+        heap, gaps = self.gap_heap, self.gaps
+        while heap and not gaps.get(-heap[0]):
+            heapq.heappop(heap)
+        return Frag(len(self.ids), -heap[0] if heap else 0, dict(+self.rules))
+
+    def _gap(self, size: int, sign: int) -> None:
+        if size <= 0:
+            return
+        self.gaps[size] += sign
+        if sign > 0 and self.gaps[size] == 1:
+            heapq.heappush(self.gap_heap, -size)
+
+    def _edges(self, lo: int, hi: int, sign: int, pairs: list[tuple[int, int]]) -> None:
+        """Count (sign=1) or uncount (-1) the gaps and kept-apart pairs of ids[lo:hi] and of
+        its two outer neighbours."""
+        ids, starts, ends = self.ids, self.starts, self.ends
+        first = max(lo - 1, 0)
+        last = min(hi + 1, len(ids))
+        if lo == 0 and self.bounds is not None:
+            self._gap((starts[0] if ids else self.bounds[1]) - self.bounds[0], sign)
+        if hi == len(ids) and self.bounds is not None and ids:
+            self._gap(self.bounds[1] - ends[-1], sign)
+        for i in range(first, last - 1):
+            self._gap(starts[i + 1] - ends[i], sign)
+            if sign < 0:
+                rule = self.pair_rule.pop(ids[i], None)
+                if rule is not None:
+                    self.rules[rule] -= 1
+            elif ends[i] == starts[i + 1]:
+                pairs.append((i, i + 1))
+
+    def replace(self, lo: int, hi: int, vmas: list[Vma]) -> list[tuple[int, int]]:
+        """Put ``vmas`` in place of ids[lo:hi]; returns the touching pairs (as indices) whose
+        rule is to be found."""
+        pairs: list[tuple[int, int]] = []
+        self._edges(lo, hi, -1, pairs)
+        self.starts[lo:hi] = [v.vm_start for v in vmas]
+        self.ends[lo:hi] = [v.vm_end for v in vmas]
+        self.ids[lo:hi] = [v.id for v in vmas]
+        self._edges(lo, lo + len(vmas), 1, pairs)
+        return pairs
+
+
 class Recorder:
     """Builds a :class:`Film` from live model address spaces, one step at a time.
 
-    Each step costs one pass over the VMAs of the live spaces (a tuple compare per VMA); the
-    maps line, VmFlags and merge-refusal rule are computed only for what changed.
+    A step costs what it changed: the VMAs looked at are those in the ranges the step's calls
+    name (and their neighbours), found from the step's events; a call that may change any VMA
+    (fork, brk...), or a step without events, costs one pass over the VMAs. Fragmentation
+    figures are kept up to date, and the maps line, VmFlags and merge-refusal rule are computed
+    only for what changed. ``verify`` checks every step against a full pass (for tests).
     """
 
-    def __init__(self, title: str, bounds: tuple[int, int] | None = None) -> None:
+    def __init__(self, title: str, bounds: tuple[int, int] | None = None, *,
+                 verify: bool = False) -> None:
         self.film = Film(title)
         #: the range the largest free gap is measured in (None: between VMAs only)
         self.bounds = bounds
+        self.verify = verify
         self._labels: dict[str, int] = {}
-        # space index -> vma id -> (signature, record key)
-        self._live: dict[int, dict[int, tuple[_Signature, int]]] = {}
+        self._spaces: dict[int, _Space] = {}
         # (left record, right record) -> the rule keeping them apart
         self._refusals: dict[tuple[int, int], str | None] = {}
 
@@ -284,10 +408,12 @@ class Recorder:
         errno: int = 0,
         line: int | None = None,
         expectation: str | None = None,
-        events: Iterable[Event] = (),
+        events: Sequence[Event] | None = None,
     ) -> StepInfo:
-        """Add the step that just ran: its call and the state of ``spaces`` after it."""
-        ev = _StepEvents.of(events)
+        """Add the step that just ran: its call and the state of ``spaces`` after it.
+        ``events`` are all the step's trace events (None: unknown, look at every VMA)."""
+        ev = _StepEvents.of(events or ())
+        windows = None if events is None else call_windows(events)
         step = StepInfo(len(self.film.steps), line, text, result, ok, errno, expectation,
                         ev.lines, ev.merges, ev.hooks)
         self.film.steps.append(step)
@@ -298,52 +424,130 @@ class Recorder:
                                 f"{type(space).__name__}")
             index = self._space(label)
             seen.add(index)
-            step.frag[index] = self._observe(step, index, space, ev)
-        for index in list(self._live):
+            step.frag[index] = self._observe(step, self._spaces[index], space, ev, windows)
+        for index in list(self._spaces):
             if index not in seen:  # the space exited
-                for _sig, key in self._live.pop(index).values():
+                for _sig, key in self._spaces.pop(index).recs.values():
                     self._kill(step, key, "exit")
         return step
 
     def _space(self, label: str) -> int:
         if label not in self._labels:
-            self._labels[label] = len(self.film.spaces)
+            index = self._labels[label] = len(self.film.spaces)
             self.film.spaces.append(label)
-            self._live[self._labels[label]] = {}
-        return self._labels[label]
+            self._spaces[index] = _Space(index, self.bounds)
+            return index
+        index = self._labels[label]
+        if index not in self._spaces:  # a label used again after its space exited
+            self._spaces[index] = _Space(index, self.bounds)
+        return index
 
-    def _observe(self, step: StepInfo, index: int, mm: AddressSpace, ev: _StepEvents) -> Frag:
-        before = self._live[index]
-        after: dict[int, tuple[_Signature, int]] = {}
+    def _observe(self, step: StepInfo, space: _Space, mm: AddressSpace, ev: _StepEvents,
+                 windows: list[tuple[int, int]] | None) -> Frag:
+        if windows is not None and space.ids:
+            try:
+                for lo, hi in self._with_named(space, windows, ev):
+                    self._update(step, space, mm, ev, lo, hi)
+                if len(space.ids) != mm.map_count:
+                    raise _Inconsistent
+            except _Inconsistent:
+                windows = None
+        if windows is None or not space.ids:
+            self._update(step, space, mm, ev, None, None)
+        frag = space.frag()
+        if self.verify:
+            self._check(space, mm, frag)
+        return frag
+
+    @staticmethod
+    def _with_named(space: _Space, windows: list[tuple[int, int]],
+                    ev: _StepEvents) -> list[tuple[int, int]]:
+        """The call windows and the recorded ranges of every VMA the events name."""
+        out = list(windows)
+        for vid in ev.named:
+            entry = space.recs.get(vid)
+            if entry is not None:
+                out.append((entry[0][0], entry[0][1]))
+        return out
+
+    def _update(self, step: StepInfo, space: _Space, mm: AddressSpace, ev: _StepEvents,
+                lo: int | None, hi: int | None) -> None:
+        """Bring space's VMAs touching [lo, hi] (None: all of them) up to date with ``mm``."""
+        if lo is None or hi is None:
+            i0, i1, vmas = 0, len(space.ids), list(mm.tree)
+        else:
+            i0, i1, vmas = self._slices(space, mm, lo, hi)
+        old_ids = set(space.ids[i0:i1])
         records = self.film.vmas
-        refusals: dict[str, int] = {}
-        largest = 0
-        prev_vma: Vma | None = None
-        prev_key = -1
-        cursor = None if self.bounds is None else self.bounds[0]
-        for vma in mm.tree:
+        for vma in vmas:
+            entry = space.recs.get(vma.id)
+            if entry is not None and vma.id not in old_ids:
+                raise _Inconsistent  # a VMA the window did not expect
             sig = _signature(vma)
-            old = before.pop(vma.id, None)
-            if old is not None and old[0] == sig:
-                key = old[1]
-            else:
-                key = self._new_record(step, index, mm, vma, ev,
-                                       None if old is None else records[old[1]])
-            after[vma.id] = (sig, key)
-            if cursor is not None:
-                largest = max(largest, vma.vm_start - cursor)
-            cursor = vma.vm_end
-            if prev_vma is not None and prev_vma.vm_end == vma.vm_start:
-                rule = self._refusal(mm, prev_vma, prev_key, vma, key)
-                if rule is not None:
-                    refusals[rule] = refusals.get(rule, 0) + 1
-            prev_vma, prev_key = vma, key
-        if self.bounds is not None and cursor is not None:
-            largest = max(largest, self.bounds[1] - cursor)
-        for vid, (_sig, key) in before.items():
+            if entry is not None and entry[0] == sig:
+                continue
+            key = self._new_record(step, space.index, mm, vma, ev,
+                                   None if entry is None else records[entry[1]])
+            space.recs[vma.id] = (sig, key)
+        new_ids = {vma.id for vma in vmas}
+        for vid in old_ids - new_ids:
+            _sig, key = space.recs.pop(vid)
             self._kill(step, key, ev.removed.get(vid, "unmapped"))
-        self._live[index] = after
-        return Frag(len(after), largest, refusals)
+        for i, j in space.replace(i0, i1, vmas):
+            self._pair(space, mm, i, j)
+
+    def _slices(self, space: _Space, mm: AddressSpace, lo: int,
+                hi: int) -> tuple[int, int, list[Vma]]:
+        """The recorded slice and the live VMAs touching [lo, hi], widened until both cover
+        the same addresses."""
+        for _ in range(8):
+            i0 = bisect_left(space.ends, lo)
+            i1 = bisect_right(space.starts, hi)
+            vmas = mm.tree.range(max(0, lo - 1), hi + 1)
+            new_lo = min([lo] + ([space.starts[i0]] if i0 < i1 else [])
+                         + ([vmas[0].vm_start] if vmas else []))
+            new_hi = max([hi] + ([space.ends[i1 - 1]] if i0 < i1 else [])
+                         + ([vmas[-1].vm_end] if vmas else []))
+            if (new_lo, new_hi) == (lo, hi):
+                return i0, i1, vmas
+            lo, hi = new_lo, new_hi
+        raise _Inconsistent
+
+    def _pair(self, space: _Space, mm: AddressSpace, i: int, j: int) -> None:
+        left_id, right_id = space.ids[i], space.ids[j]
+        left_key, right_key = space.recs[left_id][1], space.recs[right_id][1]
+        pair = (left_key, right_key)
+        if pair not in self._refusals:
+            left, right = mm.tree.lookup(space.starts[i]), mm.tree.lookup(space.starts[j])
+            assert left is not None and right is not None
+            self._refusals[pair] = vma_pair_refusal(mm, left, right)
+        rule = self._refusals[pair]
+        if rule is not None:
+            space.pair_rule[left_id] = rule
+            space.rules[rule] += 1
+
+    def _check(self, space: _Space, mm: AddressSpace, frag: Frag) -> None:
+        """The incremental state must equal a pass over every VMA (``verify``)."""
+        vmas = list(mm.tree)
+        assert space.ids == [v.id for v in vmas], "VMA ids differ from a full pass"
+        for vma in vmas:
+            assert space.recs[vma.id][0] == _signature(vma), f"stale record of {vma!r}"
+        cursor = None if self.bounds is None else self.bounds[0]
+        largest = 0
+        rules: Counter[str] = Counter()
+        for left, right in zip([None, *vmas], vmas, strict=False):
+            if left is not None:
+                cursor = left.vm_end
+                if left.vm_end == right.vm_start:
+                    rule = vma_pair_refusal(mm, left, right)
+                    if rule is not None:
+                        rules[rule] += 1
+            if cursor is not None:
+                largest = max(largest, right.vm_start - cursor)
+        if self.bounds is not None:
+            largest = max(largest, self.bounds[1] - (vmas[-1].vm_end if vmas else
+                                                     self.bounds[0]))
+        assert frag == Frag(len(vmas), largest, dict(rules)), (frag, largest, rules)
 
     def _new_record(self, step: StepInfo, index: int, mm: AddressSpace, vma: Vma,
                     ev: _StepEvents, old: VmaRecord | None) -> int:
@@ -367,13 +571,6 @@ class Recorder:
         record.died = step.index
         record.end_reason = reason
         step.died.append(key)
-
-    def _refusal(self, mm: AddressSpace, left: Vma, left_key: int, right: Vma,
-                 right_key: int) -> str | None:
-        pair = (left_key, right_key)
-        if pair not in self._refusals:
-            self._refusals[pair] = vma_pair_refusal(mm, left, right)
-        return self._refusals[pair]
 
 
 def film_of(mm: AddressSpace, title: str = "address space") -> Film:

@@ -20,10 +20,10 @@ from vmamodel.scenario.executor import Observer
 from vmamodel.show.model import Film, Recorder
 
 
-def recorder_for(scenario: Scenario, base: int) -> Recorder:
+def recorder_for(scenario: Scenario, base: int, *, verify: bool = False) -> Recorder:
     """A recorder for a run of ``scenario`` at arena ``base``: gaps are measured in the arena."""
     bounds = (base, base + ARENA_SIZE) if scenario.layout == "arena" else None
-    return Recorder(scenario.path, bounds)
+    return Recorder(scenario.path, bounds, verify=verify)
 
 
 def observer(recorder: Recorder) -> Observer:
@@ -49,11 +49,12 @@ def call_text(statement: Call) -> str:
 
 
 def film_of_scenario(scenario: Scenario, *, profile: str | None = None,
-                     base: int | None = None) -> tuple[Film, Run]:
-    """Run ``scenario`` on the model and film it; the run tells of errors and expectations."""
+                     base: int | None = None, verify: bool = False) -> tuple[Film, Run]:
+    """Run ``scenario`` on the model and film it; the run tells of errors and expectations.
+    ``verify`` checks the recorder's every step against a pass over all VMAs."""
     options = options_for(scenario, base=base, smaps=False, trace=True)
-    recorder = recorder_for(scenario, options.base)
-    options.observe = observer(recorder)
+    recorder = recorder_for(scenario, options.base, verify=verify)
+    options.observe, options.snapshots = observer(recorder), False
     start = heap_start((options.base, ARENA_SIZE))
     backend = ModelBackend(profile or scenario.profile,
                            config={} if start is None else {"start_brk": start})
