@@ -64,7 +64,6 @@ def film_data(film: Film) -> dict[str, Any]:
             "c": [change_index[r.change] for r in vmas],
             "p": [-1 if r.prev is None else r.prev for r in vmas],
             "r": [reason_index[r.end_reason] for r in vmas],
-            "ev": [list(r.events) for r in vmas],
         },
         "st": {
             "l": [s.line for s in steps],
@@ -72,14 +71,25 @@ def film_data(film: Film) -> dict[str, Any]:
             "r": [s.result for s in steps],
             "ok": [int(s.ok) for s in steps],
             "x": [s.expectation for s in steps],
-            "ev": [list(s.events) for s in steps],
-            "mg": [list(s.merges) for s in steps],
-            "hk": [list(s.hooks) for s in steps],
             # per space: [space, count, largest gap, [rule index, pairs]...]
             "fr": [[[space, f.count, f.largest_gap,
                      *[x for rule, n in f.refusals.items() for x in (rule_index[rule], n)]]
                     for space, f in s.frag.items()] for s in steps],
         },
+    }
+
+
+def detail_data(film: Film) -> dict[str, Any]:
+    """What only the side panel needs (parsed by the page after its first drawing): each
+    step's events, merge decisions and hook calls, and each record's events as indices into
+    the events of the step it was born at."""
+    steps = film.steps
+    positions = [{text: i for i, text in reversed(list(enumerate(s.events)))} for s in steps]
+    return {
+        "ev": [list(s.events) for s in steps],
+        "mg": [list(s.merges) for s in steps],
+        "hk": [list(s.hooks) for s in steps],
+        "vev": [[positions[r.born][text] for text in r.events] for r in film.vmas],
     }
 
 
@@ -106,7 +116,9 @@ def page(film: Film) -> str:
         f"<title>{html.escape(film.title)} · vmamodel show</title>\n"
         f"<style>\n{_asset('page.css')}</style>\n</head>\n<body>\n{_asset('page.html')}"
         f"<script type=\"application/json\" id=\"vmamodel-data\">{script_json(film_data(film))}"
-        f"</script>\n<script>\n{_asset('page.js')}</script>\n</body>\n</html>\n"
+        "</script>\n<script type=\"application/json\" id=\"vmamodel-detail\">"
+        f"{script_json(detail_data(film))}</script>\n"
+        f"<script>\n{_asset('page.js')}</script>\n</body>\n</html>\n"
     )
 
 
@@ -139,4 +151,4 @@ def to_html(source: Source, path: str | PathLike[str] | None = None, *,
     return text
 
 
-__all__ = ["film_data", "film_for", "page", "script_json", "to_html"]
+__all__ = ["detail_data", "film_data", "film_for", "page", "script_json", "to_html"]

@@ -463,11 +463,18 @@ class Recorder:
     def _with_named(space: _Space, windows: list[tuple[int, int]],
                     ev: _StepEvents) -> list[tuple[int, int]]:
         """The call windows and the recorded ranges of every VMA the events name."""
-        out = list(windows)
+        ranges = list(windows)
         for vid in ev.named:
             entry = space.recs.get(vid)
             if entry is not None:
-                out.append((entry[0][0], entry[0][1]))
+                ranges.append((entry[0][0], entry[0][1]))
+        ranges.sort()
+        out: list[tuple[int, int]] = []
+        for lo, hi in ranges:  # one window for ranges that overlap or touch
+            if out and lo <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], hi))
+            else:
+                out.append((lo, hi))
         return out
 
     def _update(self, step: StepInfo, space: _Space, mm: AddressSpace, ev: _StepEvents,

@@ -3,7 +3,13 @@
 // step is reached from the current one by applying those deltas, so only visible rows cost.
 (function () {
   "use strict";
+  const T0 = performance.now();
   const D = JSON.parse(document.getElementById("vmamodel-data").textContent);
+  const T_PARSED = performance.now();
+  // The side panel's data (events, merge decisions, hooks) are parsed when first needed.
+  let detailData = null;
+  const detail = () => detailData || (detailData = JSON.parse(document.getElementById("vmamodel-detail").textContent));
+  const recordEvents = (k) => detail().vev[k].map((i) => detail().ev[V.b[k]][i]);
   const V = D.v, S = D.st;
   const NV = V.a.length, NS = S.t.length;
   const ROW = 22, RULER = 28, GAP_UNITS = 2.5, SEP_UNITS = 3, PAGE = 4096;
@@ -111,7 +117,7 @@
   const timeline = $("timeline"), view = $("view"), spacer = $("spacer");
   const band = $("band"), ruler = $("ruler"), stepsBox = $("steps");
   const bctx = band.getContext("2d"), rctx = ruler.getContext("2d");
-  let zoom = 1, panU = 0, selectedStep = -1, selectedVma = -1, W = 0, H = 0;
+  let charW = 7, zoom = 1, panU = 0, selectedStep = -1, selectedVma = -1, W = 0, H = 0;
   const X = (sp, addr) => (unitOf(sp, addr) - panU) * zoom;
 
   function fit() {
@@ -159,6 +165,7 @@
     bctx.clearRect(0, 0, W, H);
     bctx.font = "11px ui-monospace, monospace";
     bctx.textBaseline = "middle";
+    charW = bctx.measureText("m").width;
     for (let r = first; r <= last; r++) renderRow(r, r * ROW - top);
   }
 
@@ -195,7 +202,7 @@
     if (room > 24) {
       const name = nameOf(k).split("/").pop();
       let label = (isNew ? CHANGE_MARK[change(k)] : "") + p + " " + human(V.e[k] - V.a[k]) + (name ? " " + name : "");
-      while (label.length > 1 && bctx.measureText(label).width > room) label = label.slice(0, -1);
+      if (label.length * charW > room) label = label.slice(0, Math.max(1, Math.floor(room / charW)));
       bctx.fillStyle = "#1d2125";
       bctx.fillText(label, cx0, y + ROW / 2);
     }
@@ -286,8 +293,9 @@
     box.append(el("pre", "call", S.t[s]));
     box.append(el("div", "result " + (S.ok[s] ? "created" : "removed"), S.r[s] ? "= " + S.r[s] : ""));
     if (S.x[s]) box.append(el("div", "removed", "✗ " + S.x[s]));
-    list(box, "Merge decisions", S.mg[s], (m) => m.startsWith("refused") ? "refused" : "merged");
-    list(box, "Hook calls", S.hk[s]);
+    const X_ = detail();
+    list(box, "Merge decisions", X_.mg[s], (m) => m.startsWith("refused") ? "refused" : "merged");
+    list(box, "Hook calls", X_.hk[s]);
     const diff = [];
     for (let i = BORN.off[s]; i < BORN.off[s + 1]; i++) {
       const k = BORN.order[i], c = change(k);
@@ -300,11 +308,11 @@
     }
     list(box, "Changes against the previous step", diff.length ? diff : [["no change", "hint"]], (d) => d[1]);
     list(box, "Fragmentation", S.fr[s].map(fragText));
-    if (S.ev[s].length) {
+    if (X_.ev[s].length) {
       const det = el("details");
-      det.append(el("summary", "", "All events (" + S.ev[s].length + ")"));
+      det.append(el("summary", "", "All events (" + X_.ev[s].length + ")"));
       const ul = el("ul", "mono");
-      for (const e of S.ev[s]) ul.append(el("li", "", e));
+      for (const e of X_.ev[s]) ul.append(el("li", "", e));
       det.append(ul); box.append(det);
     }
     showState(s);
@@ -347,8 +355,9 @@
       const head = el("div", change(j), "step " + (V.b[j] + 1) + " · " + change(j) + " · " + S.t[V.b[j]]);
       box.append(head);
       const ul = el("ul", "mono events");
-      for (const e of V.ev[j]) ul.append(el("li", "", e));
-      if (!V.ev[j].length) ul.append(el("li", "hint", "(no event names it; seen in the state)"));
+      const events = recordEvents(j);
+      for (const e of events) ul.append(el("li", "", e));
+      if (!events.length) ul.append(el("li", "hint", "(no event names it; seen in the state)"));
       box.append(ul);
     }
     for (const tr of document.querySelectorAll("#vmas tr.vma")) tr.classList.toggle("selected", Number(tr.dataset.key) === k);
@@ -461,7 +470,16 @@
   }
   const r = el("span", "removed", "- removed"); r.style.setProperty("--c", "#fff");
   r.style.setProperty("--b", "#cf222e"); legend.append(r);
+  const T_SETUP = performance.now();
   resize();
-  selectStep(0, false);
-  document.body.dataset.ready = "1";
+  render();
+  const T_DRAWN = performance.now();
+  document.body.dataset.drawn = "1";
+  setTimeout(() => {
+    if (selectedStep < 0) selectStep(0, false);
+    document.body.dataset.timing = JSON.stringify({
+      parse: T_PARSED - T0, setup: T_SETUP - T_PARSED, draw: T_DRAWN - T_SETUP,
+      panel: performance.now() - T_DRAWN });
+    document.body.dataset.ready = "1";
+  }, 0);
 })();
