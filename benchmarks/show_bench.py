@@ -45,7 +45,7 @@ def scenario_text(steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def open_page(path: Path) -> tuple[float, str, list[float]]:
+def open_page(path: Path, redraw: bool = True) -> tuple[float, str, list[float]]:
     """Seconds from navigation to the first drawing, the page's own timing of it (parse,
     setup, draw, side panel in ms), and the times of a few redraws (ms)."""
     from playwright.sync_api import sync_playwright
@@ -60,8 +60,8 @@ def open_page(path: Path) -> tuple[float, str, list[float]]:
         page.wait_for_selector("body[data-ready]", state="attached")
         timing = json.loads(page.get_attribute("body", "data-timing") or "{}")
         inside = ", ".join(f"{k} {ms:.0f}" for k, ms in timing.items())
-        redraws = []
-        for target in ("last", "middle", "first", "scroll", "scroll"):
+        redraws: list[float] = []
+        for target in () if not redraw else ("last", "middle", "first", "scroll", "scroll"):
             t0 = time.perf_counter()
             if target == "scroll":
                 page.mouse.move(700, 400)
@@ -83,6 +83,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, action="append")
     steps_list = parser.parse_args().steps or [10_000]
     with tempfile.TemporaryDirectory(prefix="show-bench-") as tmp:
+        small = Path(tmp, "small.html")
+        to_html(Path(__file__).parents[1] / "examples/merge_and_split.vmas", small)
+        opened, inside, _redraws = open_page(small, redraw=False)
+        print(f"baseline, the 10-step page of examples/merge_and_split.vmas: opens in "
+              f"{opened:.2f} s (in the page, ms: {inside})")
         for steps in steps_list:
             source = Path(tmp, f"bench{steps}.vmas")
             source.write_text(scenario_text(steps))

@@ -1,12 +1,14 @@
 """The HTML view: one self-contained page (inline CSS, JS and data; no network at all).
 
 The page's script and style are package data (``page.js``, ``page.css``) inlined when a page is
-built. The film goes in as compact JSON columns: one entry per VMA version and per step, so a
-step costs what it changed, never a whole snapshot.
+built. The film goes in as compact JSON columns (gzipped, in base64): one entry per VMA version and
+per step, so a step costs what it changed, never a whole snapshot.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import json
 from collections.abc import Iterable
@@ -93,12 +95,12 @@ def detail_data(film: Film) -> dict[str, Any]:
     }
 
 
-def script_json(data: Any) -> str:
-    """JSON that is safe inside a <script> element: no ``</script>``, ``<!--`` or ``&`` can
-    close or change it (each becomes a \\u escape, which JSON.parse reads back)."""
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+def packed(data: Any) -> str:
+    """JSON, gzipped and in base64: a tenth of the size for the browser to read (it unpacks
+    with its own DecompressionStream), and safe inside a <script> element by construction
+    (base64 has no ``<``, so no ``</script>`` in a file name can close the element)."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.b64encode(gzip.compress(text, compresslevel=6, mtime=0)).decode("ascii")
 
 
 def _asset(name: str) -> str:
@@ -115,9 +117,9 @@ def page(film: Film) -> str:
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<title>{html.escape(film.title)} · vmamodel show</title>\n"
         f"<style>\n{_asset('page.css')}</style>\n</head>\n<body>\n{_asset('page.html')}"
-        f"<script type=\"application/json\" id=\"vmamodel-data\">{script_json(film_data(film))}"
-        "</script>\n<script type=\"application/json\" id=\"vmamodel-detail\">"
-        f"{script_json(detail_data(film))}</script>\n"
+        f"<script type=\"application/gzip\" id=\"vmamodel-data\">{packed(film_data(film))}"
+        "</script>\n<script type=\"application/gzip\" id=\"vmamodel-detail\">"
+        f"{packed(detail_data(film))}</script>\n"
         f"<script>\n{_asset('page.js')}</script>\n</body>\n</html>\n"
     )
 
@@ -151,4 +153,4 @@ def to_html(source: Source, path: str | PathLike[str] | None = None, *,
     return text
 
 
-__all__ = ["detail_data", "film_data", "film_for", "page", "script_json", "to_html"]
+__all__ = ["detail_data", "film_data", "film_for", "packed", "page", "to_html"]

@@ -1,15 +1,24 @@
 // vmamodel show: the page's script. Steps run down, addresses across (gaps compressed).
 // The data are VMA versions with the step each appeared and disappeared at; the state at a
 // step is reached from the current one by applying those deltas, so only visible rows cost.
-(function () {
+// The data are gzipped JSON in base64, unpacked by the browser itself (no request is made).
+async function unpack(id) {
+  const text = atob(document.getElementById(id).textContent.trim());
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return JSON.parse(await new Response(stream).text());
+}
+
+unpack("vmamodel-data").then(function (D) {
   "use strict";
   const T0 = performance.now();
-  const D = JSON.parse(document.getElementById("vmamodel-data").textContent);
-  const T_PARSED = performance.now();
-  // The side panel's data (events, merge decisions, hooks) are parsed when first needed.
+  const T_PARSED = T0;
+  // The side panel's data (events, merge decisions, hooks) come after the first drawing.
+  const NO_DETAIL = { ev: [], mg: [], hk: [], vev: [] };
   let detailData = null;
-  const detail = () => detailData || (detailData = JSON.parse(document.getElementById("vmamodel-detail").textContent));
-  const recordEvents = (k) => detail().vev[k].map((i) => detail().ev[V.b[k]][i]);
+  const detail = () => detailData || NO_DETAIL;
+  const recordEvents = (k) => (detail().vev[k] || []).map((i) => detail().ev[V.b[k]][i]);
   const V = D.v, S = D.st;
   const NV = V.a.length, NS = S.t.length;
   const ROW = 22, RULER = 28, GAP_UNITS = 2.5, SEP_UNITS = 3, PAGE = 4096;
@@ -294,8 +303,8 @@
     box.append(el("div", "result " + (S.ok[s] ? "created" : "removed"), S.r[s] ? "= " + S.r[s] : ""));
     if (S.x[s]) box.append(el("div", "removed", "✗ " + S.x[s]));
     const X_ = detail();
-    list(box, "Merge decisions", X_.mg[s], (m) => m.startsWith("refused") ? "refused" : "merged");
-    list(box, "Hook calls", X_.hk[s]);
+    list(box, "Merge decisions", X_.mg[s] || [], (m) => m.startsWith("refused") ? "refused" : "merged");
+    list(box, "Hook calls", X_.hk[s] || []);
     const diff = [];
     for (let i = BORN.off[s]; i < BORN.off[s + 1]; i++) {
       const k = BORN.order[i], c = change(k);
@@ -308,7 +317,7 @@
     }
     list(box, "Changes against the previous step", diff.length ? diff : [["no change", "hint"]], (d) => d[1]);
     list(box, "Fragmentation", S.fr[s].map(fragText));
-    if (X_.ev[s].length) {
+    if (X_.ev[s] && X_.ev[s].length) {
       const det = el("details");
       det.append(el("summary", "", "All events (" + X_.ev[s].length + ")"));
       const ul = el("ul", "mono");
@@ -475,11 +484,13 @@
   render();
   const T_DRAWN = performance.now();
   document.body.dataset.drawn = "1";
-  setTimeout(() => {
-    if (selectedStep < 0) selectStep(0, false);
+  unpack("vmamodel-detail").then((x) => {
+    detailData = x;
+    selectStep(selectedStep < 0 ? 0 : selectedStep, false);
+    if (selectedVma >= 0) showVma(selectedVma);
     document.body.dataset.timing = JSON.stringify({
-      parse: T_PARSED - T0, setup: T_SETUP - T_PARSED, draw: T_DRAWN - T_SETUP,
+      unpacked: T0, setup: T_SETUP - T_PARSED, draw: T_DRAWN - T_SETUP,
       panel: performance.now() - T_DRAWN });
     document.body.dataset.ready = "1";
-  }, 0);
-})();
+  });
+});
