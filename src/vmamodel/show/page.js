@@ -23,7 +23,7 @@ unpack("vmamodel-data").then(function (D) {
   const NV = V.a.length, NS = S.t.length;
   const ROW = 22, RULER = 28, GAP_UNITS = 2.5, SEP_UNITS = 3, PAGE = 4096;
   const CHANGE_MARK = { created: "+", split: "/", merged: "=", flags: "~", resized: ">",
-                        anon_vma: "a", changed: "*" };
+                        anon_vma: "@", changed: "*" };
   const CHANGE_COLOUR = { created: "#1a7f37", split: "#bf8700", merged: "#0969da",
                           flags: "#8250df", resized: "#0550ae", anon_vma: "#57606a",
                           changed: "#57606a" };
@@ -226,7 +226,7 @@ unpack("vmamodel-data").then(function (D) {
       const ax = axes[sp];
       if (D.spaces.length > 1) {
         const x = (ax.origin - panU) * zoom;
-        rctx.fillStyle = "#8250df"; rctx.fillText(D.spaces[sp], Math.max(2, x), 1);
+        rctx.fillStyle = "#8250df"; rctx.fillText(D.spaces[sp], Math.max(2, x + 2), 15);
       }
       for (let i = 0; i < ax.bp.length; i++) {
         const x = (ax.ux[i] - panU) * zoom;

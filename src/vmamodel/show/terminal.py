@@ -3,7 +3,7 @@
 Each VMA is a bracketed segment ``[rw-p 12K]``; a gap between VMAs is written as its size
 (``·1023.9G·``); touching VMAs sit side by side (``][``). What the step changed is marked with
 a sign inside the bracket (``+`` created, ``/`` split, ``=`` merged, ``~`` flags changed, ``>``
-resized, ``a`` anon_vma assigned) and, on a colour terminal, highlighted; so the picture reads
+resized, ``@`` anon_vma assigned) and, on a colour terminal, highlighted; so the picture reads
 the same in plain text (pipes, ``NO_COLOR``).
 """
 
@@ -17,7 +17,7 @@ from rich.text import Text
 from vmamodel.show.model import Film, StepInfo, VmaRecord, human_size
 
 MARKS = {"created": "+", "split": "/", "merged": "=", "flags": "~", "resized": ">",
-         "anon_vma": "a", "changed": "*"}
+         "anon_vma": "@", "changed": "*"}
 CHANGE_STYLES = {"created": "bold green", "split": "bold yellow", "merged": "bold cyan",
                  "flags": "bold magenta", "resized": "bold blue", "anon_vma": "bold",
                  "changed": "bold"}
@@ -45,21 +45,25 @@ def gap(size: int) -> Text:
     return Text(f" ·{human_size(size)}· ", style="dim")
 
 
-def band(film: Film, step: StepInfo, vmas: list[VmaRecord]) -> list[Text]:
-    """The tokens of the band after ``step``, space by space."""
-    tokens: list[Text] = []
+def band(film: Film, step: StepInfo, vmas: list[VmaRecord]) -> list[list[Text]]:
+    """The tokens of the band after ``step``: one list per live address space."""
+    bands: list[list[Text]] = []
     born = set(step.born)
     for index, label in enumerate(film.spaces):
+        if index not in step.frag:
+            continue  # not alive after this step
+        tokens: list[Text] = []
         mine = [r for r in vmas if r.space == index]
-        if len(film.spaces) > 1 and (mine or index in step.frag):
+        if len(film.spaces) > 1:
             tokens.append(Text(f"{label}: ", style="magenta"))
-        if not mine and index in step.frag:
+        if not mine:
             tokens.append(Text("(no mappings)", style="dim"))
         for left, right in zip([None, *mine], mine, strict=False):
             if left is not None and left.end < right.start:
                 tokens.append(gap(right.start - left.end))
             tokens.append(segment(right, right.key in born))
-    return tokens
+        bands.append(tokens)
+    return bands
 
 
 def pack(tokens: list[Text], width: int) -> Iterator[Text]:
@@ -78,19 +82,23 @@ def pack(tokens: list[Text], width: int) -> Iterator[Text]:
 
 def change_lines(film: Film, step: StepInfo) -> Iterator[Text]:
     """What the step did to the VMAs: created, split, merged, changed, removed."""
+    def where(record: VmaRecord) -> str:
+        return f"[{film.spaces[record.space]}] " if len(film.spaces) > 1 else ""
+
     for key in step.born:
         record = film.vmas[key]
         was = ""
         if record.prev is not None:
             old = film.vmas[record.prev]
             was = f" (was {old.maps.split()[0]} {old.perms})"
-        yield Text(f"{INDENT}{MARKS[record.change]} {record.change:<8} {record.maps}{was}",
+        yield Text(f"{INDENT}{MARKS[record.change]} {record.change:<8} {where(record)}"
+                   f"{record.maps}{was}",
                    style=CHANGE_STYLES[record.change].replace("bold ", ""))
     for key in step.died:
         record = film.vmas[key]
         if record.end_reason:
-            yield Text(f"{INDENT}- {'removed':<8} {record.maps} ({record.end_reason})",
-                       style="red")
+            yield Text(f"{INDENT}- {'removed':<8} {where(record)}{record.maps} "
+                       f"({record.end_reason})", style="red")
 
 
 def detail_lines(step: StepInfo) -> Iterator[Text]:
@@ -132,8 +140,9 @@ def print_film(console: Console, film: Film, steps: range | None = None) -> None
         if steps is not None and step.index not in steps:
             continue
         console.print(header(film, step), overflow="fold")
-        for line in pack(band(film, step, vmas), console.width):
-            console.print(line, no_wrap=True, overflow="ellipsis")
+        for tokens in band(film, step, vmas):
+            for line in pack(tokens, console.width):
+                console.print(line, no_wrap=True, overflow="ellipsis")
         for line in (*change_lines(film, step), *detail_lines(step)):
             console.print(line, overflow="fold")
         console.print(frag_line(film, step), overflow="fold")
