@@ -52,7 +52,7 @@ def main() -> None:
         html = Path(tmp, "page.html")
         film, _run = film_of_scenario(parse_file(EXAMPLE))
         to_html(film, html)
-        page = browser.new_page(viewport={"width": 1100, "height": 480})
+        page = browser.new_page(viewport={"width": 1100, "height": 600})
         page.goto(html.as_uri())
         page.wait_for_selector("body[data-ready]")
         page.click('.step[data-step="3"]')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +162,19 @@ def test_recording_what_changed_equals_a_pass_over_every_vma(seed: int) -> None:
     film = recorder.film
     assert [r.maps + "\n" for r in film.alive_at(len(film.steps) - 1) if r.space == 0] == \
         mm.maps().splitlines(keepends=True)
+
+
+def test_the_executor_calls_its_observer_after_every_step() -> None:
+    scenario = parse_file(str(ROOT / "examples/merge_and_split.vmas"))
+    seen: list[tuple[int, int, list[str]]] = []
+
+    def observe(index: int, record: Any, spaces: Any) -> None:
+        seen.append((index, record.line, [label for label, _space in spaces]))
+
+    options = options_for(scenario, observe=observe)
+    options.snapshots = False
+    run = execute(scenario, ModelBackend(scenario.profile), options)
+    assert [i for i, _line, _labels in seen] == list(range(len(run.steps)))
+    assert [line for _i, line, _labels in seen] == [s.line for s in run.steps]
+    assert all(labels == ["main"] for _i, _line, labels in seen)
+    assert all(step.snapshots == () for step in run.steps)
