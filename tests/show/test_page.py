@@ -139,3 +139,17 @@ def test_a_page_next_to_a_128_tib_gap_stays_visible(browser: Any, tmp_path: Path
     assert "largest gap 128T" in page.inner_text("#step-detail")
     assert page.locator("#vmas tr.vma").count() == 2
     page.close()
+
+
+def test_every_maps_line_comes_back_byte_for_byte(opened: Any) -> None:
+    """The page stores a maps line in pieces (perms, offset, device and inode, name) and puts
+    it back together: every line of every step equals the model's, padding included."""
+    scenario = ROOT / "examples/memfd.vmas"
+    film, _run = film_of_scenario(parse_file(str(scenario)))
+    page, _requests = opened(scenario)
+    for index in range(len(film.steps)):
+        page.fill("#goto", str(index + 1))
+        page.dispatch_event("#goto", "change")
+        shown = page.evaluate(
+            "() => [...document.querySelectorAll('#vmas tr.vma td.maps')].map(t => t.textContent)")
+        assert shown == [r.maps for r in film.alive_at(index)], f"step {index}"

@@ -18,8 +18,9 @@ from typing import Any
 
 from vmamodel.events import Event
 from vmamodel.mm import AddressSpace
+from vmamodel.procfs import NAME_PAD
 from vmamodel.scenario import parse_file
-from vmamodel.show.model import CHANGES, Film, film_from_events, film_of
+from vmamodel.show.model import CHANGES, Film, VmaRecord, film_from_events, film_of
 from vmamodel.show.runs import film_of_scenario
 
 Source = Film | AddressSpace | Iterable[Event] | str | PathLike[str]
@@ -44,6 +45,11 @@ def film_data(film: Film) -> dict[str, Any]:
     rules, rule_index = _table(rule for s in steps for f in s.frag.values()
                                for rule in f.refusals)
     change_index = {name: i for i, name in enumerate(CHANGES)}
+    parts = [_maps_parts(r) for r in vmas]
+    perms, perm_index = _table(p[0] for p in parts)
+    offsets, offset_index = _table(p[1] for p in parts)
+    devs, dev_index = _table(p[2] for p in parts)
+    names, name_index = _table(p[3] for p in parts)
     return {
         "title": film.title,
         "spaces": film.spaces,
@@ -52,11 +58,22 @@ def film_data(film: Film) -> dict[str, Any]:
         "ops": ops,
         "reasons": reasons,
         "rules": rules,
+        "perms": perms,
+        "offsets": offsets,
+        "devs": devs,
+        "names": names,
+        "namePad": NAME_PAD,
         "v": {
             "s": [r.space for r in vmas],
             "a": [r.start for r in vmas],
             "e": [r.end for r in vmas],
-            "m": [r.maps for r in vmas],
+            # the maps line in pieces (page.js puts it back together), or whole ("mx") where
+            # it would not come back byte for byte
+            "pm": [perm_index[p[0]] for p in parts],
+            "of": [offset_index[p[1]] for p in parts],
+            "dv": [dev_index[p[2]] for p in parts],
+            "nm": [name_index[p[3]] for p in parts],
+            "mx": {str(r.key): r.maps for r in vmas if _maps_line(r, *_maps_parts(r)) != r.maps},
             "f": [flag_index[r.flags] for r in vmas],
             "an": [-1 if r.anon_vma is None else r.anon_vma for r in vmas],
             "o": [ops_index[r.vm_ops or ""] for r in vmas],
@@ -79,6 +96,26 @@ def film_data(film: Film) -> dict[str, Any]:
                     for space, f in s.frag.items()] for s in steps],
         },
     }
+
+
+#: addresses above this lose digits as JavaScript numbers; their maps line is kept whole
+EXACT_IN_JS = 1 << 53
+
+
+def _maps_parts(record: VmaRecord) -> tuple[str, str, str, str]:
+    """(perms, offset, "dev inode", name) of a record's maps line."""
+    fields = record.maps.split(maxsplit=5)
+    if len(fields) < 5:
+        return "", "", "", ""
+    return fields[1], fields[2], f"{fields[3]} {fields[4]}", fields[5] if len(fields) > 5 else ""
+
+
+def _maps_line(record: VmaRecord, perms: str, offset: str, dev: str, name: str) -> str | None:
+    """The maps line as page.js rebuilds it from its pieces (None where it cannot)."""
+    if record.end >= EXACT_IN_JS:
+        return None
+    prefix = f"{record.start:08x}-{record.end:08x} {perms} {offset} {dev} "
+    return prefix.ljust(NAME_PAD) + " " + name if name else prefix
 
 
 def detail_data(film: Film) -> dict[str, Any]:

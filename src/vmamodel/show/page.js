@@ -46,10 +46,19 @@ unpack("vmamodel-data").then(function (D) {
     return n + "B";
   }
   const hex = (n) => "0x" + n.toString(16);
-  const perms = (k) => V.m[k].split(/\s+/, 2)[1] || "----";
+  const perms = (k) => D.perms[V.pm[k]] || "----";
+  const hex8 = (n) => n.toString(16).padStart(8, "0");
+  function maps(k) {  // the maps line, put back together from its pieces
+    const whole = V.mx[k];
+    if (whole !== undefined) return whole;
+    const prefix = hex8(V.a[k]) + "-" + hex8(V.e[k]) + " " + D.perms[V.pm[k]] + " " +
+      D.offsets[V.of[k]] + " " + D.devs[V.dv[k]] + " ";
+    const name = D.names[V.nm[k]];
+    return name ? prefix.padEnd(D.namePad) + " " + name : prefix;
+  }
   const change = (k) => D.changes[V.c[k]];
   const reason = (k) => D.reasons[V.r[k]];
-  const nameOf = (k) => V.m[k].split(/\s+/).slice(5).join(" ");
+  const nameOf = (k) => D.names[V.nm[k]];
 
   // -- deltas: records born and died at each step (counting sort by step) ----------------
   function byStep(col) {
@@ -308,12 +317,12 @@ unpack("vmamodel-data").then(function (D) {
     const diff = [];
     for (let i = BORN.off[s]; i < BORN.off[s + 1]; i++) {
       const k = BORN.order[i], c = change(k);
-      const was = V.p[k] >= 0 ? "  (was " + V.m[V.p[k]].split(/\s+/, 2).join(" ") + ")" : "";
-      diff.push([CHANGE_MARK[c] + " " + c + ": " + V.m[k] + was, c]);
+      const was = V.p[k] >= 0 ? "  (was " + maps(V.p[k]).split(/\s+/, 2).join(" ") + ")" : "";
+      diff.push([CHANGE_MARK[c] + " " + c + ": " + maps(k) + was, c]);
     }
     for (let i = DIED.off[s]; i < DIED.off[s + 1]; i++) {
       const k = DIED.order[i];
-      if (reason(k)) diff.push(["- removed (" + reason(k) + "): " + V.m[k], "removed"]);
+      if (reason(k)) diff.push(["- removed (" + reason(k) + "): " + maps(k), "removed"]);
     }
     list(box, "Changes against the previous step", diff.length ? diff : [["no change", "hint"]], (d) => d[1]);
     list(box, "Fragmentation", S.fr[s].map(fragText));
@@ -337,7 +346,7 @@ unpack("vmamodel-data").then(function (D) {
       tr.dataset.key = String(k);
       const isNew = V.b[k] === s;
       tr.append(el("td", "chg " + (isNew ? change(k) : ""), isNew ? CHANGE_MARK[change(k)] : ""));
-      tr.append(el("td", "maps", (D.spaces.length > 1 ? "[" + D.spaces[V.s[k]] + "] " : "") + V.m[k]));
+      tr.append(el("td", "maps", (D.spaces.length > 1 ? "[" + D.spaces[V.s[k]] + "] " : "") + maps(k)));
       body.append(tr);
     }
     if (keys.length > TABLE_CAP) body.append(el("tr", "hint", "… " + (keys.length - TABLE_CAP) + " more"));
@@ -351,7 +360,7 @@ unpack("vmamodel-data").then(function (D) {
     box.append(el("h2", "", "VMA #" + V.id[k] + (D.spaces.length > 1 ? " in " + D.spaces[V.s[k]] : "")));
     const dl = el("dl", "kv");
     const life = "steps " + (V.b[k] + 1) + "–" + (V.d[k] >= 0 ? V.d[k] : NS) + (V.d[k] >= 0 && reason(k) ? " (then " + reason(k) + ")" : "");
-    for (const [key, value] of [["maps", V.m[k]], ["VmFlags", D.flags[V.f[k]]],
+    for (const [key, value] of [["maps", maps(k)], ["VmFlags", D.flags[V.f[k]]],
       ["anon_vma", V.an[k] >= 0 ? "#" + V.an[k] : "none (not faulted)"],
       ["vm_ops", D.ops[V.o[k]] || "none (anonymous)"], ["size", human(V.e[k] - V.a[k])],
       ["range", hex(V.a[k]) + "–" + hex(V.e[k])], ["this version", life], ["made by", change(k) + " at step " + (V.b[k] + 1)]]) {
@@ -415,7 +424,7 @@ unpack("vmamodel-data").then(function (D) {
     if (ev.target !== band) { tip.hidden = true; return; }
     const { k } = hit(ev);
     if (k < 0) { tip.hidden = true; return; }
-    tip.textContent = V.m[k] + "\nVmFlags: " + D.flags[V.f[k]] + "\n" + change(k) + " at step " + (V.b[k] + 1);
+    tip.textContent = maps(k) + "\nVmFlags: " + D.flags[V.f[k]] + "\n" + change(k) + " at step " + (V.b[k] + 1);
     tip.hidden = false;
     tip.style.left = Math.min(ev.clientX + 12, window.innerWidth - tip.offsetWidth - 4) + "px";
     tip.style.top = (ev.clientY + 14) + "px";
