@@ -230,6 +230,19 @@ unpack("vmamodel-data").then(function (D) {
     rctx.clearRect(0, 0, W, RULER);
     rctx.font = "10px ui-monospace, monospace";
     rctx.textBaseline = "top";
+    // First the squeezed gaps (shaded, with their size), then the boundaries on top.
+    for (const ax of axes) {
+      for (let i = 0; i + 1 < ax.bp.length; i++) {
+        if (ax.mapped[i]) continue;
+        const x = (ax.ux[i] - panU) * zoom, x1 = (ax.ux[i + 1] - panU) * zoom;
+        if (x1 < 0 || x > W) continue;
+        rctx.fillStyle = "#eef0f3"; rctx.fillRect(x, 0, x1 - x, RULER);
+        const t = "≈" + human(ax.bp[i + 1] - ax.bp[i]);
+        if (rctx.measureText(t).width < x1 - x - 2) {
+          rctx.fillStyle = "#6e7781"; rctx.fillText(t, x + 2, 15);
+        }
+      }
+    }
     let lastEnd = -1e9;
     for (let sp = 0; sp < axes.length; sp++) {
       const ax = axes[sp];
@@ -239,16 +252,6 @@ unpack("vmamodel-data").then(function (D) {
       }
       for (let i = 0; i < ax.bp.length; i++) {
         const x = (ax.ux[i] - panU) * zoom;
-        if (i + 1 < ax.bp.length && !ax.mapped[i]) {
-          const x1 = (ax.ux[i + 1] - panU) * zoom;
-          if (x1 >= 0 && x <= W) {
-            rctx.fillStyle = "#eef0f3"; rctx.fillRect(x, 0, x1 - x, RULER);
-            const t = "≈" + human(ax.bp[i + 1] - ax.bp[i]);
-            if (rctx.measureText(t).width < x1 - x - 2) {
-              rctx.fillStyle = "#6e7781"; rctx.fillText(t, x + 2, 15);
-            }
-          }
-        }
         if (x < -100 || x > W) continue;
         rctx.fillStyle = "#8c959f"; rctx.fillRect(x, RULER - 6, 1, 6);
         const t = ax.bp[i].toString(16);
