@@ -89,11 +89,19 @@ def test_clicking_the_picture_selects_the_step_and_the_vma(opened: Any) -> None:
     assert page.is_visible("#tip") and "rw-p" in page.inner_text("#tip")
 
 
+def settle(page: Any) -> None:
+    """Wait until the frame the page asked for has been drawn."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => "
+                  "requestAnimationFrame(() => r(0))))")
+
+
 def test_zoom_and_keys(opened: Any) -> None:
     page, _requests = opened(EXAMPLE)
+    settle(page)
     before = page.locator("#band").screenshot()
     page.click("#zoom-in")
     page.click("#zoom-in")
+    settle(page)
     assert page.locator("#band").screenshot() != before
     page.click("#zoom-fit")
     page.keyboard.press("ArrowDown")

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmamodel.constants import PAGE_SIZE
 from vmamodel.events import (
     AnonVmaAssigned,
     Event,
@@ -237,7 +238,6 @@ class _StepEvents:
 # Recording live address spaces
 
 _Signature = tuple[Any, ...]
-PAGE = 4096
 #: calls that may change any VMA of a space (or the set of spaces): a step with one of these
 #: is recorded by a pass over every VMA
 WHOLE_SPACE_CALLS = frozenset({"fork", "exit", "brk", "mlockall", "munlockall"})
@@ -256,8 +256,8 @@ def _signature(vma: Vma) -> _Signature:
 def _window(addr: Any, length: Any) -> tuple[int, int] | None:
     if not isinstance(addr, int) or not isinstance(length, int) or length < 0:
         return None
-    lo = max(0, addr - addr % PAGE)
-    return lo, addr + length + PAGE
+    lo = max(0, addr - addr % PAGE_SIZE)
+    return lo, addr + length + PAGE_SIZE
 
 
 def call_windows(events: Sequence[Event]) -> list[tuple[int, int]] | None:
