@@ -74,6 +74,9 @@ def test_run_show_draws_the_steps_and_keeps_the_summary() -> None:
     assert result.exit_code == 0, result.output
     assert "[/rw-p 4K][/r--p 4K][/rw-p 4K]" in result.output
     assert "10 calls, 0 failed expectations" in result.output
+    assert "· MergeAttempt" not in result.output
+    traced = CliRunner().invoke(cli, ["run", "--show", "--trace", str(EXAMPLE)])
+    assert "    · MergeAttempt op=new_range start=0x100000001000" in traced.output
 
 
 def test_show_reports_a_bad_scenario_with_its_line(tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, picture: 
     result = execute(scenario, backend, options)
     console = console_for(width) if recorder is not None else _console(width)
     if recorder is not None:
-        print_film(console, recorder.film)
+        print_film(console, recorder.film, events=trace)
     for step in result.steps if recorder is None else ():
         _print_step(console, scenario, step, show_smaps)
     _print_summary(console, result)

@@ -133,9 +133,10 @@ def header(film: Film, step: StepInfo) -> Text:
     return text
 
 
-def print_film(console: Console, film: Film, steps: range | None = None) -> None:
+def print_film(console: Console, film: Film, steps: range | None = None, *,
+               events: bool = False) -> None:
     """Print every step of ``film`` (or those in ``steps``): its call, the band after it, and
-    what it changed."""
+    what it changed; with ``events``, every trace event of the step too."""
     for step, vmas in film.states():
         if steps is not None and step.index not in steps:
             continue
@@ -145,4 +146,6 @@ def print_film(console: Console, film: Film, steps: range | None = None) -> None
                 console.print(line, no_wrap=True, overflow="ellipsis")
         for line in (*change_lines(film, step), *detail_lines(step)):
             console.print(line, overflow="fold")
+        for event in step.events if events else ():
+            console.print(Text(f"{INDENT}· {event}", style="dim"), overflow="fold")
         console.print(frag_line(film, step), overflow="fold")
