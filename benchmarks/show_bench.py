@@ -19,6 +19,12 @@ from pathlib import Path
 from vmamodel.scenario import parse_file
 from vmamodel.show import film_of_scenario, to_html
 
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    raise SystemExit("this script drives Debian's chromium through Playwright: "
+                     "pip install -e '.[test]' and apt-get install -y chromium") from None
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -48,8 +54,6 @@ def scenario_text(steps: int) -> str:
 def open_page(path: Path, redraw: bool = True) -> tuple[float, str, list[float]]:
     """Seconds from navigation to the first drawing, the page's own timing of it (parse,
     setup, draw, side panel in ms), and the times of a few redraws (ms)."""
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 800})

@@ -12,11 +12,16 @@ import re
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
 from rich.console import Console
 
 from vmamodel.scenario import parse_file
 from vmamodel.show import film_of_scenario, print_film, to_html
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    raise SystemExit("this script drives Debian's chromium through Playwright: "
+                     "pip install -e '.[test]' and apt-get install -y chromium") from None
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]

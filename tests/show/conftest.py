@@ -12,6 +12,11 @@ from typing import Any
 
 import pytest
 
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # said plainly by the fixture
+    sync_playwright = None
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -19,9 +24,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - a set-up problem, said plainly
+    if sync_playwright is None:  # pragma: no cover - a set-up problem, said plainly
         pytest.fail("the browser tests need Playwright: pip install -e '.[test]'")
     if shutil.which(CHROMIUM) is None:  # pragma: no cover
         pytest.fail(f"the browser tests need {CHROMIUM}: apt-get install -y chromium")
