@@ -135,6 +135,8 @@ unpack("vmamodel-data").then(function (D) {
   const timeline = $("timeline"), view = $("view"), spacer = $("spacer");
   const band = $("band"), ruler = $("ruler"), stepsBox = $("steps");
   const bctx = band.getContext("2d"), rctx = ruler.getContext("2d");
+  let anchorX = -1;  // where the pointer last was over the picture: keys and buttons zoom there
+  const anchor = () => (anchorX >= 0 ? anchorX : W / 2);
   let charW = 7, zoom = 1, panU = 0, selectedStep = -1, selectedVma = -1, W = 0, H = 0;
   const X = (sp, addr) => (unitOf(sp, addr) - panU) * zoom;
 
@@ -236,7 +238,7 @@ unpack("vmamodel-data").then(function (D) {
         if (ax.mapped[i]) continue;
         const x = (ax.ux[i] - panU) * zoom, x1 = (ax.ux[i + 1] - panU) * zoom;
         if (x1 < 0 || x > W) continue;
-        rctx.fillStyle = "#eef0f3"; rctx.fillRect(x, 0, x1 - x, RULER);
+        rctx.fillStyle = "#eef0f3"; rctx.fillRect(x, 13, x1 - x, RULER - 13);
         const t = "≈" + human(ax.bp[i + 1] - ax.bp[i]);
         if (rctx.measureText(t).width < x1 - x - 2) {
           rctx.fillStyle = "#6e7781"; rctx.fillText(t, x + 2, 15);
@@ -425,6 +427,7 @@ unpack("vmamodel-data").then(function (D) {
       return;
     }
     if (ev.target !== band) { tip.hidden = true; return; }
+    anchorX = ev.clientX - band.getBoundingClientRect().left;
     const { k } = hit(ev);
     if (k < 0) { tip.hidden = true; return; }
     tip.textContent = maps(k) + "\nVmFlags: " + D.flags[V.f[k]] + "\n" + change(k) + " at step " + (V.b[k] + 1);
@@ -461,16 +464,16 @@ unpack("vmamodel-data").then(function (D) {
     const tr = ev.target.closest("tr.vma");
     if (tr) showVma(Number(tr.dataset.key));
   });
-  $("zoom-in").addEventListener("click", () => zoomAt(2, W / 2));
-  $("zoom-out").addEventListener("click", () => zoomAt(0.5, W / 2));
+  $("zoom-in").addEventListener("click", () => zoomAt(2, anchor()));
+  $("zoom-out").addEventListener("click", () => zoomAt(0.5, anchor()));
   $("zoom-fit").addEventListener("click", fit);
   $("goto").addEventListener("change", () => selectStep(Number($("goto").value) - 1, true));
   window.addEventListener("keydown", (ev) => {
     if (ev.target instanceof HTMLInputElement) return;
     if (ev.key === "ArrowDown" || ev.key === "j") { selectStep(selectedStep + 1, true); ev.preventDefault(); }
     else if (ev.key === "ArrowUp" || ev.key === "k") { selectStep(selectedStep - 1, true); ev.preventDefault(); }
-    else if (ev.key === "+" || ev.key === "=") zoomAt(1.5, W / 2);
-    else if (ev.key === "-") zoomAt(1 / 1.5, W / 2);
+    else if (ev.key === "+" || ev.key === "=") zoomAt(1.5, anchor());
+    else if (ev.key === "-") zoomAt(1 / 1.5, anchor());
     else if (ev.key === "0") fit();
   });
   timeline.addEventListener("scroll", schedule, { passive: true });
