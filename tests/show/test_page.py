@@ -161,3 +161,25 @@ def test_every_maps_line_comes_back_byte_for_byte(opened: Any) -> None:
         shown = page.evaluate(
             "() => [...document.querySelectorAll('#vmas tr.vma td.maps')].map(t => t.textContent)")
         assert shown == [r.maps for r in film.alive_at(index)], f"step {index}"
+
+
+def test_the_vma_table_holds_only_the_rows_in_view(browser: Any, tmp_path: Path) -> None:
+    mm = v.AddressSpace()
+    for i in range(600):  # alternate protections: 600 VMAs that cannot merge
+        prot = v.PROT_READ if i % 2 else v.PROT_READ | v.PROT_WRITE
+        mm.mmap(0x100000000000 + i * 4096, 4096, prot,
+                v.MAP_PRIVATE | v.MAP_ANONYMOUS | v.MAP_FIXED)
+    out = tmp_path / "many.html"
+    to_html(mm, out)
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready]")
+    assert 10 < page.locator("#vmas tr.vma").count() < 100
+    assert page.inner_text("#vmas tr.vma td.maps >> nth=0").startswith("100000000000-")
+    page.eval_on_selector("#vmas-box", "box => box.scrollTop = box.scrollHeight")
+    settle(page)
+    last = page.locator("#vmas tr.vma td.maps").all_inner_texts()[-1]
+    assert last.startswith(f"{0x100000000000 + 599 * 4096:x}-")
+    assert "599 touching pairs" not in page.inner_text("#step-detail")
+    assert "kept apart by vm_flags \u00d7599" in page.inner_text("#step-detail")
+    page.close()

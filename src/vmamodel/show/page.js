@@ -329,7 +329,10 @@ unpack("vmamodel-data").then(function (D) {
       const k = DIED.order[i];
       if (reason(k)) diff.push(["- removed (" + reason(k) + "): " + maps(k), "removed"]);
     }
-    list(box, "Changes against the previous step", diff.length ? diff : [["no change", "hint"]], (d) => d[1]);
+    const DIFF_CAP = 200;  // the table below lists every VMA; this list is a summary
+    const shown = diff.length > DIFF_CAP
+      ? [...diff.slice(0, DIFF_CAP), ["… and " + (diff.length - DIFF_CAP) + " more changes", "hint"]] : diff;
+    list(box, "Changes against the previous step", shown.length ? shown : [["no change", "hint"]], (d) => d[1]);
     list(box, "Fragmentation", S.fr[s].map(fragText));
     if (X_.ev[s] && X_.ev[s].length) {
       const det = el("details");
@@ -341,22 +344,33 @@ unpack("vmamodel-data").then(function (D) {
     showState(s);
   }
 
-  const TABLE_CAP = 2000;
+  // The VMAs after the selected step: a table that holds only the rows in view.
+  const TABLE_ROW = 18;
+  const vmasBox = $("vmas-box");
+  let tableStep = -1, tableKeys = [];
   function showState(s) {
+    tableStep = s;
+    tableKeys = stateAt(s);
+    $("vmas-sizer").style.height = Math.max(1, tableKeys.length) * TABLE_ROW + "px";
+    renderTable();
+  }
+  function renderTable() {
     const body = $("vmas").tBodies[0];
     body.replaceChildren();
-    const keys = stateAt(s);
-    for (const k of keys.slice(0, TABLE_CAP)) {
+    const first = Math.max(0, Math.floor(vmasBox.scrollTop / TABLE_ROW) - 5);
+    const last = Math.min(tableKeys.length, first + Math.ceil((vmasBox.clientHeight || 400) / TABLE_ROW) + 10);
+    $("vmas").style.top = first * TABLE_ROW + "px";
+    for (const k of tableKeys.slice(first, last)) {
       const tr = el("tr", "vma" + (k === selectedVma ? " selected" : ""));
       tr.dataset.key = String(k);
-      const isNew = V.b[k] === s;
+      const isNew = V.b[k] === tableStep;
       tr.append(el("td", "chg " + (isNew ? change(k) : ""), isNew ? CHANGE_MARK[change(k)] : ""));
       tr.append(el("td", "maps", (D.spaces.length > 1 ? "[" + D.spaces[V.s[k]] + "] " : "") + maps(k)));
       body.append(tr);
     }
-    if (keys.length > TABLE_CAP) body.append(el("tr", "hint", "… " + (keys.length - TABLE_CAP) + " more"));
-    if (!keys.length) body.append(el("tr", "hint", "(no mappings)"));
+    if (!tableKeys.length) body.append(el("tr", "hint", "(no mappings)"));
   }
+  vmasBox.addEventListener("scroll", renderTable, { passive: true });
 
   function showVma(k) {
     selectedVma = k;
