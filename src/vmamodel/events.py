@@ -7,10 +7,13 @@ listens. Subscribe with ``mm.tracer.subscribe(callback)`` or collect with
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from vmamodel.constants import VM_MNEMONICS
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,11 @@ class WarnOn(Event):
     detail: str = ""
 
 
+class Trace(list[Event]):
+    """The events ``Tracer.collect()`` gathered: a list, with a type of its own so that a tool
+    (vmamodel.show) can register how a notebook displays it."""
+
+
 @dataclass(slots=True)
 class Tracer:
     """The per-address-space event hub. ``active`` is False while nobody listens."""
@@ -166,11 +174,37 @@ class Tracer:
         return unsubscribe
 
     @contextmanager
-    def collect(self) -> Iterator[list[Event]]:
-        """Collect the events emitted inside the ``with`` block into a list."""
-        events: list[Event] = []
+    def collect(self) -> Iterator[Trace]:
+        """Collect the events emitted inside the ``with`` block into a list (a Trace)."""
+        events = Trace()
         unsubscribe = self.subscribe(events.append)
         try:
             yield events
         finally:
             unsubscribe()
+
+
+def format_event(event: Event) -> str:
+    """``MergeAttempt op=mmap start=0x100000000000 merged=True``; vm_flags as in smaps."""
+    fields = []
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if value == "":
+            continue
+        shown = vm_flags_text(value) if f.name == "flags" else _format_value(value)
+        fields.append(f"{f.name}={shown}")
+    return " ".join([event.kind, *fields])
+
+
+def vm_flags_text(flags: int) -> str:
+    """``[rd wr mr mw me ac]``: the VmFlags mnemonics of a vm_flags value."""
+    names = [VM_MNEMONICS.get(bit) or f"bit{bit}" for bit in range(64) if flags >> bit & 1]
+    return "[" + " ".join(names) + "]"
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0x1000:
+        return hex(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_format_value(v) for v in value) + ")"
+    return str(value)

@@ -7,7 +7,6 @@ unknown names, addresses outside the arena).
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 import tempfile
@@ -24,8 +23,8 @@ from rich.text import Text
 from vmamodel.bench import Options
 from vmamodel.bench import run as run_bench
 from vmamodel.cli.check import check as check_command
-from vmamodel.constants import VM_MNEMONICS
-from vmamodel.events import Event
+from vmamodel.cli.show import console_for, show
+from vmamodel.events import format_event
 from vmamodel.host import heap_start
 from vmamodel.host.traits import host_model_kwargs
 from vmamodel.profiles import PROFILES
@@ -46,6 +45,8 @@ from vmamodel.scenario import (
     parse_file,
 )
 from vmamodel.scenario.compare import Difference, compare, normalise, vmflags
+from vmamodel.show import print_film
+from vmamodel.show.runs import observer, recorder_for
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_SCENARIO = 0, 1, 2
 DEFAULT_WIDTH = 200
@@ -104,17 +105,24 @@ def cli() -> None:
 @_profile_option
 @click.option("--trace", is_flag=True, help="Show the model's events under each step.")
 @click.option("--smaps", "show_smaps", is_flag=True, help="Show smaps instead of maps.")
+@click.option("--show", "picture", is_flag=True,
+              help="Draw each step as a band of VMAs (as 'vmamodel show' does).")
 @_base_option
 @_width_option
-def run(file: str, profile: str | None, trace: bool, show_smaps: bool, base: int | None,
-        width: int | None) -> None:
+def run(file: str, profile: str | None, trace: bool, show_smaps: bool, picture: bool,
+        base: int | None, width: int | None) -> None:
     """Run a scenario FILE on the model and show each step's result and the maps."""
     scenario = _load(file)
-    options = options_for(scenario, base=base, trace=trace)
+    options = options_for(scenario, base=base, trace=trace or picture)
+    recorder = recorder_for(scenario, options.base) if picture else None
+    if recorder is not None:  # the picture replaces the maps text of each step
+        options.observe, options.snapshots = observer(recorder), False
     backend = ModelBackend(profile or scenario.profile, config=_heap_of(options.base))
     result = execute(scenario, backend, options)
-    console = _console(width)
-    for step in result.steps:
+    console = console_for(width) if recorder is not None else _console(width)
+    if recorder is not None:
+        print_film(console, recorder.film, events=trace)
+    for step in result.steps if recorder is None else ():
         _print_step(console, scenario, step, show_smaps)
     _print_summary(console, result)
     for line in result.ledgers:
@@ -188,32 +196,6 @@ def _print_summary(console: Console, result: Run) -> None:
     calls = sum(1 for s in result.steps if s.outcome is not None)
     style = "bold red" if failed or result.crashed else "bold green"
     console.print(Text(f"{calls} calls, {failed} failed expectations", style=style))
-
-
-def format_event(event: Event) -> str:
-    """``MergeAttempt op=mmap start=0x100000000000 merged=True``; vm_flags as in smaps."""
-    fields = []
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        if value == "":
-            continue
-        shown = vm_flags_text(value) if f.name == "flags" else _format_value(value)
-        fields.append(f"{f.name}={shown}")
-    return " ".join([event.kind, *fields])
-
-
-def vm_flags_text(flags: int) -> str:
-    """``[rd wr mr mw me ac]``: the VmFlags mnemonics of a vm_flags value."""
-    names = [VM_MNEMONICS.get(bit) or f"bit{bit}" for bit in range(64) if flags >> bit & 1]
-    return "[" + " ".join(names) + "]"
-
-
-def _format_value(value: object) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0x1000:
-        return hex(value)
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_format_value(v) for v in value) + ")"
-    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,6 +420,7 @@ def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_
 
 
 cli.add_command(check_command)
+cli.add_command(show)
 
 
 def main() -> None:

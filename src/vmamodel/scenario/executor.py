@@ -133,12 +133,21 @@ Value = int | Failed | SpaceRef | Any  # Any: a File of the backend
 MAIN = "main"
 
 
+#: Called after every step with the step's index, its record and the live address spaces as
+#: (label, space) pairs, for a tool that looks at the whole state (vmamodel.show).
+Observer = Callable[[int, StepRecord, Sequence[tuple[str, MmSpace]]], None]
+
+
 @dataclass
 class ExecOptions:
     base: int = ARENA_BASE
     arena_size: int = ARENA_SIZE
     smaps: bool = True
     trace: bool = False
+    #: None (the default) costs nothing; an observer costs what it does with each step.
+    observe: Observer | None = None
+    #: False: steps keep no maps text (for an observer that looks at the spaces itself)
+    snapshots: bool = True
 
 
 class Executor:
@@ -165,6 +174,8 @@ class Executor:
             for statement in self.scenario.statements:
                 record = self.step(statement)
                 run.steps.append(record)
+                if self.options.observe is not None:
+                    self.options.observe(len(run.steps) - 1, record, self.live_spaces())
                 if record.outcome is not None and record.outcome.crash is not None:
                     break
         except ScenarioError as err:
@@ -196,7 +207,13 @@ class Executor:
             for undo in unsubscribe:
                 undo()
 
+    def live_spaces(self) -> list[tuple[str, MmSpace]]:
+        """The address spaces that have not exited, as (label, space), oldest first."""
+        return [(ref.label, ref.space) for ref in self.spaces if ref.alive]
+
     def snapshots(self) -> tuple[Snapshot, ...]:
+        if not self.options.snapshots:
+            return ()
         out = []
         for ref in self.spaces:
             if not ref.alive:
@@ -477,9 +494,10 @@ def execute(scenario: Scenario, backend: Backend, options: ExecOptions | None = 
 
 
 def options_for(
-    scenario: Scenario, *, base: int | None = None, smaps: bool = True, trace: bool = False
+    scenario: Scenario, *, base: int | None = None, smaps: bool = True, trace: bool = False,
+    observe: Observer | None = None,
 ) -> ExecOptions:
     """The options of a run: an explicit base wins over the scenario's ``#! base:``."""
     if base is None:
         base = ARENA_BASE if scenario.base is None else scenario.base
-    return ExecOptions(base=base, smaps=smaps, trace=trace)
+    return ExecOptions(base=base, smaps=smaps, trace=trace, observe=observe)
