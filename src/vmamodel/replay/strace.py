@@ -395,7 +395,7 @@ def parse_strace(
     is not strace output."""
     parser = _Parser(default_pid)
     number = 0
-    for number, line in enumerate(lines, 1):  # noqa: B007 - number is used after the loop
+    for number, line in enumerate(lines, 1):
         try:
             parser.feed(number, line)
         except ValueError as exc:
