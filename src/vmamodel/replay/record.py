@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -116,6 +117,12 @@ def _traits() -> dict[str, Any]:
     return traits
 
 
+def _rlimit_stack() -> int:
+    """RLIMIT_STACK as the command inherits it (it decides mmap_base at exec)."""
+    soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    return (1 << 64) - 1 if soft == resource.RLIM_INFINITY else soft
+
+
 def record(out: Path, command: Sequence[str], *, no_randomize: bool = False) -> int:
     """Run ``command`` and write a recording to directory ``out``; returns the command's exit
     status. Raises RecordError when nothing usable was recorded."""
@@ -135,6 +142,7 @@ def record(out: Path, command: Sequence[str], *, no_randomize: bool = False) -> 
         "exit_status": done.returncode,
         "strace": argv[argv.index(strace_binary()):argv.index("--")],
         "traits": _traits(),
+        "rlimit_stack": _rlimit_stack(),
         "dir": str(out.resolve()),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
