@@ -56,6 +56,26 @@ TRACED = (
 )
 
 
+#: x86-64 system call numbers of the traced calls (arch/x86/entry/syscalls/syscall_64.tbl):
+#: perf's sys_enter events carry the number, strace's lines the name.
+SYSCALL_NR: dict[str, int] = {
+    "open": 2, "close": 3, "fstat": 5, "mmap": 9, "mprotect": 10, "munmap": 11, "brk": 12,
+    "mremap": 25, "madvise": 28, "shmat": 30, "dup": 32, "dup2": 33, "clone": 56,
+    "fork": 57, "vfork": 58, "execve": 59, "exit": 60, "shmdt": 67, "fcntl": 72,
+    "truncate": 76, "ftruncate": 77, "creat": 85, "mlock": 149, "munlock": 150,
+    "mlockall": 151, "munlockall": 152, "prctl": 157, "io_setup": 206, "io_destroy": 207,
+    "remap_file_pages": 216, "exit_group": 231, "mbind": 237, "openat": 257,
+    "newfstatat": 262, "dup3": 292, "memfd_create": 319, "execveat": 322,
+    "userfaultfd": 323, "mlock2": 325, "pkey_mprotect": 329, "pkey_alloc": 330,
+    "pkey_free": 331, "statx": 332, "io_uring_setup": 425, "clone3": 435, "close_range": 436,
+    "openat2": 437, "process_madvise": 440, "memfd_secret": 447, "process_mrelease": 448,
+    "set_mempolicy_home_node": 450, "map_shadow_stack": 453, "mseal": 462,
+}
+#: The page faults the replay needs (user-mode faults, and kernel-mode faults on user
+#: addresses such as copy_to_user), and the entries of the traced calls to line them up with.
+PERF_EVENTS = ("exceptions:page_fault_user", "exceptions:page_fault_kernel")
+
+
 class RecordError(RuntimeError):
     """The recording could not be made (no strace, no compiler, the helper did not run)."""
 
@@ -111,6 +131,50 @@ def strace_command(
     return argv
 
 
+def perf_command(out: Path, inner: list[str]) -> list[str] | None:
+    """``perf record`` around the strace command, or None without perf."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return None
+    numbers = sorted({SYSCALL_NR[n.lstrip("?")] for n in TRACED if n.lstrip("?") in SYSCALL_NR})
+    id_filter = " || ".join(f"id == {nr}" for nr in numbers)
+    argv = [perf, "record", "-q", "-m", "1024", "-o", str(out / "perf.data")]
+    for event in PERF_EVENTS:
+        argv += ["-e", event]
+    argv += ["-e", "raw_syscalls:sys_enter", "--filter", id_filter, "--", *inner]
+    return argv
+
+
+def _write_faults(out: Path) -> bool:
+    """perf.data -> faults.txt (``TID fault ADDRESS ERROR_CODE [k]`` and ``TID enter NR``
+    lines, in time order); perf.data is then removed. False when perf produced nothing."""
+    data = out / "perf.data"
+    if not data.exists():
+        return False
+    done = subprocess.run(
+        ["perf", "script", "-i", str(data), "-F", "tid,event,trace"],
+        capture_output=True, text=True, check=False,
+    )
+    data.unlink()
+    if done.returncode != 0:
+        return False
+    lines = []
+    for raw in done.stdout.splitlines():
+        parts = raw.split()
+        if len(parts) < 3:
+            continue
+        tid, event = parts[0], parts[1]
+        if event == "raw_syscalls:sys_enter:" and len(parts) > 3 and parts[2] == "NR":
+            lines.append(f"{tid} enter {parts[3]}")
+        elif event.startswith("exceptions:page_fault_"):
+            fields = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
+            kernel = " k" if "kernel" in event else ""
+            lines.append(f"{tid} fault {fields.get('address', '0')} "
+                         f"{fields.get('error_code', '0')}{kernel}")
+    (out / "faults.txt").write_text("\n".join(lines) + "\n")
+    return True
+
+
 def _traits() -> dict[str, Any]:
     traits = dict(host_kernel_kwargs())
     traits["shmem_huge"] = dataclasses.asdict(traits["shmem_huge"])
@@ -123,23 +187,30 @@ def _rlimit_stack() -> int:
     return (1 << 64) - 1 if soft == resource.RLIM_INFINITY else soft
 
 
-def record(out: Path, command: Sequence[str], *, no_randomize: bool = False) -> int:
+def record(
+    out: Path, command: Sequence[str], *, no_randomize: bool = False, faults: bool = True
+) -> int:
     """Run ``command`` and write a recording to directory ``out``; returns the command's exit
-    status. Raises RecordError when nothing usable was recorded."""
+    status. ``faults``: also record page faults with perf (when perf is installed). Raises
+    RecordError when nothing usable was recorded."""
     if not command:
         raise RecordError("no command to record")
     helper = helper_library()
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("trace.txt", "start.smaps", "end.smaps", "meta.json", "mountinfo"):
+    for stale in ("trace.txt", "start.smaps", "end.smaps", "meta.json", "mountinfo",
+                  "faults.txt", "perf.data"):
         (out / stale).unlink(missing_ok=True)
     argv = strace_command(out, command, no_randomize, helper)
-    done = subprocess.run(argv, check=False)
+    wrapped = perf_command(out, argv) if faults else None
+    done = subprocess.run(wrapped or argv, check=False)
+    have_faults = wrapped is not None and _write_faults(out)
     (out / "mountinfo").write_text(Path("/proc/self/mountinfo").read_text())
     meta = {
         "format": FORMAT_VERSION,
         "command": list(command),
         "no_randomize": no_randomize,
         "exit_status": done.returncode,
+        "faults": have_faults,
         "strace": argv[argv.index(strace_binary()):argv.index("--")],
         "traits": _traits(),
         "rlimit_stack": _rlimit_stack(),

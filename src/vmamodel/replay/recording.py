@@ -39,6 +39,9 @@ class Recording:
     start_line: int = 0
     end_line: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: perf's events per thread, in order: ("enter", NR) or ("fault", address, write,
+    #: kernel-mode); None when the recording has no faults
+    faults: dict[int, list[tuple[str, int, bool, bool]]] | None = None
 
 
 def _read(path: Path) -> str:
@@ -80,6 +83,28 @@ def _marker_line(log: StraceLog, out_dir: str, name: str) -> tuple[int | None, i
     return None, None
 
 
+def parse_faults(text: str, source: str) -> dict[int, list[tuple[str, int, bool, bool]]]:
+    """faults.txt: ``TID enter NR`` and ``TID fault ADDRESS ERROR_CODE [k]`` lines."""
+    events: dict[int, list[tuple[str, int, bool, bool]]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            tid = int(parts[0])
+            if parts[1] == "enter" and len(parts) == 3:
+                events.setdefault(tid, []).append(("enter", int(parts[2]), False, False))
+            elif parts[1] == "fault" and len(parts) in (4, 5):
+                code = int(parts[3], 16)
+                events.setdefault(tid, []).append(
+                    ("fault", int(parts[2], 16), bool(code & 2), len(parts) == 5))
+            else:
+                raise ValueError(line)
+        except (ValueError, IndexError):
+            raise RecordingError(f"{source}:{number}: not a fault line: {line!r}") from None
+    return events
+
+
 def load_recording(directory: Path) -> Recording:
     """Read a ``vmamodel record`` directory."""
     if not directory.is_dir():
@@ -104,8 +129,13 @@ def load_recording(directory: Path) -> Recording:
         fs_of = parse_mountinfo(_read(mountinfo), str(mountinfo)) if mountinfo.exists() else {}
     except ValueError as exc:
         raise RecordingError(str(exc)) from None
+    faults_path = directory / "faults.txt"
+    faults = None
+    if meta.get("faults") and faults_path.exists():
+        faults = parse_faults(_read(faults_path), str(faults_path))
     return Recording(
         source=str(directory),
+        faults=faults,
         log=log,
         start_smaps=_read(directory / "start.smaps"),
         end_smaps=_read(end_path) if end_path.exists() else None,

@@ -33,6 +33,7 @@ from vmamodel.file import File, memfd_create
 from vmamodel.mm import AddressSpace
 from vmamodel.parse import parse_maps
 from vmamodel.replay.fdtable import F_DUPFD, F_DUPFD_CLOEXEC, Description, FdTable
+from vmamodel.replay.record import SYSCALL_NR
 from vmamodel.replay.recording import Recording
 from vmamodel.replay.strace import StraceCall, arg_int, fd_path, string_arg, struct_field
 from vmamodel.scenario.compare import InodeNumbering, vmflags
@@ -108,6 +109,7 @@ class ReplayResult:
     skipped_interrupted: int = 0
     skipped_failed_unsupported: int = 0
     forks: int = 0
+    faults: int = 0
     reordered: int = 0
     threads: int = 0
     divergences: list[Divergence] = field(default_factory=list)
@@ -217,9 +219,10 @@ class _Task:
     exec_line: int | None = None
 
 
-def _tasks(calls: list[StraceCall], root: int) -> dict[int, _Task]:
+def _tasks(calls: list[StraceCall], root: int, start_line: int) -> dict[int, _Task]:
     """The tasks that share the root's mm: the root and every task created with CLONE_VM by
-    one of them, until it execs."""
+    one of them, until it execs (after the start: the exec that made the root's image is
+    before it)."""
     tasks = {root: _Task(None, 0)}
     grown = True
     while grown:
@@ -233,7 +236,8 @@ def _tasks(calls: list[StraceCall], root: int) -> dict[int, _Task]:
                     tasks[call.retval] = _Task(call.pid, flags)
                     grown = True
     for call in calls:
-        if call.name in ("execve", "execveat") and call.pid in tasks and call.retval == 0:
+        if (call.name in ("execve", "execveat") and call.pid in tasks and call.retval == 0
+                and call.end_line > start_line):
             task = tasks[call.pid]
             if task.exec_line is None:
                 task.exec_line = call.end_line
@@ -286,6 +290,7 @@ class _Run:
             raise ValueError(f"{rec.source}: start snapshot: {exc}") from None
         self.files = _Files(self.model, rec)
         self.forks = 0
+        self.faults = 0
         for call in pre:
             self.bookkeep(call, before_start=True)
 
@@ -307,6 +312,21 @@ class _Run:
                 table = parent.copy() if parent is not None else FdTable()
             self.tables[pid] = table
         return table
+
+    def fault(self, faults: list[Fault]) -> None:
+        """Page faults as the program took them: a user access, or the kernel's access to a
+        user address (copy_to_user); one that the kernel answered with a signal (or that
+        lands outside every VMA) changes nothing."""
+        touch = self.model.touch
+        limit = self.model.task_size
+        for address, write, _kernel in faults:
+            if address >= limit:
+                continue
+            try:
+                touch(address, write)
+            except OSError:
+                continue
+        self.faults += len(faults)
 
     def bookkeep(self, call: StraceCall, before_start: bool = False) -> None:
         """The fd-table effect of a call (also for calls before the start snapshot)."""
@@ -626,7 +646,22 @@ def _ftruncate(run: _Run, call: StraceCall, before: bool) -> None:
             desc.file.size = desc.size
 
 
+def _truncate(run: _Run, call: StraceCall, before: bool) -> None:
+    """truncate(path, size): every description of that path sees the new size."""
+    try:
+        path, size = string_arg(call.args[0]), arg_int(call.args[1])
+    except (ValueError, IndexError):
+        return
+    for table in run.tables.values():
+        for desc in table.fds.values():
+            if desc.path == path:
+                desc.size = size
+                if desc.file is not None:
+                    desc.file.size = size
+
+
 FD_HANDLERS: dict[str, FdHandler] = {
+    "truncate": _truncate,
     "open": _open,
     "openat": _open,
     "openat2": _open,
@@ -648,15 +683,56 @@ FD_HANDLERS: dict[str, FdHandler] = {
 # -- the replay loop --------------------------------------------------------------------------
 
 
+Fault = tuple[int, bool, bool]  # address, write, kernel-mode
+
+
 @dataclass(slots=True)
 class _Plan:
     pre: list[StraceCall]
     calls: list[StraceCall]  # in exit order, only the mm's tasks, start..end
+    #: the page faults a thread took just before a call (keyed by id of the call)
+    faults_before: dict[int, list[Fault]] = field(default_factory=dict)
+    #: faults after the last replayed call (before the end marker)
+    tail_faults: list[Fault] = field(default_factory=list)
+    unmatched_enters: int = 0
+
+
+def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None:
+    """Line perf's events up with strace's calls, thread by thread: strace shows a
+    subsequence of the entries perf saw (none before the tracee's exec), so each entry perf
+    saw either is the next call strace showed (same number) or is skipped; the faults
+    before an entry belong just before that call."""
+    if rec.faults is None:
+        return
+    planned = {id(c) for c in plan.calls}
+    by_tid: dict[int, list[StraceCall]] = {}
+    for call in sorted(rec.log.calls, key=lambda c: c.line):
+        by_tid.setdefault(call.pid, []).append(call)
+    for tid, events in rec.faults.items():
+        if tid not in tasks:
+            continue
+        calls = by_tid.get(tid, [])
+        index = 0
+        pending: list[Fault] = []
+        for kind, value, write, kernel in events:
+            if kind == "fault":
+                pending.append((value, write, kernel))
+                continue
+            if index < len(calls) and SYSCALL_NR.get(calls[index].name) == value:
+                call = calls[index]
+                index += 1
+                if id(call) in planned:
+                    plan.faults_before.setdefault(id(call), []).extend(pending)
+                elif call.line > rec.start_line:
+                    plan.tail_faults.extend(pending)
+                pending = []
+            elif index < len(calls) and calls[index].line > rec.start_line:
+                plan.unmatched_enters += 1  # only those inside the replayed part matter
 
 
 def _plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
     root = rec.root_pid if rec.root_pid is not None else 0
-    tasks = _tasks(rec.log.calls, root)
+    tasks = _tasks(rec.log.calls, root, rec.start_line)
     end = rec.end_line
     pre: list[StraceCall] = []
     calls: list[StraceCall] = []
@@ -671,7 +747,9 @@ def _plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
         elif end is None or call.line < end:
             if call.name in HANDLERS or call.name in FD_HANDLERS:
                 calls.append(call)
-    return _Plan(pre, calls), tasks
+    plan = _Plan(pre, calls)
+    _attach_faults(rec, plan, tasks)
+    return plan, tasks
 
 
 def _maps_around(model: AddressSpace, call: StraceCall, lines: int = 3) -> str:
@@ -704,7 +782,11 @@ class Replayer:
         return _Run(self.rec, self.tasks, self.plan.pre)
 
     def _step(self, run: _Run, call: StraceCall) -> tuple[bool, int | None, OSError | None]:
-        """Run one call: (matches, model value, model error). Bookkeeping calls match."""
+        """Run one call, after the faults its thread took before it: (matches, model value,
+        model error). Bookkeeping calls match."""
+        faults = self.plan.faults_before.get(id(call))
+        if faults:
+            run.fault(faults)
         if call.name in FD_HANDLERS:
             run.bookkeep(call)
             return True, None, None
@@ -744,7 +826,10 @@ class Replayer:
                 if not self.keep_going:
                     break
             position += 1
+        if self.plan.tail_faults and (not result.divergences or self.keep_going):
+            run.fault(self.plan.tail_faults)
         result.forks = run.forks
+        result.faults = run.faults
         result.model = run.model
         if not result.divergences or self.keep_going:
             self._final(run)
@@ -863,9 +948,15 @@ class Replayer:
             f"not recorded)")
 
     def _notes(self) -> None:
-        self.result.approximations.append(
-            "page faults are not recorded: a new mapping's anon_vma is the model's own "
-            "(merges that anon_vma identity would refuse can differ)")
+        if self.rec.faults is None:
+            self.result.approximations.append(
+                "page faults are not recorded (no perf): a new mapping's anon_vma is the "
+                "model's own (merges that anon_vma identity would refuse can differ), stack "
+                "growth comes from the end snapshot")
+        elif self.plan.unmatched_enters:
+            self.result.approximations.append(
+                f"{self.plan.unmatched_enters} call entries seen by perf had no strace line: "
+                "faults near them may be placed one call early or late")
 
 
 def _diff(host: str, model: str) -> str:
