@@ -187,3 +187,15 @@ def test_never_evaluates() -> None:
         arg_int("__import__('os').system('true')")
     with pytest.raises(ValueError):
         arg_int("1+1")
+
+
+def test_deleted_fd_path() -> None:
+    log = parse(
+        "1 ftruncate(6</memfd:x>(deleted), 4194304) = 0\n"
+        "1 memfd_create(\"x\", 0x1) = 6</memfd:x>(deleted)\n"
+    )
+    ftruncate, memfd = log.calls
+    assert ftruncate.args == ("6</memfd:x>(deleted)", "4194304")
+    assert fd_path(ftruncate.args[0]) == "/memfd:x (deleted)"
+    assert arg_int(ftruncate.args[0]) == 6
+    assert memfd.ret_path == "/memfd:x (deleted)"

@@ -50,7 +50,7 @@ TRACED = (
     # file descriptions
     "open", "openat", "?openat2", "creat", "dup", "dup2", "dup3", "fcntl", "close",
     "?close_range", "?memfd_create", "ftruncate", "truncate", "fstat", "newfstatat",
-    "?statx",
+    "?statx", "unlink", "unlinkat",
     # tasks
     "fork", "vfork", "clone", "?clone3", "execve", "execveat", "exit", "exit_group",
 )
@@ -69,7 +69,8 @@ SYSCALL_NR: dict[str, int] = {
     "userfaultfd": 323, "mlock2": 325, "pkey_mprotect": 329, "pkey_alloc": 330,
     "pkey_free": 331, "statx": 332, "io_uring_setup": 425, "clone3": 435, "close_range": 436,
     "openat2": 437, "process_madvise": 440, "memfd_secret": 447, "process_mrelease": 448,
-    "set_mempolicy_home_node": 450, "map_shadow_stack": 453, "mseal": 462,
+    "set_mempolicy_home_node": 450, "map_shadow_stack": 453, "mseal": 462, "unlink": 87,
+    "unlinkat": 263,
 }
 #: The page faults the replay needs (user-mode faults, and kernel-mode faults on user
 #: addresses such as copy_to_user), and the entries of the traced calls to line them up with.

@@ -93,7 +93,9 @@ class Divergence:
     detail: str = ""
 
     def describe(self) -> str:
-        where = f"line {self.call.line}: {self.call.describe()}" if self.call else self.kind
+        if self.call is None:
+            return f"{self.kind} differ (- recorded, + model):\n{self.detail}"
+        where = f"line {self.call.line}: {self.call.describe()}"
         text = f"{self.kind} at {where}\n  model:    {self.model}\n  recorded: {self.recorded}"
         if self.detail:
             text += f"\n  {self.detail}"
@@ -177,7 +179,7 @@ class _Files:
         bare = path.removesuffix(DELETED)
         ident = (desc.dev, desc.ino) if desc.dev is not None and desc.ino is not None else None
         if ident is None:
-            ident = self.by_path.get(path) or self.by_path.get(bare)
+            ident = self.by_path.get(bare) or self.by_path.get(bare + DELETED)
         if desc.before_start and ident is not None and ident in self.seeded:
             desc.file = self.seeded[ident]
             return desc.file
@@ -646,6 +648,27 @@ def _ftruncate(run: _Run, call: StraceCall, before: bool) -> None:
             desc.file.size = desc.size
 
 
+def _unlink(run: _Run, call: StraceCall, before: bool) -> None:
+    """unlink/unlinkat of a path: its open files show " (deleted)" from now on (the model's
+    File, seeded or opened, of that path)."""
+    try:
+        path = string_arg(call.args[1 if call.name == "unlinkat" else 0])
+    except (ValueError, IndexError):
+        return
+    if not path.startswith("/"):
+        return  # relative to a directory the log does not show
+    for table in run.tables.values():
+        for desc in table.fds.values():
+            if desc.path == path:
+                desc.path = path + DELETED
+                if desc.file is not None:
+                    desc.file.deleted = True
+    for vma in run.model.tree:
+        f = vma.vm_file
+        if f is not None and f.path == path and not f.shmem:
+            f.deleted = True
+
+
 def _truncate(run: _Run, call: StraceCall, before: bool) -> None:
     """truncate(path, size): every description of that path sees the new size."""
     try:
@@ -662,6 +685,8 @@ def _truncate(run: _Run, call: StraceCall, before: bool) -> None:
 
 FD_HANDLERS: dict[str, FdHandler] = {
     "truncate": _truncate,
+    "unlink": _unlink,
+    "unlinkat": _unlink,
     "open": _open,
     "openat": _open,
     "openat2": _open,

@@ -137,6 +137,8 @@ def _skip_path(text: str, i: int) -> int:
     n = len(text)
     j = text.find(">", i + 1)
     while j != -1:
+        if text.startswith(_DELETED_TAIL, j + 1):
+            j += len(_DELETED_TAIL)
         if j + 1 >= n or text[j + 1] in ",)]} ":
             return j + 1
         j = text.find(">", j + 1)
@@ -144,6 +146,8 @@ def _skip_path(text: str, i: int) -> int:
 
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+#: strace -y marks an unlinked file after the path: ``3</tmp/x>(deleted)``.
+_DELETED_TAIL = "(deleted)"
 
 
 def _scan(text: str, start: int, stop_at_close: bool) -> tuple[list[str], int]:
@@ -223,7 +227,11 @@ def arg_fd(text: str) -> int:
 
 
 def fd_path(text: str) -> str | None:
-    """The ``-y`` path of an fd argument or result (``3</usr/lib/libc.so.6>``), else None."""
+    """The ``-y`` path of an fd argument or result (``3</usr/lib/libc.so.6>``), else None;
+    an unlinked file's path ends in " (deleted)" as in /proc/PID/maps."""
+    if text.endswith(">" + _DELETED_TAIL):
+        path = fd_path(text[: -len(_DELETED_TAIL)])
+        return None if path is None else path + " (deleted)"
     cut = text.find("<")
     if cut <= 0 or not text.endswith(">") or not text[:cut].lstrip("-").isdigit():
         return None
