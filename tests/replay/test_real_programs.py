@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from .programs_util import node_binary, python_binary, record_into
 from vmamodel.cli.main import cli
 from vmamodel.replay.recording import load_recording
 from vmamodel.replay.replay import ReplayResult, replay
+
+from .programs_util import node_binary, python_binary, record_into
 
 PYTHON_IMPORTS = "import json, decimal, sqlite3, ctypes, hashlib, zlib, _socket, array"
 NODE_SCRIPT = (
