@@ -23,6 +23,7 @@ import contextlib
 import difflib
 import errno as errno_mod
 import itertools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,14 +128,12 @@ class ReplayResult:
 # -- the model's view of files ----------------------------------------------------------------
 
 
+_SMAPS_HEADER = re.compile(r"^[0-9a-f]+-[0-9a-f]+ [^\n]*\n?", re.MULTILINE)
+
+
 def smaps_to_maps(smaps: str) -> str:
     """The maps text inside an smaps text (its header lines)."""
-    out = []
-    for line in smaps.splitlines(keepends=True):
-        head = line.split(" ", 1)[0]
-        if "-" in head and ":" not in head:
-            out.append(line)
-    return "".join(out)
+    return "".join(_SMAPS_HEADER.findall(smaps))
 
 
 def _decode_dev(value: int) -> tuple[int, int]:
@@ -151,24 +150,34 @@ def _stat_dev(text: str) -> tuple[int, int]:
     return _decode_dev(arg_int(text))
 
 
+def files_by_path(rec: Recording) -> dict[str, tuple[tuple[int, int], int]]:
+    """Path -> (device, inode) of the files the snapshots show, for descriptions that no
+    fstat described."""
+    by_path: dict[str, tuple[tuple[int, int], int]] = {}
+    for text in (rec.end_smaps, rec.start_smaps):
+        if text is None:
+            continue
+        for entry in parse_maps(smaps_to_maps(text)):
+            if entry.inode:
+                by_path.setdefault(entry.name, (entry.dev, entry.inode))
+    return by_path
+
+
 class _Files:
     """Descriptions to model Files: one File per description, created at its first mmap.
     A description opened before the start snapshot maps the seeded File of its inode."""
 
-    def __init__(self, model: AddressSpace, rec: Recording) -> None:
+    def __init__(
+        self, model: AddressSpace, rec: Recording,
+        by_path: dict[str, tuple[tuple[int, int], int]],
+    ) -> None:
         self.fs_of = rec.fs_of
         self.seeded: dict[tuple[tuple[int, int], int], File] = {}
         for vma in model.tree:
             f = vma.vm_file
             if f is not None:
                 self.seeded.setdefault((f.dev, f.ino), f)
-        self.by_path: dict[str, tuple[tuple[int, int], int]] = {}
-        for text in (rec.end_smaps, rec.start_smaps):
-            if text is None:
-                continue
-            for entry in parse_maps(smaps_to_maps(text)):
-                if entry.inode:
-                    self.by_path.setdefault(entry.name, (entry.dev, entry.inode))
+        self.by_path = by_path
         self._next_ino = itertools.count(1 << 40)
 
     def file(self, desc: Description) -> File:
@@ -275,7 +284,10 @@ Handler = Callable[["_Run", StraceCall], "int | None"]
 class _Run:
     """One pass over the calls in a given order: the model, the fd tables, the counters."""
 
-    def __init__(self, rec: Recording, tasks: dict[int, _Task], pre: list[StraceCall]) -> None:
+    def __init__(
+        self, rec: Recording, tasks: dict[int, _Task], pre: list[StraceCall],
+        by_path: dict[str, tuple[tuple[int, int], int]],
+    ) -> None:
         self.rec = rec
         self.tasks = tasks
         self.tables: dict[int, FdTable] = {}
@@ -290,7 +302,7 @@ class _Run:
             )
         except ValueError as exc:
             raise ValueError(f"{rec.source}: start snapshot: {exc}") from None
-        self.files = _Files(self.model, rec)
+        self.files = _Files(self.model, rec, by_path)
         self.forks = 0
         self.faults = 0
         for call in pre:
@@ -802,9 +814,10 @@ class Replayer:
         self.plan, self.tasks = _plan(rec)
         self.order = list(range(len(self.plan.calls)))
         self.result = ReplayResult(threads=len(self.tasks))
+        self.by_path = files_by_path(rec)
 
     def _fresh(self) -> _Run:
-        return _Run(self.rec, self.tasks, self.plan.pre)
+        return _Run(self.rec, self.tasks, self.plan.pre, self.by_path)
 
     def _step(self, run: _Run, call: StraceCall) -> tuple[bool, int | None, OSError | None]:
         """Run one call, after the faults its thread took before it: (matches, model value,

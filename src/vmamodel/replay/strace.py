@@ -204,6 +204,11 @@ def split_args(text: str) -> list[str]:
 def arg_int(text: str) -> int:
     """An integer argument as strace prints it with ``-X raw``: ``NULL``, ``0x1000``, ``-1``,
     ``AT_FDCWD``, ``3</path>`` (the fd), ``0x1|0x2`` (or-ed parts). ValueError otherwise."""
+    try:
+        # the common case (0x7f..., 4096, -1): int() parses, never evaluates
+        return int(text, 0)
+    except ValueError:
+        pass
     text = text.strip()
     named = _NAMED_INTS.get(text)
     if named is not None:
