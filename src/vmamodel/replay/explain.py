@@ -14,6 +14,7 @@ reported as "anon_vma (not shown by /proc)", with whether both sides hold anonym
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections import Counter
@@ -37,6 +38,12 @@ _MNEMONIC_BITS = {name: bit for bit, name in VM_MNEMONICS.items() if name}
 _UFFD = (1 << 9) | (1 << 12) | (1 << 41)  # um, uw, ui
 _ACCESS = VM.READ | VM.WRITE | VM.EXEC
 _HEADER = re.compile(r"[0-9a-f]+-[0-9a-f]+ ")
+#: An smaps block: its range, its Anonymous: value and its VmFlags: mnemonics.
+_SMAPS_BLOCK = re.compile(
+    r"^([0-9a-f]+-[0-9a-f]+) [^\n]*\n(?:(?!VmFlags:)[^\n]*\n)*?Anonymous: +(\d+) kB\n"
+    r"(?:[^\n]*\n)*?VmFlags:([^\n]*)",
+    re.MULTILINE,
+)
 DEFAULT_MAX_MAP_COUNT = 65530
 
 
@@ -120,6 +127,7 @@ def kind_of(v: VmaFacts) -> str:
     return "anonymous"
 
 
+@functools.lru_cache(maxsize=1024)
 def _flag_names(bits: int) -> str:
     return ",".join(VM_MNEMONICS.get(b, f"bit{b}") or f"bit{b}"
                     for b in range(64) if bits >> b & 1)
@@ -191,9 +199,11 @@ def _facts_of_vma(mm: AddressSpace, vma: Any) -> VmaFacts:
     )
 
 
-def _parse_flags(line: str) -> int:
+@functools.lru_cache(maxsize=4096)
+def _parse_flags(text: str) -> int:
+    """The vm_flags of a VmFlags line's mnemonics."""
     bits = 0
-    for name in line[len("VmFlags:"):].split():
+    for name in text.split():
         bit = _MNEMONIC_BITS.get(name)
         if bit is not None:
             bits |= 1 << bit
@@ -204,15 +214,9 @@ def facts_from_text(maps: str, smaps: str | None, source: str) -> list[VmaFacts]
     """One VmaFacts per maps line; flags and anonymous pages from smaps when given."""
     extra: dict[str, tuple[int, bool]] = {}
     if smaps is not None:
-        current: str | None = None
-        has_anon = False
-        for line in smaps.splitlines():
-            if _HEADER.match(line):
-                current, has_anon = line.split(" ", 1)[0], False
-            elif line.startswith("Anonymous:"):
-                has_anon = line.split()[1] != "0"
-            elif line.startswith("VmFlags:") and current is not None:
-                extra[current] = (_parse_flags(line), has_anon)
+        # one pass of one pattern over the whole text: 60,000 VMAs are 1.5 million lines
+        for match in _SMAPS_BLOCK.finditer(smaps):
+            extra[match.group(1)] = (_parse_flags(match.group(3)), match.group(2) != "0")
     facts = []
     for number, line in enumerate(maps.splitlines(), 1):
         if not line.strip():
