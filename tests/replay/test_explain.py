@@ -101,6 +101,9 @@ def test_recording_uses_the_model_and_agrees_with_proc(
     out = record_into(tmp_path / "rec", [str(binaries["churn"])])
     exp = explain_source([str(out)])
     assert exp.exact
+    guards = next(r for r in exp.reasons if "PROT_NONE guard" in r)
+    # the 16 guards churn.c cuts with mprotect, each the right end of one pair at least
+    assert exp.made_by[guards]["mprotect"][0] >= 16
     rec = load_recording(out)
     result = replay(rec)
     assert result.exact and result.model is not None

@@ -29,6 +29,7 @@ from vmamodel.parse import parse_maps_line
 from vmamodel.procfs import get_vma_name
 from vmamodel.replay.recording import load_recording
 from vmamodel.replay.replay import replay
+from vmamodel.replay.strace import StraceCall
 
 __all__ = ["ExplainError", "Explanation", "explain_model", "explain_source", "explain_text"]
 
@@ -84,6 +85,9 @@ class Explanation:
     runs: list[Run] = field(default_factory=list)
     touching_pairs: int = 0
     notes: list[str] = field(default_factory=list)
+    #: on a recording: reason -> call name (or "before the start") -> [count, first line,
+    #: last line] of the calls that made the boundaries
+    made_by: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     def to_json(self, top: int = 10) -> dict[str, Any]:
         runs = sorted(self.runs, key=lambda r: -r.pairs)[:top]
@@ -103,6 +107,11 @@ class Explanation:
                 for r in runs
             ],
             "notes": self.notes,
+            "made_by": {
+                reason: {name: {"count": c, "first_line": a, "last_line": b}
+                         for name, (c, a, b) in calls.items()}
+                for reason, calls in self.made_by.items()
+            },
         }
 
 
@@ -276,15 +285,33 @@ def explain_text(maps: str, smaps: str | None, *, source: str = "maps",
     return exp
 
 
-def explain_model(mm: AddressSpace, *, source: str = "model") -> Explanation:
-    """Explain a model address space (exact: the model's own merge rules)."""
+BEFORE_START = "before the start snapshot"
+
+
+def _made_by(exp: Explanation, reason: str, call: StraceCall | None) -> None:
+    name = BEFORE_START if call is None else call.name
+    line = 0 if call is None else call.line
+    entry = exp.made_by.setdefault(reason, {}).setdefault(name, [0, line, line])
+    entry[0] += 1
+    entry[1], entry[2] = min(entry[1], line), max(entry[2], line)
+
+
+def explain_model(
+    mm: AddressSpace, *, source: str = "model", edges: dict[int, StraceCall] | None = None
+) -> Explanation:
+    """Explain a model address space (exact: the model's own merge rules). ``edges`` (from a
+    replay): the last call whose range began or ended at each address, named for each
+    boundary kept apart."""
     exp = Explanation(source, True, mm.map_count, mm.max_map_count)
     vmas = list(mm.tree)
     exp.kinds.update(kind_of(_facts_of_vma(mm, vma)) for vma in vmas)
     pairs = []
     for prev, vma in itertools.pairwise(vmas):
         if prev.vm_end == vma.vm_start:
-            pairs.append((prev.vm_start, vma.vm_end, model_rule(mm, prev, vma)))
+            rule = model_rule(mm, prev, vma)
+            pairs.append((prev.vm_start, vma.vm_end, rule))
+            if rule is not None and edges is not None:
+                _made_by(exp, rule, edges.get(vma.vm_start))
     _aggregate(exp, pairs)
     return exp
 
@@ -318,7 +345,7 @@ def explain_source(sources: list[str]) -> Explanation:
         rec = load_recording(first)
         result = replay(rec, keep_going=True)
         assert result.model is not None
-        exp = explain_model(result.model, source=str(first))
+        exp = explain_model(result.model, source=str(first), edges=result.edges)
         if result.divergences:
             exp.notes.append(f"the replay diverged {len(result.divergences)} time(s): "
                              "the model's final layout may differ from the program's")
@@ -345,6 +372,14 @@ def render_explanation(exp: Explanation, top: int = 10) -> str:
                  + (" (rules from the model)" if exp.exact else " (rules inferred from /proc)"))
     for reason, count in exp.reasons.most_common(top):
         lines.append(f"  {count:>8,} pairs apart: {reason}")
+        made = exp.made_by.get(reason)
+        if made:
+            parts = [
+                f"{name} x{c:,}" + ("" if name == BEFORE_START else
+                                     f" (line {a}" + (f"-{b})" if b != a else ")"))
+                for name, (c, a, b) in sorted(made.items(), key=lambda kv: -kv[1][0])
+            ]
+            lines.append("           made by " + ", ".join(parts))
     runs = sorted(exp.runs, key=lambda r: -r.pairs)[:top]
     if runs:
         lines.append("largest runs:")

@@ -119,6 +119,8 @@ class ReplayResult:
     approximations: list[str] = field(default_factory=list)
     final_compared: bool = False
     model: AddressSpace | None = None
+    #: address -> the last replayed call whose range began or ended there
+    edges: dict[int, StraceCall] = field(default_factory=dict)
 
     @property
     def exact(self) -> bool:
@@ -305,6 +307,7 @@ class _Run:
         self.files = _Files(self.model, rec, by_path)
         self.forks = 0
         self.faults = 0
+        self.edges: dict[int, StraceCall] = {}
         for call in pre:
             self.bookkeep(call, before_start=True)
 
@@ -342,6 +345,12 @@ class _Run:
                 continue
         self.faults += len(faults)
 
+    def note_edges(self, call: StraceCall, value: int | None) -> None:
+        """Remember this call as the last one whose range began or ended at each of its
+        range's ends: a boundary between two VMAs is made by such a call (explain names it)."""
+        for edge in _call_edges(call, value):
+            self.edges[edge] = call
+
     def bookkeep(self, call: StraceCall, before_start: bool = False) -> None:
         """The fd-table effect of a call (also for calls before the start snapshot)."""
         handler = FD_HANDLERS.get(call.name)
@@ -357,6 +366,37 @@ class _Run:
             return None, exc
         except NotImplementedError as exc:
             raise Unsupported(f"{call.name}: not in the model ({exc})") from None
+
+
+_RANGE_CALLS = frozenset({
+    "munmap", "mprotect", "pkey_mprotect", "madvise", "mlock", "mlock2", "munlock", "mseal",
+})
+
+
+def _page_up(length: int) -> int:
+    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+def _call_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    """The addresses where this call may have cut or joined VMAs."""
+    name = call.name
+    try:
+        if name in _RANGE_CALLS:
+            addr, length = arg_int(call.args[0]), arg_int(call.args[1])
+            return addr, addr + _page_up(length)
+        if name == "mmap" and value is not None:
+            return value, value + _page_up(arg_int(call.args[1]))
+        if name == "mremap" and value is not None:
+            old, old_len, new_len = (arg_int(a) for a in call.args[:3])
+            return old, old + _page_up(old_len), value, value + _page_up(new_len)
+        if name == "brk" and value is not None:
+            return (value,)
+        if name == "prctl" and len(call.args) > 3 and arg_int(call.args[0]) == PR_SET_VMA:
+            addr, length = arg_int(call.args[2]), arg_int(call.args[3])
+            return addr, addr + _page_up(length)
+    except (ValueError, IndexError):
+        return ()
+    return ()
 
 
 def _same(call: StraceCall, value: int | None, exc: OSError | None) -> bool:
@@ -833,6 +873,8 @@ class Replayer:
         if call.name in _UNSUPPORTED_NAMES and call.retval is not None and call.retval < 0:
             return True, None, None
         value, exc = run.execute(call)
+        if exc is None:
+            run.note_edges(call, value)
         return _same(call, value, exc), value, exc
 
     def _replay_prefix(self, upto: int) -> _Run:
@@ -868,6 +910,7 @@ class Replayer:
             run.fault(self.plan.tail_faults)
         result.forks = run.forks
         result.faults = run.faults
+        result.edges = run.edges
         result.model = run.model
         if not result.divergences or self.keep_going:
             self._final(run)
