@@ -204,6 +204,11 @@ def record(
     argv = strace_command(out, command, no_randomize, helper)
     wrapped = perf_command(out, argv) if faults else None
     done = subprocess.run(wrapped or argv, check=False)
+    if wrapped is not None and not (out / "trace.txt").exists():
+        # perf could not start (no tracepoints, no permission): record without faults
+        (out / "perf.data").unlink(missing_ok=True)
+        wrapped = None
+        done = subprocess.run(argv, check=False)
     have_faults = wrapped is not None and _write_faults(out)
     (out / "mountinfo").write_text(Path("/proc/self/mountinfo").read_text())
     meta = {

@@ -48,6 +48,10 @@ _INT_RE = re.compile(r"-?(?:0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _EXIT_RE = re.compile(r"\+\+\+ (exited with (-?\d+)|killed by (\w+)[^+]*) \+\+\+")
 
 
+#: How much of the argument text a call's one-line description shows.
+DESCRIBE_ARGS = 240
+
+
 class StraceError(ValueError):
     """Text that is not strace output; the message names the line."""
 
@@ -85,7 +89,10 @@ class StraceCall:
         result = "?" if self.retval is None else _format_result(self.retval)
         if self.error:
             result += f" {self.error}"
-        return f"[pid {self.pid}] {self.name}({', '.join(self.args)}) = {result}"
+        args = ", ".join(self.args)
+        if len(args) > DESCRIBE_ARGS:
+            args = args[:DESCRIBE_ARGS] + "..."
+        return f"[pid {self.pid}] {self.name}({args}) = {result}"
 
 
 def _format_result(value: int) -> str:
