@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from vmamodel.cli.main import cli
 from vmamodel.replay.recording import load_recording
-from vmamodel.replay.replay import ReplayResult, replay
+from vmamodel.replay.replay import ReplayResult, replay, smaps_to_maps
 
 from .programs_util import node_binary, python_binary, record_into
 
@@ -183,3 +183,19 @@ def test_record_without_strace_names_the_package(
     outcome = CliRunner().invoke(cli, ["record", "-o", str(tmp_path / "o"), "--", "/bin/true"])
     assert outcome.exit_code == 2
     assert "install the Debian package strace" in outcome.output
+
+
+def test_raw_log_with_maps_only_snapshots(churn_recording: Path, tmp_path: Path) -> None:
+    """A maps text (no VmFlags) seeds with inferred flags; the end is compared as maps."""
+    maps = tmp_path / "start.maps"
+    maps.write_text(smaps_to_maps((churn_recording / "start.smaps").read_text()))
+    end = tmp_path / "end.maps"
+    end.write_text(smaps_to_maps((churn_recording / "end.smaps").read_text()))
+    text = (churn_recording / "trace.txt").read_text().splitlines()
+    marker = next(i for i, line in enumerate(text, 1) if "start.smaps" in line)
+    outcome = CliRunner().invoke(cli, [
+        "replay", str(churn_recording / "trace.txt"), "--start-smaps", str(maps),
+        "--end-smaps", str(end), "--start-line", str(marker), "--keep-going",
+    ])
+    assert "VmFlags not compared" in outcome.output
+    assert "DIVERGENCE result" not in outcome.output, outcome.output

@@ -93,9 +93,9 @@ def _summary(result: ReplayResult) -> str:
 @click.command("replay")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--start-smaps", type=click.Path(exists=True, dir_okay=False),
-              help="For a raw strace log: smaps at its start.")
+              help="For a raw strace log: smaps (or maps) at its start.")
 @click.option("--end-smaps", type=click.Path(exists=True, dir_okay=False),
-              help="For a raw strace log: smaps at its end.")
+              help="For a raw strace log: smaps (or maps) at its end.")
 @click.option("--mountinfo", type=click.Path(exists=True, dir_okay=False),
               help="For a raw strace log: the recording machine's mountinfo.")
 @click.option("--start-line", type=int, default=0, help="Replay the log after this line.")

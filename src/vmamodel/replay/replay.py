@@ -299,9 +299,9 @@ class _Run:
             kwargs["start_brk"] = start_brk
         maps = smaps_to_maps(rec.start_smaps)
         try:
-            self.model = AddressSpace.from_maps(
-                maps, smaps=rec.start_smaps, fs_of=rec.fs_of, **kwargs
-            )
+            # a maps text (no VmFlags) seeds with flags inferred from the perms
+            smaps = rec.start_smaps if "VmFlags:" in rec.start_smaps else None
+            self.model = AddressSpace.from_maps(maps, smaps=smaps, fs_of=rec.fs_of, **kwargs)
         except ValueError as exc:
             raise ValueError(f"{rec.source}: start snapshot: {exc}") from None
         self.files = _Files(self.model, rec, by_path)
@@ -900,7 +900,10 @@ class Replayer:
             if not ok:
                 fixed = self._try_orders(position)
                 if fixed is not None:
-                    run, position = fixed
+                    run, after = fixed
+                    for later in range(position + 1, after):
+                        self._count(calls[self.order[later]])
+                    position = after
                     continue
                 result.divergences.append(self._divergence(position, value, exc))
                 if not self.keep_going:
@@ -1003,6 +1006,10 @@ class Replayer:
             self.result.divergences.append(Divergence(
                 "final maps", None, model_maps, host_maps,
                 detail=_diff(host_maps, model_maps)))
+            return
+        if "VmFlags:" not in end:
+            self.result.approximations.append("the end snapshot is a maps text: VmFlags not "
+                                              "compared")
             return
         mine, theirs = vmflags(run.model.smaps()), vmflags(end)
         if mine != theirs:
