@@ -33,7 +33,7 @@ class Description:
     before_start: bool = False
     dev: tuple[int, int] | None = None
     ino: int | None = None
-    size: int = 0
+    size: int | None = None
     memfd: str | None = None
     file: File | None = None
 

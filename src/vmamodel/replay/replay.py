@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmamodel.constants import MAP_ANONYMOUS, O_RDWR, PAGE_SIZE
+from vmamodel.constants import MAP_ANONYMOUS, O_RDONLY, O_RDWR, PAGE_SIZE
 from vmamodel.events import Event
 from vmamodel.file import File, memfd_create
 from vmamodel.mm import AddressSpace
@@ -68,6 +68,7 @@ PRCTL_UNSUPPORTED = {
     74: "PR_SET_SHADOW_STACK_STATUS",
 }
 DELETED = " (deleted)"
+O_TRUNC = 0o1000
 #: creat(2) is open(O_WRONLY | O_CREAT | O_TRUNC).
 O_CREAT_WRONLY_TRUNC = 0o1101
 #: The largest window of overlapping calls whose orders are tried (4! = 24 orders).
@@ -165,6 +166,15 @@ def files_by_path(rec: Recording) -> dict[str, tuple[tuple[int, int], int]]:
     return by_path
 
 
+def _cover_seeded_files(model: AddressSpace) -> None:
+    """A snapshot does not show file sizes: take each seeded file to be as long as the
+    furthest page it maps (fstat or ftruncate, when the log has one, corrects it)."""
+    for vma in model.tree:
+        f = vma.vm_file
+        if f is not None:
+            f.size = max(f.size, (vma.vm_pgoff << 12) + vma.vm_end - vma.vm_start)
+
+
 class _Files:
     """Descriptions to model Files: one File per description, created at its first mmap.
     A description opened before the start snapshot maps the seeded File of its inode."""
@@ -193,16 +203,19 @@ class _Files:
             ident = self.by_path.get(bare) or self.by_path.get(bare + DELETED)
         if desc.before_start and ident is not None and ident in self.seeded:
             desc.file = self.seeded[ident]
+            if desc.size is not None:
+                desc.file.size = desc.size
             return desc.file
         dev, ino = ident if ident is not None else ((0, 0), next(self._next_ino))
         if desc.memfd is not None or bare.startswith("/memfd:"):
             name = desc.memfd if desc.memfd is not None else bare.removeprefix("/memfd:")
-            desc.file = memfd_create(name, desc.size, ino=ino)
+            desc.file = memfd_create(name, desc.size or 0, ino=ino)
             desc.file.dev = dev if dev != (0, 0) else desc.file.dev
         else:
             fstype = self.fs_of.get(dev, DEFAULT_FILESYSTEM)
             desc.file = File(
-                path=bare, size=desc.size, flags=desc.mode, f_op=file_operations_for(fstype),
+                path=bare, size=desc.size or 0, flags=desc.mode,
+                f_op=file_operations_for(fstype),
                 dev=dev, ino=ino, deleted=deleted, shmem=fstype in SHMEM_FILESYSTEMS,
             )
         return desc.file
@@ -305,6 +318,7 @@ class _Run:
         except ValueError as exc:
             raise ValueError(f"{rec.source}: start snapshot: {exc}") from None
         self.files = _Files(self.model, rec, by_path)
+        _cover_seeded_files(self.model)
         self.forks = 0
         self.faults = 0
         self.edges: dict[int, StraceCall] = {}
@@ -431,6 +445,10 @@ def _mmap(run: _Run, call: StraceCall) -> int:
         if not desc.path.startswith("/") or desc.path.startswith(("/dev/", "/proc/", "/sys/")):
             raise Unsupported(f"mmap of {desc.path} (not a regular file or memfd)")
         file = run.files.file(desc)
+        if desc.size is None:
+            # no fstat, ftruncate or O_TRUNC told the size: take the file to cover what it
+            # maps, so that faults inside the mapping are not taken for SIGBUS
+            file.size = max(file.size, offset + length)
     return run.model.mmap(addr, length, prot, flags, file, offset)
 
 
@@ -627,7 +645,10 @@ def _open(run: _Run, call: StraceCall, before: bool) -> None:
         flags = arg_int(text) if text else 0
     else:
         flags = arg_int(call.args[2 if call.name == "openat" else 1])
-    run.table(call.pid).install(call.retval, Description(path, flags, call.line, before))
+    desc = Description(path, flags, call.line, before)
+    if flags & O_TRUNC and desc.mode != O_RDONLY:
+        desc.size = 0
+    run.table(call.pid).install(call.retval, desc)
 
 
 def _memfd(run: _Run, call: StraceCall, before: bool) -> None:
