@@ -25,7 +25,7 @@ from typing import Any
 from vmamodel.constants import VM, VM_IGNORE_MERGE, VM_MNEMONICS, VM_SPECIAL
 from vmamodel.merge import vma_pair_refusal
 from vmamodel.mm import AddressSpace
-from vmamodel.parse import parse_maps_line
+from vmamodel.parse import NAME_PAD_WIDTH, parse_maps_line, unescape_name
 from vmamodel.procfs import get_vma_name
 from vmamodel.replay.recording import load_recording
 from vmamodel.replay.replay import replay
@@ -38,13 +38,24 @@ SHMEM_DEV = (0, 1)
 _MNEMONIC_BITS = {name: bit for bit, name in VM_MNEMONICS.items() if name}
 _UFFD = (1 << 9) | (1 << 12) | (1 << 41)  # um, uw, ui
 _ACCESS = VM.READ | VM.WRITE | VM.EXEC
-_HEADER = re.compile(r"[0-9a-f]+-[0-9a-f]+ ")
-#: An smaps block: its range, its Anonymous: value and its VmFlags: mnemonics.
-_SMAPS_BLOCK = re.compile(
-    r"^([0-9a-f]+-[0-9a-f]+) [^\n]*\n(?:(?!VmFlags:)[^\n]*\n)*?Anonymous: +(\d+) kB\n"
-    r"(?:[^\n]*\n)*?VmFlags:([^\n]*)",
-    re.MULTILINE,
-)
+# Patterns that start with a literal, which the regex engine finds fast: 60,000 VMAs are 1.5
+# million smaps lines. The line after each VmFlags: line is the next block's header.
+_SMAPS_NEXT_HEAD = re.compile(r"VmFlags:[^\n]*\n([^\n]+)")
+_SMAPS_ANON = re.compile(r"\nAnonymous: +(\d+) kB")
+_SMAPS_FLAGS = re.compile(r"\nVmFlags:([^\n]*)")
+
+
+def smaps_fields(smaps: str, source: str) -> tuple[list[str], list[str], list[str]]:
+    """(header lines, Anonymous: kB values, VmFlags: texts) of every smaps block, in order."""
+    if not smaps.strip():
+        return [], [], []
+    heads = [smaps[:smaps.find("\n")], *_SMAPS_NEXT_HEAD.findall(smaps)]
+    anons = _SMAPS_ANON.findall(smaps)
+    flags = _SMAPS_FLAGS.findall(smaps)
+    if not len(heads) == len(anons) == len(flags):
+        raise ExplainError(f"{source}: not an smaps text (blocks without Anonymous: or "
+                           "VmFlags: lines)")
+    return heads, anons, flags
 DEFAULT_MAX_MAP_COUNT = 65530
 
 
@@ -219,14 +230,35 @@ def _parse_flags(text: str) -> int:
     return bits
 
 
-def facts_from_text(maps: str, smaps: str | None, source: str) -> list[VmaFacts]:
-    """One VmaFacts per maps line; flags and anonymous pages from smaps when given."""
-    extra: dict[str, tuple[int, bool]] = {}
-    if smaps is not None:
-        # one pass of one pattern over the whole text: 60,000 VMAs are 1.5 million lines
-        for match in _SMAPS_BLOCK.finditer(smaps):
-            extra[match.group(1)] = (_parse_flags(match.group(3)), match.group(2) != "0")
-    facts = []
+_MapsTuple = tuple[int, int, str, int, tuple[int, int], int, str, str]
+_MAPS_LINE = re.compile(
+    r"(([0-9a-f]+)-([0-9a-f]+)) ([-r][-w][-x][ps]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) "
+    r"([0-9]+) (.*)"
+)
+
+
+def _fast_maps(lines: list[str]) -> list[_MapsTuple] | None:
+    """Every maps line by one pattern, or None when one does not match (the checked path
+    then names it)."""
+    out: list[_MapsTuple] = []
+    match = _MAPS_LINE.fullmatch
+    for line in lines:
+        m = match(line)
+        if m is None:
+            if not line.strip():
+                continue
+            return None
+        rest = m.group(9)
+        prefix = m.start(9)
+        name = rest[max(prefix, NAME_PAD_WIDTH) + 1 - prefix:] if rest else ""
+        out.append((int(m.group(2), 16), int(m.group(3), 16), m.group(4), int(m.group(5), 16),
+                    (int(m.group(6), 16), int(m.group(7), 16)), int(m.group(8)),
+                    unescape_name(name), m.group(1)))
+    return out
+
+
+def _checked_maps(maps: str, source: str) -> list[_MapsTuple]:
+    out: list[_MapsTuple] = []
     for number, line in enumerate(maps.splitlines(), 1):
         if not line.strip():
             continue
@@ -234,13 +266,29 @@ def facts_from_text(maps: str, smaps: str | None, source: str) -> list[VmaFacts]
             e = parse_maps_line(line)
         except ValueError as exc:
             raise ExplainError(f"{source}:{number}: {exc}") from None
+        out.append((e.start, e.end, e.perms, e.offset, e.dev, e.inode, e.name,
+                    line.split(" ", 1)[0]))
+    return out
+
+
+def facts_from_text(maps: str, smaps: str | None, source: str) -> list[VmaFacts]:
+    """One VmaFacts per maps line; flags and anonymous pages from smaps when given."""
+    extra: dict[str, tuple[int, bool]] = {}
+    if smaps is not None:
+        heads, anons, flag_lines = smaps_fields(smaps, source)
+        for head, anon_kb, names in zip(heads, anons, flag_lines, strict=True):
+            extra[head.split(" ", 1)[0]] = (_parse_flags(names), anon_kb != "0")
+    entries = _fast_maps(maps.splitlines())
+    if entries is None:
+        entries = _checked_maps(maps, source)
+    facts = []
+    for start, end, perms, offset, dev, inode, name, head in entries:
         flags: int | None = None
         anon: bool | None = None
-        if line.split(" ", 1)[0] in extra:
-            flags, anon = extra[line.split(" ", 1)[0]]
-        key = (e.dev, e.inode, e.name) if e.inode or e.dev != (0, 0) else None
-        facts.append(VmaFacts(e.start, e.end, flags, e.perms, e.offset >> 12, key, e.name,
-                              anon))
+        if head in extra:
+            flags, anon = extra[head]
+        key = (dev, inode, name) if inode or dev != (0, 0) else None
+        facts.append(VmaFacts(start, end, flags, perms, offset >> 12, key, name, anon))
     return facts
 
 
@@ -338,8 +386,10 @@ def explain_source(sources: list[str]) -> Explanation:
     first = Path(sources[0])
     if len(sources) == 1 and sources[0].isdigit() and not first.exists():
         proc = Path("/proc") / sources[0]
-        return explain_text(_read(proc / "maps"), _read(proc / "smaps"),
-                            source=f"pid {sources[0]}",
+        # smaps alone: its headers are the maps lines, read in the same pass of the kernel
+        text = _read(proc / "smaps")
+        heads, _, _ = smaps_fields(text, str(proc / "smaps"))
+        return explain_text("\n".join(heads) + "\n", text, source=f"pid {sources[0]}",
                             max_map_count=_max_map_count())
     if len(sources) == 1 and first.is_dir():
         rec = load_recording(first)
@@ -355,8 +405,8 @@ def explain_source(sources: list[str]) -> Explanation:
     maps = _read(first)
     smaps: str | None = _read(Path(sources[1])) if len(sources) == 2 else None
     if smaps is None and "VmFlags:" in maps:
-        smaps, maps = maps, "".join(
-            line for line in maps.splitlines(keepends=True) if _HEADER.match(line))
+        heads, _, _ = smaps_fields(maps, sources[0])
+        smaps, maps = maps, "\n".join(heads) + "\n"
     return explain_text(maps, smaps, source=sources[0], max_map_count=_max_map_count())
 
 
