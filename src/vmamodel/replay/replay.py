@@ -321,6 +321,8 @@ class _Run:
         _cover_seeded_files(self.model)
         self.forks = 0
         self.faults = 0
+        #: address -> the last call whose range began or ended there (a boundary between
+        #: two VMAs is made by such a call; explain names it)
         self.edges: dict[int, StraceCall] = {}
         for call in pre:
             self.bookkeep(call, before_start=True)
@@ -359,12 +361,6 @@ class _Run:
                 continue
         self.faults += len(faults)
 
-    def note_edges(self, call: StraceCall, value: int | None) -> None:
-        """Remember this call as the last one whose range began or ended at each of its
-        range's ends: a boundary between two VMAs is made by such a call (explain names it)."""
-        for edge in _call_edges(call, value):
-            self.edges[edge] = call
-
     def bookkeep(self, call: StraceCall, before_start: bool = False) -> None:
         """The fd-table effect of a call (also for calls before the start snapshot)."""
         handler = FD_HANDLERS.get(call.name)
@@ -394,14 +390,15 @@ def _page_up(length: int) -> int:
 def _call_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     """The addresses where this call may have cut or joined VMAs."""
     name = call.name
+    ints = call.ints
     try:
-        if name in _RANGE_CALLS:
-            addr, length = arg_int(call.args[0]), arg_int(call.args[1])
-            return addr, addr + _page_up(length)
-        if name == "mmap" and value is not None:
-            return value, value + _page_up(arg_int(call.args[1]))
-        if name == "mremap" and value is not None:
-            old, old_len, new_len = (arg_int(a) for a in call.args[:3])
+        if name in _RANGE_CALLS and ints is not None:
+            addr = ints[0]
+            return addr, addr + _page_up(ints[1])
+        if name == "mmap" and value is not None and ints is not None:
+            return value, value + _page_up(ints[1])
+        if name == "mremap" and value is not None and ints is not None:
+            old, old_len, new_len = ints[:3]
             return old, old + _page_up(old_len), value, value + _page_up(new_len)
         if name == "brk" and value is not None:
             return (value,)
@@ -426,10 +423,14 @@ def _same(call: StraceCall, value: int | None, exc: OSError | None) -> bool:
 # -- handlers: memory management --------------------------------------------------------------
 
 
-def _ints(call: StraceCall, n: int) -> list[int]:
-    if len(call.args) < n:
-        raise Unsupported(f"{call.name} with {len(call.args)} arguments (expected {n})")
-    return [arg_int(a) for a in call.args[:n]]
+def _ints(call: StraceCall, n: int) -> tuple[int, ...]:
+    """The first ``n`` arguments as integers (parsed once, kept on the call)."""
+    ints = call.ints
+    if ints is None or len(ints) < n:
+        if len(call.args) < n:
+            raise Unsupported(f"{call.name} with {len(call.args)} arguments (expected {n})")
+        ints = call.ints = tuple(arg_int(a) for a in call.args[:n])
+    return ints[:n] if len(ints) > n else ints
 
 
 def _mmap(run: _Run, call: StraceCall) -> int:
@@ -479,8 +480,11 @@ def _pkey_free(run: _Run, call: StraceCall) -> int:
 
 def _mremap(run: _Run, call: StraceCall) -> int:
     # recorded raw (-e raw=mremap): all five arguments, new_address included
-    old, old_len, new_len, flags = _ints(call, 4)
-    new_addr = arg_int(call.args[4]) if len(call.args) > 4 else 0
+    if len(call.args) > 4:
+        old, old_len, new_len, flags, new_addr = _ints(call, 5)
+    else:
+        old, old_len, new_len, flags = _ints(call, 4)
+        new_addr = 0
     return run.model.mremap(old, old_len, new_len, flags, new_addr)
 
 
@@ -889,13 +893,16 @@ class Replayer:
         if call.name in FD_HANDLERS:
             run.bookkeep(call)
             return True, None, None
-        if call.interrupted and call.retval is None and call.error:
-            return True, None, None  # ERESTART*: the kernel undid it, it will be retried
-        if call.name in _UNSUPPORTED_NAMES and call.retval is not None and call.retval < 0:
-            return True, None, None
+        retval = call.retval
+        if retval is None:
+            if call.error:
+                return True, None, None  # ERESTART*: undone, and retried as a new call
+        elif retval < 0 and call.name in _UNSUPPORTED_NAMES:
+            return True, None, None  # failed: changed nothing
         value, exc = run.execute(call)
         if exc is None:
-            run.note_edges(call, value)
+            for edge in _call_edges(call, value):
+                run.edges[edge] = call
         return _same(call, value, exc), value, exc
 
     def _replay_prefix(self, upto: int) -> _Run:

@@ -74,6 +74,8 @@ class StraceCall:
     line: int
     end_line: int
     raw: str = ""
+    #: the integer arguments once parsed (the replay parses each call's arguments once)
+    ints: tuple[int, ...] | None = None
 
     @property
     def interrupted(self) -> bool:
