@@ -46,6 +46,8 @@ from vmamodel.snapshot import (
 
 __all__ = [
     "HANDLERS",
+    "SUPPORTED",
+    "UNSUPPORTED",
     "Divergence",
     "ReplayResult",
     "Unsupported",
@@ -580,7 +582,7 @@ def _unsupported(what: str) -> Handler:
 
 #: The calls the replay runs on the model: name -> handler (returns the value to compare, or
 #: None when there is nothing to compare). Adding a call is one entry.
-HANDLERS: dict[str, Handler] = {
+SUPPORTED: dict[str, Handler] = {
     "mmap": _mmap,
     "munmap": _munmap,
     "mprotect": _mprotect,
@@ -605,26 +607,32 @@ HANDLERS: dict[str, Handler] = {
     "execveat": _execve,
     "exit": _nothing,
     "exit_group": _nothing,
-    # not in the model yet
-    "mbind": _unsupported("memory policies (vma_policy) are not in the model"),
-    "set_mempolicy_home_node": _unsupported("memory policies are not in the model"),
-    "userfaultfd": _unsupported("userfaultfd registration is not in the model"),
-    "shmat": _unsupported("SysV shared memory is not in the model"),
-    "shmdt": _unsupported("SysV shared memory is not in the model"),
-    "io_setup": _unsupported("the aio ring mapping is not in the model"),
-    "io_destroy": _unsupported("the aio ring mapping is not in the model"),
-    "io_uring_setup": _unsupported("io_uring ring mappings are not in the model"),
-    "remap_file_pages": _unsupported("remap_file_pages is not in the model"),
-    "map_shadow_stack": _unsupported("shadow stacks are not in the model"),
-    "memfd_secret": _unsupported("secret memory is not in the model"),
-    "process_madvise": _unsupported("process_madvise is not in the model"),
-    "process_mrelease": _unsupported("process_mrelease is not in the model"),
 }
 
-#: Calls whose failure changes nothing: a failed unsupported call is skipped, not reported.
-_UNSUPPORTED_NAMES = frozenset(
-    name for name, fn in HANDLERS.items() if getattr(fn, "__name__", "") == "handler"
-)
+#: Calls the model does not have yet: name -> why. The replay stops at a successful one and
+#: names it with its line; a failed one changed nothing and is skipped. (Once the model has
+#: one, its entry in SUPPORTED takes over.)
+UNSUPPORTED: dict[str, str] = {
+    "mbind": "memory policies (vma_policy) are not in the model",
+    "set_mempolicy_home_node": "memory policies are not in the model",
+    "userfaultfd": "userfaultfd registration is not in the model",
+    "shmat": "SysV shared memory is not in the model",
+    "shmdt": "SysV shared memory is not in the model",
+    "io_setup": "the aio ring mapping is not in the model",
+    "io_destroy": "the aio ring mapping is not in the model",
+    "io_uring_setup": "io_uring ring mappings are not in the model",
+    "remap_file_pages": "remap_file_pages is not in the model",
+    "map_shadow_stack": "shadow stacks are not in the model",
+    "memfd_secret": "secret memory is not in the model",
+    "process_madvise": "process_madvise is not in the model",
+    "process_mrelease": "process_mrelease is not in the model",
+}
+#: The dispatch table: a supported call's handler wins over its UNSUPPORTED entry.
+HANDLERS: dict[str, Handler] = {
+    **{name: _unsupported(why) for name, why in UNSUPPORTED.items()},
+    **SUPPORTED,
+}
+_UNSUPPORTED_NAMES = frozenset(UNSUPPORTED) - frozenset(SUPPORTED)
 
 
 # -- handlers: file descriptions (also before the start) ------------------------------------
