@@ -3,11 +3,13 @@
 A recording is one directory (see docs/replay.md):
 
 - ``trace.txt``: ``strace -f -o`` output (pid-prefixed lines) of the calls in :data:`TRACED`,
-  with ``-X raw`` (numbers, not flag names), ``-y`` (fd paths), ``-v`` (whole stat structs:
-  device, inode and size of mapped files), and mremap printed raw (its fifth argument);
+  with ``-X raw`` (numbers, not flag names), ``-y`` (fd paths), whole stat structs (device,
+  inode and size of mapped files) but the environment of execve abbreviated, and mremap
+  printed raw (its fifth argument);
 - ``start.smaps`` / ``end.smaps``: /proc/self/smaps of the program when the helper's
   constructor ran (after the dynamic loader) and when its destructor ran (exit);
-- ``mountinfo``: /proc/self/mountinfo of the recording machine (filesystem of each device);
+- ``mountinfo``: the lines of /proc/self/mountinfo for the devices the recording names (the
+  filesystem of each mapped file);
 - ``meta.json``: the command, the personality, the kernel traits of the machine.
 
 The helper (snap.c) is compiled on first use with the system C compiler, like the placement
@@ -20,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -120,7 +123,9 @@ def strace_command(
     """strace's command line; the helper and its directory reach only the traced command
     (``-E``), never setarch or strace themselves."""
     argv = [
-        strace_binary(), "-f", "-qq", "-X", "raw", "-y", "-v", "-e", "raw=mremap",
+        # whole structs (-v) except the environment of execve, which may hold secrets
+        strace_binary(), "-f", "-qq", "-X", "raw", "-y", "-e", "abbrev=execve,execveat",
+        "-e", "raw=mremap",
         "-E", f"LD_PRELOAD={helper}", "-E", f"VMAMODEL_RECORD_DIR={out.resolve()}",
         "-e", "trace=" + ",".join(TRACED), "-o", str(out / "trace.txt"), "--", *command,
     ]
@@ -176,6 +181,34 @@ def _write_faults(out: Path) -> bool:
     return True
 
 
+_ST_DEV = re.compile(r"st_dev=(0x[0-9a-f]+|[0-9]+)")
+_SMAPS_DEV = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S+ [0-9a-f]+ ([0-9a-f]+):([0-9a-f]+) ", re.M)
+
+
+def _relevant_mounts(out: Path) -> str:
+    """The lines of /proc/self/mountinfo for the devices the recording names (snapshots and
+    stat results): the filesystem of each mapped file, and nothing else of the machine."""
+    devices: set[tuple[int, int]] = set()
+    for name in ("start.smaps", "end.smaps"):
+        path = out / name
+        if path.exists():
+            devices |= {(int(a, 16), int(b, 16)) for a, b in _SMAPS_DEV.findall(path.read_text())}
+    trace = out / "trace.txt"
+    if trace.exists():
+        for raw in _ST_DEV.findall(trace.read_text(errors="surrogateescape")):
+            value = int(raw, 0)
+            devices.add((((value >> 8) & 0xFFF) | ((value >> 32) & ~0xFFF),
+                         (value & 0xFF) | ((value >> 12) & 0xFFF00)))
+    kept = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines(keepends=True):
+        fields = line.split(" ")
+        if len(fields) > 2 and ":" in fields[2]:
+            major, _, minor = fields[2].partition(":")
+            if major.isdigit() and minor.isdigit() and (int(major), int(minor)) in devices:
+                kept.append(line)
+    return "".join(kept)
+
+
 def _traits() -> dict[str, Any]:
     traits = dict(host_kernel_kwargs())
     traits["shmem_huge"] = dataclasses.asdict(traits["shmem_huge"])
@@ -197,6 +230,11 @@ def record(
     if not command:
         raise RecordError("no command to record")
     helper = helper_library()
+    # resolve the program here: perf's wrapper puts its own directories first in PATH
+    program = shutil.which(command[0]) if "/" not in command[0] else command[0]
+    if program is None:
+        raise RecordError(f"{command[0]}: command not found")
+    command = [program, *command[1:]]
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("trace.txt", "start.smaps", "end.smaps", "meta.json", "mountinfo",
                   "faults.txt", "perf.data"):
@@ -210,7 +248,7 @@ def record(
         wrapped = None
         done = subprocess.run(argv, check=False)
     have_faults = wrapped is not None and _write_faults(out)
-    (out / "mountinfo").write_text(Path("/proc/self/mountinfo").read_text())
+    (out / "mountinfo").write_text(_relevant_mounts(out))
     meta = {
         "format": FORMAT_VERSION,
         "command": list(command),
