@@ -199,3 +199,17 @@ def test_raw_log_with_maps_only_snapshots(churn_recording: Path, tmp_path: Path)
     ])
     assert "VmFlags not compared" in outcome.output
     assert "DIVERGENCE result" not in outcome.output, outcome.output
+
+
+def test_a_recording_keeps_no_environment_and_only_its_mounts(churn_recording: Path) -> None:
+    trace = (churn_recording / "trace.txt").read_text()
+    assert "PATH=" not in trace and " vars */)" in trace.splitlines()[0]
+    mounts = (churn_recording / "mountinfo").read_text().splitlines()
+    assert 1 <= len(mounts) <= 4  # the filesystems of the mapped files, not the machine's
+
+
+def test_the_shipped_example_recording_replays_exactly() -> None:
+    rec = load_recording(Path(__file__).parents[2] / "examples" / "fragment.rec")
+    result = replay(rec)
+    _check_exact(result)
+    assert result.replayed > 250 and result.faults > 0
