@@ -48,7 +48,7 @@ CASES = [(name, True) for name in COMMANDS] + [
 ]
 if node_binary() is not None:  # node is optional: its case exists only where it is installed
     COMMANDS["node"] = _node
-    CASES.append(("node", True))
+    CASES += [("node", True), ("node", False)]
 
 MIN_CALLS = {"true": 0, "python": 50, "churn": 100, "files": 14, "node": 300}
 
