@@ -40,6 +40,10 @@ def _node(_: dict[str, Path], tmp: Path) -> list[str]:
 COMMANDS: dict[str, Command] = {
     "true": lambda _, tmp: ["/bin/true"],
     "python": _python,
+    # subprocess: a vfork child (CLONE_VM) shares the mm until it execs, with its own fds
+    "subprocess": lambda _, tmp: [
+        python_binary(), "-c", "import subprocess; subprocess.run(['/bin/true'], check=True)",
+    ],
     "churn": lambda b, tmp: [str(b["churn"])],
     "files": lambda b, tmp: [str(b["files"]), str(tmp / "data.bin")],
 }
@@ -50,7 +54,8 @@ if node_binary() is not None:  # node is optional: its case exists only where it
     COMMANDS["node"] = _node
     CASES += [("node", True), ("node", False)]
 
-MIN_CALLS = {"true": 0, "python": 50, "churn": 100, "files": 14, "node": 300}
+MIN_CALLS = {"true": 0, "python": 50, "subprocess": 20, "churn": 100, "files": 14,
+             "node": 300}
 
 
 def _check_exact(result: ReplayResult) -> None:
@@ -213,3 +218,13 @@ def test_the_shipped_example_recording_replays_exactly() -> None:
     result = replay(rec)
     _check_exact(result)
     assert result.replayed > 250 and result.faults > 0
+
+
+def test_an_exec_ends_the_address_space_and_says_so(tmp_path: Path) -> None:
+    out = record_into(tmp_path / "rec", [
+        python_binary(), "-c", "import os; os.execv('/bin/true', ['true'])",
+    ])
+    outcome = CliRunner().invoke(cli, ["replay", str(out)])
+    assert outcome.exit_code == 1
+    assert "DIVERGENCE unsupported at line" in outcome.output
+    assert "execve: the address space ends here" in outcome.output
