@@ -15,6 +15,14 @@ Each maps line becomes one VMA with the same range, offset, file and name:
   anonymous memory (a /dev/zero shmem file); both need CONFIG_ANON_VMA_NAME;
 - other lines are anonymous memory.
 
+A regular file's operations come from its filesystem, as the kernel's ``file->f_op`` would:
+``fs_of`` maps a device number to a filesystem type (as /proc/self/mountinfo names it;
+``vmamodel.host.traits.host_filesystems()`` reads this machine's). ext4, xfs and btrfs place
+mappings with ``thp_get_unmapped_area`` (their file_operations set it), tmpfs files are shmem,
+other filesystems get the generic operations. A device that ``fs_of`` does not name (or no
+``fs_of``) is taken to be a disk filesystem of the first kind, the common case for programs and
+libraries; pass ``fs_of`` for snapshots of other machines.
+
 vm_flags come from the smaps text when one is given (its VmFlags, exactly), else they are
 inferred from the perms column as the kernel sets them for ordinary mappings (see
 :func:`infer_vm_flags`). With smaps, a VMA holding anonymous pages gets an anon_vma of its
@@ -32,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import itertools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from vmamodel.accounting import vm_stat_account
@@ -51,18 +60,26 @@ from vmamodel.file import (
     SHMEM_DEV,
     SHMEM_VM_OPS,
     File,
+    FileOperations,
     GenericFileOperations,
     ShmemFileOperations,
     VmOperations,
 )
 from vmamodel.hooks import oserror
 from vmamodel.parse import MapsEntry, parse_maps, parse_smaps
+from vmamodel.unmapped_area import ThpFileOperations
 from vmamodel.vma import AnonVma, Vma
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
 
-__all__ = ["SpecialMappingOps", "address_space_from_maps", "infer_vm_flags"]
+__all__ = [
+    "THP_FILESYSTEMS",
+    "SpecialMappingOps",
+    "address_space_from_maps",
+    "file_operations_for",
+    "infer_vm_flags",
+]
 
 #: Names of the x86-64 special mappings and the vm_flags their installers give them.
 SPECIAL_FLAGS: dict[str, int] = {
@@ -79,6 +96,26 @@ DELETED = " (deleted)"
 SHMEM_PREFIXES = ("/memfd:", "/SYSV", "/dev/zero")
 #: Shmem files that are always open read-write: memfd_create(2), shmem_zero_setup().
 WRITABLE_SHMEM = ("/memfd:", "/dev/zero (deleted)")
+
+
+#: Filesystems whose file_operations set get_unmapped_area = thp_get_unmapped_area
+#: (ext4_file_operations, xfs_file_operations, btrfs_file_operations).
+THP_FILESYSTEMS = frozenset({"ext4", "xfs", "btrfs"})
+#: Filesystems whose regular files are shmem files (shmem_file_operations).
+SHMEM_FILESYSTEMS = frozenset({"tmpfs", "shmem"})
+#: The filesystem assumed for a device that fs_of does not name.
+DEFAULT_FILESYSTEM = "ext4"
+
+
+def file_operations_for(fstype: str) -> FileOperations:
+    """The file_operations a regular file of filesystem ``fstype`` has for mmap: its
+    mmap_prepare hook and its get_unmapped_area (thp_get_unmapped_area for ext4, xfs,
+    btrfs; shmem's for tmpfs; none, so the layout's allocator, elsewhere)."""
+    if fstype in THP_FILESYSTEMS:
+        return ThpFileOperations()
+    if fstype in SHMEM_FILESYSTEMS:
+        return ShmemFileOperations()
+    return GenericFileOperations()
 
 
 class SpecialMappingOps(VmOperations):
@@ -153,8 +190,9 @@ def _file_kind(path: str) -> str:
 class _FileTable:
     """One File per (device, inode, path) met in the maps text, or the caller's own."""
 
-    def __init__(self, given: dict[str, File]) -> None:
+    def __init__(self, given: dict[str, File], fs_of: Mapping[tuple[int, int], str]) -> None:
         self._given = given
+        self._fs_of = fs_of
         self._files: dict[tuple[tuple[int, int], int, str], File] = {}
 
     def get(self, entry: MapsEntry, vm_flags: int) -> File:
@@ -167,9 +205,9 @@ class _FileTable:
         self._files[key] = file
         return file
 
-    @staticmethod
-    def _make(entry: MapsEntry, path: str, deleted: bool, vm_flags: int) -> File:
-        shmem = _is_shmem(entry, path)
+    def _make(self, entry: MapsEntry, path: str, deleted: bool, vm_flags: int) -> File:
+        fstype = self._fs_of.get(entry.dev, DEFAULT_FILESYSTEM)
+        shmem = _is_shmem(entry, path) or fstype in SHMEM_FILESYSTEMS
         kind = _file_kind(path) if shmem else "regular"
         writable = vm_flags & (VM.MAYSHARE | VM.MAYWRITE) == VM.MAYSHARE | VM.MAYWRITE
         extra: dict[str, Any] = {}
@@ -178,7 +216,7 @@ class _FileTable:
         return File(
             path=path,
             flags=O_RDWR if writable or shmem else O_RDONLY,
-            f_op=ShmemFileOperations() if shmem else GenericFileOperations(),
+            f_op=ShmemFileOperations() if shmem else file_operations_for(fstype),
             dev=entry.dev,
             ino=entry.inode,
             deleted=deleted,
@@ -278,12 +316,14 @@ def address_space_from_maps(cls: type[AddressSpace], text: str, **kwargs: Any) -
     """An address space holding the VMAs of ``text`` (/proc/PID/maps).
 
     Keyword arguments: ``smaps`` (the same process's /proc/PID/smaps, for exact VmFlags and
-    anon_vmas), ``files`` (path -> File to use for that path instead of a new File), and
+    anon_vmas), ``files`` (path -> File to use for that path instead of a new File),
+    ``fs_of`` (device number -> filesystem type, for the operations of regular files), and
     everything the ``cls`` constructor takes (``mmap_base``, ``rlimit_stack``,
     ``legacy_layout``, ...). Raises ValueError for text the model cannot represent.
     """
     smaps: str | None = kwargs.pop("smaps", None)
     given_files: dict[str, File] = kwargs.pop("files", None) or {}
+    fs_of: Mapping[tuple[int, int], str] = kwargs.pop("fs_of", None) or {}
     entries = parse_maps(text)
     if kwargs.get("mmap_base") is None:
         kwargs["mmap_base"] = _infer_mmap_base(entries, kwargs)
@@ -293,7 +333,7 @@ def address_space_from_maps(cls: type[AddressSpace], text: str, **kwargs: Any) -
     missing = [e.line for e in entries if flags and (e.start, e.end) not in flags]
     if missing:
         raise ValueError(f"smaps has no block for {missing[0]!r}")
-    files = _FileTable(given_files)
+    files = _FileTable(given_files, fs_of)
     for before, after in itertools.pairwise(entries):
         if after.start < before.end:
             raise ValueError(f"maps lines out of order or overlapping: {after.line!r}")

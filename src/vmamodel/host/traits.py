@@ -156,3 +156,28 @@ def _oracle_start_brk() -> int:
     from vmamodel.host import heap_start
 
     return heap_start() or 0
+
+
+def parse_mountinfo(text: str, source: str = "mountinfo") -> dict[tuple[int, int], str]:
+    """Device number -> filesystem type from /proc/PID/mountinfo text (field 3 is
+    ``major:minor``; the type follows the `` - `` separator). A device mounted twice keeps
+    its first type. ValueError names the line of malformed text."""
+    found: dict[tuple[int, int], str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split(" ")
+        try:
+            major, minor = (int(x) for x in fields[2].split(":"))
+            fstype = fields[fields.index("-", 6) + 1]
+        except (IndexError, ValueError):
+            raise ValueError(f"{source}:{number}: not a mountinfo line: {line!r}") from None
+        found.setdefault((major, minor), fstype)
+    return found
+
+
+@functools.cache
+def host_filesystems() -> dict[tuple[int, int], str]:
+    """This machine's filesystems by device number (/proc/self/mountinfo), for
+    ``AddressSpace.from_maps(..., fs_of=host_filesystems())``."""
+    return parse_mountinfo(Path("/proc/self/mountinfo").read_text())

@@ -1,0 +1,1100 @@
+"""``vmamodel replay``: a recording's calls, in order, on a model seeded from its start snapshot.
+
+The model is ``AddressSpace.from_maps`` of the start snapshot (its smaps: exact VmFlags and
+anon_vmas), configured with the recording machine's kernel traits and filesystems. Each call of
+the process's tasks (all threads: they share the mm) runs on the model through the dispatch
+table :data:`HANDLERS`, one entry a call; its result (address, value or errno) is compared
+with the recorded one; at the end the model's maps and VmFlags are compared with the end
+snapshot byte for byte (inodes renumbered by first appearance, as ``compare`` does).
+
+Threads: strace shows when each call entered and left, not when it took effect. Calls are
+replayed in exit order; where a result differs and calls of other threads overlapped that
+call, the admissible orders of the overlapping calls (each thread's own order kept, a call
+never before one that left before it entered) are tried before reporting a divergence.
+
+What the replay cannot know, and says: page faults are not in the log (strace sees system
+calls only), so a new mapping gets its anon_vma only when the model itself needs one, and stack
+growth is taken from the end snapshot (a fault of the lowest stack page).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import errno as errno_mod
+import itertools
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmamodel.constants import MAP_ANONYMOUS, O_RDONLY, O_RDWR, PAGE_SIZE
+from vmamodel.events import Event
+from vmamodel.file import File, memfd_create
+from vmamodel.mm import AddressSpace
+from vmamodel.parse import parse_maps
+from vmamodel.replay.fdtable import F_DUPFD, F_DUPFD_CLOEXEC, Description, FdTable
+from vmamodel.replay.record import SYSCALL_NR
+from vmamodel.replay.recording import Recording
+from vmamodel.replay.strace import StraceCall, arg_int, fd_path, string_arg, struct_field
+from vmamodel.scenario.compare import InodeNumbering, vmflags
+from vmamodel.snapshot import (
+    DEFAULT_FILESYSTEM,
+    SHMEM_FILESYSTEMS,
+    file_operations_for,
+)
+
+__all__ = [
+    "HANDLERS",
+    "SUPPORTED",
+    "UNSUPPORTED",
+    "Divergence",
+    "ReplayResult",
+    "Unsupported",
+    "replay",
+    "smaps_to_maps",
+]
+
+CLONE_VM = 0x100
+CLONE_FILES = 0x400
+CLONE_VFORK = 0x4000
+CLONE_THREAD = 0x10000
+SIGCHLD = 17
+PR_SET_VMA = 0x53564D41
+PR_SET_VMA_ANON_NAME = 0
+#: prctl options that change VMAs or their merging and that the model does not have yet.
+PRCTL_UNSUPPORTED = {
+    35: "PR_SET_MM (moves the mm's brk/stack/arg boundaries)",
+    41: "PR_SET_THP_DISABLE",
+    67: "PR_SET_MEMORY_MERGE (KSM)",
+    74: "PR_SET_SHADOW_STACK_STATUS",
+}
+DELETED = " (deleted)"
+O_TRUNC = 0o1000
+#: creat(2) is open(O_WRONLY | O_CREAT | O_TRUNC).
+O_CREAT_WRONLY_TRUNC = 0o1101
+#: The largest window of overlapping calls whose orders are tried (4! = 24 orders).
+MAX_WINDOW = 4
+
+
+class Unsupported(Exception):
+    """A call the model cannot replay (yet): the replay stops and names it."""
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Divergence:
+    """A recorded call whose result on the model differs, or the final maps that do."""
+
+    kind: str  # "result", "unsupported", "final maps", "final vmflags"
+    call: StraceCall | None
+    model: str
+    recorded: str
+    events: list[Event] = field(default_factory=list)
+    maps_around: str = ""
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.call is None:
+            return f"{self.kind} differ (- recorded, + model):\n{self.detail}"
+        where = f"line {self.call.line}: {self.call.describe()}"
+        text = f"{self.kind} at {where}\n  model:    {self.model}\n  recorded: {self.recorded}"
+        if self.detail:
+            text += f"\n  {self.detail}"
+        return text
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    """What a replay did and found."""
+
+    replayed: int = 0
+    compared: int = 0
+    skipped_interrupted: int = 0
+    skipped_failed_unsupported: int = 0
+    forks: int = 0
+    faults: int = 0
+    reordered: int = 0
+    threads: int = 0
+    divergences: list[Divergence] = field(default_factory=list)
+    approximations: list[str] = field(default_factory=list)
+    final_compared: bool = False
+    model: AddressSpace | None = None
+    #: address -> the last replayed call whose range began or ended there
+    edges: dict[int, StraceCall] = field(default_factory=dict)
+
+    @property
+    def exact(self) -> bool:
+        return not self.divergences
+
+
+# -- the model's view of files ----------------------------------------------------------------
+
+
+_SMAPS_HEADER = re.compile(r"^[0-9a-f]+-[0-9a-f]+ [^\n]*\n?", re.MULTILINE)
+
+
+def smaps_to_maps(smaps: str) -> str:
+    """The maps text inside an smaps text (its header lines)."""
+    return "".join(_SMAPS_HEADER.findall(smaps))
+
+
+def _decode_dev(value: int) -> tuple[int, int]:
+    """new_decode_dev() of a stat st_dev."""
+    return ((value >> 8) & 0xFFF) | ((value >> 32) & ~0xFFF), (value & 0xFF) | (
+        (value >> 12) & ~0xFF & 0xFFFFFFFF
+    )
+
+
+def _stat_dev(text: str) -> tuple[int, int]:
+    if text.startswith("makedev("):
+        major, minor = text[len("makedev("):-1].split(",")
+        return arg_int(major), arg_int(minor)
+    return _decode_dev(arg_int(text))
+
+
+def files_by_path(rec: Recording) -> dict[str, tuple[tuple[int, int], int]]:
+    """Path -> (device, inode) of the files the snapshots show, for descriptions that no
+    fstat described."""
+    by_path: dict[str, tuple[tuple[int, int], int]] = {}
+    for text in (rec.end_smaps, rec.start_smaps):
+        if text is None:
+            continue
+        for entry in parse_maps(smaps_to_maps(text)):
+            if entry.inode:
+                by_path.setdefault(entry.name, (entry.dev, entry.inode))
+    return by_path
+
+
+def _cover_seeded_files(model: AddressSpace) -> None:
+    """A snapshot does not show file sizes: take each seeded file to be as long as the
+    furthest page it maps (fstat or ftruncate, when the log has one, corrects it)."""
+    for vma in model.tree:
+        f = vma.vm_file
+        if f is not None:
+            f.size = max(f.size, (vma.vm_pgoff << 12) + vma.vm_end - vma.vm_start)
+
+
+class _Files:
+    """Descriptions to model Files: one File per description, created at its first mmap.
+    A description opened before the start snapshot maps the seeded File of its inode."""
+
+    def __init__(
+        self, model: AddressSpace, rec: Recording,
+        by_path: dict[str, tuple[tuple[int, int], int]],
+    ) -> None:
+        self.fs_of = rec.fs_of
+        self.seeded: dict[tuple[tuple[int, int], int], File] = {}
+        for vma in model.tree:
+            f = vma.vm_file
+            if f is not None:
+                self.seeded.setdefault((f.dev, f.ino), f)
+        self.by_path = by_path
+        self._next_ino = itertools.count(1 << 40)
+
+    def file(self, desc: Description) -> File:
+        if desc.file is not None:
+            return desc.file
+        path = desc.path
+        deleted = path.endswith(DELETED)
+        bare = path.removesuffix(DELETED)
+        ident = (desc.dev, desc.ino) if desc.dev is not None and desc.ino is not None else None
+        if ident is None:
+            ident = self.by_path.get(bare) or self.by_path.get(bare + DELETED)
+        if desc.before_start and ident is not None and ident in self.seeded:
+            desc.file = self.seeded[ident]
+            if desc.size is not None:
+                desc.file.size = desc.size
+            return desc.file
+        dev, ino = ident if ident is not None else ((0, 0), next(self._next_ino))
+        if desc.memfd is not None or bare.startswith("/memfd:"):
+            name = desc.memfd if desc.memfd is not None else bare.removeprefix("/memfd:")
+            desc.file = memfd_create(name, desc.size or 0, ino=ino)
+            desc.file.dev = dev if dev != (0, 0) else desc.file.dev
+        else:
+            fstype = self.fs_of.get(dev, DEFAULT_FILESYSTEM)
+            desc.file = File(
+                path=bare, size=desc.size or 0, flags=desc.mode,
+                f_op=file_operations_for(fstype),
+                dev=dev, ino=ino, deleted=deleted, shmem=fstype in SHMEM_FILESYSTEMS,
+            )
+        return desc.file
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+
+def _clone_flags(call: StraceCall) -> int:
+    if call.name == "fork":
+        return SIGCHLD
+    if call.name == "vfork":
+        return CLONE_VM | CLONE_VFORK | SIGCHLD
+    if call.name == "clone3":
+        text = struct_field(call.args[0].split(" => ")[0], "flags") if call.args else None
+        return arg_int(text) if text else 0
+    for arg in call.args:
+        if arg.startswith("flags="):
+            return arg_int(arg[len("flags="):])
+    return arg_int(call.args[2]) if len(call.args) > 2 else 0  # raw: (flags, stack, ...)
+
+
+@dataclass(slots=True)
+class _Task:
+    parent: int | None
+    flags: int
+    exec_line: int | None = None
+
+
+def _tasks(calls: list[StraceCall], root: int, start_line: int) -> dict[int, _Task]:
+    """The tasks that share the root's mm: the root and every task created with CLONE_VM by
+    one of them, until it execs (after the start: the exec that made the root's image is
+    before it)."""
+    tasks = {root: _Task(None, 0)}
+    grown = True
+    while grown:
+        grown = False
+        for call in calls:
+            if call.pid not in tasks or call.retval is None or call.retval <= 0:
+                continue
+            if call.name in ("clone", "clone3", "fork", "vfork"):
+                flags = _clone_flags(call)
+                if flags & CLONE_VM and call.retval not in tasks:
+                    tasks[call.retval] = _Task(call.pid, flags)
+                    grown = True
+    for call in calls:
+        if (call.name in ("execve", "execveat") and call.pid in tasks and call.retval == 0
+                and call.end_line > start_line):
+            task = tasks[call.pid]
+            if task.exec_line is None:
+                task.exec_line = call.end_line
+    return tasks
+
+
+# -- the replayer -----------------------------------------------------------------------------
+
+
+def _errno_name(exc: OSError) -> str:
+    return errno_mod.errorcode.get(exc.errno or 0, str(exc.errno))
+
+
+def _recorded(call: StraceCall) -> str:
+    if call.retval is None:
+        return "?"
+    if call.error and call.retval < 0:
+        return f"-1 {call.error}"
+    return hex(call.retval) if call.retval > 0xFFFF else str(call.retval)
+
+
+def _model_text(value: int | None, exc: OSError | None) -> str:
+    if exc is not None:
+        return f"-1 {_errno_name(exc)}"
+    if value is None:
+        return "(no result)"
+    return hex(value) if value > 0xFFFF else str(value)
+
+
+Handler = Callable[["_Run", StraceCall], "int | None"]
+
+
+class _Run:
+    """One pass over the calls in a given order: the model, the fd tables, the counters."""
+
+    def __init__(
+        self, rec: Recording, tasks: dict[int, _Task], pre: list[StraceCall],
+        by_path: dict[str, tuple[tuple[int, int], int]],
+    ) -> None:
+        self.rec = rec
+        self.tasks = tasks
+        self.tables: dict[int, FdTable] = {}
+        start_brk = self._start_brk(pre)
+        kwargs: dict[str, Any] = dict(rec.traits)
+        if start_brk is not None and "[heap]" not in rec.start_smaps:
+            kwargs["start_brk"] = start_brk
+        maps = smaps_to_maps(rec.start_smaps)
+        try:
+            # a maps text (no VmFlags) seeds with flags inferred from the perms
+            smaps = rec.start_smaps if "VmFlags:" in rec.start_smaps else None
+            self.model = AddressSpace.from_maps(maps, smaps=smaps, fs_of=rec.fs_of, **kwargs)
+        except ValueError as exc:
+            raise ValueError(f"{rec.source}: start snapshot: {exc}") from None
+        self.files = _Files(self.model, rec, by_path)
+        _cover_seeded_files(self.model)
+        self.forks = 0
+        self.faults = 0
+        #: address -> the last call whose range began or ended there (a boundary between
+        #: two VMAs is made by such a call; explain names it)
+        self.edges: dict[int, StraceCall] = {}
+        for call in pre:
+            self.bookkeep(call, before_start=True)
+
+    def _start_brk(self, pre: list[StraceCall]) -> int | None:
+        found = None
+        for call in pre:
+            if call.name == "brk" and call.pid == self.rec.root_pid and call.retval:
+                found = call.retval
+        return found
+
+    def table(self, pid: int) -> FdTable:
+        table = self.tables.get(pid)
+        if table is None:
+            task = self.tasks.get(pid)
+            parent = self.table(task.parent) if task is not None and task.parent else None
+            if parent is not None and task is not None and task.flags & CLONE_FILES:
+                table = parent
+            else:
+                table = parent.copy() if parent is not None else FdTable()
+            self.tables[pid] = table
+        return table
+
+    def fault(self, faults: list[Fault]) -> None:
+        """Page faults as the program took them: a user access, or the kernel's access to a
+        user address (copy_to_user); one that the kernel answered with a signal (or that
+        lands outside every VMA) changes nothing."""
+        touch = self.model.touch
+        limit = self.model.task_size
+        for address, write, _kernel in faults:
+            if address >= limit:
+                continue
+            try:
+                touch(address, write)
+            except OSError:
+                continue
+        self.faults += len(faults)
+
+    def bookkeep(self, call: StraceCall, before_start: bool = False) -> None:
+        """The fd-table effect of a call (also for calls before the start snapshot)."""
+        handler = FD_HANDLERS.get(call.name)
+        if handler is not None and call.retval is not None and call.retval >= 0:
+            handler(self, call, before_start)
+
+    def execute(self, call: StraceCall) -> tuple[int | None, OSError | None]:
+        """Run one call on the model: (result, None) or (None, the OSError)."""
+        handler = HANDLERS[call.name]
+        try:
+            return handler(self, call), None
+        except OSError as exc:
+            return None, exc
+        except NotImplementedError as exc:
+            raise Unsupported(f"{call.name}: not in the model ({exc})") from None
+
+
+_RANGE_CALLS = frozenset({
+    "munmap", "mprotect", "pkey_mprotect", "madvise", "mlock", "mlock2", "munlock", "mseal",
+})
+
+
+def _page_up(length: int) -> int:
+    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+def _call_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    """The addresses where this call may have cut or joined VMAs."""
+    name = call.name
+    ints = call.ints
+    try:
+        if name in _RANGE_CALLS and ints is not None:
+            addr = ints[0]
+            return addr, addr + _page_up(ints[1])
+        if name == "mmap" and value is not None and ints is not None:
+            return value, value + _page_up(ints[1])
+        if name == "mremap" and value is not None and ints is not None:
+            old, old_len, new_len = ints[:3]
+            return old, old + _page_up(old_len), value, value + _page_up(new_len)
+        if name == "brk" and value is not None:
+            return (value,)
+        if name == "prctl" and len(call.args) > 3 and arg_int(call.args[0]) == PR_SET_VMA:
+            addr, length = arg_int(call.args[2]), arg_int(call.args[3])
+            return addr, addr + _page_up(length)
+    except (ValueError, IndexError):
+        return ()
+    return ()
+
+
+def _same(call: StraceCall, value: int | None, exc: OSError | None) -> bool:
+    if call.retval is None:
+        return True
+    if exc is not None:
+        return call.retval < 0 and call.error == _errno_name(exc)
+    if call.retval < 0 and call.error:
+        return False
+    return value is None or value == call.retval
+
+
+# -- handlers: memory management --------------------------------------------------------------
+
+
+def _ints(call: StraceCall, n: int) -> tuple[int, ...]:
+    """The first ``n`` arguments as integers (parsed once, kept on the call)."""
+    ints = call.ints
+    if ints is None or len(ints) < n:
+        if len(call.args) < n:
+            raise Unsupported(f"{call.name} with {len(call.args)} arguments (expected {n})")
+        ints = call.ints = tuple(arg_int(a) for a in call.args[:n])
+    return ints[:n] if len(ints) > n else ints
+
+
+def _mmap(run: _Run, call: StraceCall) -> int:
+    addr, length, prot, flags, fd, offset = _ints(call, 6)
+    file = None
+    if not flags & MAP_ANONYMOUS:
+        desc = run.table(call.pid).get(fd)
+        if desc is None:
+            path = fd_path(call.args[4])
+            raise Unsupported(
+                f"mmap of fd {fd} ({path or 'no path'}) whose opening was not recorded"
+            )
+        if not desc.path.startswith("/") or desc.path.startswith(("/dev/", "/proc/", "/sys/")):
+            raise Unsupported(f"mmap of {desc.path} (not a regular file or memfd)")
+        file = run.files.file(desc)
+        if desc.size is None:
+            # no fstat, ftruncate or O_TRUNC told the size: take the file to cover what it
+            # maps, so that faults inside the mapping are not taken for SIGBUS
+            file.size = max(file.size, offset + length)
+    return run.model.mmap(addr, length, prot, flags, file, offset)
+
+
+def _munmap(run: _Run, call: StraceCall) -> int:
+    run.model.munmap(*_ints(call, 2))
+    return 0
+
+
+def _mprotect(run: _Run, call: StraceCall) -> int:
+    run.model.mprotect(*_ints(call, 3))
+    return 0
+
+
+def _pkey_mprotect(run: _Run, call: StraceCall) -> int:
+    addr, length, prot, pkey = _ints(call, 4)
+    run.model.pkey_mprotect(addr, length, prot, pkey)
+    return 0
+
+
+def _pkey_alloc(run: _Run, call: StraceCall) -> int:
+    return run.model.pkey_alloc(*_ints(call, 2))
+
+
+def _pkey_free(run: _Run, call: StraceCall) -> int:
+    run.model.pkey_free(*_ints(call, 1))
+    return 0
+
+
+def _mremap(run: _Run, call: StraceCall) -> int:
+    # recorded raw (-e raw=mremap): all five arguments, new_address included
+    if len(call.args) > 4:
+        old, old_len, new_len, flags, new_addr = _ints(call, 5)
+    else:
+        old, old_len, new_len, flags = _ints(call, 4)
+        new_addr = 0
+    return run.model.mremap(old, old_len, new_len, flags, new_addr)
+
+
+def _madvise(run: _Run, call: StraceCall) -> int:
+    run.model.madvise(*_ints(call, 3))
+    return 0
+
+
+def _brk(run: _Run, call: StraceCall) -> int:
+    return run.model.brk(*_ints(call, 1))
+
+
+def _mlock(run: _Run, call: StraceCall) -> int:
+    run.model.mlock(*_ints(call, 2))
+    return 0
+
+
+def _mlock2(run: _Run, call: StraceCall) -> int:
+    run.model.mlock2(*_ints(call, 3))
+    return 0
+
+
+def _munlock(run: _Run, call: StraceCall) -> int:
+    run.model.munlock(*_ints(call, 2))
+    return 0
+
+
+def _mlockall(run: _Run, call: StraceCall) -> int:
+    run.model.mlockall(*_ints(call, 1))
+    return 0
+
+
+def _munlockall(run: _Run, call: StraceCall) -> int:
+    run.model.munlockall()
+    return 0
+
+
+def _mseal(run: _Run, call: StraceCall) -> int:
+    run.model.mseal(*_ints(call, 3))
+    return 0
+
+
+def _prctl(run: _Run, call: StraceCall) -> int | None:
+    option = arg_int(call.args[0]) if call.args else -1
+    if option == PR_SET_VMA:
+        sub, addr, length = (arg_int(a) for a in call.args[1:4])
+        if sub != PR_SET_VMA_ANON_NAME:
+            raise Unsupported(f"prctl(PR_SET_VMA, {sub})")
+        name_text = call.args[4] if len(call.args) > 4 else "NULL"
+        if name_text == "NULL" or name_text == "0":
+            name = None
+        else:
+            try:
+                name = string_arg(name_text)
+            except ValueError:
+                raise Unsupported("prctl(PR_SET_VMA_ANON_NAME) whose name strace did not "
+                                  "print") from None
+        run.model.set_vma_anon_name(addr, length, name)
+        return 0
+    if option in PRCTL_UNSUPPORTED:
+        raise Unsupported(f"prctl({PRCTL_UNSUPPORTED[option]})")
+    return None  # no effect on VMAs: not compared
+
+
+def _fork(run: _Run, call: StraceCall) -> int | None:
+    """A child without CLONE_VM is another address space; on this one a fork still matters
+    (dup_mmap: anon_vma chains, VM_WIPEONFORK...): fork the model, then let the child exit."""
+    if call.retval is None or call.retval <= 0 or _clone_flags(call) & CLONE_VM:
+        return None
+    child = run.model.fork()
+    child.exit()
+    run.forks += 1
+    return None
+
+
+def _execve(run: _Run, call: StraceCall) -> int | None:
+    if call.retval == 0 and call.pid == run.rec.root_pid:
+        raise Unsupported("execve: the address space ends here (a new one starts; replay "
+                          "stops)")
+    return None
+
+
+def _nothing(run: _Run, call: StraceCall) -> int | None:
+    return None
+
+
+def _unsupported(what: str) -> Handler:
+    def handler(run: _Run, call: StraceCall) -> int | None:
+        raise Unsupported(f"{call.name}: {what}")
+
+    return handler
+
+
+#: The calls the replay runs on the model: name -> handler (returns the value to compare, or
+#: None when there is nothing to compare). Adding a call is one entry.
+SUPPORTED: dict[str, Handler] = {
+    "mmap": _mmap,
+    "munmap": _munmap,
+    "mprotect": _mprotect,
+    "pkey_mprotect": _pkey_mprotect,
+    "pkey_alloc": _pkey_alloc,
+    "pkey_free": _pkey_free,
+    "mremap": _mremap,
+    "madvise": _madvise,
+    "brk": _brk,
+    "mlock": _mlock,
+    "mlock2": _mlock2,
+    "munlock": _munlock,
+    "mlockall": _mlockall,
+    "munlockall": _munlockall,
+    "mseal": _mseal,
+    "prctl": _prctl,
+    "fork": _fork,
+    "vfork": _fork,
+    "clone": _fork,
+    "clone3": _fork,
+    "execve": _execve,
+    "execveat": _execve,
+    "exit": _nothing,
+    "exit_group": _nothing,
+}
+
+#: Calls the model does not have yet: name -> why. The replay stops at a successful one and
+#: names it with its line; a failed one changed nothing and is skipped. (Once the model has
+#: one, its entry in SUPPORTED takes over.)
+UNSUPPORTED: dict[str, str] = {
+    "mbind": "memory policies (vma_policy) are not in the model",
+    "set_mempolicy_home_node": "memory policies are not in the model",
+    "userfaultfd": "userfaultfd registration is not in the model",
+    "shmat": "SysV shared memory is not in the model",
+    "shmdt": "SysV shared memory is not in the model",
+    "io_setup": "the aio ring mapping is not in the model",
+    "io_destroy": "the aio ring mapping is not in the model",
+    "io_uring_setup": "io_uring ring mappings are not in the model",
+    "remap_file_pages": "remap_file_pages is not in the model",
+    "map_shadow_stack": "shadow stacks are not in the model",
+    "memfd_secret": "secret memory is not in the model",
+    "process_madvise": "process_madvise is not in the model",
+    "process_mrelease": "process_mrelease is not in the model",
+}
+#: The dispatch table: a supported call's handler wins over its UNSUPPORTED entry.
+HANDLERS: dict[str, Handler] = {
+    **{name: _unsupported(why) for name, why in UNSUPPORTED.items()},
+    **SUPPORTED,
+}
+_UNSUPPORTED_NAMES = frozenset(UNSUPPORTED) - frozenset(SUPPORTED)
+
+
+# -- handlers: file descriptions (also before the start) ------------------------------------
+
+
+FdHandler = Callable[[_Run, StraceCall, bool], None]
+
+
+def _open(run: _Run, call: StraceCall, before: bool) -> None:
+    assert call.retval is not None
+    path = call.ret_path
+    if path is None:
+        index = 1 if call.name in ("openat", "openat2") else 0
+        try:
+            path = string_arg(call.args[index])
+        except (ValueError, IndexError):
+            path = "?"
+    if call.name == "creat":
+        flags = O_CREAT_WRONLY_TRUNC
+    elif call.name == "openat2":
+        text = struct_field(call.args[2], "flags") if len(call.args) > 2 else None
+        flags = arg_int(text) if text else 0
+    else:
+        flags = arg_int(call.args[2 if call.name == "openat" else 1])
+    desc = Description(path, flags, call.line, before)
+    if flags & O_TRUNC and desc.mode != O_RDONLY:
+        desc.size = 0
+    run.table(call.pid).install(call.retval, desc)
+
+
+def _memfd(run: _Run, call: StraceCall, before: bool) -> None:
+    assert call.retval is not None
+    try:
+        name = string_arg(call.args[0])
+    except (ValueError, IndexError):
+        name = "?"
+    desc = Description(f"/memfd:{name}{DELETED}", O_RDWR, call.line, before, memfd=name)
+    run.table(call.pid).install(call.retval, desc)
+
+
+def _dup(run: _Run, call: StraceCall, before: bool) -> None:
+    assert call.retval is not None
+    run.table(call.pid).dup(arg_int(call.args[0]), call.retval)
+
+
+def _fcntl(run: _Run, call: StraceCall, before: bool) -> None:
+    assert call.retval is not None
+    if len(call.args) > 1 and arg_int(call.args[1]) in (F_DUPFD, F_DUPFD_CLOEXEC):
+        run.table(call.pid).dup(arg_int(call.args[0]), call.retval)
+
+
+def _close(run: _Run, call: StraceCall, before: bool) -> None:
+    run.table(call.pid).close(arg_int(call.args[0]))
+
+
+def _close_range(run: _Run, call: StraceCall, before: bool) -> None:
+    first, last, flags = (arg_int(a) for a in call.args[:3])
+    run.table(call.pid).close_range(first, last, flags)
+
+
+def _fstat(run: _Run, call: StraceCall, before: bool) -> None:
+    """fstat/newfstatat(fd, "", AT_EMPTY_PATH)/statx of an fd: device, inode and size."""
+    if call.name == "fstat":
+        fd_text, struct = call.args[0], call.args[1] if len(call.args) > 1 else ""
+    elif call.name == "newfstatat" and len(call.args) > 2 and call.args[1] == '""':
+        fd_text, struct = call.args[0], call.args[2]
+    elif call.name == "statx" and len(call.args) > 4 and call.args[1] == '""':
+        fd_text, struct = call.args[0], call.args[4]
+    else:
+        return
+    desc = run.table(call.pid).get(arg_int(fd_text))
+    if desc is None:
+        return
+    if call.name == "statx":
+        size, ino = struct_field(struct, "stx_size"), struct_field(struct, "stx_ino")
+        major = struct_field(struct, "stx_dev_major")
+        minor = struct_field(struct, "stx_dev_minor")
+        if major is not None and minor is not None:
+            desc.dev = (arg_int(major), arg_int(minor))
+    else:
+        size, ino = struct_field(struct, "st_size"), struct_field(struct, "st_ino")
+        dev = struct_field(struct, "st_dev")
+        if dev is not None:
+            desc.dev = _stat_dev(dev)
+    if ino is not None:
+        desc.ino = arg_int(ino)
+    if size is not None:
+        desc.size = arg_int(size)
+        if desc.file is not None:
+            desc.file.size = desc.size
+
+
+def _ftruncate(run: _Run, call: StraceCall, before: bool) -> None:
+    desc = run.table(call.pid).get(arg_int(call.args[0]))
+    if desc is not None:
+        desc.size = arg_int(call.args[1])
+        if desc.file is not None:
+            desc.file.size = desc.size
+
+
+def _unlink(run: _Run, call: StraceCall, before: bool) -> None:
+    """unlink/unlinkat of a path: its open files show " (deleted)" from now on (the model's
+    File, seeded or opened, of that path)."""
+    try:
+        path = string_arg(call.args[1 if call.name == "unlinkat" else 0])
+    except (ValueError, IndexError):
+        return
+    if not path.startswith("/"):
+        return  # relative to a directory the log does not show
+    for table in run.tables.values():
+        for desc in table.fds.values():
+            if desc.path == path:
+                desc.path = path + DELETED
+                if desc.file is not None:
+                    desc.file.deleted = True
+    for vma in run.model.tree:
+        f = vma.vm_file
+        if f is not None and f.path == path and not f.shmem:
+            f.deleted = True
+
+
+def _truncate(run: _Run, call: StraceCall, before: bool) -> None:
+    """truncate(path, size): every description of that path sees the new size."""
+    try:
+        path, size = string_arg(call.args[0]), arg_int(call.args[1])
+    except (ValueError, IndexError):
+        return
+    for table in run.tables.values():
+        for desc in table.fds.values():
+            if desc.path == path:
+                desc.size = size
+                if desc.file is not None:
+                    desc.file.size = size
+
+
+FD_HANDLERS: dict[str, FdHandler] = {
+    "truncate": _truncate,
+    "unlink": _unlink,
+    "unlinkat": _unlink,
+    "open": _open,
+    "openat": _open,
+    "openat2": _open,
+    "creat": _open,
+    "memfd_create": _memfd,
+    "dup": _dup,
+    "dup2": _dup,
+    "dup3": _dup,
+    "fcntl": _fcntl,
+    "close": _close,
+    "close_range": _close_range,
+    "fstat": _fstat,
+    "newfstatat": _fstat,
+    "statx": _fstat,
+    "ftruncate": _ftruncate,
+}
+
+
+# -- the replay loop --------------------------------------------------------------------------
+
+
+Fault = tuple[int, bool, bool]  # address, write, kernel-mode
+
+
+@dataclass(slots=True)
+class _Plan:
+    pre: list[StraceCall]
+    calls: list[StraceCall]  # in exit order, only the mm's tasks, start..end
+    #: the page faults a thread took just before a call (keyed by id of the call)
+    faults_before: dict[int, list[Fault]] = field(default_factory=dict)
+    #: faults after the last replayed call (before the end marker)
+    tail_faults: list[Fault] = field(default_factory=list)
+    unmatched_enters: int = 0
+
+
+def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None:
+    """Line perf's events up with strace's calls, thread by thread: strace shows a
+    subsequence of the entries perf saw (none before the tracee's exec), so each entry perf
+    saw either is the next call strace showed (same number) or is skipped; the faults
+    before an entry belong just before that call."""
+    if rec.faults is None:
+        return
+    planned = {id(c) for c in plan.calls}
+    by_tid: dict[int, list[StraceCall]] = {}
+    for call in sorted(rec.log.calls, key=lambda c: c.line):
+        by_tid.setdefault(call.pid, []).append(call)
+    for tid, events in rec.faults.items():
+        if tid not in tasks:
+            continue
+        calls = by_tid.get(tid, [])
+        index = 0
+        pending: list[Fault] = []
+        for kind, value, write, kernel in events:
+            if kind == "fault":
+                pending.append((value, write, kernel))
+                continue
+            if index < len(calls) and SYSCALL_NR.get(calls[index].name) == value:
+                call = calls[index]
+                index += 1
+                if id(call) in planned:
+                    plan.faults_before.setdefault(id(call), []).extend(pending)
+                elif call.line > rec.start_line:
+                    plan.tail_faults.extend(pending)
+                pending = []
+            elif index < len(calls) and calls[index].line > rec.start_line:
+                plan.unmatched_enters += 1  # only those inside the replayed part matter
+
+
+def _plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
+    root = rec.root_pid if rec.root_pid is not None else 0
+    tasks = _tasks(rec.log.calls, root, rec.start_line)
+    end = rec.end_line
+    pre: list[StraceCall] = []
+    calls: list[StraceCall] = []
+    for call in rec.log.calls:
+        task = tasks.get(call.pid)
+        if task is None:
+            continue
+        if task.exec_line is not None and call.end_line > task.exec_line:
+            continue
+        if call.end_line <= rec.start_line:
+            pre.append(call)
+        elif end is None or call.line < end:
+            if call.name in HANDLERS or call.name in FD_HANDLERS:
+                calls.append(call)
+    plan = _Plan(pre, calls)
+    _attach_faults(rec, plan, tasks)
+    return plan, tasks
+
+
+def _maps_around(model: AddressSpace, call: StraceCall, lines: int = 3) -> str:
+    try:
+        addr = arg_int(call.args[0]) if call.args else 0
+    except ValueError:
+        addr = 0
+    text = model.maps().splitlines()
+    index = 0
+    for i, entry in enumerate(parse_maps(model.maps())):
+        if entry.end > addr:
+            index = i
+            break
+    else:
+        index = len(text)
+    return "\n".join(text[max(0, index - lines):index + lines + 1])
+
+
+class Replayer:
+    """Replays a :class:`Recording`; see :func:`replay`."""
+
+    def __init__(self, rec: Recording, keep_going: bool = False) -> None:
+        self.rec = rec
+        self.keep_going = keep_going
+        self.plan, self.tasks = _plan(rec)
+        self.order = list(range(len(self.plan.calls)))
+        self.result = ReplayResult(threads=len(self.tasks))
+        self.by_path = files_by_path(rec)
+
+    def _fresh(self) -> _Run:
+        return _Run(self.rec, self.tasks, self.plan.pre, self.by_path)
+
+    def _step(self, run: _Run, call: StraceCall) -> tuple[bool, int | None, OSError | None]:
+        """Run one call, after the faults its thread took before it: (matches, model value,
+        model error). Bookkeeping calls match."""
+        faults = self.plan.faults_before.get(id(call))
+        if faults:
+            run.fault(faults)
+        if call.name in FD_HANDLERS:
+            run.bookkeep(call)
+            return True, None, None
+        retval = call.retval
+        if retval is None:
+            if call.error:
+                return True, None, None  # ERESTART*: undone, and retried as a new call
+        elif retval < 0 and call.name in _UNSUPPORTED_NAMES:
+            return True, None, None  # failed: changed nothing
+        value, exc = run.execute(call)
+        if exc is None:
+            for edge in _call_edges(call, value):
+                run.edges[edge] = call
+        return _same(call, value, exc), value, exc
+
+    def _replay_prefix(self, upto: int) -> _Run:
+        run = self._fresh()
+        for position in range(upto):
+            self._step(run, self.plan.calls[self.order[position]])
+        return run
+
+    def run(self) -> ReplayResult:
+        result = self.result
+        run = self._fresh()
+        position = 0
+        calls = self.plan.calls
+        while position < len(self.order):
+            call = calls[self.order[position]]
+            try:
+                ok, value, exc = self._step(run, call)
+            except Unsupported as why:
+                result.divergences.append(Divergence("unsupported", call, str(why), _recorded(
+                    call), detail=f"{self.rec.source}: line {call.line}: {why}"))
+                break
+            self._count(call)
+            if not ok:
+                fixed = self._try_orders(position)
+                if fixed is not None:
+                    run, after = fixed
+                    for later in range(position + 1, after):
+                        self._count(calls[self.order[later]])
+                    position = after
+                    continue
+                result.divergences.append(self._divergence(position, value, exc))
+                if not self.keep_going:
+                    break
+            position += 1
+        if self.plan.tail_faults and (not result.divergences or self.keep_going):
+            run.fault(self.plan.tail_faults)
+        result.forks = run.forks
+        result.faults = run.faults
+        result.edges = run.edges
+        result.model = run.model
+        if not result.divergences or self.keep_going:
+            self._final(run)
+        self._notes()
+        return result
+
+    def _count(self, call: StraceCall) -> None:
+        if call.name in FD_HANDLERS:
+            return
+        self.result.replayed += 1
+        if call.retval is None:
+            self.result.skipped_interrupted += 1
+        else:
+            self.result.compared += 1
+
+    # -- threads: other admissible orders of overlapping calls ------------------------------
+
+    def _window(self, position: int) -> tuple[int, int]:
+        calls, order = self.plan.calls, self.order
+        call = calls[order[position]]
+        lo = hi = position
+        while lo > 0 and position - lo < MAX_WINDOW - 1:
+            other = calls[order[lo - 1]]
+            if other.end_line < call.line:
+                break
+            lo -= 1
+        while hi + 1 < len(order) and hi - lo < MAX_WINDOW - 1:
+            other = calls[order[hi + 1]]
+            if other.line > call.end_line:
+                break
+            hi += 1
+        return lo, hi
+
+    def _admissible(self, perm: tuple[int, ...]) -> bool:
+        calls = self.plan.calls
+        for i, a in enumerate(perm):
+            for b in perm[i + 1:]:
+                first, later = calls[a], calls[b]
+                if later.pid == first.pid and later.line < first.line:
+                    return False  # one thread's calls keep their order
+                if later.end_line < first.line:
+                    return False  # ``later`` left before ``first`` entered
+        return True
+
+    def _try_orders(self, position: int) -> tuple[_Run, int] | None:
+        lo, hi = self._window(position)
+        if lo == hi:
+            return None
+        current = tuple(self.order[lo:hi + 1])
+        for perm in itertools.permutations(current):
+            if perm == current or not self._admissible(perm):
+                continue
+            run = self._replay_prefix(lo)
+            try:
+                good = all(self._step(run, self.plan.calls[i])[0] for i in perm)
+            except Unsupported:
+                good = False
+            if good:
+                self.order[lo:hi + 1] = perm
+                moved = sum(1 for a, b in zip(perm, current, strict=True) if a != b)
+                self.result.reordered += moved
+                return run, hi + 1
+        return None
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def _divergence(self, position: int, value: int | None, exc: OSError | None) -> Divergence:
+        call = self.plan.calls[self.order[position]]
+        run = self._replay_prefix(position)
+        before = _maps_around(run.model, call)
+        with run.model.tracer.collect() as events, contextlib.suppress(Unsupported):
+            self._step(run, call)
+        return Divergence(
+            "result", call, _model_text(value, exc), _recorded(call), list(events),
+            maps_around=before,
+        )
+
+    def _final(self, run: _Run) -> None:
+        end = self.rec.end_smaps
+        if end is None:
+            self.result.approximations.append(
+                "no end snapshot (the program left without running destructors): final maps "
+                "not compared")
+            return
+        self._grow_stack(run, end)
+        model_maps = InodeNumbering().text(run.model.maps())
+        host_maps = InodeNumbering().text(smaps_to_maps(end))
+        self.result.final_compared = True
+        if model_maps != host_maps:
+            self.result.divergences.append(Divergence(
+                "final maps", None, model_maps, host_maps,
+                detail=_diff(host_maps, model_maps)))
+            return
+        if "VmFlags:" not in end:
+            self.result.approximations.append("the end snapshot is a maps text: VmFlags not "
+                                              "compared")
+            return
+        mine, theirs = vmflags(run.model.smaps()), vmflags(end)
+        if mine != theirs:
+            bad = [r for r in theirs if mine.get(r) != theirs[r]]
+            lines = [f"{r}: model {mine.get(r)!r}, recorded {theirs[r]!r}" for r in bad[:10]]
+            self.result.divergences.append(Divergence(
+                "final vmflags", None, "", "", detail="\n  ".join(lines)))
+
+    def _grow_stack(self, run: _Run, end: str) -> None:
+        """The stack grows by faults, which strace does not see: fault the lowest page the
+        end snapshot shows, as the program's own accesses did."""
+        stacks = [e for e in parse_maps(smaps_to_maps(end)) if e.name == "[stack]"]
+        mine = [v for v in run.model.tree if run.model.start_stack and v.vm_start <= (
+            run.model.start_stack) < v.vm_end]
+        if not stacks or not mine or stacks[0].start >= mine[0].vm_start:
+            return
+        pages = (mine[0].vm_start - stacks[0].start) // PAGE_SIZE
+        try:
+            run.model.touch(stacks[0].start, write=True)
+        except OSError:
+            return
+        self.result.approximations.append(
+            f"stack growth of {pages} pages taken from the end snapshot (page faults are "
+            f"not recorded)")
+
+    def _notes(self) -> None:
+        if self.rec.faults is None:
+            self.result.approximations.append(
+                "page faults are not recorded (no perf): a new mapping's anon_vma is the "
+                "model's own (merges that anon_vma identity would refuse can differ), stack "
+                "growth comes from the end snapshot")
+        elif self.plan.unmatched_enters:
+            self.result.approximations.append(
+                f"{self.plan.unmatched_enters} call entries seen by perf had no strace line: "
+                "faults near them may be placed one call early or late")
+
+
+def _diff(host: str, model: str) -> str:
+    return "".join(difflib.unified_diff(
+        host.splitlines(keepends=True), model.splitlines(keepends=True), "recorded", "model",
+        n=2))
+
+
+def replay(rec: Recording, *, keep_going: bool = False) -> ReplayResult:
+    """Replay a recording on the model; see the module docstring."""
+    return Replayer(rec, keep_going).run()
+
+
+def iter_calls(rec: Recording) -> Iterable[StraceCall]:
+    """The calls a replay of ``rec`` runs, in exit order."""
+    plan, _ = _plan(rec)
+    return iter(plan.calls)

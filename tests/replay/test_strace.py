@@ -1,0 +1,201 @@
+"""The strace parser on hand-written edge cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmamodel.replay.strace import (
+    StraceError,
+    arg_int,
+    fd_path,
+    parse_strace,
+    split_args,
+    string_arg,
+    struct_field,
+)
+
+
+def parse(text: str):  # type: ignore[no-untyped-def]
+    return parse_strace(text.strip("\n").splitlines(), source="t.log", default_pid=7)
+
+
+def test_plain_line_without_pid_uses_default_pid() -> None:
+    log = parse("mmap(NULL, 8192, 0x3, 0x22, -1, 0) = 0x7f6083ff0000\n")
+    (call,) = log.calls
+    assert (call.pid, call.name, call.retval, call.error) == (7, "mmap", 0x7F6083FF0000, None)
+    assert call.args == ("NULL", "8192", "0x3", "0x22", "-1", "0")
+    assert [arg_int(a) for a in call.args] == [0, 8192, 3, 0x22, -1, 0]
+
+
+def test_pid_prefix_forms() -> None:
+    log = parse(
+        "123 munmap(0x1000, 4096) = 0\n"
+        "[pid 456] munmap(0x2000, 4096) = -1 EINVAL (Invalid argument)\n"
+        "[pid  78] brk(NULL) = 0x5000\n"
+    )
+    assert [(c.pid, c.retval, c.error) for c in log.calls] == [
+        (123, 0, None), (456, -1, "EINVAL"), (78, 0x5000, None),
+    ]
+
+
+def test_timestamps_are_skipped() -> None:
+    log = parse("123 17:01:02.123456 brk(NULL) = 0x5000\n1700000000.5 brk(NULL) = 0x6000\n")
+    assert [c.retval for c in log.calls] == [0x5000, 0x6000]
+
+
+def test_unfinished_and_resumed_join_in_exit_order() -> None:
+    log = parse(
+        "10 mmap(NULL, 4096, 0x3, 0x22, -1, 0 <unfinished ...>\n"
+        "11 munmap(0x7000, 4096 <unfinished ...>\n"
+        "11 <... munmap resumed>) = 0\n"
+        "10 <... mmap resumed>) = 0x9000\n"
+    )
+    assert [(c.name, c.line, c.end_line) for c in log.calls] == [
+        ("munmap", 2, 3), ("mmap", 1, 4),
+    ]
+    mmap = log.calls[1]
+    assert mmap.args == ("NULL", "4096", "0x3", "0x22", "-1", "0")
+    assert mmap.overlapped and mmap.retval == 0x9000
+
+
+def test_resumed_mid_argument_list() -> None:
+    log = parse(
+        '5 read(3</etc/x>, <unfinished ...>\n'
+        '6 close(4) = 0\n'
+        '5 <... read resumed>"a)b,c", 10) = 5\n'
+    )
+    read = log.calls[1]
+    assert read.args == ("3</etc/x>", '"a)b,c"', "10")
+
+
+def test_resume_of_wrong_call_is_an_error() -> None:
+    with pytest.raises(StraceError, match=r"t.log:2: pid 5 resumes munmap but started mmap"):
+        parse("5 mmap(NULL <unfinished ...>\n5 <... munmap resumed>) = 0\n")
+
+
+def test_resume_without_start_is_an_error() -> None:
+    with pytest.raises(StraceError, match=r"t.log:1: .*never started"):
+        parse("5 <... munmap resumed>) = 0\n")
+
+
+def test_log_ending_inside_a_call_leaves_it_pending() -> None:
+    log = parse("5 exit_group(0 <unfinished ...>\n")
+    assert log.calls == [] and [c.name for c in log.pending] == ["exit_group"]
+
+
+def test_fd_paths_with_commas_parens_and_brackets() -> None:
+    log = parse(
+        "1 mmap(NULL, 4096, 0x1, 0x2, 3</tmp/a, b)>, 0) = 0x1000\n"
+        "1 close(4</tmp/x[1]>) = 0\n"
+        "1 openat(-100</tmp>, \"/tmp/q\\\"(,)\", 0x80000) = 5</tmp/q\"(,)>\n"
+    )
+    mmap, close, openat = log.calls
+    assert mmap.args[4] == "3</tmp/a, b)>" and fd_path(mmap.args[4]) == "/tmp/a, b)"
+    assert fd_path(close.args[0]) == "/tmp/x[1]"
+    assert string_arg(openat.args[1]) == '/tmp/q"(,)'
+    assert openat.retval == 5 and openat.ret_path == '/tmp/q"(,)'
+    assert arg_int(openat.args[0]) == -100
+
+
+def test_raw_hex_and_escaped_paths() -> None:
+    log = parse('1 openat(AT_FDCWD, "/tmp/\\x41\\n", 0x80000) = 3</tmp/A\\n>\n')
+    (call,) = log.calls
+    assert string_arg(call.args[1]) == "/tmp/A\n" and call.ret_path == "/tmp/A\n"
+
+
+def test_question_mark_results() -> None:
+    log = parse(
+        "1 exit_group(0) = ?\n"
+        "2 futex(0x7f, 0x80, 2, NULL) = ? ERESTARTSYS (To be restarted if SA_RESTART is set)\n"
+        "3 nanosleep({tv_sec=1, tv_nsec=0}, NULL) = ? ERESTART_RESTARTBLOCK (Interrupted by "
+        "signal)\n"
+        "4 close(3) = -1 EINTR (Interrupted system call)\n"
+    )
+    exit_group, futex, nano, close = log.calls
+    assert exit_group.retval is None and exit_group.interrupted
+    assert futex.retval is None and futex.error == "ERESTARTSYS" and futex.interrupted
+    assert nano.error == "ERESTART_RESTARTBLOCK"
+    assert close.retval == -1 and close.error == "EINTR" and not close.interrupted
+
+
+def test_signals_exits_and_strace_messages_are_notes() -> None:
+    log = parse(
+        "strace: Process 99 attached\n"
+        "99 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---\n"
+        "[pid 98] +++ exited with 0 +++\n"
+        "99 +++ killed by SIGSEGV (core dumped) +++\n"
+        "strace: Process 99 detached\n"
+    )
+    assert log.calls == []
+    assert [n.kind for n in log.notes] == ["strace", "signal", "exit", "exit", "strace"]
+    assert log.exits == {98: 3, 99: 4}
+
+
+def test_signal_between_unfinished_and_resumed() -> None:
+    log = parse(
+        "1 mprotect(0x1000, 4096, 0x1 <unfinished ...>\n"
+        "2 --- SIGCHLD {si_signo=17, si_code=0x1} ---\n"
+        "1 <... mprotect resumed>) = 0\n"
+    )
+    assert [c.name for c in log.calls] == ["mprotect"] and len(log.notes) == 1
+
+
+def test_structs_comments_and_clone_flags() -> None:
+    log = parse(
+        "1 newfstatat(3</lib/libc.so.6>, \"\", {st_dev=0xfe00, st_ino=339380, "
+        "st_mode=0100755, st_size=1926232, st_atime=1 /* 2026-12-03T17:44:36+0000 */}, "
+        "0x1000) = 0\n"
+        "1 clone(child_stack=NULL, flags=0x1200000|17, child_tidptr=0x7f) = 1234\n"
+        "1 clone3({flags=0x3d0f00, exit_signal=0, stack=0x7f0, stack_size=0x7fff80} => "
+        "{parent_tid=[1235]}, 88) = 1235\n"
+    )
+    stat, clone, clone3 = log.calls
+    assert struct_field(stat.args[2], "st_size") == "1926232"
+    assert arg_int(struct_field(stat.args[2], "st_mode") or "") == 0o100755
+    assert arg_int(struct_field(stat.args[2], "st_dev") or "") == 0xFE00
+    assert clone.args[1] == "flags=0x1200000|17"
+    assert arg_int(clone.args[1].partition("=")[2]) == 0x1200000 | 17
+    assert clone3.retval == 1235 and len(clone3.args) == 2
+
+
+def test_split_args_keeps_nested_parts() -> None:
+    assert split_args('a, {b, [c, d]}, "e,f", g(h, i)') == [
+        "a", "{b, [c, d]}", '"e,f"', "g(h, i)",
+    ]
+    assert split_args("") == []
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("hello world", "not a system call"),
+        ("mmap(NULL, 4096 = 0", "no closing"),
+        ("mmap(NULL) 0x1000", "expected '= result'"),
+        ("mmap(NULL) = bogus", "bad result"),
+        ('openat(-100, "/tmp/x, 0) = 3', "unterminated string"),
+        ("munmap(0x1000, 4096)) = 0", "expected '= result'"),
+        ("+++ something +++", "unknown exit line"),
+    ],
+)
+def test_garbage_is_an_error_naming_the_line(line: str, message: str) -> None:
+    with pytest.raises(StraceError, match=rf"t.log:2: .*{message}"):
+        parse("brk(NULL) = 0x1000\n" + line + "\n")
+
+
+def test_never_evaluates() -> None:
+    with pytest.raises(ValueError):
+        arg_int("__import__('os').system('true')")
+    with pytest.raises(ValueError):
+        arg_int("1+1")
+
+
+def test_deleted_fd_path() -> None:
+    log = parse(
+        "1 ftruncate(6</memfd:x>(deleted), 4194304) = 0\n"
+        "1 memfd_create(\"x\", 0x1) = 6</memfd:x>(deleted)\n"
+    )
+    ftruncate, memfd = log.calls
+    assert ftruncate.args == ("6</memfd:x>(deleted)", "4194304")
+    assert fd_path(ftruncate.args[0]) == "/memfd:x (deleted)"
+    assert arg_int(ftruncate.args[0]) == 6
+    assert memfd.ret_path == "/memfd:x (deleted)"
