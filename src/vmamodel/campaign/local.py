@@ -15,6 +15,9 @@ from vmamodel.campaign.core import Emitted, Event, Failed, Finished, Shard, Shar
 
 #: How often the coordinator looks for dead workers while it waits (seconds).
 POLL = 0.2
+#: Workers that may die without having started a shard before the run gives up (a worker
+#: that cannot even start would otherwise be replaced forever).
+IDLE_DEATHS = 3
 
 
 def _worker(task: Task, inbox: Any, outbox: Any, deadline: float | None) -> None:
@@ -48,6 +51,7 @@ class LocalBackend:
     jobs: int = 1
     retries: int = 1
     _procs: list[BaseProcess] = field(default_factory=list, init=False, repr=False)
+    _idle_deaths: int = field(default=0, init=False, repr=False)
 
     def run(self, shards: Iterator[Shard], task: Task, deadline: float | None) -> Iterator[Event]:
         ctx = multiprocessing.get_context("spawn")
@@ -110,10 +114,15 @@ class LocalBackend:
         for index, proc in enumerate(self._procs):
             if proc.is_alive():
                 continue
+            mine = [key for key, entry in running.items() if entry.pid == proc.pid]
+            if not mine:
+                self._idle_deaths += 1
+                if self._idle_deaths > IDLE_DEATHS * len(self._procs):
+                    raise RuntimeError(f"campaign workers keep dying before they start a shard "
+                                       f"(last exit code {proc.exitcode})")
             self._procs[index] = self._start(ctx, task, inbox, outbox, deadline)
-            for key, entry in list(running.items()):
-                if entry.pid != proc.pid:
-                    continue
+            for key in mine:
+                entry = running[key]
                 del running[key]
                 if entry.attempts <= self.retries:
                     retry.append(_Running(entry.shard, entry.attempts + 1))

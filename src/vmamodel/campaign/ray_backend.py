@@ -7,7 +7,7 @@ RayBackend runs, and its absence raises :class:`RayMissing` with that command.
 from __future__ import annotations
 
 import importlib
-import time
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +21,7 @@ INSTALL = "pip install 'vmamodel[ray]'"
 
 
 class RayMissing(RuntimeError):
-    """Ray is not installed; the message says how to install it."""
+    """Ray is not installed, or the cluster lacks a resource; the message says what to do."""
 
 
 def import_ray() -> Any:
@@ -51,9 +51,7 @@ class RayBackend:
     inflight: int | None = None
 
     def run(self, shards: Iterator[Shard], task: Task, deadline: float | None) -> Iterator[Event]:
-        ray = import_ray()
-        if not ray.is_initialized():
-            ray.init(address=self.address, log_to_driver=False)
+        ray = self.connect()
         remote = ray.remote(run_task).options(
             num_cpus=self.num_cpus, resources=self.resources, max_retries=self.max_retries,
             retry_exceptions=False,
@@ -70,6 +68,25 @@ class RayBackend:
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
+
+    def connect(self) -> Any:
+        """Join the cluster (or start a local instance, which offers the resources on all its
+        CPUs) and check that some node offers the resources the tasks need."""
+        ray = import_ray()
+        if not ray.is_initialized():
+            if self.address is None:
+                cpus = os.cpu_count() or 1
+                ray.init(num_cpus=cpus, resources={name: cpus for name in self.resources},
+                         include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=self.address, log_to_driver=False)
+        offered = ray.cluster_resources()
+        for name, amount in self.resources.items():
+            if offered.get(name, 0) < amount:
+                raise RayMissing(
+                    f"no node of the Ray cluster offers the resource {name!r}: start the nodes "
+                    f"that may serve as oracles with ray start --resources '{{\"{name}\": N}}'")
+        return ray
 
     @staticmethod
     def _collect(ray: Any, pending: dict[Any, str]) -> Iterator[Event]:
@@ -90,15 +107,3 @@ class RayBackend:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def wait_for_resource(resource: str, timeout: float = 30.0) -> bool:
-    """Whether the cluster this process joined offers ``resource`` (waiting for nodes to
-    register for up to ``timeout`` seconds)."""
-    ray = import_ray()
-    end = time.time() + timeout
-    while time.time() < end:
-        if ray.cluster_resources().get(resource, 0) > 0:
-            return True
-        time.sleep(0.5)
-    return False

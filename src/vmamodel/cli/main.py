@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vmamodel.cli.fuzz import fuzz
 from vmamodel.constants import VM_MNEMONICS
 from vmamodel.events import Event
 from vmamodel.host import heap_start
@@ -431,6 +432,9 @@ def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_
                       use_c=not no_c, memory_n=memory_n, repeats=max(1, repeats))
     lines = run_bench(options, lambda line: click.echo(line, err=True))
     click.echo("\n".join(lines))
+
+
+cli.add_command(fuzz)
 
 
 def main() -> None:
