@@ -1,9 +1,12 @@
-"""The local backend: a pool of worker processes on this machine, one shard at a time each."""
+"""The local backend: a pool of worker processes on this machine, one shard at a time each.
+
+Each worker has its own inbox, so the coordinator always knows which shard a worker holds:
+when a worker dies (even before it could say anything) its shard is retried on a new one.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
 import traceback
 from collections.abc import Iterator
@@ -15,9 +18,6 @@ from vmamodel.campaign.core import Emitted, Event, Failed, Finished, Shard, Shar
 
 #: How often the coordinator looks for dead workers while it waits (seconds).
 POLL = 0.2
-#: Workers that may die without having started a shard before the run gives up (a worker
-#: that cannot even start would otherwise be replaced forever).
-IDLE_DEATHS = 3
 
 
 def _worker(task: Task, inbox: Any, outbox: Any, deadline: float | None) -> None:
@@ -26,7 +26,6 @@ def _worker(task: Task, inbox: Any, outbox: Any, deadline: float | None) -> None
         shard: Shard | None = inbox.get()
         if shard is None:
             return
-        outbox.put(("start", shard.key, os.getpid()))
         ctx = ShardContext(deadline, sink=lambda item, key=shard.key: outbox.put(
             ("emit", key, item)))
         try:
@@ -38,104 +37,102 @@ def _worker(task: Task, inbox: Any, outbox: Any, deadline: float | None) -> None
 
 
 @dataclass
-class _Running:
-    shard: Shard
-    attempts: int = 1
-    pid: int | None = None
+class _Worker:
+    proc: BaseProcess
+    inbox: Any
+    shard: Shard | None = None
+    attempts: int = 0
 
 
 @dataclass
 class LocalBackend:
-    """``jobs`` worker processes; a worker that dies is replaced and its shard retried."""
+    """``jobs`` worker processes; a worker that dies is replaced and its shard retried up to
+    ``retries`` times."""
 
     jobs: int = 1
     retries: int = 1
-    _procs: list[BaseProcess] = field(default_factory=list, init=False, repr=False)
-    _idle_deaths: int = field(default=0, init=False, repr=False)
+    _workers: list[_Worker] = field(default_factory=list, init=False, repr=False)
 
     def run(self, shards: Iterator[Shard], task: Task, deadline: float | None) -> Iterator[Event]:
         ctx = multiprocessing.get_context("spawn")
-        inbox, outbox = ctx.Queue(), ctx.Queue()
-        running: dict[str, _Running] = {}
-        retry: list[_Running] = []
+        outbox = ctx.Queue()
+        retry: list[tuple[Shard, int]] = []
         try:
-            self._procs = [self._start(ctx, task, inbox, outbox, deadline)
-                           for _ in range(max(1, self.jobs))]
+            self._workers = [self._start(ctx, task, outbox, deadline)
+                             for _ in range(max(1, self.jobs))]
             exhausted = False
             while True:
-                while len(running) < len(self._procs) and (retry or not exhausted):
-                    entry = retry.pop() if retry else self._next(shards)
-                    if entry is None:
+                for worker in self._workers:
+                    if worker.shard is None and (retry or not exhausted) \
+                            and not self._assign(worker, shards, retry):
                         exhausted = True
-                        break
-                    running[entry.shard.key] = entry
-                    inbox.put(entry.shard)
-                if not running:
+                if all(worker.shard is None for worker in self._workers):
                     return
                 try:
                     message = outbox.get(timeout=POLL)
                 except queue.Empty:
-                    yield from self._reap(ctx, task, inbox, outbox, deadline, running, retry)
+                    yield from self._reap(ctx, task, outbox, deadline, retry)
                     continue
-                yield from self._handle(message, running)
+                yield from self._handle(message)
         finally:
-            self._stop(inbox)
+            self._stop()
 
     @staticmethod
-    def _next(shards: Iterator[Shard]) -> _Running | None:
-        shard = next(shards, None)
-        return None if shard is None else _Running(shard)
+    def _assign(worker: _Worker, shards: Iterator[Shard],
+                retry: list[tuple[Shard, int]]) -> bool:
+        """Give the worker its next shard (a retried one first); False when none is left."""
+        if retry:
+            shard, attempts = retry.pop()
+        else:
+            next_shard = next(shards, None)
+            if next_shard is None:
+                return False
+            shard, attempts = next_shard, 0
+        worker.shard, worker.attempts = shard, attempts + 1
+        worker.inbox.put(shard)
+        return True
 
     @staticmethod
-    def _start(ctx: Any, task: Task, inbox: Any, outbox: Any,
-               deadline: float | None) -> BaseProcess:
+    def _start(ctx: Any, task: Task, outbox: Any, deadline: float | None) -> _Worker:
+        inbox = ctx.Queue()
         proc: BaseProcess = ctx.Process(target=_worker, args=(task, inbox, outbox, deadline),
                                         daemon=True)
         proc.start()
-        return proc
+        return _Worker(proc, inbox)
 
-    @staticmethod
-    def _handle(message: tuple[str, str, Any], running: dict[str, _Running]) -> Iterator[Event]:
+    def _handle(self, message: tuple[str, str, Any]) -> Iterator[Event]:
         kind, key, payload = message
-        if kind == "start":
-            running[key].pid = payload
-        elif kind == "emit":
+        if kind == "emit":
             yield Emitted(key, payload)
-        elif kind == "done":
-            del running[key]
-            yield Finished(key, payload)
-        else:
-            del running[key]
-            yield Failed(key, payload)
+            return
+        for worker in self._workers:
+            if worker.shard is not None and worker.shard.key == key:
+                worker.shard = None
+        yield Finished(key, payload) if kind == "done" else Failed(key, payload)
 
-    def _reap(self, ctx: Any, task: Task, inbox: Any, outbox: Any, deadline: float | None,
-              running: dict[str, _Running], retry: list[_Running]) -> Iterator[Event]:
-        """Replace dead workers; retry (or fail) the shard each one was running."""
-        for index, proc in enumerate(self._procs):
-            if proc.is_alive():
+    def _reap(self, ctx: Any, task: Task, outbox: Any, deadline: float | None,
+              retry: list[tuple[Shard, int]]) -> Iterator[Event]:
+        """Replace dead workers; retry (or fail) the shard each one held."""
+        for index, worker in enumerate(self._workers):
+            if worker.proc.is_alive():
                 continue
-            mine = [key for key, entry in running.items() if entry.pid == proc.pid]
-            if not mine:
-                self._idle_deaths += 1
-                if self._idle_deaths > IDLE_DEATHS * len(self._procs):
-                    raise RuntimeError(f"campaign workers keep dying before they start a shard "
-                                       f"(last exit code {proc.exitcode})")
-            self._procs[index] = self._start(ctx, task, inbox, outbox, deadline)
-            for key in mine:
-                entry = running[key]
-                del running[key]
-                if entry.attempts <= self.retries:
-                    retry.append(_Running(entry.shard, entry.attempts + 1))
-                else:
-                    yield Failed(key, f"worker {proc.pid} died (exit code {proc.exitcode}) "
-                                 f"{entry.attempts} times")
+            self._workers[index] = self._start(ctx, task, outbox, deadline)
+            shard = worker.shard
+            if shard is None:
+                continue
+            if worker.attempts <= self.retries:
+                retry.append((shard, worker.attempts))
+            else:
+                yield Failed(shard.key, f"worker {worker.proc.pid} died (exit code "
+                             f"{worker.proc.exitcode}) {worker.attempts} times")
 
-    def _stop(self, inbox: Any) -> None:
-        for _ in self._procs:
-            inbox.put(None)
-        for proc in self._procs:
-            proc.join(timeout=1.0)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=5.0)
-        self._procs = []
+    def _stop(self) -> None:
+        for worker in self._workers:
+            if worker.proc.is_alive():
+                worker.inbox.put(None)
+        for worker in self._workers:
+            worker.proc.join(timeout=1.0)
+            if worker.proc.is_alive():
+                worker.proc.terminate()
+                worker.proc.join(timeout=5.0)
+        self._workers = []
