@@ -6,6 +6,7 @@ when a worker dies (even before it could say anything) its shard is retried on a
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import queue
 import traceback
@@ -20,14 +21,17 @@ from vmamodel.campaign.core import Emitted, Event, Failed, Finished, Shard, Shar
 POLL = 0.2
 
 
+def _send(outbox: Any, key: str, item: Any) -> None:
+    outbox.put(("emit", key, item))
+
+
 def _worker(task: Task, inbox: Any, outbox: Any, deadline: float | None) -> None:
     """A worker's life: take shards until told to stop (None), report everything."""
     while True:
         shard: Shard | None = inbox.get()
         if shard is None:
             return
-        ctx = ShardContext(deadline, sink=lambda item, key=shard.key: outbox.put(
-            ("emit", key, item)))
+        ctx = ShardContext(deadline, sink=functools.partial(_send, outbox, shard.key))
         try:
             result = task(shard, ctx)
         except Exception:

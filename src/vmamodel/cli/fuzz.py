@@ -107,7 +107,7 @@ def fuzz(directory: str, calls: int | None, seconds: float | None,
         _fail(str(err))
     budget = Budget(calls=calls, seconds=seconds, seeds=seeds, first_seed=first_seed)
     template = FuzzWork((), length, str(campaign.meta["kernel"]), allow_mixed_kernels,
-                        shrink=not no_shrink, host=not no_kernel, campaign=str(directory))
+                        shrink=not no_shrink, host=not no_kernel)
     runner: Backend = LocalBackend(jobs=jobs) if backend == "local" \
         else RayBackend(address=address, resources={ORACLE_RESOURCE: 1})
     console = Console(stderr=True)

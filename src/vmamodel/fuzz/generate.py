@@ -162,7 +162,7 @@ def target_page(model: Any, which: int, offset: int) -> int:
     vmas = model.vmas()
     if not vmas:
         return which % WINDOW
-    base = (vmas[which % len(vmas)].vm_start - at(0)) // P
+    base = (int(vmas[which % len(vmas)].vm_start) - at(0)) // P
     return min(max(base + offset, 0), WINDOW - 1)
 
 
@@ -205,7 +205,7 @@ def grows_in_place(model: Any, addr: int, old_len: int, new_len: int) -> bool:
 def hint_is_free(model: Any, hint: int, length: int) -> bool:
     """The hint range is free, short of the guard gap below a stack (_hint_fits)."""
     vma = model.find_vma(hint)
-    return vma is None or vm_start_gap(model, vma) >= hint + aligned(length)
+    return vma is None or bool(vm_start_gap(model, vma) >= hint + aligned(length))
 
 
 def spot(model: Any, mode: int, pick: int, page: int, old: int) -> tuple[int, int]:

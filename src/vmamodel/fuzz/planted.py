@@ -39,11 +39,11 @@ def install(name: str) -> None:
         raise ValueError(f"{ENV}={name!r}: no such planted bug (known: {', '.join(BUGS)})")
     if not merge.__file__ or not merge.__file__.endswith(".py"):
         raise RuntimeError("the planted bug cannot patch a compiled vmamodel.merge")
-    merge.merge_refusal = _readonly_merge  # type: ignore[assignment]
+    merge.merge_refusal = _readonly_merge
 
 
 def uninstall() -> None:
-    merge.merge_refusal = _ORIGINAL  # type: ignore[assignment]
+    merge.merge_refusal = _ORIGINAL
 
 
 def install_from_env() -> None:

@@ -40,7 +40,6 @@ class FuzzWork:
     allow_mixed_kernels: bool = False
     shrink: bool = True
     host: bool = True
-    campaign: str = ""
 
 
 def kernel_release() -> str:
@@ -93,7 +92,7 @@ def seed_record(result: SequenceResult, work: FuzzWork) -> dict[str, Any]:
     shrunk = shrink(result.steps, divergence, replay_divergence)
     host_results, again = run_steps(shrunk.steps)
     header = [
-        f"vmamodel fuzz: seed {result.seed} of campaign {work.campaign or '(unnamed)'}",
+        f"vmamodel fuzz: seed {result.seed}, {work.length} calls a sequence",
         f"kernel {kernel_release()}; shrunk from {len(result.steps)} to {len(shrunk.steps)} "
         f"calls in {shrunk.attempts} replays",
         f"difference: {(again or shrunk.divergence).describe()}",
