@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import queue
+import signal
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ def _send(outbox: Any, key: str, item: Any) -> None:
 
 def _worker(task: Task, inbox: Any, outbox: Any, deadline: float | None) -> None:
     """A worker's life: take shards until told to stop (None), report everything."""
+    # Ctrl-C reaches the whole process group: the coordinator alone handles it (and stops
+    # the workers), so a worker does not die mid-record with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         shard: Shard | None = inbox.get()
         if shard is None:

@@ -1,7 +1,8 @@
 """``vmamodel fuzz``: a campaign of random call sequences on the model and on the host kernel.
 
 Exit status: 0 when this run found no difference, 1 when it found one (each shrunk to a
-scenario under DIR/failures/), 2 on a bad option or a campaign that cannot continue.
+scenario under DIR/failures/), 2 on a bad option or a campaign that cannot continue, 130 when
+interrupted (Ctrl-C; the campaign resumes where it stopped).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from vmamodel.fuzz.run import Budget, RunStats, planned_calls, run_campaign
 from vmamodel.fuzz.shard import GENERATOR_VERSION, FuzzWork, host_traits, kernel_release
 from vmamodel.fuzz.store import Campaign, CampaignError
 
-EXIT_OK, EXIT_DIFFERENT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_DIFFERENT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
@@ -115,6 +116,10 @@ def fuzz(directory: str, calls: int | None, seconds: float | None,
         stats = _run_with_progress(console, campaign, budget, template, runner)
     except (CampaignError, RayMissing) as err:
         _fail(str(err))
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: the seeds recorded so far stay in {directory}; run the same "
+                   "command again to resume", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     _summary(Console(highlight=False, soft_wrap=True), campaign, stats, backend, jobs)
     raise click.exceptions.Exit(EXIT_DIFFERENT if stats.diffs else EXIT_OK)
 
