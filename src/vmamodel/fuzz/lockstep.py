@@ -92,6 +92,10 @@ class Lockstep:
         self.host = _Side({"main": HostAddressSpace()} if host else {})
         self.files: dict[str, File] = {
             name: vmamodel.memfd_create(name, MEMFD_BYTES) for name in MEMFDS}
+        for file in self.files.values() if host else ():
+            # Created in the first process now, so that every fork inherits the same memfd
+            # (the oracle would create it lazily in whichever process maps it first).
+            self.host.spaces["main"].ftruncate(file, MEMFD_BYTES)
         #: The host's result of every step applied, as outcome_text shows it (None: fork,
         #: exit, or no host).
         self.host_results: list[str | None] = []
