@@ -94,3 +94,13 @@ def test_bad_options_name_the_option(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--time" in result.output
     result = fuzz(tmp_path, "--seeds", "5:2")
     assert result.exit_code == 2 and "--seeds" in result.output
+
+
+def test_the_model_alone_runs_the_same_sequences(tmp_path: Path) -> None:
+    assert fuzz(tmp_path / "both", "--seeds", "0:2").exit_code == 0
+    alone = fuzz(tmp_path / "alone", "--seeds", "0:2", "--no-kernel")
+    assert alone.exit_code == 0, alone.output
+    assert "this run: 2 sequences, 50 calls" in alone.output
+    records = [json.loads(line) for path in (tmp_path / "alone").glob("shards/*")
+               for line in path.read_text().splitlines()]
+    assert {r["traits"] == {} and r["status"] == "ok" for r in records} == {True}

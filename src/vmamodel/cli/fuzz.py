@@ -154,7 +154,7 @@ def _advance(progress: Progress, task: TaskID, stats: RunStats, by_time: bool) -
 
 def _summary(console: Console, campaign: Campaign, stats: RunStats, backend: str,
              jobs: int) -> None:
-    workers = f"{jobs} local workers" if backend == "local" else "Ray"
+    workers = f"{jobs} local worker{'s' if jobs > 1 else ''}" if backend == "local" else "Ray"
     console.print(Text(
         f"this run: {stats.seeds:,} sequences, {stats.calls:,} calls in {stats.seconds:.1f} s "
         f"({stats.rate:,.0f} calls/s, {workers}), {len(stats.diffs)} differences, "
