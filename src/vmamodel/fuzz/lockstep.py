@@ -17,7 +17,7 @@ from typing import Any
 import vmamodel
 from vmamodel.file import File
 from vmamodel.fuzz.generate import MEMFD_BYTES, MEMFDS, CallGenerator, Step
-from vmamodel.host import HostAddressSpace, HostCrash
+from vmamodel.host import HostAddressSpace, HostChildError, HostCrash
 from vmamodel.host.traits import host_model_kwargs
 from vmamodel.scenario.compare import InodeNumbering, vmflags
 from vmamodel.scenario.tokens import errno_name
@@ -158,8 +158,8 @@ class Lockstep:
         try:
             value, maps, smaps = host.run_batch(
                 [(step.func, *self._args(step)), ("maps",), ("smaps",)])
-        except HostCrash as exc:
-            raise _HostCrashed(str(exc)) from exc
+        except (HostCrash, HostChildError) as exc:
+            raise _HostCrashed(f"{type(exc).__name__}: {exc}") from exc
         if isinstance(value, ValueError):
             raise InvalidStep(f"the oracle refused {step.func}: {value}")
         return value, maps, smaps
@@ -173,7 +173,10 @@ class Lockstep:
                               f"{type(exc).__name__}: {exc}", "")
         if not self.host.spaces:
             return None
-        self.host.spaces[step.bind] = self.host.spaces[step.space].fork()
+        try:
+            self.host.spaces[step.bind] = self.host.spaces[step.space].fork()
+        except (HostCrash, HostChildError) as exc:
+            raise _HostCrashed(f"{type(exc).__name__}: {exc}") from exc
         for space in (step.space, step.bind):
             host = self.host.spaces[space]
             divergence = self._compare(Step("fork", (), space), index, host.maps(), host.smaps())
