@@ -22,11 +22,6 @@ FIXED = ANON | MAP_FIXED
 SHANON = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE
 
 
-def at(page: int) -> int:
-    """The address of arena page ``page``."""
-    return ARENA + page * P
-
-
 def layout(mm: object) -> list[tuple[int, int, str]]:
     """(first page, last page + 1, perms) of each VMA, relative to the arena."""
     out = []

@@ -12,26 +12,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 import vmamodel as v
+from vmamodel.fuzz import generate as gen
+from vmamodel.fuzz.generate import WINDOW, P, at
 from vmamodel.host import host_model_kwargs
 from vmamodel.scenario.compare import InodeNumbering
 
-P = 4096
-#: Pages of the arena the machines play in: small, so that calls collide often.
-WINDOW = 48
+__all__ = ["WINDOW", "P", "at"]
 
-PROTS = st.sampled_from(
-    [
-        v.PROT_NONE,
-        v.PROT_READ,
-        v.PROT_READ | v.PROT_WRITE,
-        v.PROT_READ | v.PROT_EXEC,
-        v.PROT_EXEC,
-        v.PROT_WRITE,
-        v.PROT_READ | v.PROT_WRITE | v.PROT_EXEC,
-    ]
-)
-PAGES = st.integers(0, WINDOW - 1)
-LENGTHS = st.integers(1, 8)
+# The domains and builders of the calls live in vmamodel.fuzz.generate (shared with
+# ``vmamodel fuzz``); the machines draw from them with hypothesis strategies.
+PROTS = st.sampled_from(gen.PROTS)
+PAGES = st.integers(*gen.PAGE_RANGE)
+LENGTHS = st.integers(*gen.LENGTH_RANGE)
 
 #: Examples per machine: the CI profile runs enough for >= 2,000 calls in all; raise it
 #: locally with VMAMODEL_EXAMPLES to explore.

@@ -9,13 +9,13 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from core.util import at
+from vmamodel.fuzz import generate as gen
 
-from .machine import P
-from .rules_madvise import LENGTHS, TARGETS, target_page
+from .machine import P, at
+from .rules_madvise import LENGTHS, TARGETS
 
 #: Few names, so that equal names meet and merge; and the refused ones.
-NAMES = st.sampled_from(["a", "a", "b", "b", None, None, "", "n" * 79, "n" * 80, "x]", "\t"])
+NAMES = st.sampled_from(gen.ANON_NAMES)
 
 
 class AnonNameRules:
@@ -25,10 +25,10 @@ class AnonNameRules:
         near=TARGETS,
         npages=LENGTHS,
         name=NAMES,
-        skew=st.sampled_from([0] * 10 + [1]),
+        skew=st.sampled_from(gen.ANON_NAME_SKEWS),
     )
     def set_vma_anon_name(
         self, near: tuple[int, int], npages: int, name: str | None, skew: int
     ) -> None:
-        page = target_page(self.model, near)  # type: ignore[attr-defined]
+        page = gen.target_page(self.model, *near)  # type: ignore[attr-defined]
         self.both("set_vma_anon_name", at(page) + skew, npages * P, name)  # type: ignore[attr-defined]

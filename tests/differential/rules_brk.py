@@ -13,21 +13,15 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-import vmamodel as v
+from vmamodel.fuzz import generate as gen
 
 from .machine import PROTS, P
 
 #: Pages above start_brk that the rules play in.
-HEAP_WINDOW = 40
-HEAP_PAGES = st.integers(0, HEAP_WINDOW - 1)
-BREAKS = st.integers(-1, HEAP_WINDOW)
-SKEWS = st.sampled_from([0, 0, 0, 1, P - 1])
-NEAR_FLAGS = st.sampled_from([
-    v.MAP_PRIVATE | v.MAP_ANONYMOUS | v.MAP_FIXED_NOREPLACE,
-    v.MAP_PRIVATE | v.MAP_ANONYMOUS | v.MAP_FIXED,
-    v.MAP_SHARED | v.MAP_ANONYMOUS | v.MAP_FIXED_NOREPLACE,
-    v.MAP_PRIVATE | v.MAP_ANONYMOUS | v.MAP_FIXED_NOREPLACE | v.MAP_GROWSDOWN,
-])
+HEAP_PAGES = st.integers(*gen.HEAP_PAGE_RANGE)
+BREAKS = st.integers(*gen.BREAK_RANGE)
+SKEWS = st.sampled_from(gen.BRK_SKEWS)
+NEAR_FLAGS = st.sampled_from(gen.NEAR_HEAP_FLAGS)
 
 
 class BrkRules:
@@ -36,7 +30,7 @@ class BrkRules:
     model: Any
 
     def heap_page(self, page: int) -> int:
-        return int(self.model.start_brk) + page * P
+        return gen.heap_page(self.model, page)
 
     @rule(page=BREAKS, skew=SKEWS)
     def brk(self, page: int, skew: int) -> None:

@@ -16,8 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
-#: Processes alive at once, the root included.
-MAX_FAMILY = 4
+from vmamodel.fuzz.generate import MAX_FAMILY
 
 
 class ForkRules:

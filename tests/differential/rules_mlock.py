@@ -8,18 +8,12 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-import vmamodel as v
-from core.util import at
+from vmamodel.fuzz import generate as gen
 
-from .machine import P
-from .rules_madvise import LENGTHS, TARGETS, target_page
+from .rules_madvise import LENGTHS, TARGETS
 
-OPS = st.sampled_from(["mlock", "mlock", "mlock2", "munlock", "munlock", "mlockall", "munlockall"])
-MCL = st.sampled_from([
-    v.MCL_CURRENT, v.MCL_FUTURE, v.MCL_CURRENT | v.MCL_FUTURE, v.MCL_CURRENT | v.MCL_ONFAULT,
-    v.MCL_FUTURE | v.MCL_ONFAULT, v.MCL_CURRENT | v.MCL_FUTURE | v.MCL_ONFAULT, 0,
-    v.MCL_ONFAULT, 8,
-])
+OPS = st.sampled_from(gen.LOCK_OPS)
+MCL = st.sampled_from(gen.MCL)
 
 
 def host_locked_pages(pid: int) -> int:
@@ -59,24 +53,20 @@ class MlockRules:
         op=OPS,
         near=TARGETS,
         npages=LENGTHS,
-        skew=st.sampled_from([0] * 6 + [1, 100]),
-        onfault=st.sampled_from([0, v.MLOCK_ONFAULT, v.MLOCK_ONFAULT, 2]),
+        skew=st.sampled_from(gen.LOCK_SKEWS),
+        onfault=st.sampled_from(gen.MLOCK2_FLAGS),
         mcl=MCL,
     )
     def lock(
         self, op: str, near: tuple[int, int], npages: int, skew: int, onfault: int, mcl: int
     ) -> None:
         both = self.both  # type: ignore[attr-defined]
-        addr = at(target_page(self.model, near)) + skew  # type: ignore[attr-defined]
-        if op == "mlockall":
-            if both("mlockall", mcl)[0] == "ok":
+        func, args = gen.lock_call(self.model, op, near, npages, skew, onfault, mcl)  # type: ignore[attr-defined]
+        if func == "mlockall":
+            if both(func, *args)[0] == "ok":
                 self.locked_vm_comparable = False
             return
-        if op == "munlockall":
-            both("munlockall")
+        both(func, *args)
+        if func == "munlockall":
             self.locked_vm_comparable = True
-        elif op == "mlock2":
-            both("mlock2", addr, npages * P, onfault)
-        else:
-            both(op, addr, npages * P)
         self.check_locked_vm()

@@ -9,19 +9,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 import vmamodel as v
-from core.util import at
+from vmamodel.fuzz import generate as gen
 
-from .machine import LENGTHS, PAGES, PROTS, WINDOW, DifferentialMachine, P, run_machine
+from .machine import LENGTHS, PAGES, PROTS, DifferentialMachine, P, run_machine
 
 pytestmark = pytest.mark.host
 
 #: Two memfds shared by every example (the host child keeps their fds open).
-MEMFDS = [v.memfd_create("diff0", 2 * WINDOW * P), v.memfd_create("diff1", 2 * WINDOW * P)]
+MEMFDS = [v.memfd_create("diff0", gen.MEMFD_BYTES), v.memfd_create("diff1", gen.MEMFD_BYTES)]
 
-KINDS = st.sampled_from(
-    ["anon-private", "anon-shared", "memfd0-private", "memfd0-shared", "memfd1-private"]
-)
-EXTRA = st.sampled_from([0, 0, 0, 0, v.MAP_NORESERVE, v.MAP_POPULATE, v.MAP_STACK, v.MAP_LOCKED])
+KINDS = st.sampled_from(gen.KINDS)
+EXTRA = st.sampled_from(gen.EXTRA)
 
 
 class CoreMachine(DifferentialMachine):
@@ -32,32 +30,30 @@ class CoreMachine(DifferentialMachine):
         kind=KINDS,
         noreplace=st.booleans(),
         extra=EXTRA,
-        fileoff=st.integers(0, WINDOW),
+        fileoff=st.integers(*gen.FILEOFF_RANGE),
     )
     def mmap(
         self, page: int, npages: int, prot: int, kind: str, noreplace: bool, extra: int,
         fileoff: int,
     ) -> None:
-        flags = (v.MAP_FIXED_NOREPLACE if noreplace else v.MAP_FIXED) | extra
-        file = None
-        if kind.startswith("anon"):
-            flags |= v.MAP_ANONYMOUS
-        else:
-            file = MEMFDS[int(kind[5])]
-        flags |= v.MAP_SHARED if kind.endswith("shared") else v.MAP_PRIVATE
-        self.both("mmap", at(page), npages * P, prot, flags, file, fileoff * P)
+        addr, length, prot, flags, memfd, offset = gen.mmap_args(
+            page, npages, prot, kind, noreplace, extra, fileoff)
+        file = None if memfd is None else MEMFDS[memfd]
+        self.both("mmap", addr, length, prot, flags, file, offset)
 
-    @rule(page=PAGES, npages=st.integers(0, 12), skew=st.sampled_from([0, 0, 0, 0, 1, 100]))
+    @rule(page=PAGES, npages=st.integers(*gen.UNMAP_PAGES),
+          skew=st.sampled_from(gen.MUNMAP_SKEWS))
     def munmap(self, page: int, npages: int, skew: int) -> None:
-        self.both("munmap", at(page) + skew, npages * P)
+        self.both("munmap", gen.at(page) + skew, npages * P)
 
-    @rule(page=PAGES, npages=st.integers(0, 12), prot=PROTS, skew=st.sampled_from([0, 0, 0, 1]))
+    @rule(page=PAGES, npages=st.integers(*gen.UNMAP_PAGES), prot=PROTS,
+          skew=st.sampled_from(gen.MPROTECT_SKEWS))
     def mprotect(self, page: int, npages: int, prot: int, skew: int) -> None:
-        self.both("mprotect", at(page), npages * P + skew, prot)
+        self.both("mprotect", gen.at(page), npages * P + skew, prot)
 
     @rule(page=PAGES, write=st.booleans())
     def touch(self, page: int, write: bool) -> None:
-        self.both("touch", at(page) + 8, write)
+        self.both("touch", gen.at(page) + 8, write)
 
 
 def test_core_machine() -> None:

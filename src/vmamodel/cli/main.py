@@ -23,6 +23,7 @@ from rich.text import Text
 from vmamodel.bench import Options
 from vmamodel.bench import run as run_bench
 from vmamodel.cli.check import check as check_command
+from vmamodel.cli.fuzz import fuzz
 from vmamodel.cli.replay import COMMANDS as REPLAY_COMMANDS
 from vmamodel.cli.show import console_for, show
 from vmamodel.events import format_event
@@ -422,6 +423,7 @@ def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_
 
 cli.add_command(check_command)
 cli.add_command(show)
+cli.add_command(fuzz)
 for _command in REPLAY_COMMANDS:
     cli.add_command(_command)
 

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from typing import Final
 
+from vmamodel.constants import PAGE_SIZE
+
 ARENA_BASE: Final = 0x100000000000
 ARENA_SIZE: Final = 1 << 40
 DEFAULT_ARENA: Final = (ARENA_BASE, ARENA_SIZE)
+
+
+def at(page: int) -> int:
+    """The address of page ``page`` of the arena (``BASE + page * PAGE`` in a scenario)."""
+    return ARENA_BASE + page * PAGE_SIZE

@@ -165,7 +165,15 @@ class HostBackend:
 
     def memfd_create(self, name: str, size: int) -> File:
 
-        return memfd_create(name, size)
+        file = memfd_create(name, size)
+        # The oracle creates a memfd lazily, in the first process that maps it; a fork made
+        # before that would leave parent and child each a memfd of its own, where the
+        # scenario (and the model) have one file. Create it in the first process now, so
+        # that every later fork inherits it.
+        if self._spaces:
+            main: Any = self._spaces[0]
+            main.ftruncate(file, size)
+        return file
 
     def open_file(self, path: str, flags: int, size: int) -> File:
 
