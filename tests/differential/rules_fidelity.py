@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 import vmamodel as v
+from vmamodel.fuzz.generate import target_page
 from vmamodel.mempolicy import (
     MPOL_BIND,
     MPOL_DEFAULT,
@@ -20,7 +21,7 @@ from vmamodel.mempolicy import (
 )
 
 from .machine import P, at, outcome
-from .rules_madvise import LENGTHS, TARGETS, target_page
+from .rules_madvise import LENGTHS, TARGETS
 
 POLICIES = st.sampled_from([
     (MPOL_DEFAULT, None, 0), (MPOL_BIND, 1, 64), (MPOL_BIND, 1, 64), (MPOL_PREFERRED, 1, 64),
@@ -52,7 +53,7 @@ class FidelityRules:
 
     @rule(near=TARGETS, npages=LENGTHS, policy=POLICIES)
     def mbind(self, near: tuple[int, int], npages: int, policy: tuple[int, Any, int]) -> None:
-        page = target_page(self.model, near)  # type: ignore[attr-defined]
+        page = target_page(self.model, *near)  # type: ignore[attr-defined]
         mode, nodes, maxnode = policy
         self.both("mbind", at(page), npages * P, mode, nodes, maxnode)  # type: ignore[attr-defined]
 
@@ -60,7 +61,7 @@ class FidelityRules:
           register=st.booleans())
     def uffd(self, near: tuple[int, int], npages: int, which: int, mode: int,
              register: bool) -> None:
-        page = target_page(self.model, near)  # type: ignore[attr-defined]
+        page = target_page(self.model, *near)  # type: ignore[attr-defined]
         host_uffd, model_uffd = self.uffds[which]
         start, length = at(page), npages * P
         name = "uffdio_register" if register else "uffdio_unregister"

@@ -9,11 +9,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
 import vmamodel as v
+from vmamodel.fuzz.generate import target_page
 from vmamodel.vma import vma_uffd_ctx
 
 from .machine import PAGES, PROTS, P, at, run_machine
 from .rules_fidelity import FidelityRules
-from .rules_madvise import ADVICES, LENGTHS, TARGETS, MadviseRules, target_page
+from .rules_madvise import ADVICES, LENGTHS, TARGETS, MadviseRules
 from .test_core_machine import KINDS, CoreMachine
 
 #: Advices that fault pages in: on memory a userfaultfd watches they would wait for a
@@ -47,7 +48,7 @@ class FidelityMachine(FidelityRules, MadviseRules, CoreMachine):
 
     @rule(near=TARGETS, npages=LENGTHS, advice=ADVICES, skew=st.sampled_from([0] * 10 + [1, 100]))
     def madvise(self, near: tuple[int, int], npages: int, advice: int, skew: int) -> None:
-        page = target_page(self.model, near)
+        page = target_page(self.model, *near)
         if advice in FAULTING and self.watched(at(page), at(page) + npages * P + P):
             return
         super().madvise(near, npages, advice, skew)
