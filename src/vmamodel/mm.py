@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from vmamodel.abi import syscall_abi
 from vmamodel.anon_name import prctl_set_vma_anon_name
 from vmamodel.brk import sys_brk
 from vmamodel.constants import (
@@ -36,7 +37,6 @@ from vmamodel.munmap import do_munmap
 from vmamodel.pagetable import PageTable
 from vmamodel.pkeys import (
     INIT_PKRU_VALUE,
-    as_int,
     mm_execute_only_pkey,
     pkru_allows,
     sys_pkey_alloc,
@@ -224,6 +224,7 @@ class AddressSpace:
             self.validate_mm()
         return result
 
+    @syscall_abi("mmap")
     def mmap(
         self,
         addr: int,
@@ -241,6 +242,7 @@ class AddressSpace:
             "mmap", args, lambda: ksys_mmap_pgoff(self, addr, length, prot, flags, file, offset)
         )
 
+    @syscall_abi("munmap")
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2)."""
         if not (self.tracer.active or self.debug):
@@ -248,6 +250,7 @@ class AddressSpace:
             return
         self._call("munmap", (addr, length), lambda: do_munmap(self, addr, length))
 
+    @syscall_abi("mprotect")
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
         if not (self.tracer.active or self.debug):
@@ -257,16 +260,17 @@ class AddressSpace:
             "mprotect", (addr, length, prot), lambda: do_mprotect_pkey(self, addr, length, prot)
         )
 
+    @syscall_abi("pkey_mprotect")
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
         """pkey_mprotect(2): mprotect(2) that also gives the range the key ``pkey`` (-1: as
         mprotect)."""
-        key = as_int(pkey)
         self._call(
             "pkey_mprotect",
             (addr, length, prot, pkey),
-            lambda: do_mprotect_pkey(self, addr, length, prot, key),
+            lambda: do_mprotect_pkey(self, addr, length, prot, pkey),
         )
 
+    @syscall_abi("pkey_alloc")
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2): a new key; ``access_rights`` (PKEY_DISABLE_ACCESS/WRITE) go to the
         calling thread's PKRU."""
@@ -276,10 +280,12 @@ class AddressSpace:
             lambda: sys_pkey_alloc(self, flags, access_rights),
         )
 
+    @syscall_abi("pkey_free")
     def pkey_free(self, pkey: int) -> None:
         """pkey_free(2)."""
         self._call("pkey_free", (pkey,), lambda: sys_pkey_free(self, pkey))
 
+    @syscall_abi("set_vma_anon_name")
     def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
         """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name): name the anonymous
         memory of [addr, addr+length), or clear its name (None). See vmamodel.anon_name."""
@@ -289,11 +295,13 @@ class AddressSpace:
             "set_vma_anon_name", args, lambda: prctl_set_vma_anon_name(self, addr, length, name)
         )
 
+    @syscall_abi("mseal")
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection
         changes (VM_SEALED); it cannot be undone."""
         self._call("mseal", (addr, length, flags), lambda: do_mseal(self, addr, length, flags))
 
+    @syscall_abi("touch")
     def touch(self, addr: int, write: bool = False) -> None:
         """A user read or write of one byte. Raises ``AccessFault`` (an ``OSError`` with
         EFAULT) where the access would raise SIGSEGV or SIGBUS, changing nothing."""
@@ -302,6 +310,7 @@ class AddressSpace:
             return
         self._call("touch", (addr, write), lambda: do_user_addr_fault(self, addr, write))
 
+    @syscall_abi("mremap")
     def mremap(
         self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0
     ) -> int:
@@ -311,6 +320,7 @@ class AddressSpace:
         args = (old_addr, old_len, new_len, flags, new_addr)
         return self._call("mremap", args, lambda: do_mremap(self, *args))
 
+    @syscall_abi("madvise")
     def madvise(self, addr: int, length: int, advice: int) -> None:
         """madvise(2)."""
         if not (self.tracer.active or self.debug):
@@ -320,18 +330,22 @@ class AddressSpace:
             "madvise", (addr, length, advice), lambda: do_madvise(self, addr, length, advice)
         )
 
+    @syscall_abi("mlock")
     def mlock(self, addr: int, length: int) -> None:
         """mlock(2)."""
         self._call("mlock", (addr, length), lambda: do_mlock(self, addr, length, 0))
 
+    @syscall_abi("mlock2")
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
         """mlock2(2): MLOCK_ONFAULT locks on fault."""
         self._call("mlock2", (addr, length, flags), lambda: sys_mlock2(self, addr, length, flags))
 
+    @syscall_abi("munlock")
     def munlock(self, addr: int, length: int) -> None:
         """munlock(2)."""
         self._call("munlock", (addr, length), lambda: do_munlock(self, addr, length))
 
+    @syscall_abi("mlockall")
     def mlockall(self, flags: int) -> None:
         """mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
         self._call("mlockall", (flags,), lambda: do_mlockall(self, flags))
@@ -340,6 +354,7 @@ class AddressSpace:
         """munlockall(2)."""
         self._call("munlockall", (), lambda: do_munlockall(self))
 
+    @syscall_abi("brk")
     def brk(self, addr: int) -> int:
         """brk(2): returns the new break, or the old one when the request fails."""
         return self._call("brk", (addr,), lambda: sys_brk(self, addr))
@@ -389,6 +404,7 @@ class AddressSpace:
             for vma in self.tree
         ]
 
+    @syscall_abi("find_vma")
     def find_vma(self, addr: int) -> Any:
         """find_vma(): the first VMA ending above addr (the live object; do not mutate)."""
         return self.tree.find(addr)

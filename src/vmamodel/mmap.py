@@ -23,6 +23,8 @@ from vmamodel.constants import (
     MAP_DROPPABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
+    MAP_HUGE_MASK,
+    MAP_HUGE_SHIFT,
     MAP_HUGETLB,
     MAP_LOCKED,
     MAP_NONBLOCK,
@@ -142,6 +144,18 @@ def _anon_flags(flags: int, vm_flags: int) -> int:
     raise oserror(errno.EINVAL, "mmap: bad mapping type for anonymous memory")
 
 
+#: The huge page sizes (log2) of x86-64 with gigantic pages: 2 MiB (the default) and 1 GiB.
+HUGE_PAGE_SHIFTS = (21, 30)
+
+
+def hstate_sizelog(page_size_log: int) -> int | None:
+    """hstate_sizelog(): the huge page size a MAP_HUGE_* encoding names (0: the default), or
+    None when no hstate has that size."""
+    if not page_size_log:
+        return HUGE_PAGE_SHIFTS[0]
+    return page_size_log if page_size_log in HUGE_PAGE_SHIFTS else None
+
+
 def ksys_mmap_pgoff(
     mm: AddressSpace,
     addr: int,
@@ -163,6 +177,13 @@ def ksys_mmap_pgoff(
     if flags & MAP_HUGETLB:
         if file is not None:
             raise oserror(errno.EINVAL, "mmap: MAP_HUGETLB on a file that is not hugetlbfs")
+        huge_shift = hstate_sizelog((flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK)
+        if huge_shift is None:
+            raise oserror(errno.EINVAL, "mmap: MAP_HUGETLB with a huge page size not supported")
+        # The length is rounded up to the huge page size (wrapping to 0 past the top), and
+        # do_mmap() refuses a zero length before the reservation fails.
+        if ((length + (1 << huge_shift) - 1) >> huge_shift << huge_shift) & ULONG_MAX == 0:
+            raise oserror(errno.EINVAL, "mmap: zero length")
         raise oserror(errno.ENOMEM, "mmap: no huge pages are reserved")
     return vm_mmap_pgoff(mm, file, addr, length, prot, flags, pgoff)
 

@@ -38,6 +38,7 @@ from errno import EPERM
 from pathlib import Path
 from typing import IO, Any
 
+from vmamodel.abi import SYSCALL_ARGS, convert_args, syscall_abi
 from vmamodel.constants import (
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
@@ -347,7 +348,7 @@ class HostAddressSpace:
             length += start % PAGE_SIZE
             start -= start % PAGE_SIZE
         end = start + page_align(length)
-        if end > U64 + 1 or (huge and end > TASK_SIZE):
+        if end > U64 or (huge and end > TASK_SIZE):
             return
         self._inside(start, end, what)
 
@@ -497,6 +498,7 @@ class HostAddressSpace:
         return ("smaps",)
 
     # ---- the AddressSpace API ----------------------------------------------------------
+    @syscall_abi("mmap")
     def mmap(
         self, addr: int, length: int, prot: int, flags: int, file: File | None = None,
         offset: int = 0,
@@ -505,30 +507,38 @@ class HostAddressSpace:
         result: int = self._request(self._req_mmap(addr, length, prot, flags, file, offset))
         return result
 
+    @syscall_abi("munmap")
     def munmap(self, addr: int, length: int) -> None:
         self._request(self._req_munmap(addr, length))
 
+    @syscall_abi("mprotect")
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         self._request(self._req_mprotect(addr, length, prot))
 
+    @syscall_abi("mremap")
     def mremap(
         self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0,
     ) -> int:
         result: int = self._request(self._req_mremap(old_addr, old_len, new_len, flags, new_addr))
         return result
 
+    @syscall_abi("madvise")
     def madvise(self, addr: int, length: int, advice: int) -> None:
         self._request(self._req_madvise(addr, length, advice))
 
+    @syscall_abi("mlock")
     def mlock(self, addr: int, length: int) -> None:
         self._request(self._req_mlock(addr, length))
 
+    @syscall_abi("mlock2")
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
         self._request(self._req_mlock2(addr, length, flags))
 
+    @syscall_abi("munlock")
     def munlock(self, addr: int, length: int) -> None:
         self._request(self._req_munlock(addr, length))
 
+    @syscall_abi("mlockall")
     def mlockall(self, flags: int) -> None:
         """mlockall(2) of the whole child (its own Python mappings included)."""
         self._request(self._req_mlockall(flags))
@@ -536,29 +546,35 @@ class HostAddressSpace:
     def munlockall(self) -> None:
         self._request(self._req_munlockall())
 
+    @syscall_abi("set_vma_anon_name")
     def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
         """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name); None is NULL."""
         self._request(self._req_set_vma_anon_name(addr, length, name))
 
+    @syscall_abi("mseal")
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2). Sealed mappings cannot be unmapped, so ``reset()`` refuses afterwards;
         to reuse one child for many sealing cases, ``fork()`` it while empty and seal in the
         fork (closing the fork frees its sealed mappings)."""
         self._request(self._req_mseal(addr, length, flags))
 
+    @syscall_abi("pkey_mprotect")
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
         """pkey_mprotect(2) (guarded like mprotect)."""
         self._request(self._req_pkey_mprotect(addr, length, prot, pkey))
 
+    @syscall_abi("pkey_alloc")
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),
         rights on key 0 would fault all of the child's own memory (HostCrash)."""
         result: int = self._request(self._req_pkey_alloc(flags, access_rights))
         return result
 
+    @syscall_abi("pkey_free")
     def pkey_free(self, pkey: int) -> None:
         self._request(self._req_pkey_free(pkey))
 
+    @syscall_abi("brk")
     def brk(self, addr: int) -> int:
         """brk(2): the new break, or the old one when the kernel refuses."""
         result: int = self._request(self._req_brk(addr))
@@ -584,6 +600,7 @@ class HostAddressSpace:
     def end_data(self) -> int:
         return self._layout()[2]
 
+    @syscall_abi("touch")
     def touch(self, addr: int, write: bool = False) -> None:
         """Fault the page at ``addr`` as a user read or write would; OSError(EFAULT) where a
         real access would get SIGSEGV/SIGBUS. A write stores a zero byte."""
@@ -657,13 +674,19 @@ class HostAddressSpace:
         self._request(("brk_reset",))
         self.munlockall()
 
+    @staticmethod
+    def _abi(call: Sequence[Any]) -> tuple[Any, ...]:
+        """A batched call's arguments as the syscall ABI converts them (see vmamodel.abi)."""
+        args = tuple(call[1:])
+        return convert_args(call[0], args) if call[0] in SYSCALL_ARGS else args
+
     def run_batch(self, calls: Iterable[Sequence[Any]]) -> list[Any]:
         """Run ``(method_name, *args)`` calls in one round trip.
 
         Returns one item per call: its result, or the OSError / ValueError it failed with
         (returned, not raised). Guards run for all calls before any is sent.
         """
-        requests = [getattr(self, "_req_" + call[0])(*call[1:]) for call in calls]
+        requests = [getattr(self, "_req_" + call[0])(*self._abi(call)) for call in calls]
         results: list[Any] = []
         for response in self._request(("batch", requests)):
             try:
