@@ -137,11 +137,21 @@ _IN_RANGE: Final[dict[str, str]] = {
 }
 
 
-def syscall_abi(name: str) -> Callable[[F], F]:
+def _raise_pending(obj: object, attr: str) -> None:
+    """Raise (and clear) the exception a call left pending on ``obj``."""
+    error: BaseException = getattr(obj, attr)
+    setattr(obj, attr, None)
+    raise error from error.__cause__
+
+
+def syscall_abi(name: str, pending: str | None = None) -> Callable[[F], F]:
     """Decorate an entry point (a method) whose parameters are those of ``SYSCALL_ARGS[name]``:
     each argument is converted to its C type before the method runs. The wrapper is generated
     with the method's own signature, so that an in-range call costs a type test and a compare
-    per argument and one extra call."""
+    per argument and one extra call.
+
+    ``pending``: the name of an attribute of the object where the call may leave an
+    exception to raise once it has finished or failed (the model's DriverError)."""
     table = SYSCALL_ARGS[name]
 
     def decorate(fn: F) -> F:
@@ -162,8 +172,17 @@ def syscall_abi(name: str) -> Callable[[F], F]:
                 f"    if not ({_IN_RANGE[ctype].format(arg)}):\n"
                 f"        {arg} = _c_{arg}({arg}, {name!r}, {arg!r})\n"
             )
-        call = ", ".join(["self", *(arg for arg, _ in table)])
-        source = f"def {fn.__name__}({', '.join(header)}):\n{''.join(body)}    return _fn({call})\n"
+        call = f"_fn({', '.join(['self', *(arg for arg, _ in table)])})"
+        if pending is None:
+            body.append(f"    return {call}\n")
+        else:
+            namespace["_raise_pending"] = _raise_pending
+            check = f"if self.{pending} is not None: _raise_pending(self, {pending!r})"
+            body.append(
+                f"    try:\n        result = {call}\n    except OSError:\n        {check}\n"
+                f"        raise\n    {check}\n    return result\n"
+            )
+        source = f"def {fn.__name__}({', '.join(header)}):\n{''.join(body)}"
         exec(source, namespace)  # generated from the table above, as dataclasses does
         wrapper: F = namespace[fn.__name__]
         wrapper.__doc__ = fn.__doc__

@@ -26,6 +26,7 @@ from vmamodel.constants import (
 from vmamodel.events import Syscall, SyscallReturn, Tracer
 from vmamodel.fault import do_user_addr_fault
 from vmamodel.fork import dup_mmap, exit_mmap
+from vmamodel.hooks import DriverError
 from vmamodel.inject import Injector, _Rule
 from vmamodel.madvise import do_madvise
 from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
@@ -50,6 +51,15 @@ from vmamodel.unmapped_area import ShmemHuge
 from vmamodel.vma import Vma, VmaView
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def entry(name: str) -> Callable[[F], F]:
+    """A system call of the model: arguments as the kernel's C types (vmamodel.abi), and a
+    DriverError a hook left pending raised once the call has finished or failed."""
+    return syscall_abi(name, pending="pending_driver_error")
+
+
 RLIM_INFINITY = (1 << 64) - 1
 #: MAX_LFS_FILESIZE on 64-bit, in pages.
 MAX_LFS_PAGES = ((1 << 63) - 1) >> PAGE_SHIFT
@@ -141,6 +151,8 @@ class AddressSpace:
         self._execute_only_pkey = -1 if pkeys else 0
         self.pkru = INIT_PKRU_VALUE if pkeys else 0
         self.debug = debug
+        # A misbehaving driver hook of the running call (vmamodel.hooks.DriverError).
+        self.pending_driver_error: DriverError | None = None
 
         self.tree = VmaTree()
         self.pages = PageTable()
@@ -224,7 +236,7 @@ class AddressSpace:
             self.validate_mm()
         return result
 
-    @syscall_abi("mmap")
+    @entry("mmap")
     def mmap(
         self,
         addr: int,
@@ -242,7 +254,7 @@ class AddressSpace:
             "mmap", args, lambda: ksys_mmap_pgoff(self, addr, length, prot, flags, file, offset)
         )
 
-    @syscall_abi("munmap")
+    @entry("munmap")
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2)."""
         if not (self.tracer.active or self.debug):
@@ -250,7 +262,7 @@ class AddressSpace:
             return
         self._call("munmap", (addr, length), lambda: do_munmap(self, addr, length))
 
-    @syscall_abi("mprotect")
+    @entry("mprotect")
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
         if not (self.tracer.active or self.debug):
@@ -260,7 +272,7 @@ class AddressSpace:
             "mprotect", (addr, length, prot), lambda: do_mprotect_pkey(self, addr, length, prot)
         )
 
-    @syscall_abi("pkey_mprotect")
+    @entry("pkey_mprotect")
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
         """pkey_mprotect(2): mprotect(2) that also gives the range the key ``pkey`` (-1: as
         mprotect)."""
@@ -270,7 +282,7 @@ class AddressSpace:
             lambda: do_mprotect_pkey(self, addr, length, prot, pkey),
         )
 
-    @syscall_abi("pkey_alloc")
+    @entry("pkey_alloc")
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2): a new key; ``access_rights`` (PKEY_DISABLE_ACCESS/WRITE) go to the
         calling thread's PKRU."""
@@ -280,12 +292,12 @@ class AddressSpace:
             lambda: sys_pkey_alloc(self, flags, access_rights),
         )
 
-    @syscall_abi("pkey_free")
+    @entry("pkey_free")
     def pkey_free(self, pkey: int) -> None:
         """pkey_free(2)."""
         self._call("pkey_free", (pkey,), lambda: sys_pkey_free(self, pkey))
 
-    @syscall_abi("set_vma_anon_name")
+    @entry("set_vma_anon_name")
     def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
         """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name): name the anonymous
         memory of [addr, addr+length), or clear its name (None). See vmamodel.anon_name."""
@@ -295,13 +307,13 @@ class AddressSpace:
             "set_vma_anon_name", args, lambda: prctl_set_vma_anon_name(self, addr, length, name)
         )
 
-    @syscall_abi("mseal")
+    @entry("mseal")
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection
         changes (VM_SEALED); it cannot be undone."""
         self._call("mseal", (addr, length, flags), lambda: do_mseal(self, addr, length, flags))
 
-    @syscall_abi("touch")
+    @entry("touch")
     def touch(self, addr: int, write: bool = False) -> None:
         """A user read or write of one byte. Raises ``AccessFault`` (an ``OSError`` with
         EFAULT) where the access would raise SIGSEGV or SIGBUS, changing nothing."""
@@ -310,7 +322,7 @@ class AddressSpace:
             return
         self._call("touch", (addr, write), lambda: do_user_addr_fault(self, addr, write))
 
-    @syscall_abi("mremap")
+    @entry("mremap")
     def mremap(
         self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0
     ) -> int:
@@ -320,7 +332,7 @@ class AddressSpace:
         args = (old_addr, old_len, new_len, flags, new_addr)
         return self._call("mremap", args, lambda: do_mremap(self, *args))
 
-    @syscall_abi("madvise")
+    @entry("madvise")
     def madvise(self, addr: int, length: int, advice: int) -> None:
         """madvise(2)."""
         if not (self.tracer.active or self.debug):
@@ -330,40 +342,43 @@ class AddressSpace:
             "madvise", (addr, length, advice), lambda: do_madvise(self, addr, length, advice)
         )
 
-    @syscall_abi("mlock")
+    @entry("mlock")
     def mlock(self, addr: int, length: int) -> None:
         """mlock(2)."""
         self._call("mlock", (addr, length), lambda: do_mlock(self, addr, length, 0))
 
-    @syscall_abi("mlock2")
+    @entry("mlock2")
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
         """mlock2(2): MLOCK_ONFAULT locks on fault."""
         self._call("mlock2", (addr, length, flags), lambda: sys_mlock2(self, addr, length, flags))
 
-    @syscall_abi("munlock")
+    @entry("munlock")
     def munlock(self, addr: int, length: int) -> None:
         """munlock(2)."""
         self._call("munlock", (addr, length), lambda: do_munlock(self, addr, length))
 
-    @syscall_abi("mlockall")
+    @entry("mlockall")
     def mlockall(self, flags: int) -> None:
         """mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
         self._call("mlockall", (flags,), lambda: do_mlockall(self, flags))
 
+    @entry("munlockall")
     def munlockall(self) -> None:
         """munlockall(2)."""
         self._call("munlockall", (), lambda: do_munlockall(self))
 
-    @syscall_abi("brk")
+    @entry("brk")
     def brk(self, addr: int) -> int:
         """brk(2): returns the new break, or the old one when the request fails."""
         return self._call("brk", (addr,), lambda: sys_brk(self, addr))
 
+    @entry("fork")
     def fork(self) -> AddressSpace:
         """fork(2): the child's address space (dup_mmap)."""
 
         return self._call("fork", (), lambda: dup_mmap(self))
 
+    @entry("exit")
     def exit(self) -> None:
         """exit(2): exit_mmap() closes and frees every VMA."""
 
@@ -404,7 +419,7 @@ class AddressSpace:
             for vma in self.tree
         ]
 
-    @syscall_abi("find_vma")
+    @entry("find_vma")
     def find_vma(self, addr: int) -> Any:
         """find_vma(): the first VMA ending above addr (the live object; do not mutate)."""
         return self.tree.find(addr)

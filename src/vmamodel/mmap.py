@@ -61,7 +61,14 @@ from vmamodel.constants import (
 )
 from vmamodel.events import VmaCreated, WarnOn
 from vmamodel.file import SHMEM_VM_OPS, VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
-from vmamodel.hooks import call_hook, maybe_inject, ops_owner, oserror
+from vmamodel.hooks import (
+    call_hook,
+    check_desc,
+    maybe_inject,
+    ops_owner,
+    oserror,
+    refuse_unbuildable,
+)
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.mman import calc_vm_flag_bits, calc_vm_prot_bits
 from vmamodel.mmap_action import (
@@ -338,7 +345,7 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
     error = call_hook(
         mm, "mmap_prepare", ops_owner(file.f_op), None,
         lambda: (desc.start, desc.end, desc.pgoff, int(desc.vm_flags)),
-        lambda: mmap_prepare(desc), "mmap_prepare",
+        lambda: mmap_prepare(desc), "mmap_prepare", lambda: check_desc(desc),
     )
     if error is not None:
         raise error
@@ -346,8 +353,11 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
         mm.tracer.emit(WarnOn("mmap_prepare changed desc->start/end", "ignored by the kernel"))
     # Under 6.18 this refuses any use of desc.action, and ops with mapped are refused: a
     # driver using either would not compile there.
-    mmap_action_prepare(mm, desc)
-    refuse_mapped_without_profile(mm, desc.vm_ops)
+    def prepare() -> None:
+        mmap_action_prepare(mm, desc)
+        refuse_mapped_without_profile(mm, desc.vm_ops)
+
+    refuse_unbuildable(mm, "mmap_prepare", ops_owner(file.f_op), None, prepare)
     map.pgoff = desc.pgoff
     if desc.vm_file is not map.file:
         map.file_doesnt_need_get = True
