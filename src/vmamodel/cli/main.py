@@ -10,13 +10,15 @@ import dataclasses
 import difflib
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import zip_longest
 from typing import NoReturn
 
 import click
 from rich import box
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -47,6 +49,8 @@ from vmamodel.scenario.compare import Difference, compare, normalise, vmflags
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_SCENARIO = 0, 1, 2
 DEFAULT_WIDTH = 200
+#: A run of at least this many statements shows a progress bar (on a terminal).
+PROGRESS_MIN_STATEMENTS = 2000
 
 
 def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -108,12 +112,15 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, base: int
         width: int | None) -> None:
     """Run a scenario FILE on the model and show each step's result and the maps."""
     scenario = _load(file)
-    options = options_for(scenario, base=base, trace=trace)
+    options = options_for(scenario, base=base, trace=trace, smaps=show_smaps, snapshots="shown")
     backend = ModelBackend(profile or scenario.profile, config=_heap_of(options.base))
-    result = execute(scenario, backend, options)
+    has_markers = scenario.has_markers
+    with _progress(len(scenario.statements)) as on_step:
+        options.on_step = on_step
+        result = execute(scenario, backend, options)
     console = _console(width)
     for step in result.steps:
-        _print_step(console, scenario, step, show_smaps)
+        _print_step(console, scenario, step, show_smaps, has_markers)
     _print_summary(console, result)
     for line in result.ledgers:
         style = "green" if line.endswith(": balanced") else "bold yellow"
@@ -131,24 +138,55 @@ def _heap_of(base: int) -> dict[str, int]:
     return {} if start is None else {"start_brk": start}
 
 
-def _print_step(console: Console, scenario: Scenario, step: StepRecord, smaps: bool) -> None:
+def _emit(console: Console, text: Text) -> None:
+    """One line of a run's output. Off a terminal it is written as it is, unstyled and never
+    folded: rich's rendering would cost more than running the call the line shows."""
+    if console.is_terminal:
+        console.print(text)
+    else:
+        console.file.write(text.plain + "\n")
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for a long run on a terminal (None: no bar)."""
+    console = Console(stderr=True)
+    if total < PROGRESS_MIN_STATEMENTS or not console.is_terminal:
+        yield None
+        return
+    with Progress(*Progress.get_default_columns(), console=console, transient=True) as bar:
+        task = bar.add_task("running", total=total)
+
+        def advance(done: int, _total: int) -> None:
+            if done % 256 == 0 or done == _total:
+                bar.update(task, completed=done)
+
+        yield advance
+
+
+def _print_step(console: Console, scenario: Scenario, step: StepRecord, smaps: bool,
+                has_markers: bool | None = None) -> None:
     statement = step.statement
     if isinstance(statement, Call):
-        console.print(_call_line(scenario, step))
+        _emit(console, _call_line(scenario, step))
         if step.failed_expectation is not None:
-            console.print(Text(f"    ✗ {step.failed_expectation}", style="bold red"))
+            _emit(console, Text(f"    ✗ {step.failed_expectation}", style="bold red"))
         for event in step.events:
-            console.print(Text(f"    · {format_event(event)}", style="dim"))
-    shown = _shows_state(scenario, step)
+            _emit(console, Text(f"    · {format_event(event)}", style="dim"))
+    shown = _shows_state(scenario, step, has_markers)
     if shown is not None:
         _print_snapshots(console, step.snapshots, smaps or shown == "smaps")
 
 
-def _shows_state(scenario: Scenario, step: StepRecord) -> str | None:
-    """"maps" or "smaps" when the state after this step is shown, else None."""
+def _shows_state(scenario: Scenario, step: StepRecord,
+                 has_markers: bool | None = None) -> str | None:
+    """"maps" or "smaps" when the state after this step is shown, else None
+    (``has_markers``: scenario.has_markers, computed once by the caller)."""
     if isinstance(step.statement, Marker):
         return step.statement.kind
-    return None if scenario.has_markers else "maps"
+    if has_markers is None:
+        has_markers = scenario.has_markers
+    return None if has_markers else "maps"
 
 
 def _call_line(scenario: Scenario, step: StepRecord) -> Text:
@@ -173,17 +211,17 @@ def _print_snapshots(console: Console, snapshots: Iterable[Snapshot], smaps: boo
     snapshots = list(snapshots)
     for snap in snapshots:
         if len(snapshots) > 1:
-            console.print(Text(f"  [{snap.space}]", style="magenta"))
+            _emit(console, Text(f"  [{snap.space}]", style="magenta"))
         text = snap.smaps if smaps and snap.smaps is not None else snap.maps
         for line in text.splitlines() or ["(no mappings)"]:
-            console.print(Text(f"    {line}"))
+            _emit(console, Text(f"    {line}"))
 
 
 def _print_summary(console: Console, result: Run) -> None:
     failed = len(result.failed_expectations)
     calls = sum(1 for s in result.steps if s.outcome is not None)
     style = "bold red" if failed or result.crashed else "bold green"
-    console.print(Text(f"{calls} calls, {failed} failed expectations", style=style))
+    _emit(console, Text(f"{calls} calls, {failed} failed expectations", style=style))
 
 
 def format_event(event: Event) -> str:
