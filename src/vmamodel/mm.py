@@ -17,6 +17,7 @@ from vmamodel.constants import (
     MIN_MMAP_GAP,
     PAGE_MASK,
     PAGE_SHIFT,
+    PAGE_SIZE,
     STACK_GUARD_GAP,
     TASK_SIZE,
     VM,
@@ -78,6 +79,40 @@ def mmap_base(task_size: int, rlimit_stack: int, stack_guard_gap: int) -> int:
     return page_align(task_size - gap)
 
 
+#: The constructor's integer options and the values each may take (inclusive bounds).
+_OPTION_RANGES: dict[str, tuple[int, int]] = {
+    "task_size": (PAGE_SIZE, RLIM_INFINITY),
+    "mmap_min_addr": (0, RLIM_INFINITY),
+    "max_map_count": (0, (1 << 31) - 1),  # sysctl vm.max_map_count is an int >= 0
+    "rlimit_stack": (0, RLIM_INFINITY),
+    "rlimit_as": (0, RLIM_INFINITY),
+    "rlimit_data": (0, RLIM_INFINITY),
+    "rlimit_memlock": (0, RLIM_INFINITY),
+    "overcommit_memory": (0, 2),  # OVERCOMMIT_GUESS, _ALWAYS, _NEVER
+    "totalram_pages": (1, RLIM_INFINITY),
+    "start_brk": (0, RLIM_INFINITY),
+    "start_data": (0, RLIM_INFINITY),
+    "end_data": (0, RLIM_INFINITY),
+}
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """The constructor's options, refused with a ValueError (TypeError for a non-integer)
+    naming the option, as sysctl and setrlimit refuse what they cannot hold."""
+    for name, (lo, hi) in _OPTION_RANGES.items():
+        value = options[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"AddressSpace({name}=...) must be an int, not "
+                            f"{type(value).__name__}")
+        if not lo <= value <= hi:
+            raise ValueError(f"AddressSpace({name}={value!r}): must be in [{lo}, {hi}]")
+    base = options["mmap_base"]
+    if base is not None and (not isinstance(base, int) or not 0 <= base <= options["task_size"]):
+        raise ValueError(f"AddressSpace(mmap_base={base!r}): must be in [0, task_size]")
+    if options["start_data"] > options["end_data"]:
+        raise ValueError("AddressSpace(start_data=..., end_data=...): start_data > end_data")
+
+
 class AddressSpace:
     """A model of one process's address space (mm_struct) on x86-64 with 4 KiB pages.
 
@@ -115,6 +150,7 @@ class AddressSpace:
         anon_vma_name: bool = True,
         debug: bool = False,
     ) -> None:
+        _check_options(locals())
         self.task_size = task_size
         self.mmap_min_addr = mmap_min_addr
         self.max_map_count = max_map_count

@@ -358,7 +358,8 @@ def _result_rows(model: StepRecord | None, host: StepRecord | None) -> Iterator[
     yield _row(f"= {mine}", f"= {theirs}", mine != theirs, "bold")
     expectations = (_expectation(model), _expectation(host))
     if any(expectations):
-        yield _row(*expectations, differs=True)
+        # Both sides failing the line's expectation the same way is not a difference.
+        yield _row(*expectations, differs=expectations[0] != expectations[1])
 
 
 def _describe_outcome(step: StepRecord | None) -> str:
@@ -419,7 +420,7 @@ def _maps_rows(model: list[str], host: list[str]) -> Iterator[Row]:
                 yield _row(_compact(line), _compact(line), False)
             continue
         for mine, theirs in zip_longest(model[m1:m2], host[h1:h2], fillvalue=""):
-            yield _row(_compact(mine), _compact(theirs), True)
+            yield _row(_compact(mine), _compact(theirs), mine != theirs)
     if not model and not host:
         yield _row("(no mappings)", "(no mappings)", False, "dim")
 

@@ -147,6 +147,19 @@ def _shutdown(channel: Channel, proc: subprocess.Popen[bytes] | None, stderr: IO
         stderr.close()
 
 
+def _check_arena(arena: object) -> None:
+    """``(base, size)``: page-aligned, non-empty, within the user address space."""
+    if arena is None:
+        return
+    if (not isinstance(arena, tuple) or len(arena) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in arena)):
+        raise ValueError(f"HostAddressSpace(arena={arena!r}): a (base, size) pair of ints")
+    base, size = arena
+    if base < 0 or size <= 0 or (base | size) % PAGE_SIZE or base + size > TASK_SIZE:
+        raise ValueError(f"HostAddressSpace(arena=({base:#x}, {size:#x})): base and size "
+                         f"page-aligned, size > 0, base >= 0, base + size <= {TASK_SIZE:#x}")
+
+
 class HostAddressSpace:
     """The host kernel's answer to the same calls as :class:`vmamodel.mm.AddressSpace`.
 
@@ -162,6 +175,10 @@ class HostAddressSpace:
         python: str = sys.executable,
         timeout: float | None = 60.0,
     ) -> None:
+        _check_arena(arena)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not timeout > 0):
+            raise ValueError(f"HostAddressSpace(timeout={timeout!r}): seconds > 0, or None")
         self.bounds = None if arena is None else (arena[0], arena[0] + arena[1])
         self._timeout = timeout
         self._files: dict[int, _FileRecord] = {}
