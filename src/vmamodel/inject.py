@@ -64,7 +64,7 @@ class Injector:
         if point not in FAILURE_POINTS:
             raise ValueError(f"unknown failure point {point!r}; known: {sorted(FAILURE_POINTS)}")
         if isinstance(nth, bool) or not isinstance(nth, int) or nth < 1:
-            raise ValueError(f"inject(nth={nth!r}): an int counting from 1")
+            raise ValueError(f"inject(nth={nth!r}): nth counts from 1 (an int)")
         if errno is not None and (isinstance(errno, bool) or not isinstance(errno, int)
                                   or not 0 < errno < 4096):
             raise ValueError(f"inject(errno={errno!r}): an errno in [1, 4095] (MAX_ERRNO), "

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from rich.text import Text
 
 from vmamodel.bench import Options
 from vmamodel.bench import run as run_bench
+from vmamodel.cli.help import help_command
 from vmamodel.constants import VM_MNEMONICS
 from vmamodel.events import Event
 from vmamodel.host import heap_start
@@ -48,6 +51,7 @@ from vmamodel.scenario import (
 from vmamodel.scenario.compare import Difference, compare, normalise, vmflags
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_SCENARIO = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_PIPE = 130, 141
 DEFAULT_WIDTH = 200
 #: A run of at least this many statements shows a progress bar (on a terminal).
 PROGRESS_MIN_STATEMENTS = 2000
@@ -83,7 +87,7 @@ def _fail_scenario(err: ScenarioError) -> NoReturn:
     raise click.exceptions.Exit(EXIT_SCENARIO)
 
 
-_width_option = click.option("--width", type=int, default=None,
+_width_option = click.option("--width", type=click.IntRange(min=20), default=None,
                              help="Output width (default: the terminal's, or 200).")
 _base_option = click.option("--base", default=None, callback=_address,
                             help="Arena base (BASE); default 0x100000000000 or '#! base:'.")
@@ -94,7 +98,13 @@ _profile_option = click.option("--profile", type=click.Choice(sorted(PROFILES)),
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vmamodel", prog_name="vmamodel")
 def cli() -> None:
-    """An executable model of the Linux VMA layer, judged against the host kernel."""
+    """An executable model of the Linux VMA layer, judged against the host kernel.
+
+    \b
+    Exit status: 0 all matched; 1 a difference, a failed expectation or a backend crash;
+    2 a mistake in the input (scenario file:line, an option); 130 interrupted (Ctrl-C);
+    141 the output pipe was closed. 'vmamodel help scenario' describes the scenario language.
+    """
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,11 +282,13 @@ def diff(file: str, profile: str | None, base: int | None, show_all: bool,
                                      "which only the model has; use 'vmamodel run'"))
     options = options_for(scenario, base=base)
     with tempfile.TemporaryDirectory(prefix="vmamodel-") as tmp:
-        files = FileStore(tmp)
-        model_backend = ModelBackend(profile or scenario.profile, files,
+        model_backend = ModelBackend(profile or scenario.profile, FileStore(tmp),
                                      config={**host_model_kwargs(), **_heap_of(options.base)})
         model = execute(scenario, model_backend, options)
-        host_backend = HostBackend(files, (options.base, ARENA_SIZE))
+        # The host gets a file store of its own (same paths, so that maps lines compare):
+        # nothing the model's run created or sized is there.
+        _empty(tmp)
+        host_backend = HostBackend(FileStore(tmp), (options.base, ARENA_SIZE))
         try:
             host = execute(scenario, host_backend, options)
         finally:
@@ -285,6 +297,11 @@ def diff(file: str, profile: str | None, base: int | None, show_all: bool,
     console = _console(width)
     _print_diff(console, scenario, normalise(model), normalise(host), differences, show_all)
     raise click.exceptions.Exit(_diff_status(model, host, differences))
+
+
+def _empty(directory: str) -> None:
+    for entry in os.scandir(directory):
+        os.unlink(entry.path)
 
 
 def _diff_status(model: Run, host: Run, differences: list[Difference]) -> int:
@@ -446,32 +463,63 @@ def _print_diff_summary(console: Console, model: Run, host: Run,
 # bench
 
 
+def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """--sizes: positive integers, comma-separated."""
+    try:
+        numbers = tuple(int(size.replace("_", "")) for size in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a list of numbers") from None
+    if any(n < 1 for n in numbers):
+        raise click.BadParameter(f"{value!r}: every size must be at least 1")
+    return numbers
+
+
 @cli.command()
-@click.option("--sizes", default="1000,65530,1000000", show_default=True,
-              help="Numbers of VMAs, comma-separated.")
-@click.option("--rounds", type=int, default=2000, show_default=True,
+@click.option("--sizes", default="1000,65530,1000000", show_default=True, callback=_sizes,
+              help="Numbers of VMAs, comma-separated (each at least 1).")
+@click.option("--rounds", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Rounds of the call sequence (about 15 calls each).")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--repeats", type=int, default=3, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Passes over the sequence on each side; each call's least time counts.")
 @click.option("--no-kernel", is_flag=True, help="Time the model only.")
 @click.option("--no-c", is_flag=True, help="Do not compile the C runner; use ctypes only.")
-@click.option("--memory-n", type=int, default=65530, show_default=True,
+@click.option("--memory-n", type=click.IntRange(min=0), default=65530, show_default=True,
               help="VMAs for the tracemalloc measurement (0: skip).")
-def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_c: bool,
-          memory_n: int) -> None:
+def bench(sizes: tuple[int, ...], rounds: int, seed: int, repeats: int, no_kernel: bool,
+          no_c: bool, memory_n: int) -> None:
     """Time the model against the host kernel on one sequence of calls, at each size."""
 
-    try:
-        numbers = tuple(int(size.replace("_", "")) for size in sizes.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{sizes!r} is not a list of numbers") from None
-    options = Options(sizes=numbers, rounds=rounds, seed=seed, kernel=not no_kernel,
-                      use_c=not no_c, memory_n=memory_n, repeats=max(1, repeats))
+    options = Options(sizes=sizes, rounds=rounds, seed=seed, kernel=not no_kernel,
+                      use_c=not no_c, memory_n=memory_n, repeats=repeats)
     lines = run_bench(options, lambda line: click.echo(line, err=True))
     click.echo("\n".join(lines))
 
 
+cli.add_command(help_command)
+
+
 def main() -> None:
-    """The console script ``vmamodel``."""
-    cli()
+    """The console script ``vmamodel``: click's usage errors exit 2; Ctrl-C exits 130; a
+    closed output pipe ends the command quietly with 141 (128 + SIGPIPE, as a C tool)."""
+    # click's own main() would turn both Ctrl-C and a closed pipe into status 1.
+    code: int = EXIT_OK
+    try:
+        try:
+            with cli.make_context("vmamodel", sys.argv[1:]) as ctx:
+                cli.invoke(ctx)
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        sys.stdout.flush()
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # Nothing more can be written; point stdout at /dev/null so that the interpreter's
+        # final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_PIPE)
+    sys.exit(code)
