@@ -61,14 +61,17 @@ def errno_name(err: int) -> str:
 # ---------------------------------------------------------------------------------------------
 # Tokens
 
+# Each match is one token and the blanks before it (fewer matches than blanks as tokens).
 _TOKEN_RE = re.compile(
     r"""
-    (?P<ws>[ \t]+)
-  | (?P<comment>\#.*)
+    [ \t]*
+    (?:
+    (?P<comment>\#.*)
   | (?P<num>0[xX][0-9a-fA-F]+[KMG]?|0[oO][0-7]+[KMG]?|0[bB][01]+[KMG]?|[0-9]+[KMG]?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<str>"(?:[^"\\]|\\.)*")
   | (?P<op><<|>>|[-+*|&^~(),=.])
+    )
     """,
     re.VERBOSE,
 )
@@ -91,16 +94,17 @@ def tokenize(text: str) -> list[Token]:
         if match.start() != pos:
             break
         kind = match.lastgroup or ""
+        col = match.start(kind)
         if kind == "comment":
-            pos = len(text)
-            tokens.append(Token("end", "", match.start()))  # at the comment
+            tokens.append(Token("end", "", col))  # at the comment
             return tokens
-        if kind != "ws":
-            tokens.append(Token(kind, match.group(), pos))
+        tokens.append(Token(kind, match.group(kind), col))
         pos = match.end()
-    if pos < len(text):
-        raise LineError(f"unexpected character {text[pos]!r}")
-    tokens.append(Token("end", "", pos))
+    rest = text[pos:]
+    if rest.strip(" \t"):
+        bad = pos + len(rest) - len(rest.lstrip(" \t"))
+        raise LineError(f"unexpected character {text[bad]!r}")
+    tokens.append(Token("end", "", len(text.rstrip(" \t")) if pos < len(text) else pos))
     return tokens
 
 
