@@ -101,3 +101,62 @@ def test_garbage_never_corrupts_the_model(sequence):
     mm.exit()
     mm.validate_mm()
     assert mm.map_count == 0
+
+
+MAPS_LINES = st.builds(
+    lambda start, length, perms, name, ino: (
+        f"{start:x}-{start + length:x} {perms} 00000000 {'08:01' if ino else '00:00'} {ino}"
+        + (" " * max(1, 73 - 42 - len(str(ino))) + name if name else " ")),
+    st.integers(-(1 << 12), 1 << 48).map(lambda n: n * 3 // 2),
+    st.integers(-P, 1 << 30),
+    st.sampled_from(["rw-p", "r--p", "---p", "rwxs", "r-xp"]),
+    st.sampled_from(["", "[heap]", "[stack]", "[vsyscall]", "[vdso]", "foo", "/lib/x.so",
+                     "[anon:x]", "[bogus]"]),
+    st.sampled_from([0, 0, 1234]),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(MAPS_LINES, max_size=8), st.integers(0, 8))
+def test_garbage_maps_text_is_a_value_error_or_a_valid_model(lines, max_map_count):
+    text = "\n".join(lines) + "\n"
+    try:
+        mm = AddressSpace.from_maps(text, max_map_count=max_map_count)
+    except ValueError:
+        return
+    mm.validate_mm()
+    assert mm.map_count <= max_map_count
+
+
+@given(st.text(max_size=30), GARBAGE, GARBAGE, GARBAGE)
+def test_garbage_injection_rules_are_refused_at_the_entry(point, nth, errno, repeat):
+    mm = _populated()
+    before = mm.maps()
+    try:
+        with mm.inject(point, nth, errno, repeat):
+            mm.mprotect(at(0), P, v.PROT_READ)
+    except (ValueError, TypeError):
+        assert mm.maps() == before
+    except OSError as exc:
+        assert exc.errno
+    mm.validate_mm()
+    assert not mm.injector.armed
+
+
+OPTIONS = ["task_size", "mmap_min_addr", "max_map_count", "rlimit_stack", "rlimit_as",
+           "rlimit_data", "rlimit_memlock", "overcommit_memory", "totalram_pages", "start_brk",
+           "start_data", "end_data", "mmap_base"]
+
+
+@given(st.sampled_from(OPTIONS), GARBAGE)
+def test_garbage_constructor_options_are_refused_or_work(option, value):
+    try:
+        mm = AddressSpace(**{option: value})
+    except (ValueError, TypeError):
+        return
+    mm.validate_mm()
+    try:
+        mm.mmap(at(0), P, RW, FIXED)
+    except OSError as exc:
+        assert exc.errno
+    mm.validate_mm()
