@@ -77,7 +77,8 @@ class _LineParser:
         return token
 
     def accept(self, text: str) -> bool:
-        if self.peek.kind == "op" and self.peek.text == text:
+        token = self.tokens[self.pos]
+        if token.kind == "op" and token.text == text:
             self.pos += 1
             return True
         return False
@@ -153,16 +154,18 @@ class _LineParser:
     def expr(self, min_level: int = 0) -> Expr:
         """Precedence climbing: operators of level >= ``min_level``, left-associative."""
         left = self.unary()
+        tokens = self.tokens
         while True:
-            token = self.peek
+            token = tokens[self.pos]
             level = _LEVEL_OF.get(token.text, -1) if token.kind == "op" else -1
             if level < min_level:
                 return left
-            self.advance()
+            self.pos += 1  # an operator, never the end
             left = Binary(token.text, left, self.expr(level + 1))
 
     def unary(self) -> Expr:
-        if self.peek.kind == "op" and self.peek.text in ("-", "~", "+"):
+        token = self.tokens[self.pos]
+        if token.kind == "op" and token.text in ("-", "~", "+"):
             op = self.advance().text
             self._nest()
             operand = self.unary()
