@@ -94,14 +94,27 @@ def test_a_real_heap_split_by_mprotect_round_trips():
     assert AddressSpace.from_maps(text).maps() == text
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:  # the process ended, or it is not ours to read
+        return None
+
+
 def _readable_maps() -> list[str]:
+    """The maps text of every process, read until two reads agree: a process that maps or
+    unmaps while the kernel prints its maps in chunks can give an inconsistent text."""
     texts = []
     for path in sorted(glob.glob("/proc/[0-9]*/maps")):
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:  # the process ended, or it is not ours to read
-            continue
+        previous = _read(path)
+        for _ in range(5):
+            text = _read(path)
+            if text is None or text == previous:
+                break
+            previous = text
+        else:
+            continue  # never stable: busy mapping and unmapping
         if text:
             texts.append(text)
     return texts
