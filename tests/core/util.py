@@ -12,6 +12,7 @@ from vmamodel import (
     PROT_WRITE,
 )
 from vmamodel.host.arena import ARENA_BASE as ARENA
+from vmamodel.host.arena import at as at  # re-exported: the tests import it from here
 
 P = 4096
 RW = PROT_READ | PROT_WRITE
