@@ -20,6 +20,7 @@ from vmamodel.file import (
     memfd_create,
     open_file,
 )
+from vmamodel.hooks import DriverError
 from vmamodel.profiles import PROFILES, KernelProfile
 from vmamodel.vma import VmAreaDesc, VmaView
 
@@ -32,6 +33,7 @@ __all__ = [
     "PROFILES",
     "VM",
     "AddressSpace",
+    "DriverError",
     "Event",
     "File",
     "FileOperations",

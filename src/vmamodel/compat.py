@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 
 from vmamodel.events import WarnOn
 from vmamodel.file import File
-from vmamodel.hooks import call_hook, ops_owner, oserror
+from vmamodel.hooks import (
+    call_hook,
+    check_desc,
+    check_vma,
+    ops_owner,
+    oserror,
+    refuse_unbuildable,
+)
 from vmamodel.mmap_action import (
     MmapAction,
     mmap_action_complete,
@@ -52,6 +59,7 @@ def call_prepare_hook(
     error = call_hook(
         mm, "mmap_prepare", owner, vma.id if vma is not None else None,
         lambda: _desc_args(desc), lambda: hook(desc), "mmap_prepare",
+        lambda: check_desc(desc),
     )
     if error is not None:
         raise error
@@ -113,9 +121,13 @@ def compat_vma_mmap_tail(mm: AddressSpace, desc: VmAreaDesc, vma: Vma) -> None:
     For drivers that build the desc themselves (compat_set_desc_from_vma + their own hook).
     Under 6.18 there is no action: only the write-back happens.
     """
-    mmap_action_prepare(mm, desc)
+    owner = ops_owner(desc.file.f_op)
+    refuse_unbuildable(mm, "mmap_prepare", owner, vma.id, lambda: mmap_action_prepare(mm, desc))
     compat_set_vma_from_desc(mm, vma, desc)
-    mmap_action_complete(mm, vma, desc.action, is_compat=True)
+    refuse_unbuildable(
+        mm, "mmap_prepare", owner, vma.id,
+        lambda: mmap_action_complete(mm, vma, desc.action, is_compat=True),
+    )
 
 
 def compat_vma_mmap(mm: AddressSpace, file: File, vma: Vma) -> None:
@@ -157,7 +169,8 @@ def call_legacy_mmap(mm: AddressSpace, file: File, vma: Vma) -> None:
         raise ValueError(f"{file!r} has no mmap")
     mmap = f_op.mmap
     error = call_hook(
-        mm, "mmap", ops_owner(f_op), vma.id, (file,), lambda: mmap(file, vma), "mmap"
+        mm, "mmap", ops_owner(f_op), vma.id, (file,), lambda: mmap(file, vma), "mmap",
+        lambda: check_vma(vma),
     )
     if error is not None:
         raise error
@@ -174,6 +187,8 @@ def vfs_mmap(mm: AddressSpace, file: File, vma: Vma) -> None:
         compat_vma_mmap(mm, file, vma)
         return
     call_legacy_mmap(mm, file, vma)
-    refuse_mapped_without_profile(mm, vma.vm_ops)
+    refuse_unbuildable(
+        mm, "mmap", ops_owner(f_op), vma.id, lambda: refuse_mapped_without_profile(mm, vma.vm_ops)
+    )
     if mm.profile.legacy_mapped_check:
         vma_check_mmap_hook(mm, vma)

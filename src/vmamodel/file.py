@@ -77,6 +77,11 @@ class VmOperations:
     - ``mremap(vma)``: the VMA was moved by mremap; raise to undo the move.
     - ``mprotect(vma, start, end, newflags)``: raise to refuse an mprotect.
     - ``name(vma)``: the name shown in /proc/PID/maps, or None.
+
+    A hook fails only by raising ``OSError`` with an errno. Anything else it raises (a driver
+    bug), or a field left with a value of the wrong type, rolls the call back as an EFAULT
+    would and the call raises ``vmamodel.DriverError``; ``open`` and ``close`` cannot fail, so
+    the call completes before DriverError is raised (docs/drivers.md, section 2.4).
     """
 
     open: Callable[[Vma], None] | None = None
@@ -109,6 +114,10 @@ class FileOperations:
     - ``mmap_prepare(desc)``: the new hook, called on a :class:`VmAreaDesc` before any VMA
       exists and before the merge attempt. It must not take references: see ``mapped``.
     - ``get_unmapped_area(...)``: a file's own placement (room for drivers; optional).
+
+    Raise ``OSError`` with an errno to fail the mmap. Anything else raised, or a desc/VMA
+    field left with a value of the wrong type (checked right after the hook), rolls the mmap
+    back as an EFAULT would and raises ``vmamodel.DriverError`` (docs/drivers.md, 2.4).
     """
 
     mmap: Callable[[File, Vma], None] | None = None

@@ -63,8 +63,14 @@ class Injector:
     ) -> _Rule:
         if point not in FAILURE_POINTS:
             raise ValueError(f"unknown failure point {point!r}; known: {sorted(FAILURE_POINTS)}")
-        if nth < 1:
-            raise ValueError("nth counts from 1")
+        if isinstance(nth, bool) or not isinstance(nth, int) or nth < 1:
+            raise ValueError(f"inject(nth={nth!r}): nth counts from 1 (an int)")
+        if errno is not None and (isinstance(errno, bool) or not isinstance(errno, int)
+                                  or not 0 < errno < 4096):
+            raise ValueError(f"inject(errno={errno!r}): an errno in [1, 4095] (MAX_ERRNO), "
+                             "or None for the point's own")
+        if not isinstance(repeat, bool):
+            raise ValueError(f"inject(repeat={repeat!r}): True or False")
         rule = _Rule(point, nth, FAILURE_POINTS[point] if errno is None else errno, repeat)
         self._rules.append(rule)
         self.armed = True

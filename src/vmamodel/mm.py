@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from vmamodel.abi import syscall_abi
 from vmamodel.aio import DEFAULT_AIO_MAX_NR, sys_io_destroy, sys_io_setup
 from vmamodel.anon_name import prctl_set_vma_anon_name
 from vmamodel.brk import sys_brk
@@ -17,6 +18,7 @@ from vmamodel.constants import (
     MIN_MMAP_GAP,
     PAGE_MASK,
     PAGE_SHIFT,
+    PAGE_SIZE,
     PR_GET_MEMORY_MERGE,
     PR_SET_MEMORY_MERGE,
     STACK_GUARD_GAP,
@@ -30,6 +32,7 @@ from vmamodel.events import Syscall, SyscallReturn, Tracer
 from vmamodel.exec import do_execve
 from vmamodel.fault import do_user_addr_fault
 from vmamodel.fork import dup_mmap, exit_mmap
+from vmamodel.hooks import DriverError
 from vmamodel.hugetlb import HugetlbPool
 from vmamodel.inject import Injector, _Rule
 from vmamodel.ksm import prctl_memory_merge
@@ -45,7 +48,6 @@ from vmamodel.munmap import do_munmap
 from vmamodel.pagetable import PageTable
 from vmamodel.pkeys import (
     INIT_PKRU_VALUE,
-    as_int,
     mm_execute_only_pkey,
     pkru_allows,
     sys_pkey_alloc,
@@ -68,6 +70,15 @@ from vmamodel.userfaultfd import (
 from vmamodel.vma import Vma, VmaView
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def entry(name: str) -> Callable[[F], F]:
+    """A system call of the model: arguments as the kernel's C types (vmamodel.abi), and a
+    DriverError a hook left pending raised once the call has finished or failed."""
+    return syscall_abi(name, pending="pending_driver_error")
+
+
 RLIM_INFINITY = (1 << 64) - 1
 #: MAX_LFS_FILESIZE on 64-bit, in pages.
 MAX_LFS_PAGES = ((1 << 63) - 1) >> PAGE_SHIFT
@@ -84,6 +95,40 @@ def mmap_base(task_size: int, rlimit_stack: int, stack_guard_gap: int) -> int:
         gap += pad
     gap = max(MIN_MMAP_GAP, min(gap, task_size // 6 * 5))
     return page_align(task_size - gap)
+
+
+#: The constructor's integer options and the values each may take (inclusive bounds).
+_OPTION_RANGES: dict[str, tuple[int, int]] = {
+    "task_size": (PAGE_SIZE, RLIM_INFINITY),
+    "mmap_min_addr": (0, RLIM_INFINITY),
+    "max_map_count": (0, (1 << 31) - 1),  # sysctl vm.max_map_count is an int >= 0
+    "rlimit_stack": (0, RLIM_INFINITY),
+    "rlimit_as": (0, RLIM_INFINITY),
+    "rlimit_data": (0, RLIM_INFINITY),
+    "rlimit_memlock": (0, RLIM_INFINITY),
+    "overcommit_memory": (0, 2),  # OVERCOMMIT_GUESS, _ALWAYS, _NEVER
+    "totalram_pages": (1, RLIM_INFINITY),
+    "start_brk": (0, RLIM_INFINITY),
+    "start_data": (0, RLIM_INFINITY),
+    "end_data": (0, RLIM_INFINITY),
+}
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """The constructor's options, refused with a ValueError (TypeError for a non-integer)
+    naming the option, as sysctl and setrlimit refuse what they cannot hold."""
+    for name, (lo, hi) in _OPTION_RANGES.items():
+        value = options[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"AddressSpace({name}=...) must be an int, not "
+                            f"{type(value).__name__}")
+        if not lo <= value <= hi:
+            raise ValueError(f"AddressSpace({name}={value!r}): must be in [{lo}, {hi}]")
+    base = options["mmap_base"]
+    if base is not None and (not isinstance(base, int) or not 0 <= base <= options["task_size"]):
+        raise ValueError(f"AddressSpace(mmap_base={base!r}): must be in [0, task_size]")
+    if options["start_data"] > options["end_data"]:
+        raise ValueError("AddressSpace(start_data=..., end_data=...): start_data > end_data")
 
 
 class AddressSpace:
@@ -126,6 +171,7 @@ class AddressSpace:
         hugetlb_pages: dict[int, int] | None = None,
         debug: bool = False,
     ) -> None:
+        _check_options(locals())
         self.task_size = task_size
         self.mmap_min_addr = mmap_min_addr
         self.max_map_count = max_map_count
@@ -162,6 +208,8 @@ class AddressSpace:
         self._execute_only_pkey = -1 if pkeys else 0
         self.pkru = INIT_PKRU_VALUE if pkeys else 0
         self.debug = debug
+        # A misbehaving driver hook of the running call (vmamodel.hooks.DriverError).
+        self.pending_driver_error: DriverError | None = None
 
         self.tree = VmaTree()
         self.pages = PageTable()
@@ -260,6 +308,7 @@ class AddressSpace:
             self.validate_mm()
         return result
 
+    @entry("mmap")
     def mmap(
         self,
         addr: int,
@@ -277,6 +326,7 @@ class AddressSpace:
             "mmap", args, lambda: ksys_mmap_pgoff(self, addr, length, prot, flags, file, offset)
         )
 
+    @entry("munmap")
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2)."""
         if not (self.tracer.active or self.debug):
@@ -284,6 +334,7 @@ class AddressSpace:
             return
         self._call("munmap", (addr, length), lambda: do_munmap(self, addr, length))
 
+    @entry("mprotect")
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
         if not (self.tracer.active or self.debug):
@@ -293,16 +344,17 @@ class AddressSpace:
             "mprotect", (addr, length, prot), lambda: do_mprotect_pkey(self, addr, length, prot)
         )
 
+    @entry("pkey_mprotect")
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
         """pkey_mprotect(2): mprotect(2) that also gives the range the key ``pkey`` (-1: as
         mprotect)."""
-        key = as_int(pkey)
         self._call(
             "pkey_mprotect",
             (addr, length, prot, pkey),
-            lambda: do_mprotect_pkey(self, addr, length, prot, key),
+            lambda: do_mprotect_pkey(self, addr, length, prot, pkey),
         )
 
+    @entry("pkey_alloc")
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2): a new key; ``access_rights`` (PKEY_DISABLE_ACCESS/WRITE) go to the
         calling thread's PKRU."""
@@ -312,10 +364,12 @@ class AddressSpace:
             lambda: sys_pkey_alloc(self, flags, access_rights),
         )
 
+    @entry("pkey_free")
     def pkey_free(self, pkey: int) -> None:
         """pkey_free(2)."""
         self._call("pkey_free", (pkey,), lambda: sys_pkey_free(self, pkey))
 
+    @entry("set_vma_anon_name")
     def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
         """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name): name the anonymous
         memory of [addr, addr+length), or clear its name (None). See vmamodel.anon_name."""
@@ -418,11 +472,13 @@ class AddressSpace:
             "map_shadow_stack", (addr, size, flags), lambda: sys_map_shadow_stack(self)
         )
 
+    @entry("mseal")
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2): seal [addr, addr+length) against unmapping, moving and protection
         changes (VM_SEALED); it cannot be undone."""
         self._call("mseal", (addr, length, flags), lambda: do_mseal(self, addr, length, flags))
 
+    @entry("touch")
     def touch(self, addr: int, write: bool = False) -> None:
         """A user read or write of one byte. Raises ``AccessFault`` (an ``OSError`` with
         EFAULT) where the access would raise SIGSEGV or SIGBUS, changing nothing."""
@@ -431,6 +487,7 @@ class AddressSpace:
             return
         self._call("touch", (addr, write), lambda: do_user_addr_fault(self, addr, write))
 
+    @entry("mremap")
     def mremap(
         self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0
     ) -> int:
@@ -440,6 +497,7 @@ class AddressSpace:
         args = (old_addr, old_len, new_len, flags, new_addr)
         return self._call("mremap", args, lambda: do_mremap(self, *args))
 
+    @entry("madvise")
     def madvise(self, addr: int, length: int, advice: int) -> None:
         """madvise(2)."""
         if not (self.tracer.active or self.debug):
@@ -449,35 +507,43 @@ class AddressSpace:
             "madvise", (addr, length, advice), lambda: do_madvise(self, addr, length, advice)
         )
 
+    @entry("mlock")
     def mlock(self, addr: int, length: int) -> None:
         """mlock(2)."""
         self._call("mlock", (addr, length), lambda: do_mlock(self, addr, length, 0))
 
+    @entry("mlock2")
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
         """mlock2(2): MLOCK_ONFAULT locks on fault."""
         self._call("mlock2", (addr, length, flags), lambda: sys_mlock2(self, addr, length, flags))
 
+    @entry("munlock")
     def munlock(self, addr: int, length: int) -> None:
         """munlock(2)."""
         self._call("munlock", (addr, length), lambda: do_munlock(self, addr, length))
 
+    @entry("mlockall")
     def mlockall(self, flags: int) -> None:
         """mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
         self._call("mlockall", (flags,), lambda: do_mlockall(self, flags))
 
+    @entry("munlockall")
     def munlockall(self) -> None:
         """munlockall(2)."""
         self._call("munlockall", (), lambda: do_munlockall(self))
 
+    @entry("brk")
     def brk(self, addr: int) -> int:
         """brk(2): returns the new break, or the old one when the request fails."""
         return self._call("brk", (addr,), lambda: sys_brk(self, addr))
 
+    @entry("fork")
     def fork(self) -> AddressSpace:
         """fork(2): the child's address space (dup_mmap)."""
 
         return self._call("fork", (), lambda: dup_mmap(self))
 
+    @entry("exit")
     def exit(self) -> None:
         """exit(2): exit_mmap() closes and frees every VMA."""
 
@@ -525,6 +591,7 @@ class AddressSpace:
             for vma in self.tree
         ]
 
+    @entry("find_vma")
     def find_vma(self, addr: int) -> Any:
         """find_vma(): the first VMA ending above addr (the live object; do not mutate)."""
         return self.tree.find(addr)

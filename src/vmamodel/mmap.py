@@ -59,7 +59,14 @@ from vmamodel.constants import (
 )
 from vmamodel.events import VmaCreated, WarnOn
 from vmamodel.file import SHMEM_VM_OPS, VMA_DUMMY_VM_OPS, File, file_has_mmap, shmem_zero_file
-from vmamodel.hooks import call_hook, maybe_inject, ops_owner, oserror
+from vmamodel.hooks import (
+    call_hook,
+    check_desc,
+    maybe_inject,
+    ops_owner,
+    oserror,
+    refuse_unbuildable,
+)
 from vmamodel.hugetlb import map_hugetlb_file
 from vmamodel.ksm import can_set_ksm_flags_early, ksm_vma_flags
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
@@ -142,6 +149,18 @@ def _anon_flags(flags: int, vm_flags: int) -> int:
     if map_type == MAP_PRIVATE:
         return vm_flags
     raise oserror(errno.EINVAL, "mmap: bad mapping type for anonymous memory")
+
+
+#: The huge page sizes (log2) of x86-64 with gigantic pages: 2 MiB (the default) and 1 GiB.
+HUGE_PAGE_SHIFTS = (21, 30)
+
+
+def hstate_sizelog(page_size_log: int) -> int | None:
+    """hstate_sizelog(): the huge page size a MAP_HUGE_* encoding names (0: the default), or
+    None when no hstate has that size."""
+    if not page_size_log:
+        return HUGE_PAGE_SHIFTS[0]
+    return page_size_log if page_size_log in HUGE_PAGE_SHIFTS else None
 
 
 def ksys_mmap_pgoff(
@@ -325,7 +344,7 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
     error = call_hook(
         mm, "mmap_prepare", ops_owner(file.f_op), None,
         lambda: (desc.start, desc.end, desc.pgoff, int(desc.vm_flags)),
-        lambda: mmap_prepare(desc), "mmap_prepare",
+        lambda: mmap_prepare(desc), "mmap_prepare", lambda: check_desc(desc),
     )
     if error is not None:
         raise error
@@ -333,8 +352,11 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
         mm.tracer.emit(WarnOn("mmap_prepare changed desc->start/end", "ignored by the kernel"))
     # Under 6.18 this refuses any use of desc.action, and ops with mapped are refused: a
     # driver using either would not compile there.
-    mmap_action_prepare(mm, desc)
-    refuse_mapped_without_profile(mm, desc.vm_ops)
+    def prepare() -> None:
+        mmap_action_prepare(mm, desc)
+        refuse_mapped_without_profile(mm, desc.vm_ops)
+
+    refuse_unbuildable(mm, "mmap_prepare", ops_owner(file.f_op), None, prepare)
     map.pgoff = desc.pgoff
     if desc.vm_file is not map.file:
         map.file_doesnt_need_get = True

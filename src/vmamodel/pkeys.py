@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
+from vmamodel.abi import as_int
 from vmamodel.constants import PKEY_DISABLE_ACCESS, PKEY_DISABLE_WRITE
 from vmamodel.hooks import oserror
 
@@ -26,12 +27,6 @@ PKRU_BITS_PER_PKEY = 2
 #: init_pkru_value: after exec every key but 0 is access-disabled.
 INIT_PKRU_VALUE = sum(PKRU_AD_BIT << (key * PKRU_BITS_PER_PKEY) for key in range(1, 16))
 U64 = (1 << 64) - 1
-
-
-def as_int(value: int) -> int:
-    """A syscall argument declared ``int``: the low 32 bits, signed."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def arch_max_pkey(mm: AddressSpace) -> int:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +47,7 @@ from vmamodel.constants import (
     DEFAULT_RLIMIT_STACK,
     O_RDONLY,
     O_RDWR,
+    PAGE_MASK,
     PAGE_SHIFT,
     PAGE_SIZE,
     STACK_GUARD_GAP,
@@ -66,7 +66,7 @@ from vmamodel.file import (
     VmOperations,
 )
 from vmamodel.hooks import oserror
-from vmamodel.parse import MapsEntry, parse_maps, parse_smaps
+from vmamodel.parse import MapsEntry, parse_maps_line, parse_smaps
 from vmamodel.unmapped_area import ThpFileOperations
 from vmamodel.vma import AnonVma, Vma
 
@@ -270,10 +270,11 @@ def _account(mm: AddressSpace, vma: Vma) -> None:
         mm.locked_vm += pages
 
 
-def _name_roles(mm: AddressSpace, entry: MapsEntry, brk_given: bool) -> None:
-    """[heap] and [stack] are names the kernel derives from mm fields: set those fields."""
+def _name_roles(mm: AddressSpace, entry: MapsEntry, brk_given: bool, first_heap: bool) -> None:
+    """[heap] and [stack] are names the kernel derives from mm fields: set those fields. A
+    heap split in several lines (by mprotect, say) starts at its first one."""
     if entry.name == HEAP_NAME:
-        if not brk_given:
+        if not brk_given and first_heap:
             mm.start_brk = entry.start
         mm.current_brk = entry.end
     elif entry.name == STACK_NAME:
@@ -288,6 +289,62 @@ def _check_name(mm: AddressSpace, entry: MapsEntry) -> None:
             raise ValueError(f"anonymous VMA name without CONFIG_ANON_VMA_NAME: {entry.line!r}")
     elif name.startswith("[") and name not in known and not entry.has_file:
         raise ValueError(f"cannot seed a VMA named {name!r}: {entry.line!r}")
+    elif name and not name.startswith("[") and not entry.has_file:
+        raise ValueError(f"an anonymous line (device 00:00, inode 0) with the name {name!r}: "
+                         f"{entry.line!r}")
+
+
+def _numbered(text: str) -> list[tuple[int, MapsEntry]]:
+    """(line number, entry) of each maps line; a malformed one is a ValueError naming it."""
+    out = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line:
+            try:
+                out.append((number, parse_maps_line(line)))
+            except ValueError as err:
+                raise ValueError(f"maps line {number}: {err}") from None
+    return out
+
+
+UNIQUE_NAMES = (STACK_NAME, GATE_NAME)
+
+
+def _check_lines(mm: AddressSpace, numbered: list[tuple[int, MapsEntry]]) -> None:
+    """What no kernel prints: an empty or inverted or unaligned range, lines out of order or
+    overlapping, a second [stack] or [vsyscall], more VMAs than max_map_count, a mapping
+    above TASK_SIZE other than the gate, an anonymous line inside the heap not named
+    [heap]. Each a ValueError naming the line."""
+    seen: set[str] = set()
+    count = 0
+    previous: MapsEntry | None = None
+    for number, entry in numbered:
+        def bad(problem: str, number: int = number, entry: MapsEntry = entry) -> ValueError:
+            return ValueError(f"maps line {number}: {problem}: {entry.line!r}")
+
+        if entry.start >= entry.end:
+            raise bad("start not below end")
+        if (entry.start | entry.end) & ~PAGE_MASK:
+            raise bad("range not page aligned")
+        if previous is not None and entry.start < previous.end:
+            raise bad("out of order or overlapping the line before")
+        if entry.name in UNIQUE_NAMES:
+            if entry.name in seen:
+                raise bad(f"a second {entry.name}")
+            seen.add(entry.name)
+        if entry.start >= mm.task_size and entry.name != GATE_NAME:
+            raise bad("above TASK_SIZE")
+        if entry.start < mm.task_size:
+            count += 1
+            if count > mm.max_map_count:
+                raise bad(f"more than max_map_count ({mm.max_map_count}) VMAs")
+        previous = entry
+    heaps = [entry for _, entry in numbered if entry.name == HEAP_NAME]
+    if heaps:
+        for number, entry in numbered:
+            if (entry.name != HEAP_NAME and not entry.has_file and entry.start < heaps[-1].end
+                    and entry.end > heaps[0].start):
+                raise ValueError(f"maps line {number}: anonymous memory inside the heap "
+                                 f"not named [heap]: {entry.line!r}")
 
 
 def _build_vma(
@@ -324,7 +381,8 @@ def address_space_from_maps(cls: type[AddressSpace], text: str, **kwargs: Any) -
     smaps: str | None = kwargs.pop("smaps", None)
     given_files: dict[str, File] = kwargs.pop("files", None) or {}
     fs_of: Mapping[tuple[int, int], str] = kwargs.pop("fs_of", None) or {}
-    entries = parse_maps(text)
+    numbered = _numbered(text)
+    entries = [entry for _, entry in numbered]
     if kwargs.get("mmap_base") is None:
         kwargs["mmap_base"] = _infer_mmap_base(entries, kwargs)
     brk_given = "start_brk" in kwargs
@@ -334,12 +392,15 @@ def address_space_from_maps(cls: type[AddressSpace], text: str, **kwargs: Any) -
     if missing:
         raise ValueError(f"smaps has no block for {missing[0]!r}")
     files = _FileTable(given_files, fs_of)
-    for before, after in itertools.pairwise(entries):
-        if after.start < before.end:
-            raise ValueError(f"maps lines out of order or overlapping: {after.line!r}")
-    for entry in entries:
-        vma = _build_vma(mm, entry, files, flags)
-        _name_roles(mm, entry, brk_given)
+    _check_lines(mm, numbered)
+    first_heap = True
+    for number, entry in numbered:
+        try:
+            vma = _build_vma(mm, entry, files, flags)
+        except ValueError as err:
+            raise ValueError(f"maps line {number}: {err}") from None
+        _name_roles(mm, entry, brk_given, first_heap)
+        first_heap = first_heap and entry.name != HEAP_NAME
         if entry.start >= mm.task_size:
             mm.gate_vma = vma
             continue

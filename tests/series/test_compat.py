@@ -11,6 +11,7 @@ from vmamodel.drivers import hpet, stacked
 from vmamodel.drivers import refcount_good as good
 from vmamodel.events import WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, FileOperations, VmOperations
+from vmamodel.hooks import DriverError
 from vmamodel.mmap_action import mmap_action_remap_full
 
 from .probe import Probe, ProbeOps, probe_file
@@ -148,8 +149,9 @@ def test_outer_failure_after_inner_mapped_leaks(new_mm):
 def test_outer_failure_after_inner_mapped_cannot_happen_on_6_18(make_mm):
     mm = make_mm("6.18")
     upper = stacked.open_stacked(good.open_device(good.GoodDevice()), fail_after=errno.EIO)
-    with pytest.raises(TypeError):  # no vm_ops->mapped to take the reference in
+    with pytest.raises(DriverError) as info:  # no vm_ops->mapped to take the reference in
         mmap_at(mm, 0, 2, upper)
+    assert isinstance(info.value.__cause__, TypeError)
 
 
 @pytest.mark.parametrize(("profile", "err"), [("v4", errno.EINVAL), ("mainline", 0)])

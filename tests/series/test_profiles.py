@@ -17,6 +17,7 @@ import pytest
 from vmamodel.constants import VM
 from vmamodel.drivers import stacked
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, FileOperations
+from vmamodel.hooks import DriverError
 from vmamodel.mmap_action import mmap_action_remap_full
 from vmamodel.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, get_profile
 
@@ -41,10 +42,12 @@ def assert_row(mm, name: str, expected: bool, observed: bool) -> None:
 
 
 def outcome(fn) -> str:
-    """"ok", "errno N" or "no such field" (a TypeError: the driver would not compile)."""
+    """"ok", "errno N" or "no such field" (a DriverError from a TypeError: the driver would
+    not compile)."""
     try:
         err = errno_of(fn)
-    except TypeError:
+    except DriverError as exc:
+        assert isinstance(exc.__cause__, TypeError)
         return "no such field"
     return "ok" if err == 0 else f"errno {err}"
 

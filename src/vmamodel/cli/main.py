@@ -8,15 +8,19 @@ unknown names, addresses outside the arena).
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import zip_longest
 from typing import NoReturn
 
 import click
 from rich import box
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -24,6 +28,7 @@ from vmamodel.bench import Options
 from vmamodel.bench import run as run_bench
 from vmamodel.cli.check import check as check_command
 from vmamodel.cli.fuzz import fuzz
+from vmamodel.cli.help import help_command
 from vmamodel.cli.replay import COMMANDS as REPLAY_COMMANDS
 from vmamodel.cli.show import console_for, show
 from vmamodel.events import format_event
@@ -51,7 +56,10 @@ from vmamodel.show import print_film
 from vmamodel.show.runs import observer, recorder_for
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_SCENARIO = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_PIPE = 130, 141
 DEFAULT_WIDTH = 200
+#: A run of at least this many statements shows a progress bar (on a terminal).
+PROGRESS_MIN_STATEMENTS = 2000
 
 
 def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -84,7 +92,7 @@ def _fail_scenario(err: ScenarioError) -> NoReturn:
     raise click.exceptions.Exit(EXIT_SCENARIO)
 
 
-_width_option = click.option("--width", type=int, default=None,
+_width_option = click.option("--width", type=click.IntRange(min=20), default=None,
                              help="Output width (default: the terminal's, or 200).")
 _base_option = click.option("--base", default=None, callback=_address,
                             help="Arena base (BASE); default 0x100000000000 or '#! base:'.")
@@ -95,7 +103,13 @@ _profile_option = click.option("--profile", type=click.Choice(sorted(PROFILES)),
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vmamodel", prog_name="vmamodel")
 def cli() -> None:
-    """An executable model of the Linux VMA layer, judged against the host kernel."""
+    """An executable model of the Linux VMA layer, judged against the host kernel.
+
+    \b
+    Exit status: 0 all matched; 1 a difference, a failed expectation or a backend crash;
+    2 a mistake in the input (scenario file:line, an option); 130 interrupted (Ctrl-C);
+    141 the output pipe was closed. 'vmamodel help scenario' describes the scenario language.
+    """
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,17 +129,21 @@ def run(file: str, profile: str | None, trace: bool, show_smaps: bool, picture: 
         base: int | None, width: int | None) -> None:
     """Run a scenario FILE on the model and show each step's result and the maps."""
     scenario = _load(file)
-    options = options_for(scenario, base=base, trace=trace or picture)
+    options = options_for(scenario, base=base, trace=trace or picture, smaps=show_smaps,
+                          snapshots="shown")
     recorder = recorder_for(scenario, options.base) if picture else None
     if recorder is not None:  # the picture replaces the maps text of each step
-        options.observe, options.snapshots = observer(recorder), False
+        options.observe, options.snapshots = observer(recorder), "none"
     backend = ModelBackend(profile or scenario.profile, config=_heap_of(options.base))
-    result = execute(scenario, backend, options)
+    has_markers = scenario.has_markers
+    with _progress(len(scenario.statements)) as on_step:
+        options.on_step = on_step
+        result = execute(scenario, backend, options)
     console = console_for(width) if recorder is not None else _console(width)
     if recorder is not None:
         print_film(console, recorder.film, events=trace)
     for step in result.steps if recorder is None else ():
-        _print_step(console, scenario, step, show_smaps)
+        _print_step(console, scenario, step, show_smaps, has_markers)
     _print_summary(console, result)
     for line in result.ledgers:
         style = "green" if line.endswith(": balanced") else "bold yellow"
@@ -145,24 +163,55 @@ def _heap_of(base: int) -> dict[str, int]:
     return {} if start is None else {"start_brk": start}
 
 
-def _print_step(console: Console, scenario: Scenario, step: StepRecord, smaps: bool) -> None:
+def _emit(console: Console, text: Text) -> None:
+    """One line of a run's output. Off a terminal it is written as it is, unstyled and never
+    folded: rich's rendering would cost more than running the call the line shows."""
+    if console.is_terminal:
+        console.print(text)
+    else:
+        console.file.write(text.plain + "\n")
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for a long run on a terminal (None: no bar)."""
+    console = Console(stderr=True)
+    if total < PROGRESS_MIN_STATEMENTS or not console.is_terminal:
+        yield None
+        return
+    with Progress(*Progress.get_default_columns(), console=console, transient=True) as bar:
+        task = bar.add_task("running", total=total)
+
+        def advance(done: int, _total: int) -> None:
+            if done % 256 == 0 or done == _total:
+                bar.update(task, completed=done)
+
+        yield advance
+
+
+def _print_step(console: Console, scenario: Scenario, step: StepRecord, smaps: bool,
+                has_markers: bool | None = None) -> None:
     statement = step.statement
     if isinstance(statement, Call):
-        console.print(_call_line(scenario, step))
+        _emit(console, _call_line(scenario, step))
         if step.failed_expectation is not None:
-            console.print(Text(f"    ✗ {step.failed_expectation}", style="bold red"))
+            _emit(console, Text(f"    ✗ {step.failed_expectation}", style="bold red"))
         for event in step.events:
-            console.print(Text(f"    · {format_event(event)}", style="dim"))
-    shown = _shows_state(scenario, step)
+            _emit(console, Text(f"    · {format_event(event)}", style="dim"))
+    shown = _shows_state(scenario, step, has_markers)
     if shown is not None:
         _print_snapshots(console, step.snapshots, smaps or shown == "smaps")
 
 
-def _shows_state(scenario: Scenario, step: StepRecord) -> str | None:
-    """"maps" or "smaps" when the state after this step is shown, else None."""
+def _shows_state(scenario: Scenario, step: StepRecord,
+                 has_markers: bool | None = None) -> str | None:
+    """"maps" or "smaps" when the state after this step is shown, else None
+    (``has_markers``: scenario.has_markers, computed once by the caller)."""
     if isinstance(step.statement, Marker):
         return step.statement.kind
-    return None if scenario.has_markers else "maps"
+    if has_markers is None:
+        has_markers = scenario.has_markers
+    return None if has_markers else "maps"
 
 
 def _call_line(scenario: Scenario, step: StepRecord) -> Text:
@@ -187,17 +236,17 @@ def _print_snapshots(console: Console, snapshots: Iterable[Snapshot], smaps: boo
     snapshots = list(snapshots)
     for snap in snapshots:
         if len(snapshots) > 1:
-            console.print(Text(f"  [{snap.space}]", style="magenta"))
+            _emit(console, Text(f"  [{snap.space}]", style="magenta"))
         text = snap.smaps if smaps and snap.smaps is not None else snap.maps
         for line in text.splitlines() or ["(no mappings)"]:
-            console.print(Text(f"    {line}"))
+            _emit(console, Text(f"    {line}"))
 
 
 def _print_summary(console: Console, result: Run) -> None:
     failed = len(result.failed_expectations)
     calls = sum(1 for s in result.steps if s.outcome is not None)
     style = "bold red" if failed or result.crashed else "bold green"
-    console.print(Text(f"{calls} calls, {failed} failed expectations", style=style))
+    _emit(console, Text(f"{calls} calls, {failed} failed expectations", style=style))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,11 +271,13 @@ def diff(file: str, profile: str | None, base: int | None, show_all: bool,
                                      "which only the model has; use 'vmamodel run'"))
     options = options_for(scenario, base=base)
     with tempfile.TemporaryDirectory(prefix="vmamodel-") as tmp:
-        files = FileStore(tmp)
-        model_backend = ModelBackend(profile or scenario.profile, files,
+        model_backend = ModelBackend(profile or scenario.profile, FileStore(tmp),
                                      config={**host_model_kwargs(), **_heap_of(options.base)})
         model = execute(scenario, model_backend, options)
-        host_backend = HostBackend(files, (options.base, ARENA_SIZE))
+        # The host gets a file store of its own (same paths, so that maps lines compare):
+        # nothing the model's run created or sized is there.
+        _empty(tmp)
+        host_backend = HostBackend(FileStore(tmp), (options.base, ARENA_SIZE))
         try:
             host = execute(scenario, host_backend, options)
         finally:
@@ -235,6 +286,11 @@ def diff(file: str, profile: str | None, base: int | None, show_all: bool,
     console = _console(width)
     _print_diff(console, scenario, normalise(model), normalise(host), differences, show_all)
     raise click.exceptions.Exit(_diff_status(model, host, differences))
+
+
+def _empty(directory: str) -> None:
+    for entry in os.scandir(directory):
+        os.unlink(entry.path)
 
 
 def _diff_status(model: Run, host: Run, differences: list[Difference]) -> int:
@@ -308,7 +364,8 @@ def _result_rows(model: StepRecord | None, host: StepRecord | None) -> Iterator[
     yield _row(f"= {mine}", f"= {theirs}", mine != theirs, "bold")
     expectations = (_expectation(model), _expectation(host))
     if any(expectations):
-        yield _row(*expectations, differs=True)
+        # Both sides failing the line's expectation the same way is not a difference.
+        yield _row(*expectations, differs=expectations[0] != expectations[1])
 
 
 def _describe_outcome(step: StepRecord | None) -> str:
@@ -369,7 +426,7 @@ def _maps_rows(model: list[str], host: list[str]) -> Iterator[Row]:
                 yield _row(_compact(line), _compact(line), False)
             continue
         for mine, theirs in zip_longest(model[m1:m2], host[h1:h2], fillvalue=""):
-            yield _row(_compact(mine), _compact(theirs), True)
+            yield _row(_compact(mine), _compact(theirs), mine != theirs)
     if not model and not host:
         yield _row("(no mappings)", "(no mappings)", False, "dim")
 
@@ -395,28 +452,35 @@ def _print_diff_summary(console: Console, model: Run, host: Run,
 # bench
 
 
+def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """--sizes: positive integers, comma-separated."""
+    try:
+        numbers = tuple(int(size.replace("_", "")) for size in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a list of numbers") from None
+    if any(n < 1 for n in numbers):
+        raise click.BadParameter(f"{value!r}: every size must be at least 1")
+    return numbers
+
+
 @cli.command()
-@click.option("--sizes", default="1000,65530,1000000", show_default=True,
-              help="Numbers of VMAs, comma-separated.")
-@click.option("--rounds", type=int, default=2000, show_default=True,
+@click.option("--sizes", default="1000,65530,1000000", show_default=True, callback=_sizes,
+              help="Numbers of VMAs, comma-separated (each at least 1).")
+@click.option("--rounds", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Rounds of the call sequence (about 15 calls each).")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--repeats", type=int, default=3, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Passes over the sequence on each side; each call's least time counts.")
 @click.option("--no-kernel", is_flag=True, help="Time the model only.")
 @click.option("--no-c", is_flag=True, help="Do not compile the C runner; use ctypes only.")
-@click.option("--memory-n", type=int, default=65530, show_default=True,
+@click.option("--memory-n", type=click.IntRange(min=0), default=65530, show_default=True,
               help="VMAs for the tracemalloc measurement (0: skip).")
-def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_c: bool,
-          memory_n: int) -> None:
+def bench(sizes: tuple[int, ...], rounds: int, seed: int, repeats: int, no_kernel: bool,
+          no_c: bool, memory_n: int) -> None:
     """Time the model against the host kernel on one sequence of calls, at each size."""
 
-    try:
-        numbers = tuple(int(size.replace("_", "")) for size in sizes.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{sizes!r} is not a list of numbers") from None
-    options = Options(sizes=numbers, rounds=rounds, seed=seed, kernel=not no_kernel,
-                      use_c=not no_c, memory_n=memory_n, repeats=max(1, repeats))
+    options = Options(sizes=sizes, rounds=rounds, seed=seed, kernel=not no_kernel,
+                      use_c=not no_c, memory_n=memory_n, repeats=repeats)
     lines = run_bench(options, lambda line: click.echo(line, err=True))
     click.echo("\n".join(lines))
 
@@ -424,10 +488,32 @@ def bench(sizes: str, rounds: int, seed: int, repeats: int, no_kernel: bool, no_
 cli.add_command(check_command)
 cli.add_command(show)
 cli.add_command(fuzz)
+cli.add_command(help_command)
 for _command in REPLAY_COMMANDS:
     cli.add_command(_command)
 
 
 def main() -> None:
-    """The console script ``vmamodel``."""
-    cli()
+    """The console script ``vmamodel``: click's usage errors exit 2; Ctrl-C exits 130; a
+    closed output pipe ends the command quietly with 141 (128 + SIGPIPE, as a C tool)."""
+    # click's own main() would turn both Ctrl-C and a closed pipe into status 1.
+    code: int = EXIT_OK
+    try:
+        try:
+            with cli.make_context("vmamodel", sys.argv[1:]) as ctx:
+                cli.invoke(ctx)
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        sys.stdout.flush()
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # Nothing more can be written; point stdout at /dev/null so that the interpreter's
+        # final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_PIPE)
+    sys.exit(code)

@@ -39,6 +39,7 @@ from errno import EPERM
 from pathlib import Path
 from typing import IO, Any
 
+from vmamodel.abi import SYSCALL_ARGS, convert_args, syscall_abi
 from vmamodel.constants import (
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
@@ -201,6 +202,17 @@ PLAIN_CALLS: dict[str, PlainCall] = {
     "pkey_alloc": PlainCall(0, (0, 0), guard=None),
     "pkey_free": PlainCall(1, guard=None),
 }
+def _check_arena(arena: object) -> None:
+    """``(base, size)``: page-aligned, non-empty, within the user address space."""
+    if arena is None:
+        return
+    if (not isinstance(arena, tuple) or len(arena) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in arena)):
+        raise ValueError(f"HostAddressSpace(arena={arena!r}): a (base, size) pair of ints")
+    base, size = arena
+    if base < 0 or size <= 0 or (base | size) % PAGE_SIZE or base + size > TASK_SIZE:
+        raise ValueError(f"HostAddressSpace(arena=({base:#x}, {size:#x})): base and size "
+                         f"page-aligned, size > 0, base >= 0, base + size <= {TASK_SIZE:#x}")
 
 
 class HostAddressSpace:
@@ -218,6 +230,10 @@ class HostAddressSpace:
         python: str = sys.executable,
         timeout: float | None = 60.0,
     ) -> None:
+        _check_arena(arena)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not timeout > 0):
+            raise ValueError(f"HostAddressSpace(timeout={timeout!r}): seconds > 0, or None")
         self.bounds = None if arena is None else (arena[0], arena[0] + arena[1])
         self._timeout = timeout
         self._files: dict[int, _FileRecord] = {}
@@ -404,7 +420,7 @@ class HostAddressSpace:
             length += start % PAGE_SIZE
             start -= start % PAGE_SIZE
         end = start + page_align(length)
-        if end > U64 + 1 or (huge and end > TASK_SIZE):
+        if end > U64 or (huge and end > TASK_SIZE):
             return
         self._inside(start, end, what)
 
@@ -565,6 +581,7 @@ class HostAddressSpace:
         return ("smaps",)
 
     # ---- the AddressSpace API ----------------------------------------------------------
+    @syscall_abi("mmap")
     def mmap(
         self, addr: int, length: int, prot: int, flags: int, file: File | None = None,
         offset: int = 0,
@@ -573,30 +590,38 @@ class HostAddressSpace:
         result: int = self._request(self._req_mmap(addr, length, prot, flags, file, offset))
         return result
 
+    @syscall_abi("munmap")
     def munmap(self, addr: int, length: int) -> None:
         self._request(self._req_plain("munmap", (addr, length)))
 
+    @syscall_abi("mprotect")
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         self._request(self._req_plain("mprotect", (addr, length, prot)))
 
+    @syscall_abi("mremap")
     def mremap(
         self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0,
     ) -> int:
         result: int = self._request(self._req_mremap(old_addr, old_len, new_len, flags, new_addr))
         return result
 
+    @syscall_abi("madvise")
     def madvise(self, addr: int, length: int, advice: int) -> None:
         self._request(self._req_plain("madvise", (addr, length, advice)))
 
+    @syscall_abi("mlock")
     def mlock(self, addr: int, length: int) -> None:
         self._request(self._req_plain("mlock", (addr, length)))
 
+    @syscall_abi("mlock2")
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
         self._request(self._req_plain("mlock2", (addr, length, flags)))
 
+    @syscall_abi("munlock")
     def munlock(self, addr: int, length: int) -> None:
         self._request(self._req_plain("munlock", (addr, length)))
 
+    @syscall_abi("mlockall")
     def mlockall(self, flags: int) -> None:
         """mlockall(2) of the whole child (its own Python mappings included)."""
         self._request(self._req_plain("mlockall", (flags,)))
@@ -604,16 +629,19 @@ class HostAddressSpace:
     def munlockall(self) -> None:
         self._request(self._req_plain("munlockall", ()))
 
+    @syscall_abi("set_vma_anon_name")
     def set_vma_anon_name(self, addr: int, length: int, name: str | None) -> None:
         """prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, addr, length, name); None is NULL."""
         self._request(self._req_set_vma_anon_name(addr, length, name))
 
+    @syscall_abi("mseal")
     def mseal(self, addr: int, length: int, flags: int = 0) -> None:
         """mseal(2). Sealed mappings cannot be unmapped, so ``reset()`` refuses afterwards;
         to reuse one child for many sealing cases, ``fork()`` it while empty and seal in the
         fork (closing the fork frees its sealed mappings)."""
         self._request(self._req_plain("mseal", (addr, length, flags)))
 
+    @syscall_abi("pkey_mprotect")
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
         """pkey_mprotect(2) (guarded like mprotect)."""
         self._request(self._req_plain("pkey_mprotect", (addr, length, prot, pkey)))
@@ -705,15 +733,18 @@ class HostAddressSpace:
         result: int = self._request(("map_shadow_stack", addr & U64, size & U64, flags & U64))
         return result
 
+    @syscall_abi("pkey_alloc")
     def pkey_alloc(self, flags: int = 0, access_rights: int = 0) -> int:
         """pkey_alloc(2); the rights go to the child's PKRU. With PKU, after pkey_free(0),
         rights on key 0 would fault all of the child's own memory (HostCrash)."""
         result: int = self._request(self._req_plain("pkey_alloc", (flags, access_rights)))
         return result
 
+    @syscall_abi("pkey_free")
     def pkey_free(self, pkey: int) -> None:
         self._request(self._req_plain("pkey_free", (pkey,)))
 
+    @syscall_abi("brk")
     def brk(self, addr: int) -> int:
         """brk(2): the new break, or the old one when the kernel refuses."""
         result: int = self._request(self._req_brk(addr))
@@ -739,6 +770,7 @@ class HostAddressSpace:
     def end_data(self) -> int:
         return self._layout()[2]
 
+    @syscall_abi("touch")
     def touch(self, addr: int, write: bool = False) -> None:
         """Fault the page at ``addr`` as a user read or write would; OSError(EFAULT) where a
         real access would get SIGSEGV/SIGBUS. A write stores a zero byte."""
@@ -812,13 +844,19 @@ class HostAddressSpace:
         self._request(("brk_reset",))
         self.munlockall()
 
+    @staticmethod
+    def _abi(call: Sequence[Any]) -> tuple[Any, ...]:
+        """A batched call's arguments as the syscall ABI converts them (see vmamodel.abi)."""
+        args = tuple(call[1:])
+        return convert_args(call[0], args) if call[0] in SYSCALL_ARGS else args
+
     def run_batch(self, calls: Iterable[Sequence[Any]]) -> list[Any]:
         """Run ``(method_name, *args)`` calls in one round trip.
 
         Returns one item per call: its result, or the OSError / ValueError it failed with
         (returned, not raised). Guards run for all calls before any is sent.
         """
-        requests = [self._build(call[0], call[1:]) for call in calls]
+        requests = [self._build(call[0], self._abi(call)) for call in calls]
         results: list[Any] = []
         for response in self._request(("batch", requests)):
             try:

@@ -102,17 +102,22 @@ def host_has_anon_vma_name() -> bool:
     return bool(libc.prctl(0x53564D41, 0, 0, 0, 0) == 0)  # PR_SET_VMA, PR_SET_VMA_ANON_NAME
 
 
-@functools.cache
 def host_model_kwargs() -> dict[str, Any]:
     """Keyword arguments that make ``vmamodel.AddressSpace`` configured like this host and
-    laid out like the oracle's child (HostAddressSpace)."""
-    return {**host_kernel_kwargs(), "start_brk": _oracle_start_brk()}
+    laid out like the oracle's child (HostAddressSpace). A new dict on every call (the
+    values are immutable), so that a caller's change stays its own."""
+    return {**_host_kernel_kwargs(), "start_brk": _oracle_start_brk()}
+
+
+def host_kernel_kwargs() -> dict[str, Any]:
+    """The part of host_model_kwargs() that describes the kernel alone, for a model of
+    another process (AddressSpace.from_maps of the placement runner); a new dict each call."""
+    return dict(_host_kernel_kwargs())
 
 
 @functools.cache
-def host_kernel_kwargs() -> dict[str, Any]:
-    """The part of host_model_kwargs() that describes the kernel alone, for a model of
-    another process (AddressSpace.from_maps of the placement runner)."""
+def _host_kernel_kwargs() -> dict[str, Any]:
+    """Read once: callers get copies (host_kernel_kwargs, host_model_kwargs)."""
     return {
         "pkeys": host_has_pkeys(),
         "max_map_count": _sysctl("max_map_count", 65530),

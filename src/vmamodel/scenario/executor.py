@@ -31,6 +31,8 @@ from vmamodel.scenario.ast import (
 from vmamodel.scenario.backends import Backend
 from vmamodel.scenario.tokens import (
     CONSTANTS,
+    INT_MAX,
+    INT_MIN,
     TOUCH_WORDS,
     ScenarioError,
     errno_name,
@@ -140,14 +142,25 @@ Observer = Callable[[int, StepRecord, Sequence[tuple[str, MmSpace]]], None]
 
 @dataclass
 class ExecOptions:
+    """How to run: ``smaps`` renders smaps besides maps; ``trace`` collects the model's events.
+
+    ``snapshots``: "every" keeps the maps (and smaps) of every live space after every step,
+    which is what ``diff`` compares; "shown" keeps them only where a run shows them (at a
+    marker, or after every call of a scenario without markers) and smaps only where asked
+    (``smaps``) or at an ``smaps`` marker, so that a long run stays linear in its length.
+    ``on_step(done, total)`` is called after each statement (a progress bar).
+    """
+
     base: int = ARENA_BASE
     arena_size: int = ARENA_SIZE
     smaps: bool = True
     trace: bool = False
     #: None (the default) costs nothing; an observer costs what it does with each step.
     observe: Observer | None = None
-    #: False: steps keep no maps text (for an observer that looks at the spaces itself)
-    snapshots: bool = True
+    #: Which steps keep maps text: "every" step, the steps a run "shown"s (markers, or every
+    #: step when there are none), or "none" (an observer that looks at the spaces itself).
+    snapshots: str = "every"
+    on_step: Callable[[int, int], None] | None = None
 
 
 class Executor:
@@ -159,6 +172,9 @@ class Executor:
         self.options = options
         self.env: dict[str, Value] = {}
         self.spaces: list[SpaceRef] = []
+        self._last_text: dict[tuple[str, str], str] = {}
+        # Scenario.has_markers walks the statements: once, not once a step.
+        self._has_markers = scenario.has_markers
 
     @property
     def arena(self) -> tuple[int, int]:
@@ -171,11 +187,15 @@ class Executor:
             enable(self.scenario.inject, self.scenario.check)
         try:
             self.spaces.append(SpaceRef(MAIN, self.backend.new_space()))
-            for statement in self.scenario.statements:
+            total = len(self.scenario.statements)
+            on_step = self.options.on_step
+            for done, statement in enumerate(self.scenario.statements, start=1):
                 record = self.step(statement)
                 run.steps.append(record)
                 if self.options.observe is not None:
                     self.options.observe(len(run.steps) - 1, record, self.live_spaces())
+                if on_step is not None:
+                    on_step(done, total)
                 if record.outcome is not None and record.outcome.crash is not None:
                     break
         except ScenarioError as err:
@@ -186,11 +206,13 @@ class Executor:
 
     def step(self, statement: Statement) -> StepRecord:
         if isinstance(statement, Marker):
-            return StepRecord(statement, None, self.snapshots())
+            return StepRecord(statement, None, self.snapshots(statement.kind == "smaps"))
         with self._events() as events:
             outcome = self.call(statement)
         failed = self._expectation(statement, outcome)
-        return StepRecord(statement, outcome, self.snapshots(), tuple(events), failed)
+        shown = self.options.snapshots == "every" or not self._has_markers
+        snapshots = self.snapshots() if shown else ()
+        return StepRecord(statement, outcome, snapshots, tuple(events), failed)
 
     @contextmanager
     def _events(self) -> Iterator[list[Event]]:
@@ -211,17 +233,32 @@ class Executor:
         """The address spaces that have not exited, as (label, space), oldest first."""
         return [(ref.label, ref.space) for ref in self.spaces if ref.alive]
 
-    def snapshots(self) -> tuple[Snapshot, ...]:
-        if not self.options.snapshots:
+    def snapshots(self, want_smaps: bool = False) -> tuple[Snapshot, ...]:
+        """The maps (and smaps, when the options or ``want_smaps`` ask) of each live space.
+        A text equal to the space's previous one is that same string, so that a run that
+        keeps every step holds each distinct state once."""
+        if self.options.snapshots == "none":
             return ()
         out = []
+        with_smaps = self.options.smaps or want_smaps
         for ref in self.spaces:
             if not ref.alive:
                 continue
-            maps = self._confine_maps(ref.space.maps())
-            smaps = self._confine_smaps(ref.space.smaps()) if self.options.smaps else None
+            maps = self._same_as_before(ref.label, "maps", self._confine_maps(ref.space.maps()))
+            smaps = None
+            if with_smaps:
+                smaps = self._same_as_before(
+                    ref.label, "smaps", self._confine_smaps(ref.space.smaps()))
             out.append(Snapshot(ref.label, maps, smaps))
         return tuple(out)
+
+    def _same_as_before(self, label: str, kind: str, text: str) -> str:
+        key = (label, kind)
+        previous = self._last_text.get(key)
+        if previous == text:
+            return previous
+        self._last_text[key] = text
+        return text
 
     # -- one call -------------------------------------------------------------------------
 
@@ -363,11 +400,21 @@ class Executor:
             return value
         if isinstance(expr, Unary):
             operand = self.eval_int(expr.operand, line)
-            return -operand if expr.op == "-" else ~operand
+            return self._bounded(-operand if expr.op == "-" else ~operand, line)
         if isinstance(expr, Binary):
-            return _BINARY_OPS[expr.op](self.eval_int(expr.left, line),
-                                        self.eval_int(expr.right, line))
+            left = self.eval_int(expr.left, line)
+            right = self.eval_int(expr.right, line)
+            if expr.op in ("<<", ">>") and not 0 <= right < 64:
+                raise self.error(line, f"shift count {right} is not in [0, 64)")
+            return self._bounded(_BINARY_OPS[expr.op](left, right), line)
         raise self.error(line, "a string is not a number")
+
+    def _bounded(self, value: int, line: int) -> int:
+        """A value a 64-bit register holds (signed or unsigned), else an error at the line."""
+        if not INT_MIN <= value <= INT_MAX:
+            raise self.error(line, f"{value:#x} does not fit in 64 bits" if value.bit_length()
+                             < 200 else "value does not fit in 64 bits")
+        return value
 
     # -- expectations and layout ----------------------------------------------------------
 
@@ -496,8 +543,10 @@ def execute(scenario: Scenario, backend: Backend, options: ExecOptions | None = 
 def options_for(
     scenario: Scenario, *, base: int | None = None, smaps: bool = True, trace: bool = False,
     observe: Observer | None = None,
+    snapshots: str = "every", on_step: Callable[[int, int], None] | None = None,
 ) -> ExecOptions:
     """The options of a run: an explicit base wins over the scenario's ``#! base:``."""
     if base is None:
         base = ARENA_BASE if scenario.base is None else scenario.base
-    return ExecOptions(base=base, smaps=smaps, trace=trace, observe=observe)
+    return ExecOptions(base=base, smaps=smaps, trace=trace, observe=observe,
+                       snapshots=snapshots, on_step=on_step)

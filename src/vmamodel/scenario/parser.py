@@ -48,16 +48,21 @@ if TYPE_CHECKING:
 
 # Parser
 
+#: Bounds that keep a line's syntax tree shallow enough for the recursive checker and
+#: evaluator: parentheses and unary operators nested, and tokens on one line.
+MAX_NESTING = 32
+MAX_TOKENS = 256
+
 
 class _LineParser:
     """Recursive descent over the tokens of one line (C operator precedence)."""
 
-    _BINARY_LEVELS: tuple[tuple[str, ...], ...] = (("|",), ("^",), ("&",), ("<<", ">>"),
-                                                   ("+", "-"), ("*",))
-
     def __init__(self, tokens: list[Token]) -> None:
+        if len(tokens) > MAX_TOKENS:
+            raise LineError(f"line too long: more than {MAX_TOKENS} tokens")
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
 
     @property
     def peek(self) -> Token:
@@ -73,7 +78,8 @@ class _LineParser:
         return token
 
     def accept(self, text: str) -> bool:
-        if self.peek.kind == "op" and self.peek.text == text:
+        token = self.tokens[self.pos]
+        if token.kind == "op" and token.text == text:
             self.pos += 1
             return True
         return False
@@ -146,22 +152,32 @@ class _LineParser:
             return ExpectErrno(ERRNOS[name])
         return ExpectValue(self.expr())
 
-    def expr(self, level: int = 0) -> Expr:
-        if level == len(self._BINARY_LEVELS):
-            return self.unary()
-        left = self.expr(level + 1)
-        ops = self._BINARY_LEVELS[level]
-        while self.peek.kind == "op" and self.peek.text in ops:
-            op = self.advance().text
-            left = Binary(op, left, self.expr(level + 1))
-        return left
+    def expr(self, min_level: int = 0) -> Expr:
+        """Precedence climbing: operators of level >= ``min_level``, left-associative."""
+        left = self.unary()
+        tokens = self.tokens
+        while True:
+            token = tokens[self.pos]
+            level = _LEVEL_OF.get(token.text, -1) if token.kind == "op" else -1
+            if level < min_level:
+                return left
+            self.pos += 1  # an operator, never the end
+            left = Binary(token.text, left, self.expr(level + 1))
 
     def unary(self) -> Expr:
-        if self.peek.kind == "op" and self.peek.text in ("-", "~", "+"):
+        token = self.tokens[self.pos]
+        if token.kind == "op" and token.text in ("-", "~", "+"):
             op = self.advance().text
+            self._nest()
             operand = self.unary()
+            self.depth -= 1
             return operand if op == "+" else Unary(op, operand)
         return self.atom()
+
+    def _nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise LineError(f"expression nested more than {MAX_NESTING} deep")
 
     def atom(self) -> Expr:
         token = self.advance()
@@ -170,8 +186,10 @@ class _LineParser:
         if token.kind == "name":
             return Name(token.text)
         if token.kind == "op" and token.text == "(":
+            self._nest()
             inner = self.expr()
             self.expect_op(")")
+            self.depth -= 1
             return inner
         if token.kind == "str":
             raise LineError("a string is only allowed as a whole argument")
@@ -183,6 +201,11 @@ def _describe(token: Token) -> str:
 
 
 DIRECTIVES = ("base", "check", "inject", "layout", "profile")
+#: C precedence, loosest first: | ^ & (<< >>) (+ -) *.
+_BINARY_LEVELS: tuple[tuple[str, ...], ...] = (("|",), ("^",), ("&",), ("<<", ">>"),
+                                               ("+", "-"), ("*",))
+_LEVEL_OF = {op: level for level, ops in enumerate(_BINARY_LEVELS) for op in ops}
+
 _DIRECTIVE_RE = re.compile(r"#!\s*([A-Za-z_]+)\s*:\s*(.*?)\s*$")
 
 
@@ -199,7 +222,8 @@ def parse(text: str, path: str = "<scenario>") -> Scenario:
             tokens = tokenize(stripped)
             if tokens[0].kind == "end":
                 continue
-            statements.append(_LineParser(tokens).statement(number, _strip_comment(stripped)))
+            text_only = stripped[: tokens[-1].col].rstrip()  # without its comment
+            statements.append(_LineParser(tokens).statement(number, text_only))
         except LineError as err:
             raise ScenarioError(path, number, str(err)) from None
     scenario = _build(path, statements, directives)
@@ -208,12 +232,19 @@ def parse(text: str, path: str = "<scenario>") -> Scenario:
 
 
 def parse_file(path: str | os.PathLike[str]) -> Scenario:
-    return parse(Path(path).read_text(), str(path))
-
-
-def _strip_comment(text: str) -> str:
-    tokens = tokenize(text)
-    return text[: tokens[-1].col].rstrip() if tokens else text
+    """Parse a scenario file; a file that cannot be read or is not UTF-8 text is a
+    ScenarioError naming it (and the line of the first bad byte)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ScenarioError(str(path), 1, f"cannot read: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ScenarioError(
+            str(path), line, f"not UTF-8 text (byte {data[err.start]:#04x})") from None
+    return parse(text, str(path))
 
 
 def _directive(text: str, directives: dict[str, str]) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from vmamodel import constants
 
@@ -62,22 +61,26 @@ def errno_name(err: int) -> str:
 # ---------------------------------------------------------------------------------------------
 # Tokens
 
+# Each match is one token and the blanks before it (fewer matches than blanks as tokens).
 _TOKEN_RE = re.compile(
     r"""
-    (?P<ws>[ \t]+)
-  | (?P<comment>\#.*)
+    [ \t]*
+    (?:
+    (?P<comment>\#.*)
   | (?P<num>0[xX][0-9a-fA-F]+[KMG]?|0[oO][0-7]+[KMG]?|0[bB][01]+[KMG]?|[0-9]+[KMG]?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<str>"(?:[^"\\]|\\.)*")
   | (?P<op><<|>>|[-+*|&^~(),=.])
+    )
     """,
     re.VERBOSE,
 )
 _SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """One token (a tuple: a scenario line has a few dozen and a file may have 100,000 lines)."""
+
     kind: str  # "num", "name", "str", "op", "end"
     text: str
     col: int
@@ -87,18 +90,27 @@ def tokenize(text: str) -> list[Token]:
     """Split one line into tokens; a comment ends the line."""
     tokens: list[Token] = []
     pos = 0
-    while pos < len(text):
-        match = _TOKEN_RE.match(text, pos)
-        if match is None:
-            raise LineError(f"unexpected character {text[pos]!r}")
-        kind = match.lastgroup or ""
-        if kind == "comment":
+    for match in _TOKEN_RE.finditer(text):
+        if match.start() != pos:
             break
-        if kind != "ws":
-            tokens.append(Token(kind, match.group(), pos))
+        kind = match.lastgroup or ""
+        col = match.start(kind)
+        if kind == "comment":
+            tokens.append(Token("end", "", col))  # at the comment
+            return tokens
+        tokens.append(Token(kind, match.group(kind), col))
         pos = match.end()
-    tokens.append(Token("end", "", pos))  # at the comment, if any
+    rest = text[pos:]
+    if rest.strip(" \t"):
+        bad = pos + len(rest) - len(rest.lstrip(" \t"))
+        raise LineError(f"unexpected character {text[bad]!r}")
+    tokens.append(Token("end", "", len(text.rstrip(" \t")) if pos < len(text) else pos))
     return tokens
+
+
+#: The integers of a scenario are what a 64-bit register holds, read signed or unsigned.
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 64) - 1
 
 
 def parse_number(text: str) -> int:
@@ -106,7 +118,16 @@ def parse_number(text: str) -> int:
     digits = text[:-1] if scale != 1 else text
     if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
         raise LineError(f"bad number {text!r}: write octal as 0o{digits[1:]}")
-    return int(digits, 0) * scale
+    if len(digits) > 70:  # 64 binary digits and a prefix: anything longer cannot fit
+        raise LineError(f"number {_shorten(text)} does not fit in 64 bits")
+    value = int(digits, 0) * scale
+    if value > INT_MAX:
+        raise LineError(f"number {_shorten(text)} does not fit in 64 bits")
+    return value
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def unquote(text: str) -> str:

@@ -54,7 +54,7 @@ def film_of_scenario(scenario: Scenario, *, profile: str | None = None,
     ``verify`` checks the recorder's every step against a pass over all VMAs."""
     options = options_for(scenario, base=base, smaps=False, trace=True)
     recorder = recorder_for(scenario, options.base, verify=verify)
-    options.observe, options.snapshots = observer(recorder), False
+    options.observe, options.snapshots = observer(recorder), "none"
     start = heap_start((options.base, ARENA_SIZE))
     backend = ModelBackend(profile or scenario.profile,
                            config={} if start is None else {"start_brk": start})
