@@ -12,6 +12,7 @@ from vmamodel.check.state import describe, diff_state, direction, dump_state
 from vmamodel.drivers.ledger import Ledger
 from vmamodel.events import HookCall, VmaCreated
 from vmamodel.file import File
+from vmamodel.hooks import DriverError
 
 
 @dataclass(eq=False)
@@ -81,7 +82,8 @@ def test_a_crash_names_the_hook_it_came_from() -> None:
     monitor.begin("mmap")
     try:
         mm.mmap(0x100000000000, 4096, 1, 0x11, file, 0)
-    except KeyError as exc:
+    except DriverError as exc:  # the model rolls back and names the hook
+        assert isinstance(exc.__cause__, KeyError)
         monitor.exception(exc)
     monitor.end()
     (detection,) = monitor.finish()

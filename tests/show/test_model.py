@@ -172,7 +172,7 @@ def test_the_executor_calls_its_observer_after_every_step() -> None:
         seen.append((index, record.line, [label for label, _space in spaces]))
 
     options = options_for(scenario, observe=observe)
-    options.snapshots = False
+    options.snapshots = "none"
     run = execute(scenario, ModelBackend(scenario.profile), options)
     assert [i for i, _line, _labels in seen] == list(range(len(run.steps)))
     assert [line for _i, line, _labels in seen] == [s.line for s in run.steps]

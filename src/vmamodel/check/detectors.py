@@ -35,6 +35,7 @@ from vmamodel.events import (
     VmaCreated,
     WarnOn,
 )
+from vmamodel.hooks import DriverError
 from vmamodel.inject import Injector
 from vmamodel.profiles import NotInProfile
 
@@ -190,8 +191,15 @@ class Monitor:
 
     def exception(self, exc: BaseException) -> None:
         """A call raised something other than OSError."""
+        if isinstance(exc, DriverError) and isinstance(exc.original, NotInProfile):
+            exc = exc.original  # the driver does not build under this profile
         if isinstance(exc, NotInProfile):
             self.not_in_profile = str(exc)
+            return
+        if isinstance(exc, DriverError):  # the model names the hook that misbehaved
+            original = exc.original
+            self.crash = (self.step, exc.hook, f"{type(original).__name__}: {original}",
+                          self._last_hook[1])
             return
         frames = traceback.extract_tb(exc.__traceback__)
         if isinstance(exc, AssertionError) and any(f.name == "validate_mm" for f in frames):

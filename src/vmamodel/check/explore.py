@@ -110,6 +110,8 @@ class _Run:
             mm.exit()
             del self.spaces[step.space]
             return None
+        if step.func == "mmap" and isinstance(args[4], int):
+            args[4] = None  # fd -1 of an anonymous mapping: the model's "no file"
         return getattr(mm, step.func)(*args)
 
     @property

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from vmamodel import constants
 from vmamodel.host.arena import ARENA_BASE, ARENA_SIZE
@@ -140,6 +140,10 @@ MAIN = "main"
 Observer = Callable[[int, StepRecord, Sequence[tuple[str, MmSpace]]], None]
 
 
+#: Which steps keep maps text (see ExecOptions.snapshots).
+Snapshots = Literal["every", "shown", "none"]
+
+
 @dataclass
 class ExecOptions:
     """How to run: ``smaps`` renders smaps besides maps; ``trace`` collects the model's events.
@@ -159,7 +163,7 @@ class ExecOptions:
     observe: Observer | None = None
     #: Which steps keep maps text: "every" step, the steps a run "shown"s (markers, or every
     #: step when there are none), or "none" (an observer that looks at the spaces itself).
-    snapshots: str = "every"
+    snapshots: Snapshots = "every"
     on_step: Callable[[int, int], None] | None = None
 
 
@@ -543,7 +547,7 @@ def execute(scenario: Scenario, backend: Backend, options: ExecOptions | None = 
 def options_for(
     scenario: Scenario, *, base: int | None = None, smaps: bool = True, trace: bool = False,
     observe: Observer | None = None,
-    snapshots: str = "every", on_step: Callable[[int, int], None] | None = None,
+    snapshots: Snapshots = "every", on_step: Callable[[int, int], None] | None = None,
 ) -> ExecOptions:
     """The options of a run: an explicit base wins over the scenario's ``#! base:``."""
     if base is None:
