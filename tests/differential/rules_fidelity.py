@@ -1,15 +1,18 @@
 """Hypothesis rules for the calls of issue 13, mixed into a DifferentialMachine: KSM merge-any
-(prctl PR_SET_MEMORY_MERGE), mbind with valid and invalid policies, and userfaultfd
-registration with two contexts, over ranges near existing VMAs that cross VMAs and holes."""
+(prctl PR_SET_MEMORY_MERGE), mbind with valid and invalid policies, userfaultfd
+registration with two contexts, shmat/shmdt of two SysV segments and private/shared
+/dev/zero mappings, over ranges near existing VMAs that cross VMAs and holes."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 import vmamodel as v
+from vmamodel.devzero import open_dev_zero
 from vmamodel.fuzz.generate import target_page
 from vmamodel.mempolicy import (
     MPOL_BIND,
@@ -19,8 +22,9 @@ from vmamodel.mempolicy import (
     MPOL_LOCAL,
     MPOL_PREFERRED,
 )
+from vmamodel.shm import IPC_CREAT, IPC_PRIVATE, SHM_RDONLY, SHM_REMAP, SHM_RND
 
-from .machine import P, at, outcome
+from .machine import PAGES, P, at, outcome
 from .rules_madvise import LENGTHS, TARGETS
 
 POLICIES = st.sampled_from([
@@ -29,6 +33,11 @@ POLICIES = st.sampled_from([
     (MPOL_BIND, 2, 64), (MPOL_PREFERRED, None, 0), (9, 1, 64),
 ])
 MODES = st.sampled_from([1, 1, 2, 3, 4, 0])
+SHMFLAGS = st.sampled_from([0, 0, SHM_RDONLY, SHM_REMAP, SHM_REMAP, SHM_RND, 0o1])
+_ZERO_STAT = os.stat("/dev/zero")
+#: One /dev/zero open file for every example (the host child keeps its fd open).
+ZERO = open_dev_zero(dev=(os.major(_ZERO_STAT.st_dev), os.minor(_ZERO_STAT.st_dev)),
+                     ino=_ZERO_STAT.st_ino)
 
 
 class FidelityRules:
@@ -41,10 +50,20 @@ class FidelityRules:
         model: Any = self.model  # type: ignore[attr-defined]
         host.prctl(v.PR_SET_MEMORY_MERGE, 0)  # the shared child keeps it between examples
         self.uffds = [(host.userfaultfd(), model.userfaultfd()) for _ in range(2)]
+        # Two SysV segments of 3 and 5 pages; removed in teardown, after which they go with
+        # their last attach (when the next example empties the arena). The host child
+        # removes whatever is left when it exits.
+        self.segments = [
+            (host.shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600),
+             model.shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600))
+            for size in (3 * P, 5 * P)
+        ]
 
     def teardown(self) -> None:
         for host_uffd, _ in self.uffds:
             self.host.uffd_close(host_uffd)  # type: ignore[attr-defined]
+        for host_id, _ in self.segments:
+            self.host.shmctl_rmid(host_id)  # type: ignore[attr-defined]
         self.host.prctl(v.PR_SET_MEMORY_MERGE, 0)  # type: ignore[attr-defined]
 
     @rule(on=st.booleans())
@@ -72,3 +91,24 @@ class FidelityRules:
         got = outcome(lambda: getattr(self.model, name)(model_uffd, *args))  # type: ignore[attr-defined]
         assert got == want, f"{name}{args}: model {got} != host {want}\n" + self.history()  # type: ignore[attr-defined]
         self.check_state()  # type: ignore[attr-defined]
+
+    @rule(page=PAGES, which=st.integers(0, 1), shmflg=SHMFLAGS, skew=st.sampled_from([0, 0, 8]))
+    def shmat(self, page: int, which: int, shmflg: int, skew: int) -> None:
+        host_id, model_id = self.segments[which]
+        args = (at(page) + skew, shmflg)
+        self.log.append(f"shmat(seg{which}, {args})")  # type: ignore[attr-defined]
+        type(self).calls += 1  # type: ignore[attr-defined]
+        want = outcome(lambda: self.host.shmat(host_id, *args))  # type: ignore[attr-defined]
+        got = outcome(lambda: self.model.shmat(model_id, *args))  # type: ignore[attr-defined]
+        assert got == want, f"shmat{args}: model {got} != host {want}\n" + self.history()  # type: ignore[attr-defined]
+        self.check_state()  # type: ignore[attr-defined]
+
+    @rule(near=TARGETS)
+    def shmdt(self, near: tuple[int, int]) -> None:
+        self.both("shmdt", at(target_page(self.model, *near)))  # type: ignore[attr-defined]
+
+    @rule(page=PAGES, npages=LENGTHS, shared=st.booleans(), fileoff=st.integers(0, 8))
+    def mmap_dev_zero(self, page: int, npages: int, shared: bool, fileoff: int) -> None:
+        flags = (v.MAP_SHARED if shared else v.MAP_PRIVATE) | v.MAP_FIXED
+        self.both("mmap", at(page), npages * P, v.PROT_READ | v.PROT_WRITE, flags, ZERO,  # type: ignore[attr-defined]
+                  fileoff * P)

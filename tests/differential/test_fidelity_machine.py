@@ -1,6 +1,7 @@
-"""The core machine (mmap, munmap, mprotect, touch) plus madvise, KSM merge-any, mbind and
-userfaultfd registration, on the model and on the host: results, maps and VmFlags must
-agree after every step (the merge rules now compare policies and userfaultfd contexts)."""
+"""The core machine (mmap, munmap, mprotect, touch) plus madvise, KSM merge-any, mbind,
+userfaultfd registration, SysV shmat/shmdt and /dev/zero mappings, on the model and on the
+host: results, maps and VmFlags must agree after every step (the merge rules now compare
+policies and userfaultfd contexts)."""
 
 from __future__ import annotations
 
