@@ -20,6 +20,7 @@ HOT_MODULES: Final = (
     "madvise",
     "merge",
     "mm",
+    "mman",
     "mmap",
     "mprotect",
     "mremap",

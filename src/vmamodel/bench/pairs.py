@@ -9,8 +9,10 @@ two merge. Each round picks a slot at random and runs three pairs there:
 - ``mprotect split + merge``: on a three-page VMA mapped for the purpose (untimed), an
   mprotect of its middle page (one VMA becomes three), then the mprotect that restores the
   protection (three merge back into one); the three-page VMA is unmapped again (untimed);
-- ``placed mmap + munmap``: a kernel-placed eight-page mapping (longer than any free gap of
-  the region, so the search passes the whole region), then its munmap.
+- ``placed mmap + munmap``: a kernel-placed eight-page read-only mapping (longer than any
+  free gap of the region, so the search passes the whole region; read-only, so that it merges
+  with no neighbour on either side: the model's lands below the region, the kernel's below
+  the runner's own mappings), then its munmap.
 
 A pair's time is the sum of its two calls' least times over the passes, averaged over the
 rounds. The kernel runs the very same ops through the C runner (or ctypes); the model runs
@@ -95,7 +97,7 @@ def make_pair_sequence(slots: int, rounds: int, seed: int) -> PairSequence:
         add(mprotect, OP_MPROTECT, s + 4 * P, P, PROT_READ)
         add(mprotect, OP_MPROTECT, s + 4 * P, P, RW)
         add(SETUP, OP_MUNMAP, s + 3 * P, 3 * P)
-        add(placed, OP_MMAP_PLACED, 0, PLACED_LENGTH, RW, ANON)
+        add(placed, OP_MMAP_PLACED, 0, PLACED_LENGTH, PROT_READ, ANON)
         add(placed, OP_MUNMAP_REG, 0, PLACED_LENGTH)
     return PairSequence(CallSequence(ops, rounds, seed, slots, ()), tuple(labels))
 
