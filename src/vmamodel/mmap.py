@@ -302,14 +302,19 @@ class MmapState:
         self.charged = 0
         self.prev: Vma | None = None
         self.next: Vma | None = None
-        self.vms = VmaMunmapStruct(None, addr, addr + length)
+        # Built once, by __mmap_setup() (which always runs first), as the kernel's
+        # init_vma_munmap() there fills the one struct.
+        self.vms: VmaMunmapStruct
         self.file_doesnt_need_get = False
 
 
 def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
     """__mmap_setup(): gather what the range overlaps, check limits, charge the commit,
     and (past the point of no return for the old mappings) ->close them."""
-    first = mm.tree.find_intersection(map.addr, map.end)
+    # One walk answers both cases: the first VMA ending above addr (in the range, or the
+    # next one after it) and the one before it (vma_iter_next_rewind()).
+    after, before = mm.tree.find_prev(map.addr)
+    first = after if after is not None and after.vm_start < map.end else None
     vms = map.vms = VmaMunmapStruct(first, map.addr, map.end)
     if first is not None:
         try:
@@ -319,8 +324,7 @@ def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
             raise
         map.prev, map.next = vms.prev, vms.next
     else:
-        map.next = mm.tree.find(map.addr)
-        map.prev = mm.tree.prev_before(map.addr)
+        map.next, map.prev = after, before
     if not may_expand_vm(mm, map.flags, map.pglen - vms.nr_pages):
         raise oserror(errno.ENOMEM, "mmap: over RLIMIT_AS or RLIMIT_DATA")
     if accountable_mapping(map.file, map.flags):

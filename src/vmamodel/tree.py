@@ -74,7 +74,9 @@ class VmaTree:
     """Sorted VMAs with the lookups of include/linux/mm.h (find_vma, vma_find, ...) and the
     gap searches of the maple tree (mas_empty_area, mas_empty_area_rev)."""
 
-    __slots__ = ("_blocks", "_bmax", "_flags", "_gaps", "_leaves", "_len", "_mins", "_seg")
+    __slots__ = (
+        "_blocks", "_bmax", "_flags", "_gaps", "_hb", "_hj", "_leaves", "_len", "_mins", "_seg"
+    )
 
     def __init__(self) -> None:
         self._blocks: list[list[Vma]] = []
@@ -89,6 +91,12 @@ class VmaTree:
         self._leaves = 1
         self._len = 0
         self._flags: dict[int, int] = {}
+        # Where the VMA last placed, removed or positioned sits (block, index), as the
+        # vma_iterator of a kernel call stays where it last walked: the next VMA a call
+        # updates is usually that one or its neighbour. Only a hint, checked by identity
+        # before use.
+        self._hb = 0
+        self._hj = 0
 
     def __len__(self) -> int:
         return self._len
@@ -143,9 +151,23 @@ class VmaTree:
         blocks = self._blocks
         if not blocks:
             return None
+        b = self._hb
+        if b < len(blocks):
+            blk = blocks[b]
+            j = self._hj
+            if j < len(blk) and blk[j] is vma:
+                return b, j
+            if 0 < j <= len(blk) and blk[j - 1] is vma:
+                self._hj = j - 1
+                return b, j - 1
+            if j + 1 < len(blk) and blk[j + 1] is vma:
+                self._hj = j + 1
+                return b, j + 1
         b, j = self._at_or_before(vma.vm_start)
         if j < 0 or blocks[b][j] is not vma:
             return None
+        self._hb = b
+        self._hj = j
         return b, j
 
     def _index_of(self, vma: Vma) -> tuple[int, int]:
@@ -251,8 +273,9 @@ class VmaTree:
 
     # -- updates ------------------------------------------------------------------------
 
-    def insert(self, vma: Vma) -> None:
-        """vma_iter_store_new(): the range must be free."""
+    def insert(self, vma: Vma, beside: Vma | None = None) -> None:
+        """vma_iter_store_new(): the range must be free. ``beside``, a VMA of the tree that
+        the new one touches (the other half of a split), saves the search for the place."""
         start, end = vma.vm_start, vma.vm_end
         # The kernel keeps vm_flags in a machine word; here equal values share one int
         # object, which saves its 32 bytes on most VMAs.
@@ -267,8 +290,14 @@ class VmaTree:
         if not blocks:
             self._new_first_block(vma)
             return
-        b, j = self._at_or_before(start)
-        j += 1
+        pos = self._position(beside) if beside is not None else None
+        if pos is not None:
+            b, j = pos
+            if start >= blocks[b][j].vm_start:
+                j += 1  # above beside; below it, the new VMA takes beside's index
+        else:
+            b, j = self._at_or_before(start)
+            j += 1
         prev = self._before(b, j)
         nxt = self._vma_at(b, j) if j < len(blocks[b]) else self._vma_at(b + 1, 0)
         if prev is not None and prev.vm_end > start:
@@ -278,6 +307,8 @@ class VmaTree:
         gap = start - (prev.vm_end if prev is not None else 0)
         blocks[b].insert(j, vma)
         self._gaps[b].insert(j, gap)
+        self._hb = b
+        self._hj = j
         self._len += 1
         if j == 0:
             self._mins[b] = start
@@ -294,6 +325,7 @@ class VmaTree:
         blk, gaps = self._blocks[b], self._gaps[b]
         del blk[j]
         gap = gaps.pop(j)
+        self._hj = j  # now the VMA that followed
         self._len -= 1
         if j < len(blk):
             nb, nj = b, j
@@ -357,14 +389,14 @@ class VmaTree:
             return
         i = self._leaves + b
         seg[i] = value
-        i >>= 1
-        while i:
-            left, right = seg[2 * i], seg[2 * i + 1]
-            top = left if left >= right else right
-            if seg[i] == top:
-                return
-            seg[i] = top
+        while i > 1:
+            sibling = seg[i ^ 1]
+            if sibling > value:
+                value = sibling
             i >>= 1
+            if seg[i] == value:
+                return
+            seg[i] = value
 
     def _split(self, b: int) -> None:
         blk, gaps = self._blocks[b], self._gaps[b]

@@ -83,17 +83,32 @@ class ShmemHuge:
             raise ValueError(f"unknown shmem_enabled mode {self.enabled!r}")
 
 
-@dataclass(slots=True)
 class VmUnmappedAreaInfo:
-    """struct vm_unmapped_area_info: what the gap search is asked for."""
+    """struct vm_unmapped_area_info: what the gap search is asked for. A plain class, not a
+    dataclass with slots, so that mypyc compiles it (and its __init__) to native code."""
 
-    length: int
-    low_limit: int
-    high_limit: int
-    topdown: bool = False
-    align_mask: int = 0
-    align_offset: int = 0
-    start_gap: int = 0
+    __slots__ = (
+        "align_mask", "align_offset", "high_limit", "length", "low_limit", "start_gap",
+        "topdown",
+    )
+
+    def __init__(
+        self,
+        length: int,
+        low_limit: int,
+        high_limit: int,
+        topdown: bool = False,
+        align_mask: int = 0,
+        align_offset: int = 0,
+        start_gap: int = 0,
+    ) -> None:
+        self.length = length
+        self.low_limit = low_limit
+        self.high_limit = high_limit
+        self.topdown = topdown
+        self.align_mask = align_mask
+        self.align_offset = align_offset
+        self.start_gap = start_gap
 
 
 # -- the gap search (mm/vma.c) ----------------------------------------------------------------

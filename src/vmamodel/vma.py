@@ -333,7 +333,7 @@ def __split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
         mm.tree.set_range(vma, addr, vma.vm_end, vma.vm_pgoff + delta)
     else:
         mm.tree.set_range(vma, vma.vm_start, addr, vma.vm_pgoff)
-    mm.tree.insert(new)
+    mm.tree.insert(new, beside=vma)
     mm.map_count += 1
     if mm.tracer.active:
         mm.tracer.emit(Split(vma.id, addr, new_below, new.id))

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import vmamodel
+from vmamodel.buildinfo import build_name, describe
 from vmamodel.constants import (
     MADV_DOFORK,
     MADV_DONTFORK,
@@ -278,18 +278,20 @@ def kernel_cap() -> int:
     return max(0, limit - KERNEL_HEADROOM)
 
 
-def _encode(n: int, seq: CallSequence, repeats: int) -> bytes:
-    header = array("q", (KERNEL_BASE, n, SLOT, VMA_BYTES, len(seq), repeats))
+def _encode(n: int, seq: CallSequence, repeats: int, slot: int, vma_bytes: int) -> bytes:
+    header = array("q", (KERNEL_BASE, n, slot, vma_bytes, len(seq), repeats))
     return header.tobytes() + seq.ops.tobytes()
 
 
 def run_kernel(
-    command: list[str], n: int, seq: CallSequence, repeats: int, workdir: Path
+    command: list[str], n: int, seq: CallSequence, repeats: int, workdir: Path,
+    slot: int = SLOT, vma_bytes: int = VMA_BYTES,
 ) -> Timings:
     """Run the sequence on the host kernel with ``command IN OUT`` (the C runner or the
-    ctypes one); the child builds the region itself and keeps its fastest pass."""
+    ctypes one); the child builds the region (n VMAs of ``vma_bytes``, one every ``slot``)
+    itself and keeps its fastest pass."""
     inp, out = workdir / "seq.bin", workdir / "result.bin"
-    inp.write_bytes(_encode(n, seq, repeats))
+    inp.write_bytes(_encode(n, seq, repeats, slot, vma_bytes))
     out.unlink(missing_ok=True)
     proc = subprocess.run([*command, str(inp), str(out)], capture_output=True, timeout=900)
     if proc.returncode != 0:
@@ -439,15 +441,7 @@ def _machine() -> str:
 
 
 def _python() -> str:
-    compiled = _compiled_modules()
-    how = f"; mypyc-compiled: {', '.join(compiled)}" if compiled else ""
-    return f"{platform.python_implementation()} {platform.python_version()}{how}"
-
-
-def _compiled_modules() -> list[str]:
-
-    root = Path(vmamodel.__file__).parent
-    return sorted(p.name.split(".")[0] for p in root.glob("*.so"))
+    return f"{platform.python_implementation()} {platform.python_version()}; {describe()}"
 
 
 def compare_errnos(
@@ -509,6 +503,21 @@ class Options:
     memory_n: int = DEFAULT_MEMORY_N
     guards: bool = True
     repeats: int = 3
+    pairs: bool = True
+    pair_rounds: int = 2_000
+    #: The interpreter of another build (pure beside compiled, or the reverse), or None.
+    other_python: str | None = None
+    #: VMAs to build by kernel-placed mmap (0: skip).
+    placed_n: int = 1_000_000
+
+
+@dataclass
+class PairsResult:
+    """The simple pairs: the sizes, each build's model figures, the kernel's per size."""
+
+    sizes: tuple[int, ...]
+    builds: list[Any]
+    kernel: dict[int, Any]
 
 
 def run(options: Options, say: Callable[[str], None]) -> list[str]:
@@ -518,9 +527,12 @@ def run(options: Options, say: Callable[[str], None]) -> list[str]:
     cap = kernel_cap() if options.kernel else 0
     results: list[SizeResult] = []
     notes: list[str] = []
+    pairs: PairsResult | None = None
     with tempfile.TemporaryDirectory(prefix="vmamodel-bench-") as tmp:
         workdir = Path(tmp)
         runners = kernel_runners(workdir, options.use_c) if options.kernel else {}
+        if options.pairs:
+            pairs = run_pairs(options, cap, runners, workdir, say, notes)
         for n in options.sizes:
             # Up to the host's max_map_count (less the runner's own needs); above it the
             # kernel cannot hold the space, and the model runs alone over all n slots.
@@ -554,7 +566,63 @@ def run(options: Options, say: Callable[[str], None]) -> list[str]:
             mm, base, _ = build_model(n)
             guards = guard_cost(mm, base, make_sequence(n, options.rounds, options.seed, skipped))
     return report(options, results, memory, guards, skipped, runners_overhead(results),
-                  notes, time.perf_counter() - started)
+                  notes, time.perf_counter() - started, pairs)
+
+
+def run_pairs(
+    options: Options, cap: int, runners: dict[str, list[str]], workdir: Path,
+    say: Callable[[str], None], notes: list[str],
+) -> PairsResult:
+    """The simple pairs (vmamodel.bench.pairs) on the kernel (the first runner), on this
+    build and, with ``options.other_python``, on the other build."""
+    # pairs builds on this module's helpers: imported here to break that cycle.
+    from vmamodel.bench import pairs as bp
+
+    kernel_ns = {n: min(n, cap) for n in options.sizes if 1 <= n <= cap + KERNEL_HEADROOM}
+    kernel: dict[int, Any] = {}
+    if runners:
+        name, command = next(iter(runners.items()))
+        for n, kn in kernel_ns.items():
+            say(f"pairs, kernel ({name}): building {kn:,} one-page VMAs")
+            try:
+                kernel[n] = bp.run_kernel_pairs(command, name, kn, options.pair_rounds,
+                                                options.seed, options.repeats, workdir)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                notes.append(f"pairs: kernel runner {name} failed at N={n:,}: {exc}")
+    kernel_ns = {n: kn for n, kn in kernel_ns.items() if n in kernel}
+    placed_n = options.placed_n
+    say(f"pairs, model ({build_name()}): sizes {', '.join(map(str, options.sizes))}"
+        + (f", then {placed_n:,} placed mmaps" if placed_n else ""))
+    builds = [bp.run_model_pairs(options.sizes, options.pair_rounds, options.seed,
+                                 options.repeats, kernel_ns, options.memory_n, placed_n)]
+    if options.other_python:
+        say(f"pairs, model in {options.other_python}")
+        try:
+            builds.append(bp.run_other_build(
+                options.other_python, options.sizes, options.pair_rounds, options.seed,
+                options.repeats, kernel_ns, options.memory_n, placed_n, workdir))
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+            notes.append(f"pairs: the other build failed: {exc}")
+    builds.sort(key=lambda b: b.build != "pure")
+    return PairsResult(options.sizes, builds, kernel)
+
+
+def pairs_lines(pairs: PairsResult) -> list[str]:
+    """The per-pair table and its targets; how to add the missing build."""
+    from vmamodel.bench import pairs as bp  # see run_pairs
+
+    lines = list(bp.pairs_table(pairs.sizes, pairs.builds, pairs.kernel))
+    lines.append("")
+    lines.extend(bp.pairs_targets(pairs.sizes, pairs.builds, pairs.kernel))
+    have = {b.build for b in pairs.builds}
+    if "compiled" not in have:
+        lines.append("  compiled build not measured: `python -m venv .venv-mypyc && "
+                     ".venv-mypyc/bin/pip install .`, then `vmamodel bench --other-build "
+                     ".venv-mypyc/bin/python`")
+    elif "pure" not in have:
+        lines.append("  pure build not measured: `vmamodel bench --other-build PYTHON` with the "
+                     "python of an editable (pure) install")
+    return lines
 
 
 def runners_overhead(results: list[SizeResult]) -> dict[str, tuple[int, int]]:
@@ -574,6 +642,7 @@ def report(
     overheads: dict[str, tuple[int, int]],
     notes: list[str],
     elapsed: float,
+    pairs: PairsResult | None = None,
 ) -> list[str]:
     lines = [
         "vmamodel bench",
@@ -592,6 +661,11 @@ def report(
                      f"({what}); per touch {touch_ns} ns")
     if overheads:
         lines.append(f"  model/kernel uses kernel/{next(iter(overheads))}")
+    if pairs is not None:
+        lines.append("")
+        lines.extend(pairs_lines(pairs))
+        lines.append("")
+        lines.append("The mix (every kind of call, one sequence)")
     for result in results:
         lines.append("")
         lines.extend(size_table(result))
@@ -605,7 +679,7 @@ def report(
 def targets(
     results: list[SizeResult], memory: float | None, guards: dict[str, float] | None
 ) -> Iterator[str]:
-    yield "Targets"
+    yield "Targets (the mix)"
     by_n = {r.n: r for r in results}
     mid = by_n.get(65_530)
     if mid is not None and mid.kernel:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,7 @@ from rich.text import Text
 
 from vmamodel.bench import Options
 from vmamodel.bench import run as run_bench
+from vmamodel.buildinfo import describe
 from vmamodel.cli.check import check as check_command
 from vmamodel.cli.fuzz import fuzz
 from vmamodel.cli.help import help_command
@@ -101,7 +103,8 @@ _profile_option = click.option("--profile", type=click.Choice(sorted(PROFILES)),
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="vmamodel", prog_name="vmamodel")
+@click.version_option(package_name="vmamodel", prog_name="vmamodel",
+                      message=f"%(prog)s %(version)s, {describe()}")
 def cli() -> None:
     """An executable model of the Linux VMA layer, judged against the host kernel.
 
@@ -475,12 +478,26 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
 @click.option("--no-c", is_flag=True, help="Do not compile the C runner; use ctypes only.")
 @click.option("--memory-n", type=click.IntRange(min=0), default=65530, show_default=True,
               help="VMAs for the tracemalloc measurement (0: skip).")
+@click.option("--pair-rounds", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="Rounds of the simple pairs (0: skip them).")
+@click.option("--other-build", "other_build", default=None, metavar="PYTHON",
+              envvar="VMAMODEL_BENCH_OTHER_PYTHON",
+              help="The python of another vmamodel build (e.g. .venv-mypyc/bin/python): its "
+                   "model runs the simple pairs too, against the same kernel run.")
+@click.option("--placed-n", type=click.IntRange(min=0), default=1_000_000, show_default=True,
+              help="VMAs to build by kernel-placed mmap (0: skip).")
 def bench(sizes: tuple[int, ...], rounds: int, seed: int, repeats: int, no_kernel: bool,
-          no_c: bool, memory_n: int) -> None:
+          no_c: bool, memory_n: int, pair_rounds: int, other_build: str | None,
+          placed_n: int) -> None:
     """Time the model against the host kernel on one sequence of calls, at each size."""
 
+    if other_build is not None and shutil.which(other_build) is None:
+        raise click.BadParameter(f"{other_build!r} is not an executable",
+                                 param_hint="--other-build")
     options = Options(sizes=sizes, rounds=rounds, seed=seed, kernel=not no_kernel,
-                      use_c=not no_c, memory_n=memory_n, repeats=repeats)
+                      use_c=not no_c, memory_n=memory_n, repeats=repeats,
+                      pairs=pair_rounds > 0, pair_rounds=max(1, pair_rounds),
+                      other_python=other_build, placed_n=placed_n)
     lines = run_bench(options, lambda line: click.echo(line, err=True))
     click.echo("\n".join(lines))
 

@@ -1,0 +1,63 @@
+"""Which build of the model runs: the hot modules compiled by mypyc, or pure Python.
+
+Standard library only, and no vmamodel imports: setup.py reads :data:`HOT_MODULES` from this
+file before the package is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Final
+
+#: The call path of mmap, munmap, mprotect, mremap, madvise and touch, from the AddressSpace
+#: entry points down, which a regular install compiles with mypyc (setup.py). Left out:
+#: access_fault.py (AccessFault subclasses OSError, which mypyc cannot compile), events.py
+#: and inject.py, and everything off the hot path.
+HOT_MODULES: Final = (
+    "accounting",
+    "fault",
+    "hooks",
+    "madvise",
+    "merge",
+    "mm",
+    "mman",
+    "mmap",
+    "mprotect",
+    "mremap",
+    "munmap",
+    "pagetable",
+    "populate",
+    "stack",
+    "tree",
+    "unmapped_area",
+    "vma",
+)
+
+
+def compiled_modules() -> list[str]:
+    """The hot modules that Python loads from a compiled extension (not from a .py file)."""
+    compiled = []
+    for name in HOT_MODULES:
+        spec = importlib.util.find_spec(f"vmamodel.{name}")
+        origin = spec.origin if spec is not None else None
+        if origin is not None and not origin.endswith(".py"):
+            compiled.append(name)
+    return compiled
+
+
+def build_name() -> str:
+    """"compiled" when every hot module is compiled, "pure" when none is, else "mixed"."""
+    compiled = compiled_modules()
+    if not compiled:
+        return "pure"
+    return "compiled" if len(compiled) == len(HOT_MODULES) else "mixed"
+
+
+def describe() -> str:
+    """One line for ``vmamodel --version`` and the benchmark's header."""
+    compiled = compiled_modules()
+    if not compiled:
+        return "pure Python (no module compiled)"
+    if len(compiled) == len(HOT_MODULES):
+        return f"compiled with mypyc ({len(compiled)} hot modules)"
+    return f"partly compiled with mypyc: {', '.join(compiled)}"
