@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from vmamodel.constants import *  # noqa: F403
 from vmamodel.constants import VM
+from vmamodel.driver_error import DriverError
 from vmamodel.events import Event, Tracer
 from vmamodel.file import (
     File,
@@ -20,7 +21,6 @@ from vmamodel.file import (
     memfd_create,
     open_file,
 )
-from vmamodel.hooks import DriverError
 from vmamodel.profiles import PROFILES, KernelProfile
 from vmamodel.vma import VmAreaDesc, VmaView
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from vmamodel.constants import PAGE_MASK, ULONG_MAX
+from vmamodel.driver_error import DriverError, DriverFault
 from vmamodel.events import FaultInjected, HookCall
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, VmOperations
 
@@ -37,34 +37,6 @@ def maybe_inject(mm: AddressSpace, point: str) -> None:
     err = injected_errno(mm, point)
     if err:
         raise oserror(err, f"injected at {point}")
-
-
-class DriverError(RuntimeError):
-    """A driver hook misbehaved: it raised something other than an ``OSError`` with an
-    errno (in the kernel: an oops), or it set a field to a value of the wrong type.
-
-    The system call is undone as if the hook had failed with EFAULT (a hook that cannot fail,
-    ``open`` or ``close``, counts as done), then this is raised from the entry point.
-    ``hook`` names the hook, ``owner`` its operations, ``vma_id`` the VMA (None before one
-    exists); the original exception is ``__cause__``."""
-
-    def __init__(self, hook: str, owner: str, vma_id: int | None, original: BaseException):
-        where = f"VMA {vma_id}" if vma_id is not None else "no VMA yet"
-        super().__init__(f"driver hook {owner}.{hook} ({where}) failed: {original!r}")
-        self.hook = hook
-        self.owner = owner
-        self.vma_id = vma_id
-        self.original = original
-        self.__cause__ = original
-
-
-class DriverFault(OSError):
-    """How a DriverError travels through the model's OSError rollback paths (EFAULT); the
-    entry point raises the DriverError itself (``mm.pending_driver_error``)."""
-
-    def __init__(self, error: DriverError) -> None:
-        super().__init__(errno.EFAULT, f"{os.strerror(errno.EFAULT)}: {error}")
-        self.driver_error = error
 
 
 def driver_fault(

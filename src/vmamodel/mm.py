@@ -28,11 +28,11 @@ from vmamodel.constants import (
     VM_LOCKED,
     page_align,
 )
+from vmamodel.driver_error import DriverError
 from vmamodel.events import Syscall, SyscallReturn, Tracer
 from vmamodel.exec import do_execve
 from vmamodel.fault import do_user_addr_fault
 from vmamodel.fork import dup_mmap, exit_mmap
-from vmamodel.hooks import DriverError
 from vmamodel.hugetlb import HugetlbPool
 from vmamodel.inject import Injector, _Rule
 from vmamodel.ksm import prctl_memory_merge
@@ -208,7 +208,7 @@ class AddressSpace:
         self._execute_only_pkey = -1 if pkeys else 0
         self.pkru = INIT_PKRU_VALUE if pkeys else 0
         self.debug = debug
-        # A misbehaving driver hook of the running call (vmamodel.hooks.DriverError).
+        # A misbehaving driver hook of the running call (vmamodel.driver_error.DriverError).
         self.pending_driver_error: DriverError | None = None
 
         self.tree = VmaTree()

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from vmamodel import AddressSpace
 from vmamodel.check.detectors import Monitor, watching_injector
 from vmamodel.check.state import describe, diff_state, direction, dump_state
+from vmamodel.driver_error import DriverError
 from vmamodel.drivers.ledger import Ledger
 from vmamodel.events import HookCall, VmaCreated
 from vmamodel.file import File
-from vmamodel.hooks import DriverError
 
 
 @dataclass(eq=False)

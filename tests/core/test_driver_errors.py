@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import vmamodel as v
-from vmamodel.hooks import DriverError
+from vmamodel.driver_error import DriverError
 from vmamodel.mm import AddressSpace
 
 from .util import RO, RW, P, at

@@ -7,11 +7,11 @@ import errno
 import pytest
 
 from vmamodel.constants import VM
+from vmamodel.driver_error import DriverError
 from vmamodel.drivers import hpet, stacked
 from vmamodel.drivers import refcount_good as good
 from vmamodel.events import WarnOn
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, FileOperations, VmOperations
-from vmamodel.hooks import DriverError
 from vmamodel.mmap_action import mmap_action_remap_full
 
 from .probe import Probe, ProbeOps, probe_file

@@ -20,9 +20,9 @@ from vmamodel.constants import (
     VM,
     VMA_REMAP_FLAGS,
 )
+from vmamodel.driver_error import DriverError
 from vmamodel.drivers import hpet
 from vmamodel.events import HookCall, MergeRefused, VmaCreated
-from vmamodel.hooks import DriverError
 
 from .util import (
     PRIVATE_FIXED,

@@ -12,8 +12,8 @@ import errno
 import pytest
 
 from vmamodel.constants import PGPROT_CACHE_MASK, PGPROT_UC, VMA_REMAP_FLAGS
+from vmamodel.driver_error import DriverError
 from vmamodel.drivers import stm
-from vmamodel.hooks import DriverError
 
 from .util import (
     RO,

@@ -7,9 +7,9 @@ import errno
 import pytest
 
 from vmamodel.constants import MAP_PRIVATE, PROT_READ, PROT_WRITE
+from vmamodel.driver_error import DriverError
 from vmamodel.drivers import refcount_good as good
 from vmamodel.file import File
-from vmamodel.hooks import DriverError
 from vmamodel.mmap_action import mmap_action_remap_full
 
 from .probe import Probe, probe_file

@@ -15,9 +15,9 @@ import errno
 import pytest
 
 from vmamodel.constants import VM
+from vmamodel.driver_error import DriverError
 from vmamodel.drivers import stacked
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, FileOperations
-from vmamodel.hooks import DriverError
 from vmamodel.mmap_action import mmap_action_remap_full
 from vmamodel.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, get_profile
 

@@ -26,6 +26,7 @@ from vmamodel.check.state import (
     dump_state,
     growth,
 )
+from vmamodel.driver_error import DriverError
 from vmamodel.events import (
     ActionStep,
     Event,
@@ -35,7 +36,6 @@ from vmamodel.events import (
     VmaCreated,
     WarnOn,
 )
-from vmamodel.hooks import DriverError
 from vmamodel.inject import Injector
 from vmamodel.profiles import NotInProfile
 
