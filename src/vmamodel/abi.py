@@ -187,7 +187,7 @@ def syscall_abi(name: str, pending: str | None = None) -> Callable[[F], F]:
         wrapper: F = namespace[fn.__name__]
         wrapper.__doc__ = fn.__doc__
         wrapper.__qualname__ = fn.__qualname__
-        wrapper.__module__ = fn.__module__
+        wrapper.__module__ = getattr(fn, "__module__", __name__)
         wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
         return wrapper
 

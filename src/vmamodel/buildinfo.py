@@ -11,15 +11,15 @@ from typing import Final
 
 #: The call path of mmap, munmap, mprotect, mremap, madvise and touch, from the AddressSpace
 #: entry points down, which a regular install compiles with mypyc (setup.py). Left out:
-#: access_fault.py (AccessFault subclasses OSError, which mypyc cannot compile), events.py
-#: and inject.py, and everything off the hot path.
+#: access_fault.py and driver_error.py (subclasses of built-in exceptions, which mypyc cannot
+#: compile), mm.py (its entry points are wrapped by vmamodel.abi's generated converters, which a
+#: native class cannot take), events.py and inject.py, and everything off the hot path.
 HOT_MODULES: Final = (
     "accounting",
     "fault",
     "hooks",
     "madvise",
     "merge",
-    "mm",
     "mman",
     "mmap",
     "mprotect",
