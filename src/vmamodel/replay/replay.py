@@ -73,8 +73,10 @@ DELETED = " (deleted)"
 O_TRUNC = 0o1000
 #: creat(2) is open(O_WRONLY | O_CREAT | O_TRUNC).
 O_CREAT_WRONLY_TRUNC = 0o1101
-#: The largest window of overlapping calls whose orders are tried (4! = 24 orders).
-MAX_WINDOW = 4
+#: How many overlapping calls are paired when no single move across a failing call helps.
+MAX_PAIRED = 16
+#: How many admissible orders are replayed for one failing call before it is reported.
+MAX_TRIES = 400
 
 
 class Unsupported(Exception):
@@ -410,6 +412,14 @@ def _call_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     except (ValueError, IndexError):
         return ()
     return ()
+
+
+def _span(call: StraceCall, value: int | None) -> tuple[int, int] | None:
+    """The address range a call took effect on (None: no range, or no result)."""
+    if value is None or value < 0:
+        return None
+    edges = _call_edges(call, value)
+    return (min(edges), max(edges) + 1) if edges else None
 
 
 def _same(call: StraceCall, value: int | None, exc: OSError | None) -> bool:
@@ -934,11 +944,13 @@ class Replayer:
                 break
             self._count(call)
             if not ok:
-                fixed = self._try_orders(position)
+                counted = set(self.order[:position + 1])
+                fixed = self._try_orders(position, value)
                 if fixed is not None:
                     run, after = fixed
-                    for later in range(position + 1, after):
-                        self._count(calls[self.order[later]])
+                    for index in self.order[:after]:
+                        if index not in counted:
+                            self._count(calls[index])
                     position = after
                     continue
                 result.divergences.append(self._divergence(position, value, exc))
@@ -967,21 +979,49 @@ class Replayer:
 
     # -- threads: other admissible orders of overlapping calls ------------------------------
 
-    def _window(self, position: int) -> tuple[int, int]:
+    def _candidates(self, position: int) -> tuple[list[int], list[int]]:
+        """The positions of the calls that overlapped the call at ``position`` in time:
+        later ones that entered before it left (they may have taken effect before it), and
+        earlier ones that left after it entered (they may have taken effect after it)."""
         calls, order = self.plan.calls, self.order
         call = calls[order[position]]
-        lo = hi = position
-        while lo > 0 and position - lo < MAX_WINDOW - 1:
-            other = calls[order[lo - 1]]
-            if other.end_line < call.line:
-                break
-            lo -= 1
-        while hi + 1 < len(order) and hi - lo < MAX_WINDOW - 1:
-            other = calls[order[hi + 1]]
-            if other.line > call.end_line:
-                break
-            hi += 1
-        return lo, hi
+        later = [q for q in range(position + 1, len(order))
+                 if calls[order[q]].line < call.end_line]
+        earlier = [q for q in range(position - 1, -1, -1)
+                   if calls[order[q]].end_line > call.line]
+        return later, earlier
+
+    def _reordered(self, position: int, pull: tuple[int, ...], push: tuple[int, ...]
+                   ) -> tuple[int, list[int]] | None:
+        """The order with the later calls at ``pull`` moved just before the call at
+        ``position`` and the earlier ones at ``push`` just after it: (first changed
+        position, the changed slice), or None when that order is not admissible."""
+        order = self.order
+        lo = min((position, *push))
+        hi = max((position, *pull))
+        moved = set(pull) | set(push)
+        before = [order[q] for q in range(lo, position) if q not in moved]
+        after = [order[q] for q in range(position + 1, hi + 1) if q not in moved]
+        chunk = (before + [order[q] for q in sorted(pull)] + [order[position]]
+                 + [order[q] for q in sorted(push)] + after)
+        if not self._admissible(tuple(chunk)):
+            return None
+        return lo, chunk
+
+    def _relevant(self, position: int, value: int | None) -> Callable[[int], bool]:
+        """Whether the call at a position touched the addresses where the failing call
+        took effect, on the model or in the recording (those orders are tried first)."""
+        calls, order = self.plan.calls, self.order
+        call = calls[order[position]]
+        spans = [s for s in (_span(call, value), _span(call, call.retval)) if s is not None]
+
+        def relevant(q: int) -> bool:
+            other = calls[order[q]]
+            span = _span(other, other.retval)
+            return span is not None and any(
+                span[0] < hi and lo < span[1] for lo, hi in spans)
+
+        return relevant
 
     def _admissible(self, perm: tuple[int, ...]) -> bool:
         calls = self.plan.calls
@@ -994,24 +1034,47 @@ class Replayer:
                     return False  # ``later`` left before ``first`` entered
         return True
 
-    def _try_orders(self, position: int) -> tuple[_Run, int] | None:
-        lo, hi = self._window(position)
-        if lo == hi:
-            return None
-        current = tuple(self.order[lo:hi + 1])
-        for perm in itertools.permutations(current):
-            if perm == current or not self._admissible(perm):
+    def _moves(self, position: int, value: int | None
+               ) -> Iterable[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """The reorderings to try when the call at ``position`` differs, most likely first:
+        one overlapping call moved across it (those that touched its addresses first),
+        then two."""
+        later, earlier = self._candidates(position)
+        relevant = self._relevant(position, value)
+        singles: list[tuple[tuple[int, ...], tuple[int, ...]]] = [
+            ((q,), ()) for q in later] + [((), (q,)) for q in earlier]
+        singles.sort(key=lambda m: (not relevant((m[0] or m[1])[0]),
+                                    abs((m[0] or m[1])[0] - position)))
+        yield from singles
+        near = [m for m in singles if relevant((m[0] or m[1])[0])] + [
+            m for m in singles if not relevant((m[0] or m[1])[0])]
+        near = near[:MAX_PAIRED]
+        for a, b in itertools.combinations(near, 2):
+            yield a[0] + b[0], a[1] + b[1]
+
+    def _try_orders(self, position: int, value: int | None) -> tuple[_Run, int] | None:
+        """Find an admissible order of the calls that overlapped the failing one under
+        which every call up to the moved ones gives its recorded result."""
+        tries = 0
+        for pull, push in self._moves(position, value):
+            found = self._reordered(position, pull, push)
+            if found is None:
                 continue
+            lo, chunk = found
+            tries += 1
+            if tries > MAX_TRIES:
+                return None
             run = self._replay_prefix(lo)
             try:
-                good = all(self._step(run, self.plan.calls[i])[0] for i in perm)
+                good = all(self._step(run, self.plan.calls[i])[0] for i in chunk)
             except Unsupported:
                 good = False
             if good:
-                self.order[lo:hi + 1] = perm
-                moved = sum(1 for a, b in zip(perm, current, strict=True) if a != b)
-                self.result.reordered += moved
-                return run, hi + 1
+                current = self.order[lo:lo + len(chunk)]
+                self.order[lo:lo + len(chunk)] = chunk
+                self.result.reordered += sum(
+                    1 for a, b in zip(chunk, current, strict=True) if a != b)
+                return run, lo + len(chunk)
         return None
 
     # -- reporting --------------------------------------------------------------------------
