@@ -30,7 +30,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmamodel.constants import MAP_ANONYMOUS, O_RDONLY, O_RDWR, PAGE_SIZE
+from vmamodel.constants import (
+    MAP_ANONYMOUS,
+    O_RDONLY,
+    O_RDWR,
+    PAGE_SIZE,
+    PR_GET_MEMORY_MERGE,
+    PR_SET_MEMORY_MERGE,
+)
 from vmamodel.events import Event
 from vmamodel.file import File, memfd_create
 from vmamodel.mm import AddressSpace
@@ -68,7 +75,6 @@ PR_SET_VMA_ANON_NAME = 0
 PRCTL_UNSUPPORTED = {
     35: "PR_SET_MM (moves the mm's brk/stack/arg boundaries)",
     41: "PR_SET_THP_DISABLE",
-    67: "PR_SET_MEMORY_MERGE (KSM)",
     74: "PR_SET_SHADOW_STACK_STATUS",
 }
 DELETED = " (deleted)"
@@ -558,9 +564,55 @@ def _prctl(run: _Run, call: StraceCall) -> int | None:
                                   "print") from None
         run.model.set_vma_anon_name(addr, length, name)
         return 0
+    if option in (PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE):
+        return run.model.prctl(option, *_ints(call, 5)[1:])
     if option in PRCTL_UNSUPPORTED:
         raise Unsupported(f"prctl({PRCTL_UNSUPPORTED[option]})")
     return None  # no effect on VMAs: not compared
+
+
+def _nodemask(text: str) -> int | None:
+    """mbind's node mask as strace prints it: ``NULL``, or ``[0x0000000000000005]`` (the
+    mask in one hex number)."""
+    text = text.strip()
+    if text in ("NULL", "0"):
+        return None
+    if not (text.startswith("[") and text.endswith("]")) or "," in text:
+        raise Unsupported(f"mbind node mask {text!r} (expected NULL or [0x...])")
+    return arg_int(text[1:-1])
+
+
+def _mbind(run: _Run, call: StraceCall) -> int:
+    if len(call.args) < 6:
+        raise Unsupported(f"mbind with {len(call.args)} arguments (expected 6)")
+    addr, length, mode = (arg_int(a) for a in call.args[:3])
+    maxnode, flags = arg_int(call.args[4]), arg_int(call.args[5])
+    run.model.mbind(addr, length, mode, _nodemask(call.args[3]), maxnode, flags)
+    return 0
+
+
+def _set_mempolicy_home_node(run: _Run, call: StraceCall) -> int:
+    run.model.set_mempolicy_home_node(*_ints(call, 4))
+    return 0
+
+
+def _io_setup(run: _Run, call: StraceCall) -> int:
+    """io_setup(nr_events, ctxp): the ring's address is written to ``*ctxp`` (strace prints
+    it as ``[0x7f...]``); the model's must be the same."""
+    ctx = run.model.io_setup(_ints(call, 1)[0])
+    printed = call.args[1].strip() if len(call.args) > 1 else ""
+    if printed.startswith("[") and printed.endswith("]") and arg_int(printed[1:-1]) != ctx:
+        return ctx  # a divergence that shows the model's ring address against 0
+    return 0
+
+
+def _io_destroy(run: _Run, call: StraceCall) -> int:
+    run.model.io_destroy(*_ints(call, 1))
+    return 0
+
+
+def _map_shadow_stack(run: _Run, call: StraceCall) -> int:
+    return run.model.map_shadow_stack(*_ints(call, 3))
 
 
 def _fork(run: _Run, call: StraceCall) -> int | None:
@@ -619,22 +671,22 @@ SUPPORTED: dict[str, Handler] = {
     "execveat": _execve,
     "exit": _nothing,
     "exit_group": _nothing,
+    "mbind": _mbind,
+    "set_mempolicy_home_node": _set_mempolicy_home_node,
+    "io_setup": _io_setup,
+    "io_destroy": _io_destroy,
+    "map_shadow_stack": _map_shadow_stack,
 }
 
 #: Calls the model does not have yet: name -> why. The replay stops at a successful one and
 #: names it with its line; a failed one changed nothing and is skipped. (Once the model has
 #: one, its entry in SUPPORTED takes over.)
 UNSUPPORTED: dict[str, str] = {
-    "mbind": "memory policies (vma_policy) are not in the model",
-    "set_mempolicy_home_node": "memory policies are not in the model",
     "userfaultfd": "userfaultfd registration is not in the model",
     "shmat": "SysV shared memory is not in the model",
     "shmdt": "SysV shared memory is not in the model",
-    "io_setup": "the aio ring mapping is not in the model",
-    "io_destroy": "the aio ring mapping is not in the model",
     "io_uring_setup": "io_uring ring mappings are not in the model",
     "remap_file_pages": "remap_file_pages is not in the model",
-    "map_shadow_stack": "shadow stacks are not in the model",
     "memfd_secret": "secret memory is not in the model",
     "process_madvise": "process_madvise is not in the model",
     "process_mrelease": "process_mrelease is not in the model",
