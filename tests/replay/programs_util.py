@@ -34,6 +34,7 @@ def binaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "files": compile_program("files", out),
         "shm": compile_program("shm", out),
         "fidelity": compile_program("fidelity", out),
+        "unsupported": compile_program("unsupported", out),
     }
 
 

@@ -10,7 +10,7 @@ import vmamodel as v
 from vmamodel.mm import AddressSpace
 from vmamodel.replay.recording import load_recording, recording_from_files
 from vmamodel.replay.replay import ReplayResult, replay
-from vmamodel.replay.strace import parse_strace
+from vmamodel.replay.strace import arg_int, parse_strace
 
 from .programs_util import record_into
 
@@ -110,3 +110,40 @@ def test_a_real_program_with_these_calls_replays_exactly(
     result = replay(load_recording(out))
     assert result.exact, [d.describe() for d in result.divergences]
     assert result.final_compared and result.compared >= 9
+
+
+def test_sysv_shm_ids_are_mapped_to_the_models(tmp_path: Path) -> None:
+    mm = _model()
+    shmid = mm.shmget(0, 8192, 0o1000 | 0o600)
+    addr = mm.shmat(shmid, 0, 0)
+    log = (
+        "10 shmget(0, 8192, 0x200|0600) = 1245232\n"
+        f"10 shmat(1245232, NULL, 0) = {addr:#x}\n"
+        "10 shmctl(1245232, 0x2, 0x7ffc0000) = 0\n"  # IPC_STAT: nothing to replay
+        "10 shmctl(1245232, 0, NULL) = 0\n"
+        f"10 shmdt({addr:#x}) = 0\n"
+        "10 shmat(1245232, NULL, 0) = -1 EINVAL (Invalid argument)\n"  # removed, detached
+    )
+    (call,) = parse_strace(log.splitlines()[:1]).calls
+    assert arg_int(call.args[2]) == 0o1000 | 0o600
+    result = _replay(tmp_path, log)
+    assert result.exact, [d.describe() for d in result.divergences]
+    assert result.compared == 6
+    assert result.model is not None and "SYSV" not in result.model.maps()
+
+
+def test_shmat_of_a_segment_made_elsewhere_is_unsupported(tmp_path: Path) -> None:
+    result = _replay(tmp_path, "10 shmat(77, NULL, 0) = 0x7f0000000000\n")
+    assert [d.kind for d in result.divergences] == ["unsupported"]
+    assert "shm segment 77 whose shmget was not recorded" in result.divergences[0].model
+
+
+def test_a_real_shm_program_replays_exactly(binaries: dict[str, Path], tmp_path: Path) -> None:
+    out = record_into(tmp_path / "rec", [str(binaries["shm"])])
+    trace = (out / "trace.txt").read_text()
+    assert " shmget(" in trace and " shmat(" in trace and " shmctl(" in trace
+    result = replay(load_recording(out))
+    assert result.exact, [d.describe() for d in result.divergences]
+    assert result.final_compared
+    end = (out / "end.smaps").read_text()
+    assert "/SYSV00000000 (deleted)" in end

@@ -333,6 +333,8 @@ class _Run:
         _cover_seeded_files(self.model)
         self.forks = 0
         self.faults = 0
+        #: SysV shm ids: the recorded kernel's -> the model's
+        self.shm_ids: dict[int, int] = {}
         #: address -> the last call whose range began or ended there (a boundary between
         #: two VMAs is made by such a call; explain names it)
         self.edges: dict[int, StraceCall] = {}
@@ -615,6 +617,48 @@ def _map_shadow_stack(run: _Run, call: StraceCall) -> int:
     return run.model.map_shadow_stack(*_ints(call, 3))
 
 
+IPC_RMID = 0
+#: the IPC_64 bit an older libc ors into shmctl's command
+IPC_64 = 0x100
+
+
+def _shm_id(run: _Run, call: StraceCall) -> int:
+    recorded = _ints(call, 1)[0]
+    shmid = run.shm_ids.get(recorded)
+    if shmid is None:
+        raise Unsupported(f"{call.name} of shm segment {recorded} whose shmget was not "
+                          "recorded (made by another process, or before the start)")
+    return shmid
+
+
+def _shmget(run: _Run, call: StraceCall) -> int | None:
+    """shmget: the model's segment stands for the recorded id (ids are the kernel's to
+    choose: not compared; an error is)."""
+    key, size, flags = _ints(call, 3)
+    shmid = run.model.shmget(key, size, flags)
+    if call.retval is not None and call.retval >= 0:
+        run.shm_ids[call.retval] = shmid
+    return None
+
+
+def _shmat(run: _Run, call: StraceCall) -> int:
+    _, addr, flags = _ints(call, 3)
+    return run.model.shmat(_shm_id(run, call), addr, flags)
+
+
+def _shmdt(run: _Run, call: StraceCall) -> int:
+    run.model.shmdt(*_ints(call, 1))
+    return 0
+
+
+def _shmctl(run: _Run, call: StraceCall) -> int | None:
+    """shmctl(IPC_RMID) marks the segment for removal; other commands leave VMAs alone."""
+    if len(call.args) < 2 or arg_int(call.args[1]) & ~IPC_64 != IPC_RMID:
+        return None
+    run.model.shmctl_rmid(_shm_id(run, call))
+    return 0
+
+
 def _fork(run: _Run, call: StraceCall) -> int | None:
     """A child without CLONE_VM is another address space; on this one a fork still matters
     (dup_mmap: anon_vma chains, VM_WIPEONFORK...): fork the model, then let the child exit."""
@@ -676,6 +720,10 @@ SUPPORTED: dict[str, Handler] = {
     "io_setup": _io_setup,
     "io_destroy": _io_destroy,
     "map_shadow_stack": _map_shadow_stack,
+    "shmget": _shmget,
+    "shmat": _shmat,
+    "shmdt": _shmdt,
+    "shmctl": _shmctl,
 }
 
 #: Calls the model does not have yet: name -> why. The replay stops at a successful one and
@@ -683,8 +731,6 @@ SUPPORTED: dict[str, Handler] = {
 #: one, its entry in SUPPORTED takes over.)
 UNSUPPORTED: dict[str, str] = {
     "userfaultfd": "userfaultfd registration is not in the model",
-    "shmat": "SysV shared memory is not in the model",
-    "shmdt": "SysV shared memory is not in the model",
     "io_uring_setup": "io_uring ring mappings are not in the model",
     "remap_file_pages": "remap_file_pages is not in the model",
     "memfd_secret": "secret memory is not in the model",
