@@ -33,6 +33,8 @@ def binaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "churn": compile_program("churn", out, "-pthread"),
         "files": compile_program("files", out),
         "shm": compile_program("shm", out),
+        "fidelity": compile_program("fidelity", out),
+        "unsupported": compile_program("unsupported", out),
     }
 
 

@@ -133,13 +133,13 @@ def test_changed_final_maps_and_vmflags_are_divergences(
 def test_an_unsupported_call_is_named_with_its_line(
     binaries: dict[str, Path], tmp_path: Path
 ) -> None:
-    out = record_into(tmp_path / "rec", [str(binaries["shm"])])
+    out = record_into(tmp_path / "rec", [str(binaries["unsupported"])])
     outcome = CliRunner().invoke(cli, ["replay", str(out)])
     assert outcome.exit_code == 1
     line = next(i for i, text in enumerate((out / "trace.txt").read_text().splitlines(), 1)
-                if " shmat(" in text)
+                if " remap_file_pages(" in text)
     assert f"DIVERGENCE unsupported at line {line}: " in outcome.output
-    assert "shmat: SysV shared memory is not in the model" in outcome.output
+    assert "remap_file_pages: remap_file_pages is not in the model" in outcome.output
 
 
 def test_without_faults_the_replay_says_it_is_approximate(

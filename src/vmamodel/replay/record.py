@@ -48,7 +48,8 @@ TRACED = (
     "mmap", "munmap", "mprotect", "?pkey_mprotect", "?pkey_alloc", "?pkey_free", "mremap",
     "madvise", "?process_madvise", "brk", "mlock", "?mlock2", "munlock", "mlockall",
     "munlockall", "?mseal", "prctl", "remap_file_pages", "mbind", "?set_mempolicy_home_node",
-    "?map_shadow_stack", "shmat", "shmdt", "io_setup", "io_destroy", "?userfaultfd",
+    "?map_shadow_stack", "shmget", "shmat", "shmctl", "shmdt", "io_setup", "io_destroy",
+    "?userfaultfd",
     "?io_uring_setup", "?memfd_secret", "?process_mrelease",
     # file descriptions
     "open", "openat", "?openat2", "creat", "dup", "dup2", "dup3", "fcntl", "close",
@@ -63,7 +64,8 @@ TRACED = (
 #: perf's sys_enter events carry the number, strace's lines the name.
 SYSCALL_NR: dict[str, int] = {
     "open": 2, "close": 3, "fstat": 5, "mmap": 9, "mprotect": 10, "munmap": 11, "brk": 12,
-    "mremap": 25, "madvise": 28, "shmat": 30, "dup": 32, "dup2": 33, "clone": 56,
+    "mremap": 25, "madvise": 28, "shmget": 29, "shmat": 30, "shmctl": 31, "dup": 32,
+    "dup2": 33, "clone": 56,
     "fork": 57, "vfork": 58, "execve": 59, "exit": 60, "shmdt": 67, "fcntl": 72,
     "truncate": 76, "ftruncate": 77, "creat": 85, "mlock": 149, "munlock": 150,
     "mlockall": 151, "munlockall": 152, "prctl": 157, "io_setup": 206, "io_destroy": 207,

@@ -7,10 +7,12 @@ table :data:`HANDLERS`, one entry a call; its result (address, value or errno) i
 with the recorded one; at the end the model's maps and VmFlags are compared with the end
 snapshot byte for byte (inodes renumbered by first appearance, as ``compare`` does).
 
-Threads: strace shows when each call entered and left, not when it took effect. Calls are
-replayed in exit order; where a result differs and calls of other threads overlapped that
-call, the admissible orders of the overlapping calls (each thread's own order kept, a call
-never before one that left before it entered) are tried before reporting a divergence.
+Threads: strace shows when each call entered and left, not when it took effect (somewhere
+between its two lines). Calls are replayed in exit order; where a result differs, the calls of
+other threads that overlapped it (a later one that entered before it left, an earlier one that
+left after it entered) are moved across it, one then two at a time, those touching its
+addresses first, in admissible orders only (each thread's own order kept, a call never before
+one that left before it entered), before a divergence is reported.
 
 What the replay cannot know, and says: page faults are not in the log (strace sees system
 calls only), so a new mapping gets its anon_vma only when the model itself needs one, and stack
@@ -28,7 +30,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmamodel.constants import MAP_ANONYMOUS, O_RDONLY, O_RDWR, PAGE_SIZE
+from vmamodel.constants import (
+    MAP_ANONYMOUS,
+    O_RDONLY,
+    O_RDWR,
+    PAGE_SIZE,
+    PR_GET_MEMORY_MERGE,
+    PR_SET_MEMORY_MERGE,
+)
 from vmamodel.events import Event
 from vmamodel.file import File, memfd_create
 from vmamodel.mm import AddressSpace
@@ -66,15 +75,16 @@ PR_SET_VMA_ANON_NAME = 0
 PRCTL_UNSUPPORTED = {
     35: "PR_SET_MM (moves the mm's brk/stack/arg boundaries)",
     41: "PR_SET_THP_DISABLE",
-    67: "PR_SET_MEMORY_MERGE (KSM)",
     74: "PR_SET_SHADOW_STACK_STATUS",
 }
 DELETED = " (deleted)"
 O_TRUNC = 0o1000
 #: creat(2) is open(O_WRONLY | O_CREAT | O_TRUNC).
 O_CREAT_WRONLY_TRUNC = 0o1101
-#: The largest window of overlapping calls whose orders are tried (4! = 24 orders).
-MAX_WINDOW = 4
+#: How many overlapping calls are paired when no single move across a failing call helps.
+MAX_PAIRED = 16
+#: How many admissible orders are replayed for one failing call before it is reported.
+MAX_TRIES = 400
 
 
 class Unsupported(Exception):
@@ -323,6 +333,8 @@ class _Run:
         _cover_seeded_files(self.model)
         self.forks = 0
         self.faults = 0
+        #: SysV shm ids: the recorded kernel's -> the model's
+        self.shm_ids: dict[int, int] = {}
         #: address -> the last call whose range began or ended there (a boundary between
         #: two VMAs is made by such a call; explain names it)
         self.edges: dict[int, StraceCall] = {}
@@ -410,6 +422,14 @@ def _call_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     except (ValueError, IndexError):
         return ()
     return ()
+
+
+def _span(call: StraceCall, value: int | None) -> tuple[int, int] | None:
+    """The address range a call took effect on (None: no range, or no result)."""
+    if value is None or value < 0:
+        return None
+    edges = _call_edges(call, value)
+    return (min(edges), max(edges) + 1) if edges else None
 
 
 def _same(call: StraceCall, value: int | None, exc: OSError | None) -> bool:
@@ -546,9 +566,97 @@ def _prctl(run: _Run, call: StraceCall) -> int | None:
                                   "print") from None
         run.model.set_vma_anon_name(addr, length, name)
         return 0
+    if option in (PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE):
+        return run.model.prctl(option, *_ints(call, 5)[1:])
     if option in PRCTL_UNSUPPORTED:
         raise Unsupported(f"prctl({PRCTL_UNSUPPORTED[option]})")
     return None  # no effect on VMAs: not compared
+
+
+def _nodemask(text: str) -> int | None:
+    """mbind's node mask as strace prints it: ``NULL``, or ``[0x0000000000000005]`` (the
+    mask in one hex number)."""
+    text = text.strip()
+    if text in ("NULL", "0"):
+        return None
+    if not (text.startswith("[") and text.endswith("]")) or "," in text:
+        raise Unsupported(f"mbind node mask {text!r} (expected NULL or [0x...])")
+    return arg_int(text[1:-1])
+
+
+def _mbind(run: _Run, call: StraceCall) -> int:
+    if len(call.args) < 6:
+        raise Unsupported(f"mbind with {len(call.args)} arguments (expected 6)")
+    addr, length, mode = (arg_int(a) for a in call.args[:3])
+    maxnode, flags = arg_int(call.args[4]), arg_int(call.args[5])
+    run.model.mbind(addr, length, mode, _nodemask(call.args[3]), maxnode, flags)
+    return 0
+
+
+def _set_mempolicy_home_node(run: _Run, call: StraceCall) -> int:
+    run.model.set_mempolicy_home_node(*_ints(call, 4))
+    return 0
+
+
+def _io_setup(run: _Run, call: StraceCall) -> int:
+    """io_setup(nr_events, ctxp): the ring's address is written to ``*ctxp`` (strace prints
+    it as ``[0x7f...]``); the model's must be the same."""
+    ctx = run.model.io_setup(_ints(call, 1)[0])
+    printed = call.args[1].strip() if len(call.args) > 1 else ""
+    if printed.startswith("[") and printed.endswith("]") and arg_int(printed[1:-1]) != ctx:
+        return ctx  # a divergence that shows the model's ring address against 0
+    return 0
+
+
+def _io_destroy(run: _Run, call: StraceCall) -> int:
+    run.model.io_destroy(*_ints(call, 1))
+    return 0
+
+
+def _map_shadow_stack(run: _Run, call: StraceCall) -> int:
+    return run.model.map_shadow_stack(*_ints(call, 3))
+
+
+IPC_RMID = 0
+#: the IPC_64 bit an older libc ors into shmctl's command
+IPC_64 = 0x100
+
+
+def _shm_id(run: _Run, call: StraceCall) -> int:
+    recorded = _ints(call, 1)[0]
+    shmid = run.shm_ids.get(recorded)
+    if shmid is None:
+        raise Unsupported(f"{call.name} of shm segment {recorded} whose shmget was not "
+                          "recorded (made by another process, or before the start)")
+    return shmid
+
+
+def _shmget(run: _Run, call: StraceCall) -> int | None:
+    """shmget: the model's segment stands for the recorded id (ids are the kernel's to
+    choose: not compared; an error is)."""
+    key, size, flags = _ints(call, 3)
+    shmid = run.model.shmget(key, size, flags)
+    if call.retval is not None and call.retval >= 0:
+        run.shm_ids[call.retval] = shmid
+    return None
+
+
+def _shmat(run: _Run, call: StraceCall) -> int:
+    _, addr, flags = _ints(call, 3)
+    return run.model.shmat(_shm_id(run, call), addr, flags)
+
+
+def _shmdt(run: _Run, call: StraceCall) -> int:
+    run.model.shmdt(*_ints(call, 1))
+    return 0
+
+
+def _shmctl(run: _Run, call: StraceCall) -> int | None:
+    """shmctl(IPC_RMID) marks the segment for removal; other commands leave VMAs alone."""
+    if len(call.args) < 2 or arg_int(call.args[1]) & ~IPC_64 != IPC_RMID:
+        return None
+    run.model.shmctl_rmid(_shm_id(run, call))
+    return 0
 
 
 def _fork(run: _Run, call: StraceCall) -> int | None:
@@ -607,22 +715,24 @@ SUPPORTED: dict[str, Handler] = {
     "execveat": _execve,
     "exit": _nothing,
     "exit_group": _nothing,
+    "mbind": _mbind,
+    "set_mempolicy_home_node": _set_mempolicy_home_node,
+    "io_setup": _io_setup,
+    "io_destroy": _io_destroy,
+    "map_shadow_stack": _map_shadow_stack,
+    "shmget": _shmget,
+    "shmat": _shmat,
+    "shmdt": _shmdt,
+    "shmctl": _shmctl,
 }
 
 #: Calls the model does not have yet: name -> why. The replay stops at a successful one and
 #: names it with its line; a failed one changed nothing and is skipped. (Once the model has
 #: one, its entry in SUPPORTED takes over.)
 UNSUPPORTED: dict[str, str] = {
-    "mbind": "memory policies (vma_policy) are not in the model",
-    "set_mempolicy_home_node": "memory policies are not in the model",
     "userfaultfd": "userfaultfd registration is not in the model",
-    "shmat": "SysV shared memory is not in the model",
-    "shmdt": "SysV shared memory is not in the model",
-    "io_setup": "the aio ring mapping is not in the model",
-    "io_destroy": "the aio ring mapping is not in the model",
     "io_uring_setup": "io_uring ring mappings are not in the model",
     "remap_file_pages": "remap_file_pages is not in the model",
-    "map_shadow_stack": "shadow stacks are not in the model",
     "memfd_secret": "secret memory is not in the model",
     "process_madvise": "process_madvise is not in the model",
     "process_mrelease": "process_mrelease is not in the model",
@@ -934,11 +1044,13 @@ class Replayer:
                 break
             self._count(call)
             if not ok:
-                fixed = self._try_orders(position)
+                counted = set(self.order[:position + 1])
+                fixed = self._try_orders(position, value)
                 if fixed is not None:
                     run, after = fixed
-                    for later in range(position + 1, after):
-                        self._count(calls[self.order[later]])
+                    for index in self.order[:after]:
+                        if index not in counted:
+                            self._count(calls[index])
                     position = after
                     continue
                 result.divergences.append(self._divergence(position, value, exc))
@@ -967,21 +1079,49 @@ class Replayer:
 
     # -- threads: other admissible orders of overlapping calls ------------------------------
 
-    def _window(self, position: int) -> tuple[int, int]:
+    def _candidates(self, position: int) -> tuple[list[int], list[int]]:
+        """The positions of the calls that overlapped the call at ``position`` in time:
+        later ones that entered before it left (they may have taken effect before it), and
+        earlier ones that left after it entered (they may have taken effect after it)."""
         calls, order = self.plan.calls, self.order
         call = calls[order[position]]
-        lo = hi = position
-        while lo > 0 and position - lo < MAX_WINDOW - 1:
-            other = calls[order[lo - 1]]
-            if other.end_line < call.line:
-                break
-            lo -= 1
-        while hi + 1 < len(order) and hi - lo < MAX_WINDOW - 1:
-            other = calls[order[hi + 1]]
-            if other.line > call.end_line:
-                break
-            hi += 1
-        return lo, hi
+        later = [q for q in range(position + 1, len(order))
+                 if calls[order[q]].line < call.end_line]
+        earlier = [q for q in range(position - 1, -1, -1)
+                   if calls[order[q]].end_line > call.line]
+        return later, earlier
+
+    def _reordered(self, position: int, pull: tuple[int, ...], push: tuple[int, ...]
+                   ) -> tuple[int, list[int]] | None:
+        """The order with the later calls at ``pull`` moved just before the call at
+        ``position`` and the earlier ones at ``push`` just after it: (first changed
+        position, the changed slice), or None when that order is not admissible."""
+        order = self.order
+        lo = min((position, *push))
+        hi = max((position, *pull))
+        moved = set(pull) | set(push)
+        before = [order[q] for q in range(lo, position) if q not in moved]
+        after = [order[q] for q in range(position + 1, hi + 1) if q not in moved]
+        chunk = (before + [order[q] for q in sorted(pull)] + [order[position]]
+                 + [order[q] for q in sorted(push)] + after)
+        if not self._admissible(tuple(chunk)):
+            return None
+        return lo, chunk
+
+    def _relevant(self, position: int, value: int | None) -> Callable[[int], bool]:
+        """Whether the call at a position touched the addresses where the failing call
+        took effect, on the model or in the recording (those orders are tried first)."""
+        calls, order = self.plan.calls, self.order
+        call = calls[order[position]]
+        spans = [s for s in (_span(call, value), _span(call, call.retval)) if s is not None]
+
+        def relevant(q: int) -> bool:
+            other = calls[order[q]]
+            span = _span(other, other.retval)
+            return span is not None and any(
+                span[0] < hi and lo < span[1] for lo, hi in spans)
+
+        return relevant
 
     def _admissible(self, perm: tuple[int, ...]) -> bool:
         calls = self.plan.calls
@@ -994,24 +1134,47 @@ class Replayer:
                     return False  # ``later`` left before ``first`` entered
         return True
 
-    def _try_orders(self, position: int) -> tuple[_Run, int] | None:
-        lo, hi = self._window(position)
-        if lo == hi:
-            return None
-        current = tuple(self.order[lo:hi + 1])
-        for perm in itertools.permutations(current):
-            if perm == current or not self._admissible(perm):
+    def _moves(self, position: int, value: int | None
+               ) -> Iterable[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """The reorderings to try when the call at ``position`` differs, most likely first:
+        one overlapping call moved across it (those that touched its addresses first),
+        then two."""
+        later, earlier = self._candidates(position)
+        relevant = self._relevant(position, value)
+        singles: list[tuple[tuple[int, ...], tuple[int, ...]]] = [
+            ((q,), ()) for q in later] + [((), (q,)) for q in earlier]
+        singles.sort(key=lambda m: (not relevant((m[0] or m[1])[0]),
+                                    abs((m[0] or m[1])[0] - position)))
+        yield from singles
+        near = [m for m in singles if relevant((m[0] or m[1])[0])] + [
+            m for m in singles if not relevant((m[0] or m[1])[0])]
+        near = near[:MAX_PAIRED]
+        for a, b in itertools.combinations(near, 2):
+            yield a[0] + b[0], a[1] + b[1]
+
+    def _try_orders(self, position: int, value: int | None) -> tuple[_Run, int] | None:
+        """Find an admissible order of the calls that overlapped the failing one under
+        which every call up to the moved ones gives its recorded result."""
+        tries = 0
+        for pull, push in self._moves(position, value):
+            found = self._reordered(position, pull, push)
+            if found is None:
                 continue
+            lo, chunk = found
+            tries += 1
+            if tries > MAX_TRIES:
+                return None
             run = self._replay_prefix(lo)
             try:
-                good = all(self._step(run, self.plan.calls[i])[0] for i in perm)
+                good = all(self._step(run, self.plan.calls[i])[0] for i in chunk)
             except Unsupported:
                 good = False
             if good:
-                self.order[lo:hi + 1] = perm
-                moved = sum(1 for a, b in zip(perm, current, strict=True) if a != b)
-                self.result.reordered += moved
-                return run, hi + 1
+                current = self.order[lo:lo + len(chunk)]
+                self.order[lo:lo + len(chunk)] = chunk
+                self.result.reordered += sum(
+                    1 for a, b in zip(chunk, current, strict=True) if a != b)
+                return run, lo + len(chunk)
         return None
 
     # -- reporting --------------------------------------------------------------------------

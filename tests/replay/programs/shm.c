@@ -1,4 +1,4 @@
-/* A call the model does not have yet: SysV shared memory (shmat). */
+/* SysV shared memory: shmget, shmat, shmctl(IPC_RMID) (the segment stays attached). */
 #include <stdio.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
