@@ -2,13 +2,15 @@
 
 Each worker has its own inbox, so the coordinator always knows which shard a worker holds:
 when a worker dies (even before it could say anything) its shard is retried on a new one.
+Each worker also reports on a pipe of its own: a worker killed in the middle of a report can
+break only its own pipe, never a lock that the others would then wait on forever.
 """
 
 from __future__ import annotations
 
 import functools
 import multiprocessing
-import queue
+import multiprocessing.connection
 import signal
 import traceback
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ POLL = 0.2
 
 
 def _send(outbox: Any, key: str, item: Any) -> None:
-    outbox.put(("emit", key, item))
+    outbox.send(("emit", key, item))
 
 
 def _worker(task: Task, inbox: Any, outbox: Any, deadline: float | None) -> None:
@@ -39,15 +41,17 @@ def _worker(task: Task, inbox: Any, outbox: Any, deadline: float | None) -> None
         try:
             result = task(shard, ctx)
         except Exception:
-            outbox.put(("error", shard.key, traceback.format_exc()))
+            outbox.send(("error", shard.key, traceback.format_exc()))
         else:
-            outbox.put(("done", shard.key, result))
+            outbox.send(("done", shard.key, result))
 
 
 @dataclass
 class _Worker:
     proc: BaseProcess
     inbox: Any
+    #: the receiving end of the worker's report pipe
+    reports: Any
     shard: Shard | None = None
     attempts: int = 0
 
@@ -63,11 +67,9 @@ class LocalBackend:
 
     def run(self, shards: Iterator[Shard], task: Task, deadline: float | None) -> Iterator[Event]:
         ctx = multiprocessing.get_context("spawn")
-        outbox = ctx.Queue()
         retry: list[tuple[Shard, int]] = []
         try:
-            self._workers = [self._start(ctx, task, outbox, deadline)
-                             for _ in range(max(1, self.jobs))]
+            self._workers = [self._start(ctx, task, deadline) for _ in range(max(1, self.jobs))]
             exhausted = False
             while True:
                 for worker in self._workers:
@@ -76,12 +78,19 @@ class LocalBackend:
                         exhausted = True
                 if all(worker.shard is None for worker in self._workers):
                     return
-                try:
-                    message = outbox.get(timeout=POLL)
-                except queue.Empty:
-                    yield from self._reap(ctx, task, outbox, deadline, retry)
+                ready = multiprocessing.connection.wait(
+                    [worker.reports for worker in self._workers], timeout=POLL)
+                if not ready:
+                    yield from self._reap(ctx, task, deadline, retry)
                     continue
-                yield from self._handle(message)
+                for worker in [w for w in self._workers if w.reports in ready]:
+                    try:
+                        message: tuple[str, str, Any] = worker.reports.recv()
+                    except (EOFError, OSError):  # its worker died: wait for the exit, reap
+                        worker.proc.join(timeout=5.0)
+                        yield from self._reap(ctx, task, deadline, retry)
+                        break
+                    yield from self._handle(message)
         finally:
             self._stop()
 
@@ -101,12 +110,14 @@ class LocalBackend:
         return True
 
     @staticmethod
-    def _start(ctx: Any, task: Task, outbox: Any, deadline: float | None) -> _Worker:
+    def _start(ctx: Any, task: Task, deadline: float | None) -> _Worker:
         inbox = ctx.Queue()
+        reports, outbox = ctx.Pipe(duplex=False)
         proc: BaseProcess = ctx.Process(target=_worker, args=(task, inbox, outbox, deadline),
                                         daemon=True)
         proc.start()
-        return _Worker(proc, inbox)
+        outbox.close()  # the worker holds the sending end; EOF here means it is gone
+        return _Worker(proc, inbox, reports)
 
     def _handle(self, message: tuple[str, str, Any]) -> Iterator[Event]:
         kind, key, payload = message
@@ -118,13 +129,14 @@ class LocalBackend:
                 worker.shard = None
         yield Finished(key, payload) if kind == "done" else Failed(key, payload)
 
-    def _reap(self, ctx: Any, task: Task, outbox: Any, deadline: float | None,
+    def _reap(self, ctx: Any, task: Task, deadline: float | None,
               retry: list[tuple[Shard, int]]) -> Iterator[Event]:
         """Replace dead workers; retry (or fail) the shard each one held."""
         for index, worker in enumerate(self._workers):
             if worker.proc.is_alive():
                 continue
-            self._workers[index] = self._start(ctx, task, outbox, deadline)
+            worker.reports.close()
+            self._workers[index] = self._start(ctx, task, deadline)
             shard = worker.shard
             if shard is None:
                 continue
