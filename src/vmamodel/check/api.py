@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from vmamodel.campaign import Backend as CampaignBackend
 from vmamodel.check.explore import Unit, UnitResult, explore_unit, run_units
 from vmamodel.check.findings import Finding, build_findings
 from vmamodel.check.targets import Target, TargetError, resolve
@@ -49,7 +50,8 @@ def _targets(target: str | Callable[[], File]) -> list[Target]:
 
 def run_check(target: str | Callable[[], File], profiles: Iterable[str] | None = None,
               budget: int = 0, seed: int = 0, jobs: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> Report:
+              progress: Callable[[int, int], None] | None = None,
+              backend: CampaignBackend | None = None) -> Report:
     """Explore every target under every profile; see :func:`check`."""
     chosen = list(profiles) if profiles else list(PROFILES)
     for name in chosen:
@@ -66,21 +68,23 @@ def run_check(target: str | Callable[[], File], profiles: Iterable[str] | None =
         if progress is not None:
             progress(done, len(units))
 
-    results: Sequence[UnitResult] = run_units(explore_unit, units,
-                                              default_jobs() if jobs is None else jobs, tick)
+    results: Sequence[UnitResult] = run_units(
+        explore_unit, units, default_jobs() if jobs is None else jobs, tick, backend)
     hits = [hit for result in results for hit in result.hits]
     return Report(build_findings(hits), sum(r.runs for r in results), list(results))
 
 
 def check(target: str | Callable[[], File], profiles: Iterable[str] | None = None,
-          budget: int = 0, seed: int = 0, jobs: int | None = None) -> list[Finding]:
+          budget: int = 0, seed: int = 0, jobs: int | None = None,
+          backend: CampaignBackend | None = None) -> list[Finding]:
     """Find lifecycle bugs in a driver's mmap hooks.
 
     ``target``: a built-in device path ("/dev/bad0"), "all", "package.module:factory", or a
     module-level factory function returning a fresh :class:`~vmamodel.file.File` with fresh
     device state on every call. ``profiles``: kernel profiles (default: all three).
     ``budget``: random call sequences per target and profile beyond the skeletons, drawn
-    from ``seed``. ``jobs``: processes (default: the cores). Returns every finding, the
+    from ``seed``. ``jobs``: processes (default: the cores); ``backend``: a
+    ``vmamodel.campaign`` backend instead (e.g. ``RayBackend``). Returns every finding, the
     driver's own (``finding.is_driver_bug``) and the kernel's.
     """
-    return run_check(target, profiles, budget, seed, jobs).findings
+    return run_check(target, profiles, budget, seed, jobs, backend=backend).findings

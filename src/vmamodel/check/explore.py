@@ -7,12 +7,14 @@ shrinker uses. :func:`run_units` is the one place work is spread over processes.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from vmamodel.campaign import Backend as CampaignBackend
+from vmamodel.campaign import Failed, Finished, LocalBackend, Shard, ShardContext, run_shards
 from vmamodel.check.detectors import Detection, Monitor, watching_injector
 from vmamodel.check.skeletons import (
     PROBE_PAGES,
@@ -259,21 +261,32 @@ def explore_skeleton(target: Target, profile: str,
 
 
 def run_units(fn: Callable[[T], R], units: Sequence[T], jobs: int,
-              progress: Callable[[], None] | None = None) -> list[R]:
-    """``[fn(u) for u in units]``, over ``jobs`` processes when jobs > 1, in the order of
-    ``units``. The one place the checker spreads work: a campaign executor can replace it."""
-    if jobs <= 1 or len(units) <= 1:
+              progress: Callable[[], None] | None = None,
+              backend: CampaignBackend | None = None) -> list[R]:
+    """``[fn(u) for u in units]`` in the order of ``units``: in this process when ``jobs`` is
+    1 and no backend is given, else as shards of ``vmamodel.campaign`` (the executor of
+    ``vmamodel fuzz``: the local process pool of ``jobs`` workers, or the given backend,
+    e.g. Ray). ``fn`` and the units must be picklable (module-level)."""
+    if backend is None and (jobs <= 1 or len(units) <= 1):
         results = []
         for unit in units:
             results.append(fn(unit))
             if progress is not None:
                 progress()
         return results
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(fn, unit): index for index, unit in enumerate(units)}
-        by_index: dict[int, R] = {}
-        for future in as_completed(futures):
-            by_index[futures[future]] = future.result()
+    runner = backend if backend is not None else LocalBackend(jobs=jobs)
+    shards = [Shard(str(index), unit) for index, unit in enumerate(units)]
+    by_index: dict[int, R] = {}
+    for event in run_shards(shards, functools.partial(_run_unit, fn), runner):
+        if isinstance(event, Failed):
+            raise RuntimeError(f"checker unit {event.key} failed:\n{event.error}")
+        if isinstance(event, Finished):
+            by_index[int(event.key)] = event.result
             if progress is not None:
                 progress()
     return [by_index[i] for i in range(len(units))]
+
+
+def _run_unit(fn: Callable[[Any], Any], shard: Shard, ctx: ShardContext) -> Any:
+    """A campaign task: one unit of the exploration."""
+    return fn(shard.work)

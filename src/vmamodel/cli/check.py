@@ -20,6 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from vmamodel.campaign import Backend as CampaignBackend
+from vmamodel.campaign import RayBackend, RayMissing
 from vmamodel.check.api import Report, run_check
 from vmamodel.check.findings import Finding, to_json, to_sarif
 from vmamodel.check.targets import TargetError
@@ -39,7 +41,13 @@ _ORIGIN_STYLE = {"driver": "bold red", "kernel": "yellow", "if-hook-fails": "cya
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the random sequences.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes (default: the cores).")
+              help="Processes of the local backend (default: the cores).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where the exploration runs: local processes, or a Ray cluster (the "
+                   "executor of vmamodel fuzz; pip install 'vmamodel[ray]').")
+@click.option("--address", default=None,
+              help="Ray: address of an existing cluster (default: a local instance).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True),
               default=None, help="Write the findings as JSON to this file ('-': stdout).")
 @click.option("--sarif", "sarif_out", type=click.Path(dir_okay=False, allow_dash=True),
@@ -49,8 +57,8 @@ _ORIGIN_STYLE = {"driver": "bold red", "kernel": "yellow", "if-hook-fails": "cya
 @click.option("-v", "--verbose", is_flag=True,
               help="Show the kernel's and if-hook-fails findings in full too.")
 def check(target: str, profiles: tuple[str, ...], budget: int, seed: int, jobs: int | None,
-          json_out: str | None, sarif_out: str | None, out_dir: str | None,
-          verbose: bool) -> None:
+          backend: str, address: str | None, json_out: str | None, sarif_out: str | None,
+          out_dir: str | None, verbose: bool) -> None:
     """Explore the mapping lifecycle of TARGET's mmap hooks under each kernel profile.
 
     TARGET is a built-in device path (/dev/bad0, /dev/hpet, ...), 'all', or
@@ -62,8 +70,9 @@ def check(target: str, profiles: tuple[str, ...], budget: int, seed: int, jobs: 
     started = time.monotonic()
     try:
         with _progress(console) as tick:
-            report = run_check(target, profiles or None, budget, seed, jobs, tick)
-    except TargetError as err:
+            report = run_check(target, profiles or None, budget, seed, jobs, tick,
+                               _campaign_backend(backend, address))
+    except (TargetError, RayMissing) as err:
         click.echo(f"error: {err}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
     elapsed = time.monotonic() - started
@@ -75,6 +84,12 @@ def check(target: str, profiles: tuple[str, ...], budget: int, seed: int, jobs: 
     _dump(json_out, to_json(report.findings, extra))
     _dump(sarif_out, to_sarif(report.findings))
     raise click.exceptions.Exit(EXIT_FINDINGS if report.driver_findings else EXIT_CLEAN)
+
+
+def _campaign_backend(name: str, address: str | None) -> CampaignBackend | None:
+    """None: the local pool of ``-j`` processes; "ray": Ray tasks (the checker needs no
+    oracle node, so no custom resource is asked for)."""
+    return RayBackend(address=address, resources={}) if name == "ray" else None
 
 
 def _tty() -> bool:
