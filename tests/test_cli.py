@@ -89,7 +89,7 @@ def invoke(*args: str) -> Result:
 def test_version() -> None:
     result = invoke("--version")
     assert result.exit_code == 0
-    assert result.output.startswith("vmamodel, version ")
+    assert result.output.startswith("vmamodel 0.1.0, ")  # and the build: test_buildinfo
 
 
 def test_main_is_the_entry_point() -> None:

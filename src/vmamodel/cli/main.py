@@ -31,6 +31,7 @@ from vmamodel.buildinfo import describe
 from vmamodel.cli.check import check as check_command
 from vmamodel.cli.fuzz import fuzz
 from vmamodel.cli.help import help_command
+from vmamodel.cli.options import parse_address
 from vmamodel.cli.replay import COMMANDS as REPLAY_COMMANDS
 from vmamodel.cli.show import console_for, show
 from vmamodel.events import format_event
@@ -64,16 +65,6 @@ DEFAULT_WIDTH = 200
 PROGRESS_MIN_STATEMENTS = 2000
 
 
-def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    """An integer option written as in C: 0x100000000000, 17592186044416."""
-    if value is None:
-        return None
-    try:
-        return int(value.replace("_", ""), 0)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an integer") from None
-
-
 def _console(width: int | None, stderr: bool = False) -> Console:
     # Off a terminal rich would fold maps lines at 80 columns; keep them whole.
     probe = Console(stderr=stderr)
@@ -96,7 +87,7 @@ def _fail_scenario(err: ScenarioError) -> NoReturn:
 
 _width_option = click.option("--width", type=click.IntRange(min=20), default=None,
                              help="Output width (default: the terminal's, or 200).")
-_base_option = click.option("--base", default=None, callback=_address,
+_base_option = click.option("--base", default=None, callback=parse_address,
                             help="Arena base (BASE); default 0x100000000000 or '#! base:'.")
 _profile_option = click.option("--profile", type=click.Choice(sorted(PROFILES)), default=None,
                                help="Kernel profile of the model (overrides '#! profile:').")

@@ -7,6 +7,7 @@ import os
 import click
 from rich.console import Console
 
+from vmamodel.cli.options import parse_address
 from vmamodel.profiles import PROFILES
 from vmamodel.scenario import Scenario, ScenarioError, parse_file
 from vmamodel.show import film_of_scenario, print_film, to_html
@@ -25,15 +26,6 @@ def console_for(width: int | None) -> Console:
     return Console(width=width, highlight=False)
 
 
-def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.replace("_", ""), 0)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an integer") from None
-
-
 def _fail(err: ScenarioError) -> None:
     click.echo(f"error: {err}", err=True)
     raise click.exceptions.Exit(EXIT_SCENARIO)
@@ -45,7 +37,7 @@ def _fail(err: ScenarioError) -> None:
               default=None, help="Write the page to this file instead of drawing in the terminal.")
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), default=None,
               help="Kernel profile of the model (overrides '#! profile:').")
-@click.option("--base", default=None, callback=_address,
+@click.option("--base", default=None, callback=parse_address,
               help="Arena base (BASE); default 0x100000000000 or '#! base:'.")
 @click.option("--width", type=int, default=None,
               help=f"Terminal width (default: the terminal's, or {PIPE_WIDTH} in a pipe).")

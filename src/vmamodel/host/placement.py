@@ -16,13 +16,10 @@ is allowed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import select
-import shutil
 import signal
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +32,7 @@ from vmamodel.constants import (
     PAGE_SIZE,
 )
 from vmamodel.file import File
+from vmamodel.host.cbuild import CBuildError, build_c
 from vmamodel.parse import parse_maps
 
 __all__ = [
@@ -72,26 +70,10 @@ class RunnerError(RuntimeError):
 def runner_binary(cc: str | None = None) -> Path:
     """The compiled runner, built once per source version (atomically, so that parallel test
     workers can race)."""
-    source = RUNNER_SOURCE.read_bytes()
-    digest = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
-    target = Path(tempfile.gettempdir()) / f"vmamodel-runner-{digest}" / "runner"
-    if target.exists():
-        return target
-    compiler = cc or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise RunnerError("no C compiler (cc or gcc) to build the placement runner")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(dir=target.parent)
-    os.close(fd)
-    done = subprocess.run(
-        [compiler, *CFLAGS, "-o", scratch, str(RUNNER_SOURCE)],
-        capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        os.unlink(scratch)
-        raise RunnerError(f"building the placement runner failed:\n{done.stderr}")
-    os.replace(scratch, target)
-    return target
+    try:
+        return build_c(RUNNER_SOURCE, CFLAGS, "runner", "the placement runner", cc)
+    except CBuildError as err:
+        raise RunnerError(str(err)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,18 +19,17 @@ runner, into a directory under the temporary directory keyed by its source's has
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
 import resource
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vmamodel.host.cbuild import CBuildError, build_c
 from vmamodel.host.traits import host_kernel_kwargs
 
 __all__ = ["TRACED", "RecordError", "helper_library", "record"]
@@ -88,27 +87,11 @@ class RecordError(RuntimeError):
 
 def helper_library(cc: str | None = None) -> Path:
     """The compiled snapshot helper (built once per source version, atomically)."""
-    source = HELPER_SOURCE.read_bytes()
-    digest = hashlib.sha256(source + " ".join(HELPER_CFLAGS).encode()).hexdigest()[:16]
-    target = Path(tempfile.gettempdir()) / f"vmamodel-snap-{digest}" / "libvmamodel-snap.so"
-    if target.exists():
-        return target
-    compiler = cc or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise RecordError("no C compiler (cc or gcc) to build the snapshot helper: "
-                          "install the Debian package gcc")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(dir=target.parent)
-    os.close(fd)
-    done = subprocess.run(
-        [compiler, *HELPER_CFLAGS, "-o", scratch, str(HELPER_SOURCE)],
-        capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        os.unlink(scratch)
-        raise RecordError(f"building the snapshot helper failed:\n{done.stderr}")
-    os.replace(scratch, target)
-    return target
+    try:
+        return build_c(HELPER_SOURCE, HELPER_CFLAGS, "libvmamodel-snap.so",
+                       "the snapshot helper", cc)
+    except CBuildError as err:
+        raise RecordError(str(err)) from None
 
 
 def strace_binary() -> str:
