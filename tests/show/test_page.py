@@ -104,8 +104,11 @@ def test_zoom_and_keys(opened: Any) -> None:
     settle(page)
     assert page.locator("#band").screenshot() != before
     page.click("#zoom-fit")
+    # each key moves one step once the page has drawn the last one
     page.keyboard.press("ArrowDown")
+    page.wait_for_selector('.step.selected[data-step="1"]', timeout=10_000)
     page.keyboard.press("ArrowDown")
+    page.wait_for_selector('.step.selected[data-step="2"]', timeout=10_000)
     assert page.get_attribute(".step.selected", "data-step") == "2"
 
 
