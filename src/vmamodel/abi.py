@@ -21,25 +21,34 @@ from typing import Any, Final, TypeVar
 from vmamodel.constants import ULONG_MAX
 from vmamodel.file import File
 
-__all__ = ["SYSCALL_ARGS", "as_int", "as_ulong", "convert_args", "syscall_abi"]
+__all__ = ["SYSCALL_ARGS", "as_int", "as_uint", "as_ulong", "convert_args", "syscall_abi"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 INT_MIN: Final = -(1 << 31)
 INT_MAX: Final = (1 << 31) - 1
 
-#: C types: "ulong" (unsigned long, size_t), "int", "bool" (a flag the model takes, 0/1),
-#: "file" (a File or None: the descriptor), "name" (a str or None: a user string).
+#: C types: "ulong" (unsigned long, size_t, a user pointer, __u64), "int", "uint" (unsigned
+#: int), "bool" (a flag the model takes, 0/1), "file" (a File or None: the descriptor),
+#: "name" (a str or None: a user string), "mask" (a bit mask the kernel copies from user
+#: memory, as a non-negative int, or None for a NULL pointer), "optaddr" (an address or None:
+#: a model argument, not a register), "handle" (an object the model gave out: a descriptor).
 ULONG: Final = "ulong"
 INT: Final = "int"
+UINT: Final = "uint"
 BOOL: Final = "bool"
 FILE: Final = "file"
 NAME: Final = "name"
+MASK: Final = "mask"
+OPTADDR: Final = "optaddr"
+HANDLE: Final = "handle"
 
 #: Each entry point's parameters with the C type of its kernel prototype (SYSCALL_DEFINE in
 #: arch/x86/kernel/sys_x86_64.c for mmap, mm/mmap.c, mm/mprotect.c, mm/mremap.c,
-#: mm/madvise.c, mm/mlock.c, mm/mseal.c, kernel/sys.c for prctl). touch and find_vma are
-#: not syscalls: their address is a user pointer, an unsigned long.
+#: mm/madvise.c, mm/mlock.c, mm/mseal.c, mm/mempolicy.c, mm/msync.c, mm/mincore.c,
+#: fs/userfaultfd.c, ipc/shm.c, fs/aio.c, arch/x86/kernel/shstk.c, kernel/sys.c for prctl).
+#: touch and find_vma are not syscalls: their address is a user pointer, an unsigned long.
+#: The userfaultfd ioctls take a struct of __u64 fields (struct uffdio_register).
 SYSCALL_ARGS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "mmap": (
         ("addr", ULONG), ("length", ULONG), ("prot", ULONG), ("flags", ULONG),
@@ -67,6 +76,29 @@ SYSCALL_ARGS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "find_vma": (("addr", ULONG),),
     "fork": (),
     "exit": (),
+    "prctl": (
+        ("option", INT), ("arg2", ULONG), ("arg3", ULONG), ("arg4", ULONG), ("arg5", ULONG),
+    ),
+    "mbind": (
+        ("addr", ULONG), ("length", ULONG), ("mode", ULONG), ("nodemask", MASK),
+        ("maxnode", ULONG), ("flags", UINT),
+    ),
+    "set_mempolicy_home_node": (
+        ("addr", ULONG), ("length", ULONG), ("home_node", ULONG), ("flags", ULONG),
+    ),
+    "userfaultfd": (("flags", INT), ("features", ULONG)),
+    "uffdio_register": (("uffd", HANDLE), ("addr", ULONG), ("length", ULONG), ("mode", ULONG)),
+    "uffdio_unregister": (("uffd", HANDLE), ("addr", ULONG), ("length", ULONG)),
+    "uffd_close": (("uffd", HANDLE),),
+    "shmget": (("key", INT), ("size", ULONG), ("shmflg", INT)),
+    "shmat": (("shmid", INT), ("addr", ULONG), ("shmflg", INT)),
+    "shmdt": (("addr", ULONG),),
+    "shmctl_rmid": (("shmid", INT),),
+    "msync": (("addr", ULONG), ("length", ULONG), ("flags", INT)),
+    "mincore": (("addr", ULONG), ("length", ULONG)),
+    "io_setup": (("nr_events", UINT), ("move_to", OPTADDR)),
+    "io_destroy": (("ctx_id", ULONG),),
+    "map_shadow_stack": (("addr", ULONG), ("size", ULONG), ("flags", UINT)),
 }
 
 
@@ -91,6 +123,11 @@ def as_int(value: object, where: str = "syscall", arg: str = "arg") -> int:
     return number - (1 << 32) if number & 0x80000000 else number
 
 
+def as_uint(value: object, where: str = "syscall", arg: str = "arg") -> int:
+    """An ``unsigned int`` argument: the register's low 32 bits."""
+    return _integer(value, where, arg) & 0xFFFFFFFF
+
+
 def as_bool(value: object, where: str = "syscall", arg: str = "arg") -> bool:
     """A yes/no argument of the model (0 or not 0)."""
     return bool(_integer(value, where, arg))
@@ -112,8 +149,30 @@ def as_name(value: object, where: str = "syscall", arg: str = "name") -> str | N
                     f"{type(value).__name__}")
 
 
+def as_mask(value: object, where: str = "syscall", arg: str = "mask") -> int | None:
+    """A bit mask read from user memory (any number of bits), or None for NULL. A negative
+    number has no finite bit pattern: ValueError."""
+    if value is None:
+        return None
+    mask = _integer(value, where, arg)
+    if mask < 0:
+        raise ValueError(f"{where}(): argument {arg!r} must be a non-negative bit mask")
+    return mask
+
+
+def as_optaddr(value: object, where: str = "syscall", arg: str = "addr") -> int | None:
+    """An address (an unsigned long) or None."""
+    return None if value is None else as_ulong(value, where, arg)
+
+
+def as_handle(value: object, where: str = "syscall", arg: str = "fd") -> object:
+    """A descriptor the space gave out: passed as it is (the call checks what it is)."""
+    return value
+
+
 _CONVERTERS: Final[dict[str, Callable[[object, str, str], Any]]] = {
-    ULONG: as_ulong, INT: as_int, BOOL: as_bool, FILE: as_file, NAME: as_name,
+    ULONG: as_ulong, INT: as_int, UINT: as_uint, BOOL: as_bool, FILE: as_file, NAME: as_name,
+    MASK: as_mask, OPTADDR: as_optaddr, HANDLE: as_handle,
 }
 
 
@@ -131,6 +190,9 @@ def convert_args(name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
 _IN_RANGE: Final[dict[str, str]] = {
     ULONG: f"type({{0}}) is int and 0 <= {{0}} <= {ULONG_MAX}",
     INT: f"type({{0}}) is int and {INT_MIN} <= {{0}} <= {INT_MAX}",
+    UINT: "type({0}) is int and 0 <= {0} <= 0xFFFFFFFF",
+    MASK: "{0} is None or (type({0}) is int and {0} >= 0)",
+    OPTADDR: f"{{0}} is None or (type({{0}}) is int and 0 <= {{0}} <= {ULONG_MAX})",
     BOOL: "type({0}) is bool",
     FILE: "{0} is None or type({0}) is _File",
     NAME: "{0} is None or type({0}) is str",
@@ -167,6 +229,8 @@ def syscall_abi(name: str, pending: str | None = None) -> Callable[[F], F]:
             else:
                 namespace[f"_d_{arg}"] = param.default
                 header.append(f"{arg}=_d_{arg}")
+            if ctype == HANDLE:
+                continue
             namespace[f"_c_{arg}"] = _CONVERTERS[ctype]
             body.append(
                 f"    if not ({_IN_RANGE[ctype].format(arg)}):\n"

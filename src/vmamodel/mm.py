@@ -23,7 +23,6 @@ from vmamodel.constants import (
     PR_SET_MEMORY_MERGE,
     STACK_GUARD_GAP,
     TASK_SIZE,
-    ULONG_MAX,
     VM,
     VM_LOCKED,
     page_align,
@@ -379,17 +378,19 @@ class AddressSpace:
             "set_vma_anon_name", args, lambda: prctl_set_vma_anon_name(self, addr, length, name)
         )
 
+    @entry("prctl")
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
         """prctl(2) for the options that act on the address space: PR_SET_MEMORY_MERGE and
         PR_GET_MEMORY_MERGE (KSM, see vmamodel.ksm). Other options are not modelled
         (ValueError)."""
         if option not in (PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE):
             raise ValueError(f"prctl option {option} is not modelled")
-        args = tuple(a & ULONG_MAX for a in (arg2, arg3, arg4, arg5))
+        args = (arg2, arg3, arg4, arg5)
         return self._call(
             "prctl", (option, *args), lambda: prctl_memory_merge(self, option, *args)
         )
 
+    @entry("mbind")
     def mbind(
         self, addr: int, length: int, mode: int, nodemask: int | None = None, maxnode: int = 0,
         flags: int = 0,
@@ -399,6 +400,7 @@ class AddressSpace:
         args = (addr, length, mode, nodemask, maxnode, flags)
         self._call("mbind", args, lambda: kernel_mbind(self, *args))
 
+    @entry("set_mempolicy_home_node")
     def set_mempolicy_home_node(
         self, addr: int, length: int, home_node: int, flags: int = 0
     ) -> None:
@@ -408,63 +410,76 @@ class AddressSpace:
             "set_mempolicy_home_node", args, lambda: set_mempolicy_home_node(self, *args)
         )
 
+    @entry("userfaultfd")
     def userfaultfd(self, flags: int = 0, features: int = 0) -> UserfaultfdCtx:
         """userfaultfd(2) and its UFFDIO_API handshake: the new context (the descriptor)."""
         return self._call(
             "userfaultfd", (flags, features), lambda: sys_userfaultfd(self, flags, features)
         )
 
+    @entry("uffdio_register")
     def uffdio_register(self, uffd: UserfaultfdCtx, addr: int, length: int, mode: int) -> int:
         """ioctl(uffd, UFFDIO_REGISTER): returns the ioctls the range supports."""
         args = (uffd, addr, length, mode)
         return self._call("uffdio_register", args, lambda: userfaultfd_register(self, *args))
 
+    @entry("uffdio_unregister")
     def uffdio_unregister(self, uffd: UserfaultfdCtx, addr: int, length: int) -> None:
         """ioctl(uffd, UFFDIO_UNREGISTER)."""
         args = (uffd, addr, length)
         self._call("uffdio_unregister", args, lambda: userfaultfd_unregister(self, *args))
 
+    @entry("uffd_close")
     def uffd_close(self, uffd: UserfaultfdCtx) -> None:
         """close(2) of the userfaultfd: its VMAs are unregistered (userfaultfd_release)."""
         self._call("uffd_close", (uffd,), lambda: userfaultfd_release_all(self, uffd))
 
+    @entry("shmget")
     def shmget(self, key: int, size: int, shmflg: int) -> int:
         """shmget(2): the segment's id (see vmamodel.shm)."""
         args = (key, size, shmflg)
         return self._call("shmget", args, lambda: ksys_shmget(self, *args))
 
+    @entry("shmat")
     def shmat(self, shmid: int, addr: int = 0, shmflg: int = 0) -> int:
         """shmat(2): the address the segment was attached at."""
         args = (shmid, addr, shmflg)
         return self._call("shmat", args, lambda: do_shmat(self, *args))
 
+    @entry("shmdt")
     def shmdt(self, addr: int) -> None:
         """shmdt(2)."""
         self._call("shmdt", (addr,), lambda: ksys_shmdt(self, addr))
 
+    @entry("shmctl_rmid")
     def shmctl_rmid(self, shmid: int) -> None:
         """shmctl(shmid, IPC_RMID, NULL)."""
         self._call("shmctl_rmid", (shmid,), lambda: ksys_shmctl_rmid(self, shmid))
 
+    @entry("msync")
     def msync(self, addr: int, length: int, flags: int) -> None:
         """msync(2) (see vmamodel.msync)."""
         args = (addr, length, flags)
         self._call("msync", args, lambda: sys_msync(self, *args))
 
+    @entry("mincore")
     def mincore(self, addr: int, length: int) -> bytes:
         """mincore(2): one byte per page, 1 when resident."""
         return self._call("mincore", (addr, length), lambda: sys_mincore(self, addr, length))
 
+    @entry("io_setup")
     def io_setup(self, nr_events: int, move_to: int | None = None) -> int:
         """io_setup(2): the context id, which is the address of its ring (see vmamodel.aio);
         ``move_to`` then moves the ring there with mremap."""
         args = (nr_events, move_to)
         return self._call("io_setup", args, lambda: sys_io_setup(self, *args))
 
+    @entry("io_destroy")
     def io_destroy(self, ctx_id: int) -> None:
         """io_destroy(2)."""
         self._call("io_destroy", (ctx_id,), lambda: sys_io_destroy(self, ctx_id))
 
+    @entry("map_shadow_stack")
     def map_shadow_stack(self, addr: int, size: int, flags: int = 0) -> int:
         """map_shadow_stack(2): ENOSYS, as on a kernel without CONFIG_X86_USER_SHADOW_STACK
         (the host's; its CPU has no user_shstk either)."""

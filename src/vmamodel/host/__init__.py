@@ -646,12 +646,14 @@ class HostAddressSpace:
         """pkey_mprotect(2) (guarded like mprotect)."""
         self._request(self._req_plain("pkey_mprotect", (addr, length, prot, pkey)))
 
+    @syscall_abi("prctl")
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
         """prctl(2), only for the options of :data:`HOST_PRCTL_OPTIONS` (PR_SET_MEMORY_MERGE
         acts on all of the child's VMAs, its own included)."""
         result: int = self._request(self._req_prctl(option, arg2, arg3, arg4, arg5))
         return result
 
+    @syscall_abi("mbind")
     def mbind(
         self, addr: int, length: int, mode: int, nodemask: int | None = None, maxnode: int = 0,
         flags: int = 0,
@@ -659,33 +661,40 @@ class HostAddressSpace:
         """mbind(2); ``nodemask`` as an int of node bits (None: NULL)."""
         self._request(self._req_mbind(addr, length, mode, nodemask, maxnode, flags))
 
+    @syscall_abi("set_mempolicy_home_node")
     def set_mempolicy_home_node(
         self, addr: int, length: int, home_node: int, flags: int = 0
     ) -> None:
         self._request(self._req_set_mempolicy_home_node(addr, length, home_node, flags))
 
+    @syscall_abi("userfaultfd")
     def userfaultfd(self, flags: int = 0, features: int = 0) -> HostUserfaultfd:
         """userfaultfd(2) and UFFDIO_API in the child; the handle stands for its descriptor."""
         uffd = HostUserfaultfd(next(_TOKENS))
         self._request(("uffd_open", uffd.token, flags & U64, features & U64))
         return uffd
 
+    @syscall_abi("uffdio_register")
     def uffdio_register(self, uffd: HostUserfaultfd, addr: int, length: int, mode: int) -> int:
         result: int = self._request(self._req_uffdio_register(uffd, addr, length, mode))
         return result
 
+    @syscall_abi("uffdio_unregister")
     def uffdio_unregister(self, uffd: HostUserfaultfd, addr: int, length: int) -> None:
         self._request(self._req_uffdio_unregister(uffd, addr, length))
 
+    @syscall_abi("uffd_close")
     def uffd_close(self, uffd: HostUserfaultfd) -> None:
         """close(2) of the descriptor: the kernel unregisters its VMAs."""
         self._request(("close", uffd.token))
 
+    @syscall_abi("shmget")
     def shmget(self, key: int, size: int, shmflg: int) -> int:
         """shmget(2) in the child; the child removes the segments it made when it exits."""
         result: int = self._request(("shmget", key & 0xFFFFFFFF, size & U64, shmflg & U64))
         return result
 
+    @syscall_abi("shmat")
     def shmat(self, shmid: int, addr: int = 0, shmflg: int = 0) -> int:
         """shmat(2); an address outside the arena is refused like a MAP_FIXED mmap there."""
         if addr:
@@ -693,19 +702,23 @@ class HostAddressSpace:
         result: int = self._request(("shmat", shmid & U64, addr & U64, shmflg & U64))
         return result
 
+    @syscall_abi("shmdt")
     def shmdt(self, addr: int) -> None:
         if addr % PAGE_SIZE == 0:
             self._guard("shmdt", addr, PAGE_SIZE)
         self._request(("shmdt", addr & U64))
 
+    @syscall_abi("shmctl_rmid")
     def shmctl_rmid(self, shmid: int) -> None:
         self._request(("shmctl_rmid", shmid & U64))
 
+    @syscall_abi("msync")
     def msync(self, addr: int, length: int, flags: int) -> None:
         addr, length = addr & U64, length & U64
         self._guard("msync", addr, length)
         self._request(("msync", addr, length, flags & 0xFFFFFFFF))
 
+    @syscall_abi("mincore")
     def mincore(self, addr: int, length: int) -> bytes:
         """mincore(2); the vector is allocated in the child (at most 2**20 pages)."""
         addr, length = addr & U64, length & U64
@@ -716,6 +729,7 @@ class HostAddressSpace:
         result: bytes = self._request(("mincore", addr, length))
         return result
 
+    @syscall_abi("io_setup")
     def io_setup(self, nr_events: int, move_to: int | None = None) -> int:
         """io_setup(2) in the child: the kernel places the ring near the child's own
         mappings, so ``move_to`` (an arena address) is needed to keep it; without it a ring
@@ -725,9 +739,11 @@ class HostAddressSpace:
         result: int = self._request(("io_setup", nr_events & 0xFFFFFFFF, move_to))
         return result
 
+    @syscall_abi("io_destroy")
     def io_destroy(self, ctx_id: int) -> None:
         self._request(("io_destroy", ctx_id & U64))
 
+    @syscall_abi("map_shadow_stack")
     def map_shadow_stack(self, addr: int, size: int, flags: int = 0) -> int:
         """map_shadow_stack(2) (syscall 453)."""
         result: int = self._request(("map_shadow_stack", addr & U64, size & U64, flags & U64))
