@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+import vmamodel
+from vmamodel import buildinfo
 from vmamodel.host import HostAddressSpace, host_model_kwargs
 from vmamodel.host.arena import ARENA_BASE as ARENA
 from vmamodel.mm import AddressSpace
@@ -29,6 +32,13 @@ settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True
 # The host backend spends ~50 ms starting a child, so examples can be slow.
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """The build under test, first in pytest's header: CI runs the suite on both builds."""
+    del config
+    package = Path(vmamodel.__file__).parent
+    return f"vmamodel build: {buildinfo.build_name()} ({buildinfo.describe()}), from {package}"
 
 
 class Backend:

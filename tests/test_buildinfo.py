@@ -1,7 +1,12 @@
-"""Which build runs: vmamodel.buildinfo and ``vmamodel --version``."""
+"""Which build runs: vmamodel.buildinfo and ``vmamodel --version``; the processes the tests
+start run the suite's build, and ``PYTHONPATH=src`` (CI's second run) selects the pure
+sources whatever is installed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -11,6 +16,17 @@ from vmamodel import buildinfo
 from vmamodel.cli.main import cli
 
 PACKAGE = Path(vmamodel.__file__).parent
+SRC = Path(__file__).parent.parent / "src"
+#: The console script of the environment that runs the tests.
+VMAMODEL = Path(sys.executable).parent / "vmamodel"
+PROBE = "import vmamodel; from vmamodel import buildinfo; print(buildinfo.build_name(), " \
+    "vmamodel.__file__)"
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True,
+                          env=env)
+    return done.stdout
 
 
 def test_every_hot_module_exists_and_none_is_listed_twice() -> None:
@@ -36,3 +52,18 @@ def test_version_names_the_build() -> None:
         assert "pure Python" in result.output
     else:
         assert "mypyc" in result.output
+
+
+def test_child_processes_run_the_build_of_the_suite() -> None:
+    """A CLI subprocess or a campaign worker imports the very package this process runs (the
+    environment, PYTHONPATH included, is inherited)."""
+    assert run([sys.executable, "-c", PROBE]).split() == [buildinfo.build_name(),
+                                                         vmamodel.__file__]
+    assert buildinfo.describe() in run([str(VMAMODEL), "--version"])
+
+
+def test_pythonpath_src_selects_the_pure_sources() -> None:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    name, where = run([sys.executable, "-c", PROBE], env).split()
+    assert (name, Path(where)) == ("pure", SRC / "vmamodel" / "__init__.py")
+    assert "pure Python (no module compiled)" in run([str(VMAMODEL), "--version"], env)

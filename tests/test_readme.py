@@ -1,5 +1,6 @@
 """The README's code runs: every ```python block, in order, in one namespace (later blocks use
-names from earlier ones), and every ``vmamodel`` command of its ```sh blocks."""
+names from earlier ones), and every ``vmamodel`` command of its ```sh blocks; CI (.ci/run)
+runs exactly the README's two commands at the top."""
 
 from __future__ import annotations
 
@@ -33,6 +34,18 @@ def commands() -> list[str]:
 def test_the_readme_has_code():
     assert len(blocks("python")) >= 8
     assert "vmamodel run --trace examples/driver_refcount.vmas" in commands()
+
+
+def test_ci_runs_exactly_the_two_commands_at_the_top():
+    """After installing Debian packages and making its venv, .ci/run's commands are the
+    README's first sh block, line for line: both builds' suites, nothing else."""
+    top = blocks("sh")[0].splitlines()
+    assert len(top) == 2 and top[1].endswith("pytest -n 2 && PYTHONPATH=src pytest -n 2")
+    script = (ROOT / ".ci" / "run").read_text().splitlines()
+    venv = script.index(". .venv/bin/activate")
+    commands = [line for line in script[venv + 1:]
+                if line.strip() and not line.lstrip().startswith("#")]
+    assert commands == ["python -m pip install --quiet --upgrade pip", *top]
 
 
 def test_python_blocks_run_in_order(capsys):

@@ -10,7 +10,8 @@ import importlib.util
 from typing import Final
 
 #: The call path of mmap, munmap, mprotect, mremap, madvise and touch, from the AddressSpace
-#: entry points down, which a regular install compiles with mypyc (setup.py). Left out:
+#: entry points down (page: PAGE_ALIGN and PFN_UP, which constants.py re-exports), which a
+#: regular install compiles with mypyc (setup.py). Left out:
 #: access_fault.py and driver_error.py (subclasses of built-in exceptions, which mypyc cannot
 #: compile), mm.py (its entry points are wrapped by vmamodel.abi's generated converters, which a
 #: native class cannot take), events.py and inject.py, and everything off the hot path.
@@ -25,6 +26,7 @@ HOT_MODULES: Final = (
     "mprotect",
     "mremap",
     "munmap",
+    "page",
     "pagetable",
     "populate",
     "stack",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.constants import (
     MADV_COLD,
@@ -89,16 +89,16 @@ if TYPE_CHECKING:
 
 #: madvise_behavior_valid() on the host's configuration: KSM and THP built in,
 #: CONFIG_MEMORY_FAILURE off (so MADV_HWPOISON and MADV_SOFT_OFFLINE are unknown).
-_ALWAYS_VALID = frozenset({
+_ALWAYS_VALID: Final = frozenset({
     MADV_DOFORK, MADV_DONTFORK, MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM, MADV_REMOVE,
     MADV_WILLNEED, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_COLD, MADV_PAGEOUT,
     MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_DONTDUMP,
     MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_GUARD_INSTALL, MADV_GUARD_REMOVE,
 })
-_THP_ADVICES = frozenset({MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE})
+_THP_ADVICES: Final = frozenset({MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE})
 
 #: VM_NO_KHUGEPAGED: never collapsed into huge pages.
-_NO_KHUGEPAGED = VM_SPECIAL | VM_HUGETLB
+_NO_KHUGEPAGED: Final = VM_SPECIAL | VM_HUGETLB
 
 
 def c_int(value: int) -> int:
@@ -203,7 +203,7 @@ def madvise_vma_behavior(
 
 #: What each plain flag advice does to vm_flags: (bits cleared, bits set). HUGEPAGE and
 #: NOHUGEPAGE are hugepage_madvise() (mm/khugepaged.c): each clears the other.
-_FLAG_CHANGES = {
+_FLAG_CHANGES: Final = {
     MADV_NORMAL: (VM_RAND_READ | VM_SEQ_READ, 0),
     MADV_SEQUENTIAL: (VM_RAND_READ, VM_SEQ_READ),
     MADV_RANDOM: (VM_SEQ_READ, VM_RAND_READ),
@@ -392,7 +392,7 @@ def thp_collapse_allowed(vma: Vma) -> bool:
     return ((vma.vm_start >> PAGE_SHIFT) - vma.vm_pgoff) % pages_per_pmd == 0
 
 
-_PAGE_ADVICES = {
+_PAGE_ADVICES: Final = {
     MADV_DONTNEED: madvise_dontneed_free,
     MADV_DONTNEED_LOCKED: madvise_dontneed_free,
     MADV_FREE: madvise_dontneed_free,

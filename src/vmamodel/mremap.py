@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.accounting import (
     may_expand_vm,
@@ -74,9 +74,9 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
 
-MREMAP_VALID = MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP
+MREMAP_VALID: Final = MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP
 #: __VM_UFFD_FLAGS: a VMA registered with userfaultfd.
-VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
+VM_UFFD_FLAGS: Final = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
 
 
 class MremapType(enum.Enum):

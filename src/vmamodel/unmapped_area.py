@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.constants import (
     MAP_32BIT,
@@ -52,16 +52,16 @@ if TYPE_CHECKING:
 
     GetArea = Callable[["AddressSpace", "File | None", int, int, int, int], int]
 
-SZ_4G = 1 << 32
+SZ_4G: Final = 1 << 32
 #: find_start_end(): the MAP_32BIT window (without randomisation).
-MAP_32BIT_LOW = 0x40000000
-MAP_32BIT_HIGH = 0x80000000
+MAP_32BIT_LOW: Final = 0x40000000
+MAP_32BIT_HIGH: Final = 0x80000000
 #: HPAGE_PMD_ORDER on x86-64 with 4 KiB pages.
-PMD_ORDER = 9
+PMD_ORDER: Final = 9
 #: loff_t is signed: offsets must stay below 2**63.
-LOFF_MAX = (1 << 63) - 1
+LOFF_MAX: Final = (1 << 63) - 1
 
-SHMEM_HUGE_MODES = ("always", "within_size", "advise", "never", "deny", "force")
+SHMEM_HUGE_MODES: Final = ("always", "within_size", "advise", "never", "deny", "force")
 
 
 @dataclass(frozen=True, slots=True)

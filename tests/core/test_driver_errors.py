@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import vmamodel as v
+from vmamodel import buildinfo
 from vmamodel.driver_error import DriverError
 from vmamodel.mm import AddressSpace
 
@@ -205,6 +206,31 @@ class BadVma(v.FileOperations):
         setattr(vma, self.field, self.value)
 
 
+#: The fields the kernel declares unsigned long. In the compiled build vma.py's classes are
+#: native and their int attributes refuse any other type where the hook writes them (as the
+#: kernel's compiler refuses such a driver); the pure build checks them right after the hook
+#: and names the field. Either way the call is a DriverError, rolled back.
+INT_FIELDS = {"vm_flags", "pgoff", "page_prot", "vm_pgoff", "vm_page_prot", "vm_start", "vm_end"}
+NATIVE_VMA = "vma" in buildinfo.compiled_modules()
+
+
+def assert_refused(error: DriverError, hook: Callable[..., None], field: str,
+                   value: object) -> None:
+    """The hook's wrong-typed ``field`` is what refused the call: a TypeError refused the
+    assignment inside the hook itself (native attributes), or the check after the hook
+    named the field."""
+    cause = error.__cause__
+    assert isinstance(cause, TypeError)
+    if NATIVE_VMA and field in INT_FIELDS and not isinstance(value, int):
+        tb = cause.__traceback__
+        assert tb is not None
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        assert tb.tb_frame.f_code is hook.__code__, str(error)
+    else:
+        assert field in str(error)
+
+
 BAD_FIELDS = [
     ("vm_flags", "rw"), ("vm_flags", None), ("vm_flags", -1), ("vm_flags", 1 << 64),
     ("vm_flags", 1.5), ("pgoff", -1), ("pgoff", "0"), ("page_prot", None),
@@ -218,9 +244,9 @@ def test_a_wrong_typed_desc_field_is_refused_where_it_is_read(profile, field, va
     mm = AddressSpace(profile=profile)
     mm.mmap(at(10), P, RW, v.MAP_PRIVATE | v.MAP_ANONYMOUS | v.MAP_FIXED)
     before = mm.maps()
-    with pytest.raises(DriverError, match=field) as info:
+    with pytest.raises(DriverError) as info:
         mm.mmap(at(0), P, RW, SHARED, v.File("/dev/bad", size=P, f_op=BadDesc(field, value)))
-    assert isinstance(info.value.__cause__, TypeError)
+    assert_refused(info.value, BadDesc.mmap_prepare, field, value)
     assert mm.maps() == before
     mm.validate_mm()
     # nothing is left broken for later calls
@@ -239,8 +265,9 @@ VMA_FIELDS = [
 @pytest.mark.parametrize(("field", "value"), VMA_FIELDS)
 def test_a_wrong_typed_vma_field_from_a_legacy_mmap_is_refused(field, value):
     mm = _space()
-    with pytest.raises(DriverError, match=field):
+    with pytest.raises(DriverError) as info:
         mm.mmap(at(0), P, RW, SHARED, v.File("/dev/bad", size=P, f_op=BadVma(field, value)))
+    assert_refused(info.value, BadVma.mmap, field, value)
     assert mm.maps() == ""
     mm.validate_mm()
     mm.mmap(at(0), P, RW, v.MAP_PRIVATE | v.MAP_ANONYMOUS | v.MAP_FIXED)

@@ -1,49 +1,72 @@
 """A planted model bug, for testing the fuzzer only: never set it outside tests.
 
 The environment variable ``VMAMODEL_FUZZ_PLANTED_BUG=readonly-merge`` makes every fuzz worker
-(and any process that calls :func:`install`) replace ``vmamodel.merge.merge_refusal`` with a
-wrapper that refuses to merge a read-only, non-writable range into the VMA on its left (the
-kernel's can_vma_merge_after() has no such rule). Two adjacent read-only private anonymous
-mmaps are then two VMAs in the model and one in the kernel: the fuzzer must find that and
-shrink it to a couple of calls.
+(and any process that calls :func:`install`) wrap ``AddressSpace.mmap`` and
+``AddressSpace.mprotect`` so that a range they make read-only (not writable), private and
+anonymous never shares a VMA with what lies on its left: when a merge extended the left
+neighbour over it, the wrapper splits it off again (the kernel's can_vma_merge_after() has no
+such rule). Two adjacent read-only private anonymous mmaps are then two VMAs in the model and
+one in the kernel: the fuzzer must find that and shrink it to a couple of calls.
 
 The switch is read once per shard by the fuzz task (vmamodel.fuzz.shard), never by the core:
-the model's hot path is untouched unless a test installs the wrapper. It patches the module
-attribute, so it has no effect on a mypyc-compiled merge module (install() then refuses).
+the model's hot path is untouched unless a test installs the wrapper. It wraps the entry
+point of mm.py, which is plain Python in both builds, so it works the same on the pure and
+on the mypyc-compiled model (a patch of a compiled module's function would not be seen by
+the compiled callers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
 
-from vmamodel import merge
-from vmamodel.constants import VM_READ, VM_WRITE
+from vmamodel.constants import VM_READ, VM_SHARED, VM_WRITE
+from vmamodel.mm import AddressSpace
+from vmamodel.vma import split_vma
 
 ENV = "VMAMODEL_FUZZ_PLANTED_BUG"
 BUGS = ("readonly-merge",)
-_ORIGINAL: Callable[..., str | None] = merge.merge_refusal
+_MMAP: Callable[..., int] = AddressSpace.mmap
+_MPROTECT: Callable[..., None] = AddressSpace.mprotect
 
 
-def _readonly_merge(vmg: Any, merge_next: bool) -> str | None:
-    """merge_refusal() plus the planted rule."""
-    if not merge_next and vmg.flags & (VM_READ | VM_WRITE) == VM_READ:
-        return "planted: read-only ranges do not merge left"
-    return _ORIGINAL(vmg, merge_next)
+def _unmerge_readonly(mm: AddressSpace, addr: int) -> None:
+    """Split a read-only private anonymous VMA at ``addr`` when a merge put it there."""
+    vma = mm.tree.lookup(addr)
+    if vma is None or vma.vm_start == addr or not vma.is_anonymous():
+        return
+    if vma.vm_flags & (VM_READ | VM_WRITE | VM_SHARED) != VM_READ:
+        return
+    with contextlib.suppress(OSError):  # at max_map_count: the merge stays
+        split_vma(mm, vma, addr, new_below=False)
+
+
+def _planted_mmap(self: AddressSpace, *args: Any, **kwargs: Any) -> int:
+    """AddressSpace.mmap() plus the planted rule."""
+    addr = _MMAP(self, *args, **kwargs)
+    _unmerge_readonly(self, addr)
+    return addr
+
+
+def _planted_mprotect(self: AddressSpace, addr: int, *args: Any, **kwargs: Any) -> None:
+    """AddressSpace.mprotect() plus the planted rule."""
+    _MPROTECT(self, addr, *args, **kwargs)
+    _unmerge_readonly(self, addr)
 
 
 def install(name: str) -> None:
     """Plant bug ``name`` in this process (see BUGS)."""
     if name not in BUGS:
         raise ValueError(f"{ENV}={name!r}: no such planted bug (known: {', '.join(BUGS)})")
-    if not merge.__file__ or not merge.__file__.endswith(".py"):
-        raise RuntimeError("the planted bug cannot patch a compiled vmamodel.merge")
-    merge.merge_refusal = _readonly_merge
+    AddressSpace.mmap = _planted_mmap  # type: ignore[method-assign]
+    AddressSpace.mprotect = _planted_mprotect  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
-    merge.merge_refusal = _ORIGINAL
+    AddressSpace.mmap = _MMAP  # type: ignore[method-assign]
+    AddressSpace.mprotect = _MPROTECT  # type: ignore[method-assign]
 
 
 def install_from_env() -> None:
