@@ -55,6 +55,20 @@ def may_expand_vm(mm: AddressSpace, flags: int, npages: int) -> bool:
 def vm_stat_account(mm: AddressSpace, flags: int, npages: int) -> None:
     """vm_stat_account(): total_vm and the exec/stack/data split."""
     mm.total_vm += npages
+    _stat_split(mm, flags, npages)
+
+
+def vm_stat_reaccount(mm: AddressSpace, oldflags: int, newflags: int, npages: int) -> None:
+    """vm_stat_account(oldflags, -npages) then vm_stat_account(newflags, npages), the pair
+    mprotect_fixup() makes: total_vm moves by zero, so only the exec/stack/data split is
+    redone, and only when the flags that choose it changed."""
+    if (oldflags ^ newflags) & (VM_EXEC | VM_WRITE | VM_SHARED | VM_STACK):
+        _stat_split(mm, oldflags, -npages)
+        _stat_split(mm, newflags, npages)
+
+
+def _stat_split(mm: AddressSpace, flags: int, npages: int) -> None:
+    """The exec/stack/data part of vm_stat_account()."""
     if is_exec_mapping(flags):
         mm.exec_vm += npages
     elif is_stack_mapping(flags):

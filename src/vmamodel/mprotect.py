@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from vmamodel.accounting import (
     may_expand_vm,
     security_vm_enough_memory,
-    vm_stat_account,
+    vm_stat_reaccount,
     vm_unacct_memory,
 )
 from vmamodel.constants import (
@@ -90,8 +90,7 @@ def mprotect_fixup(
         # marker) does not fail the mprotect.
         with contextlib.suppress(OSError):
             populate_vma_page_range(mm, vma, start, end)
-    vm_stat_account(mm, oldflags, -nrpages)
-    vm_stat_account(mm, newflags, nrpages)
+    vm_stat_reaccount(mm, oldflags, newflags, nrpages)
     return vma
 
 
@@ -151,16 +150,21 @@ def do_mprotect_pkey(
 
 
 def _mprotect_walk(
-    mm: AddressSpace, vma: Vma | None, start: int, end: int, prot: int, req_pkey: int = -1
+    mm: AddressSpace, vma: Vma, start: int, end: int, prot: int, req_pkey: int = -1
 ) -> None:
-    assert vma is not None
-    prev = vma if start > vma.vm_start else mm.tree.prev_of(vma)
+    """The loop of do_mprotect_pkey() over the VMAs of [start, end): a hole ends it with
+    ENOMEM; it stops once a VMA reaches end (the next one could only start at or above)."""
+    tree = mm.tree
+    prev = vma if start > vma.vm_start else tree.prev_of(vma)
     nstart, tmp = start, vma.vm_start
-    while vma is not None and vma.vm_start < end:
+    read_implies_exec = mm.read_implies_exec
+    cur: Vma | None = vma
+    while cur is not None and cur.vm_start < end:
+        vma = cur
         if vma.vm_start != tmp:
             raise oserror(errno.ENOMEM, "mprotect: hole in the range")
         vma_prot = prot
-        if mm.read_implies_exec and prot & PROT_READ and vma.vm_flags & VM_MAYEXEC:
+        if read_implies_exec and prot & PROT_READ and vma.vm_flags & VM_MAYEXEC:
             vma_prot |= PROT_EXEC
         pkey = arch_override_mprotect_pkey(mm, vma, vma_prot, req_pkey)
         newflags = calc_vm_prot_bits(vma_prot, pkey)
@@ -172,9 +176,8 @@ def _mprotect_walk(
         vma = mprotect_fixup(mm, vma, prev, nstart, tmp, newflags)
         prev = vma
         tmp = nstart = vma.vm_end
-        vma = mm.tree.next_of(vma)
+        if tmp >= end:
+            return
+        cur = tree.next_of(vma)
     if tmp < end:
         raise oserror(errno.ENOMEM, "mprotect: the range runs past the last VMA")
-
-
-
