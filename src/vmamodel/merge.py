@@ -106,9 +106,11 @@ class VmaMergeStruct:
         cls, mm: AddressSpace, prev: Vma | None, vma: Vma, start: int, end: int
     ) -> VmaMergeStruct:
         """VMG_VMA_STATE(): a proposal that copies every attribute of ``vma``."""
-        vmg = cls(
+        # The class by name, not cls: a native constructor call under mypyc (cls() is a
+        # generic call with keyword parsing). No subclass builds through here.
+        vmg = VmaMergeStruct(
             mm, start, end, vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT),
-            vma.vm_flags, vma.vm_file, prev=prev, middle=vma,
+            vma.vm_flags, vma.vm_file, prev, vma,
         )
         vmg.anon_vma = vma.anon_vma
         if mm.vm_policies:

@@ -230,7 +230,8 @@ def do_mmap(
     # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
     pkey = mm.execute_only_pkey() if prot == PROT_EXEC else 0
     vm_flags: int = (
-        calc_vm_prot_bits(prot, max(pkey, 0)) | calc_vm_flag_bits(mm, file, flags) | mm.def_flags
+        calc_vm_prot_bits(prot, pkey if pkey > 0 else 0) | calc_vm_flag_bits(mm, file, flags)
+        | mm.def_flags
         | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
     )
     addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
@@ -405,11 +406,12 @@ def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
 
 def __mmap_new_vma(mm: AddressSpace, map: MmapState) -> Vma:
     """__mmap_new_vma(): allocate and insert a VMA because the range did not merge."""
-    if mm.injector.armed:
+    armed = mm.injector.armed
+    if armed:
         maybe_inject(mm, "vma_alloc")
     vma = Vma(mm, mm.next_vma_id(), map.addr, map.end, map.pgoff, map.flags)
     vma.vm_page_prot = map.page_prot
-    if mm.injector.armed:
+    if armed:
         maybe_inject(mm, "vma_prealloc")
     if map.file is not None:
         __mmap_new_file_vma(mm, map, vma)

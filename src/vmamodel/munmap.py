@@ -198,7 +198,8 @@ def do_vmi_align_munmap(mm: AddressSpace, vma: Vma, start: int, end: int) -> Non
 
 def do_munmap(mm: AddressSpace, start: int, length: int) -> None:
     """do_vmi_munmap() / do_munmap(): validate, then unmap whatever lies in the range."""
-    if start & (PAGE_SIZE - 1) or start > mm.task_size or length > mm.task_size - start:
+    task_size = mm.task_size
+    if start & (PAGE_SIZE - 1) or start > task_size or length > task_size - start:
         raise oserror(errno.EINVAL, "munmap: bad address or length")
     end = start + page_align(length)
     if end == start:
