@@ -25,8 +25,14 @@ from typing import Any
 
 from vmamodel.bench.pairs import PAIR_SLOT, PAIRS, PLACED_LENGTH, build_pair_model
 from vmamodel.buildinfo import build_name
-from vmamodel.constants import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, PROT_READ
-from vmamodel.constants import PROT_WRITE
+from vmamodel.constants import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_PRIVATE,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+)
 
 P = PAGE_SIZE
 RW = PROT_READ | PROT_WRITE

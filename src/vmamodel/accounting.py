@@ -5,7 +5,7 @@ mm/internal.h."""
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.constants import PAGE_SHIFT, VM_EXEC, VM_NORESERVE, VM_SHARED, VM_STACK, VM_WRITE
 from vmamodel.hooks import maybe_inject, oserror
@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from vmamodel.file import File
     from vmamodel.mm import AddressSpace
 
-OVERCOMMIT_GUESS = 0
-OVERCOMMIT_ALWAYS = 1
-OVERCOMMIT_NEVER = 2
+#: vm.overcommit_memory. Final: under mypyc a plain module global is a dict lookup per read.
+OVERCOMMIT_GUESS: Final = 0
+OVERCOMMIT_ALWAYS: Final = 1
+OVERCOMMIT_NEVER: Final = 2
 
 
 def is_exec_mapping(flags: int) -> bool:
