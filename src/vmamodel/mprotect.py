@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.accounting import (
     may_expand_vm,
@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
 
+#: Both grows bits, and the other PROT bits mprotect(2) accepts. Final: under mypyc a static
+#: each, where every name imported from vmamodel.constants is a dict lookup per use.
+_PROT_GROWS: Final = PROT_GROWSDOWN | PROT_GROWSUP
+_PROT_KNOWN: Final = PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM
 
 
 def mprotect_fixup(
@@ -119,9 +123,9 @@ def do_mprotect_pkey(
     """do_mprotect_pkey(): validate, then change each VMA of [start, start+len) in turn.
     A hole stops the walk with ENOMEM, keeping the changes already made. ``pkey`` -1 is
     plain mprotect(2)."""
-    grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
-    prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
-    if grows == PROT_GROWSDOWN | PROT_GROWSUP:
+    grows = prot & _PROT_GROWS
+    prot &= ~_PROT_GROWS
+    if grows == _PROT_GROWS:
         raise oserror(errno.EINVAL, "mprotect: both PROT_GROWSDOWN and PROT_GROWSUP")
     if start & ~PAGE_MASK:
         raise oserror(errno.EINVAL, "mprotect: unaligned address")
@@ -131,7 +135,7 @@ def do_mprotect_pkey(
     end = start + length
     if length == 0 or end > ULONG_MAX or end <= start:
         raise oserror(errno.ENOMEM, "mprotect: range wraps")
-    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
+    if prot & ~_PROT_KNOWN:
         raise oserror(errno.EINVAL, "mprotect: unknown PROT bits")
     if pkey != -1:
         check_pkey(mm, pkey)
