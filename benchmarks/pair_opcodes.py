@@ -39,6 +39,11 @@ RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
+def _name(frame: FrameType) -> str:
+    """module.py:qualified name of the function a frame runs."""
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_qualname}"
+
+
 class Counts:
     """Opcodes per function, Python calls per function, C calls."""
 
@@ -50,12 +55,12 @@ class Counts:
     def run(self, fn: Callable[[], Any]) -> None:
         def local(frame: FrameType, event: str, arg: Any) -> Any:
             if event == "opcode":
-                self.opcodes[frame.f_code.co_qualname] += 1
+                self.opcodes[_name(frame)] += 1
             return local
 
         def global_(frame: FrameType, event: str, arg: Any) -> Any:
             frame.f_trace_opcodes = True
-            self.calls[frame.f_code.co_qualname] += 1
+            self.calls[_name(frame)] += 1
             return local
 
         def prof(frame: FrameType, event: str, arg: Any) -> None:
@@ -135,7 +140,12 @@ def main() -> None:
             )
         print(line)
     for pair, c in results.items():
-        print(f"\n{pair}: top functions (opcodes, calls per pair)")
+        by_file: Counter[str] = Counter()
+        for name, ops in c.opcodes.items():
+            by_file[name.split(":")[0]] += ops
+        shares = ", ".join(f"{f} {ops / r:,.0f}" for f, ops in by_file.most_common(8))
+        print(f"\n{pair}: opcodes per file: {shares}")
+        print(f"{pair}: top functions (opcodes, calls per pair)")
         for name, ops in c.opcodes.most_common(args.top):
             print(f"  {ops / r:7.0f} {c.calls[name] / r:4.0f}  {name}")
     if args.save:

@@ -69,7 +69,7 @@ def vm_stat_reaccount(mm: AddressSpace, oldflags: int, newflags: int, npages: in
 
 
 def _stat_split(mm: AddressSpace, flags: int, npages: int) -> None:
-    """The exec/stack/data part of vm_stat_account()."""
+    """vm_stat_account(): the exec/stack/data split alone."""
     if is_exec_mapping(flags):
         mm.exec_vm += npages
     elif is_stack_mapping(flags):

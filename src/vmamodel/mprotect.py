@@ -156,7 +156,7 @@ def do_mprotect_pkey(
 def _mprotect_walk(
     mm: AddressSpace, vma: Vma, start: int, end: int, prot: int, req_pkey: int = -1
 ) -> None:
-    """The loop of do_mprotect_pkey() over the VMAs of [start, end): a hole ends it with
+    """do_mprotect_pkey(), its loop over the VMAs of [start, end): a hole ends it with
     ENOMEM; it stops once a VMA reaches end (the next one could only start at or above)."""
     tree = mm.tree
     prev = vma if start > vma.vm_start else tree.prev_of(vma)
