@@ -269,18 +269,16 @@ def _remove_merged(mm: AddressSpace, first: Vma | None, second: Vma | None) -> N
     tree = mm.tree
     rare = mm.vm_policies or mm.uffd_ctxs
     traced = mm.tracer.active
-    removed = 0
     for vma in (first, second):
         if vma is None:
             continue
         tree.remove(vma)
-        removed += 1
+        mm.map_count -= 1
         vma.detached = True
         if rare:
             drop_rare_fields(mm, vma)
         if traced:
             mm.tracer.emit(VmaRemoved(vma.id, vma.vm_start, vma.vm_end, "merged"))
-    mm.map_count -= removed
 
 
 def commit_merge(vmg: VmaMergeStruct) -> None:
