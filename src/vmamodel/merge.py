@@ -269,7 +269,7 @@ def _remove_merged(mm: AddressSpace, first: Vma | None, second: Vma | None) -> N
     tree = mm.tree
     rare = mm.vm_policies or mm.uffd_ctxs
     traced = mm.tracer.active
-    for vma in (first, second):
+    for vma in [first, second]:  # a list: mypyc walks it natively, a tuple by iterator
         if vma is None:
             continue
         tree.remove(vma)
