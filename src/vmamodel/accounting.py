@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from vmamodel.file import File
     from vmamodel.mm import AddressSpace
 
+#: vm.overcommit_memory. Final: under mypyc a plain module global is a dict lookup per read.
 OVERCOMMIT_GUESS: Final = 0
 OVERCOMMIT_ALWAYS: Final = 1
 OVERCOMMIT_NEVER: Final = 2
@@ -55,6 +56,20 @@ def may_expand_vm(mm: AddressSpace, flags: int, npages: int) -> bool:
 def vm_stat_account(mm: AddressSpace, flags: int, npages: int) -> None:
     """vm_stat_account(): total_vm and the exec/stack/data split."""
     mm.total_vm += npages
+    _stat_split(mm, flags, npages)
+
+
+def vm_stat_reaccount(mm: AddressSpace, oldflags: int, newflags: int, npages: int) -> None:
+    """vm_stat_account(oldflags, -npages) then vm_stat_account(newflags, npages), the pair
+    mprotect_fixup() makes: total_vm moves by zero, so only the exec/stack/data split is
+    redone, and only when the flags that choose it changed."""
+    if (oldflags ^ newflags) & (VM_EXEC | VM_WRITE | VM_SHARED | VM_STACK):
+        _stat_split(mm, oldflags, -npages)
+        _stat_split(mm, newflags, npages)
+
+
+def _stat_split(mm: AddressSpace, flags: int, npages: int) -> None:
+    """vm_stat_account(): the exec/stack/data split alone."""
     if is_exec_mapping(flags):
         mm.exec_vm += npages
     elif is_stack_mapping(flags):

@@ -106,9 +106,11 @@ class VmaMergeStruct:
         cls, mm: AddressSpace, prev: Vma | None, vma: Vma, start: int, end: int
     ) -> VmaMergeStruct:
         """VMG_VMA_STATE(): a proposal that copies every attribute of ``vma``."""
-        vmg = cls(
+        # The class by name, not cls: a native constructor call under mypyc (cls() is a
+        # generic call with keyword parsing). No subclass builds through here.
+        vmg = VmaMergeStruct(
             mm, start, end, vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT),
-            vma.vm_flags, vma.vm_file, prev=prev, middle=vma,
+            vma.vm_flags, vma.vm_file, prev, vma,
         )
         vmg.anon_vma = vma.anon_vma
         if mm.vm_policies:
@@ -261,15 +263,22 @@ def _undo_dup(dup: Vma | None) -> None:
         dup.fork_child = False
 
 
-def _remove_merged(mm: AddressSpace, vma: Vma) -> None:
-    """vma_complete() removal: freed without close (merges never remove VMAs with close)."""
-    mm.tree.remove(vma)
-    mm.map_count -= 1
-    vma.detached = True
-    if mm.vm_policies or mm.uffd_ctxs:
-        drop_rare_fields(mm, vma)
-    if mm.tracer.active:
-        mm.tracer.emit(VmaRemoved(vma.id, vma.vm_start, vma.vm_end, "merged"))
+def _remove_merged(mm: AddressSpace, first: Vma | None, second: Vma | None) -> None:
+    """vma_complete() removal of what a merge absorbed (middle, next, or both, in that
+    order): freed without close (merges never remove VMAs with close)."""
+    tree = mm.tree
+    rare = mm.vm_policies or mm.uffd_ctxs
+    traced = mm.tracer.active
+    for vma in [first, second]:  # a list: mypyc walks it natively, a tuple by iterator
+        if vma is None:
+            continue
+        tree.remove(vma)
+        mm.map_count -= 1
+        vma.detached = True
+        if rare:
+            drop_rare_fields(mm, vma)
+        if traced:
+            mm.tracer.emit(VmaRemoved(vma.id, vma.vm_start, vma.vm_end, "merged"))
 
 
 def commit_merge(vmg: VmaMergeStruct) -> None:
@@ -277,16 +286,19 @@ def commit_merge(vmg: VmaMergeStruct) -> None:
     mm = vmg.mm
     if mm.injector.armed:
         maybe_inject(mm, "merge_alloc")
-    if vmg.remove_middle and vmg.middle is not None:
-        _remove_merged(mm, vmg.middle)
-    if vmg.remove_next and vmg.next is not None:
-        _remove_merged(mm, vmg.next)
+    if vmg.remove_middle or vmg.remove_next:
+        _remove_merged(
+            mm,
+            vmg.middle if vmg.remove_middle else None,
+            vmg.next if vmg.remove_next else None,
+        )
+    tree = mm.tree
     if vmg.adjust_next_start:
         middle, nxt = vmg.middle, vmg.next
         assert middle is not None and nxt is not None
-        mm.tree.set_range(middle, vmg.start, vmg.end, vmg.pgoff)
+        tree.set_range(middle, vmg.start, vmg.end, vmg.pgoff)
         pgoff = nxt.vm_pgoff - ((nxt.vm_start - vmg.end) >> PAGE_SHIFT)
-        mm.tree.set_range(nxt, vmg.end, nxt.vm_end, pgoff)
+        tree.set_range(nxt, vmg.end, nxt.vm_end, pgoff)
         return
     target = vmg.target
     assert target is not None
@@ -294,8 +306,8 @@ def commit_merge(vmg: VmaMergeStruct) -> None:
         middle = vmg.middle
         assert middle is not None
         pgoff = middle.vm_pgoff + ((vmg.end - middle.vm_start) >> PAGE_SHIFT)
-        mm.tree.set_range(middle, vmg.end, middle.vm_end, pgoff)
-    mm.tree.set_range(target, vmg.start, vmg.end, vmg.pgoff)
+        tree.set_range(middle, vmg.end, middle.vm_end, pgoff)
+    tree.set_range(target, vmg.start, vmg.end, vmg.pgoff)
 
 
 def vma_expand(vmg: VmaMergeStruct) -> bool:

@@ -230,7 +230,8 @@ def do_mmap(
     # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
     pkey = mm.execute_only_pkey() if prot == PROT_EXEC else 0
     vm_flags: int = (
-        calc_vm_prot_bits(prot, max(pkey, 0)) | calc_vm_flag_bits(mm, file, flags) | mm.def_flags
+        calc_vm_prot_bits(prot, pkey if pkey > 0 else 0) | calc_vm_flag_bits(mm, file, flags)
+        | mm.def_flags
         | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
     )
     addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
@@ -267,31 +268,36 @@ def mmap_region(
     return __mmap_region(mm, file, addr, length, vm_flags, pgoff)
 
 
-class MmapState:
-    """struct mmap_state: the mapping being built, before and after the hooks."""
+class MmapState(VmaMunmapStruct):
+    """struct mmap_state: the mapping being built, before and after the hooks.
+
+    The kernel's struct embeds the struct vma_munmap_struct of what the mapping replaces
+    (map->vms); here MmapState extends VmaMunmapStruct, and ``map`` goes where the kernel
+    passes ``&map->vms``: one object per mmap. The two share ``end`` (the mapping's end),
+    ``prev`` and ``next`` (vms_gather_munmap_vmas() finds the neighbours that mmap_state
+    takes; without a gather nothing reads the vms copies).
+    """
 
     __slots__ = (
         "addr",
         "charged",
-        "end",
         "file",
         "file_doesnt_need_get",
         "flags",
-        "next",
         "page_prot",
         "pglen",
         "pgoff",
-        "prev",
         "vm_ops",
         "vm_private_data",
-        "vms",
     )
 
     def __init__(
         self, addr: int, length: int, pgoff: int, flags: int, file: File | None
     ) -> None:
+        # init_vma_munmap() of the embedded struct runs here; __mmap_setup() (which always
+        # runs first) sets its vma when the range overlaps one.
+        super().__init__(None, addr, addr + length)
         self.addr = addr
-        self.end = addr + length
         self.pgoff = pgoff
         self.pglen = length >> PAGE_SHIFT
         self.flags = flags
@@ -300,11 +306,6 @@ class MmapState:
         self.vm_ops: VmOperations | None = None
         self.vm_private_data: Any = None
         self.charged = 0
-        self.prev: Vma | None = None
-        self.next: Vma | None = None
-        # Built once, by __mmap_setup() (which always runs first), as the kernel's
-        # init_vma_munmap() there fills the one struct.
-        self.vms: VmaMunmapStruct
         self.file_doesnt_need_get = False
 
 
@@ -314,26 +315,25 @@ def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
     # One walk answers both cases: the first VMA ending above addr (in the range, or the
     # next one after it) and the one before it (vma_iter_next_rewind()).
     after, before = mm.tree.find_prev(map.addr)
-    first = after if after is not None and after.vm_start < map.end else None
-    vms = map.vms = VmaMunmapStruct(first, map.addr, map.end)
-    if first is not None:
+    if after is not None and after.vm_start < map.end:
+        map.vma = after
         try:
-            vms_gather_munmap_vmas(mm, vms)
+            vms_gather_munmap_vmas(mm, map)
         except OSError:
-            vms.nr_pages = 0
+            map.nr_pages = 0
             raise
-        map.prev, map.next = vms.prev, vms.next
+        # map.prev and map.next are the gather's vms.prev and vms.next.
     else:
         map.next, map.prev = after, before
-    if not may_expand_vm(mm, map.flags, map.pglen - vms.nr_pages):
+    if not may_expand_vm(mm, map.flags, map.pglen - map.nr_pages):
         raise oserror(errno.ENOMEM, "mmap: over RLIMIT_AS or RLIMIT_DATA")
     if accountable_mapping(map.file, map.flags):
-        map.charged = map.pglen - vms.nr_accounted
+        map.charged = map.pglen - map.nr_accounted
         if map.charged:
             security_vm_enough_memory(mm, map.charged)
-        vms.nr_accounted = 0
+        map.nr_accounted = 0
         map.flags |= VM_ACCOUNT
-    vms_clean_up_area(mm, vms)
+    vms_clean_up_area(mm, map)
 
 
 def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDesc:
@@ -406,11 +406,12 @@ def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
 
 def __mmap_new_vma(mm: AddressSpace, map: MmapState) -> Vma:
     """__mmap_new_vma(): allocate and insert a VMA because the range did not merge."""
-    if mm.injector.armed:
+    armed = mm.injector.armed
+    if armed:
         maybe_inject(mm, "vma_alloc")
     vma = Vma(mm, mm.next_vma_id(), map.addr, map.end, map.pgoff, map.flags)
     vma.vm_page_prot = map.page_prot
-    if mm.injector.armed:
+    if armed:
         maybe_inject(mm, "vma_prealloc")
     if map.file is not None:
         __mmap_new_file_vma(mm, map, vma)
@@ -444,7 +445,7 @@ def vma_supports_mlock(vma: Vma) -> bool:
 def __mmap_complete(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
     """__mmap_complete(): finish unmapping what was replaced, then the statistics."""
     flags = vma.vm_flags
-    vms_complete_munmap_vmas(mm, map.vms, "replaced by MAP_FIXED")
+    vms_complete_munmap_vmas(mm, map, "replaced by MAP_FIXED")
     vm_stat_account(mm, vma.vm_flags, map.pglen)
     if flags & VM_LOCKED:
         if not vma_supports_mlock(vma):
@@ -476,7 +477,7 @@ def __mmap_region(
             desc = call_mmap_prepare(mm, map, file)
     except OSError:
         # The commit charge of a failed mmap_prepare is not returned (the kernel's own leak).
-        vms_abort_munmap_vmas(mm, map.vms)
+        vms_abort_munmap_vmas(mm, map)
         raise
     check_ksm_early = can_set_ksm_flags_early(file)
     if check_ksm_early:
@@ -496,7 +497,7 @@ def __mmap_region(
         except OSError:
             if map.charged:
                 vm_unacct_memory(mm, map.charged)
-            vms_abort_munmap_vmas(mm, map.vms)
+            vms_abort_munmap_vmas(mm, map)
             raise
         allocated_new = True
     if have_mmap_prepare:

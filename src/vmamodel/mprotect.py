@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.accounting import (
     may_expand_vm,
     security_vm_enough_memory,
-    vm_stat_account,
+    vm_stat_reaccount,
     vm_unacct_memory,
 )
 from vmamodel.constants import (
@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.vma import Vma
 
+#: Both grows bits, and the other PROT bits mprotect(2) accepts. Final: under mypyc a static
+#: each, where every name imported from vmamodel.constants is a dict lookup per use.
+_PROT_GROWS: Final = PROT_GROWSDOWN | PROT_GROWSUP
+_PROT_KNOWN: Final = PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM
 
 
 def mprotect_fixup(
@@ -90,8 +94,7 @@ def mprotect_fixup(
         # marker) does not fail the mprotect.
         with contextlib.suppress(OSError):
             populate_vma_page_range(mm, vma, start, end)
-    vm_stat_account(mm, oldflags, -nrpages)
-    vm_stat_account(mm, newflags, nrpages)
+    vm_stat_reaccount(mm, oldflags, newflags, nrpages)
     return vma
 
 
@@ -120,9 +123,9 @@ def do_mprotect_pkey(
     """do_mprotect_pkey(): validate, then change each VMA of [start, start+len) in turn.
     A hole stops the walk with ENOMEM, keeping the changes already made. ``pkey`` -1 is
     plain mprotect(2)."""
-    grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
-    prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
-    if grows == PROT_GROWSDOWN | PROT_GROWSUP:
+    grows = prot & _PROT_GROWS
+    prot &= ~_PROT_GROWS
+    if grows == _PROT_GROWS:
         raise oserror(errno.EINVAL, "mprotect: both PROT_GROWSDOWN and PROT_GROWSUP")
     if start & ~PAGE_MASK:
         raise oserror(errno.EINVAL, "mprotect: unaligned address")
@@ -132,7 +135,7 @@ def do_mprotect_pkey(
     end = start + length
     if length == 0 or end > ULONG_MAX or end <= start:
         raise oserror(errno.ENOMEM, "mprotect: range wraps")
-    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
+    if prot & ~_PROT_KNOWN:
         raise oserror(errno.EINVAL, "mprotect: unknown PROT bits")
     if pkey != -1:
         check_pkey(mm, pkey)
@@ -151,16 +154,21 @@ def do_mprotect_pkey(
 
 
 def _mprotect_walk(
-    mm: AddressSpace, vma: Vma | None, start: int, end: int, prot: int, req_pkey: int = -1
+    mm: AddressSpace, vma: Vma, start: int, end: int, prot: int, req_pkey: int = -1
 ) -> None:
-    assert vma is not None
-    prev = vma if start > vma.vm_start else mm.tree.prev_of(vma)
+    """do_mprotect_pkey(), its loop over the VMAs of [start, end): a hole ends it with
+    ENOMEM; it stops once a VMA reaches end (the next one could only start at or above)."""
+    tree = mm.tree
+    prev = vma if start > vma.vm_start else tree.prev_of(vma)
     nstart, tmp = start, vma.vm_start
-    while vma is not None and vma.vm_start < end:
+    read_implies_exec = mm.read_implies_exec
+    cur: Vma | None = vma
+    while cur is not None and cur.vm_start < end:
+        vma = cur
         if vma.vm_start != tmp:
             raise oserror(errno.ENOMEM, "mprotect: hole in the range")
         vma_prot = prot
-        if mm.read_implies_exec and prot & PROT_READ and vma.vm_flags & VM_MAYEXEC:
+        if read_implies_exec and prot & PROT_READ and vma.vm_flags & VM_MAYEXEC:
             vma_prot |= PROT_EXEC
         pkey = arch_override_mprotect_pkey(mm, vma, vma_prot, req_pkey)
         newflags = calc_vm_prot_bits(vma_prot, pkey)
@@ -172,9 +180,8 @@ def _mprotect_walk(
         vma = mprotect_fixup(mm, vma, prev, nstart, tmp, newflags)
         prev = vma
         tmp = nstart = vma.vm_end
-        vma = mm.tree.next_of(vma)
+        if tmp >= end:
+            return
+        cur = tree.next_of(vma)
     if tmp < end:
         raise oserror(errno.ENOMEM, "mprotect: the range runs past the last VMA")
-
-
-

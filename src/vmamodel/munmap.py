@@ -42,8 +42,11 @@ class VmaMunmapStruct:
     )
 
     def __init__(self, vma: Vma | None, start: int, end: int) -> None:
+        # init_vma_munmap(). Without a VMA the kernel zeroes start and end; nothing reads
+        # them then, and MmapState (which embeds this struct) shares end with its own.
         self.vma = vma
-        self.start, self.end = (start, end) if vma is not None else (0, 0)
+        self.start = start
+        self.end = end
         self.vmas: list[Vma] = []
         self.prev: Vma | None = None
         self.next: Vma | None = None
@@ -84,29 +87,40 @@ def vms_gather_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
 
     On error the detached VMAs are re-attached, but splits already made remain, as in the
     kernel. A head split strictly inside one VMA at the map_count limit fails with ENOMEM.
+    The walk goes from VMA to VMA as the kernel's iterator does (for_each_vma_range, then
+    vma_next and vma_prev): each step is beside the tree's last position, so only the
+    first one may search.
     """
-    first = vms.vma
-    assert first is not None
-    if vms.start > first.vm_start:
-        if vms.end < first.vm_end and mm.map_count >= mm.max_map_count:
+    tree = mm.tree
+    vma = vms.vma
+    assert vma is not None
+    start, end = vms.start, vms.end
+    if start > vma.vm_start:
+        if end < vma.vm_end and mm.map_count >= mm.max_map_count:
             raise oserror(errno.ENOMEM, "munmap: splitting would pass max_map_count")
-        if first.vm_flags & VM_SEALED:
+        if vma.vm_flags & VM_SEALED:
             raise oserror(errno.EPERM, "munmap: sealed VMA")
-        __split_vma(mm, first, vms.start, new_below=True)
-    vms.prev = mm.tree.prev_before(vms.start)
+        vms.prev = __split_vma(mm, vma, start, new_below=True)
+    else:
+        vms.prev = tree.prev_of(vma)
+    armed = mm.injector.armed
+    nxt: Vma | None = vma
     try:
-        for vma in mm.tree.range(vms.start, vms.end):
+        while nxt is not None and nxt.vm_start < end:
+            vma = nxt
             if vma.vm_flags & VM_SEALED:
                 raise oserror(errno.EPERM, "munmap: sealed VMA")
-            if vma.vm_end > vms.end:
-                __split_vma(mm, vma, vms.end, new_below=False)
-            if mm.injector.armed:
+            if vma.vm_end > end:
+                nxt = __split_vma(mm, vma, end, new_below=False)
+            else:
+                nxt = tree.next_of(vma)
+            if armed:
                 maybe_inject(mm, "munmap_gather")
             _detach(mm, vms, vma)
     except OSError:
         _reattach(mm, vms)
         raise
-    vms.next = mm.tree.next_from(vms.end)
+    vms.next = nxt
     vms.clear_ptes = True
 
 
@@ -140,20 +154,28 @@ def remove_vma(mm: AddressSpace, vma: Vma, reason: str) -> None:
 
 
 def vms_complete_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct, reason: str) -> None:
-    """vms_complete_munmap_vmas(): the point of no return; stats, close, un-account."""
-    mm.map_count -= len(vms.vmas)
-    mm.locked_vm -= vms.locked_vm
+    """vms_complete_munmap_vmas(): the point of no return; stats, close, un-account.
+    (Counters that would move by zero are left alone.)"""
+    vmas = vms.vmas
+    if vmas:
+        mm.map_count -= len(vmas)
+    if vms.locked_vm:
+        mm.locked_vm -= vms.locked_vm
     if not vms.nr_pages:
         return
     vms_clear_ptes(mm, vms)
     mm.total_vm -= vms.nr_pages
-    mm.exec_vm -= vms.exec_vm
-    mm.stack_vm -= vms.stack_vm
-    mm.data_vm -= vms.data_vm
-    for vma in vms.vmas:
+    if vms.exec_vm:
+        mm.exec_vm -= vms.exec_vm
+    if vms.stack_vm:
+        mm.stack_vm -= vms.stack_vm
+    if vms.data_vm:
+        mm.data_vm -= vms.data_vm
+    for vma in vmas:
         remove_vma(mm, vma, reason)
-    vm_unacct_memory(mm, vms.nr_accounted)
-    vms.vmas.clear()
+    if vms.nr_accounted:
+        vm_unacct_memory(mm, vms.nr_accounted)
+    vmas.clear()
 
 
 def vms_abort_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
@@ -176,7 +198,8 @@ def do_vmi_align_munmap(mm: AddressSpace, vma: Vma, start: int, end: int) -> Non
 
 def do_munmap(mm: AddressSpace, start: int, length: int) -> None:
     """do_vmi_munmap() / do_munmap(): validate, then unmap whatever lies in the range."""
-    if start & (PAGE_SIZE - 1) or start > mm.task_size or length > mm.task_size - start:
+    task_size = mm.task_size
+    if start & (PAGE_SIZE - 1) or start > task_size or length > task_size - start:
         raise oserror(errno.EINVAL, "munmap: bad address or length")
     end = start + page_align(length)
     if end == start:

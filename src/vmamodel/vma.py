@@ -329,11 +329,12 @@ def __split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
         new.vm_start = addr
         new.vm_pgoff += delta
     vma_open(mm, new)
+    tree = mm.tree
     if new_below:
-        mm.tree.set_range(vma, addr, vma.vm_end, vma.vm_pgoff + delta)
+        tree.set_range(vma, addr, vma.vm_end, vma.vm_pgoff + delta)
     else:
-        mm.tree.set_range(vma, vma.vm_start, addr, vma.vm_pgoff)
-    mm.tree.insert(new, beside=vma)
+        tree.set_range(vma, vma.vm_start, addr, vma.vm_pgoff)
+    tree.insert(new, beside=vma)
     mm.map_count += 1
     if mm.tracer.active:
         mm.tracer.emit(Split(vma.id, addr, new_below, new.id))

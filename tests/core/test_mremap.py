@@ -21,7 +21,19 @@ import vmamodel as v
 from vmamodel.host import host_model_kwargs
 
 from . import test_placement as placement
-from .util import FIXED, NOREPLACE, RO, RW, SHANON, P, at, flags_of, layout, offsets
+from .util import (
+    FIXED,
+    NOREPLACE,
+    RO,
+    RW,
+    SHANON,
+    P,
+    at,
+    flags_of,
+    layout,
+    offsets,
+    vm_stats,
+)
 
 M, F, D = v.MREMAP_MAYMOVE, v.MREMAP_FIXED, v.MREMAP_DONTUNMAP
 LOCKED = NOREPLACE | v.MAP_LOCKED
@@ -556,27 +568,14 @@ def test_fixed_resize_across_several_vmas_is_efault(mm):
     assert _refused(mm, at(0), 4 * P, 5 * P, M | F, at(20)) == errno.EFAULT
 
 
-def _stats(mm: Any, backend: Any) -> tuple[int, int, int]:
-    """(locked_vm, total_vm, data_vm) in pages: /proc/PID/status VmLck, VmSize, VmData on
-    the host (the child's own memory is subtracted by the caller)."""
-    if not backend.is_host:
-        return mm.locked_vm, mm.total_vm, mm.data_vm
-    fields = {}
-    with open(f"/proc/{mm.pid}/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            fields[key] = int(value.split()[0]) // 4 if value.strip().endswith("kB") else 0
-    return fields["VmLck"], fields["VmSize"], fields["VmData"]
-
-
 def test_statistics_follow_locked_moves(mm, backend):
     """vrm_stat_account(): a move adds the new length, the source unmap takes the old one
     away; MREMAP_DONTUNMAP clears VM_LOCKED on the old VMA without lowering locked_vm, so
     unmapping it later leaves locked_vm high (the kernel's own bookkeeping)."""
-    base = _stats(mm, backend)
+    base = vm_stats(mm, backend)
 
     def delta() -> tuple[int, ...]:
-        return tuple(now - then for now, then in zip(_stats(mm, backend), base, strict=True))
+        return tuple(now - then for now, then in zip(vm_stats(mm, backend), base, strict=True))
 
     mm.mmap(at(0), 2 * P, RW, LOCKED)
     mm.mremap(at(0), 2 * P, 2 * P, M | F, at(10))

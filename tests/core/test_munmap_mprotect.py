@@ -8,7 +8,7 @@ import pytest
 
 import vmamodel as v
 
-from .util import NOREPLACE, RO, RW, P, at, layout
+from .util import FIXED, NOREPLACE, RO, RW, P, at, layout, vm_stats
 
 
 def _errno(fn: object, *args: object) -> int:
@@ -29,6 +29,56 @@ def test_munmap_across_holes_removes_what_is_there(mm):
     mm.mmap(at(6), 2 * P, RW, NOREPLACE)
     mm.munmap(at(1), 6 * P)
     assert layout(mm) == [(0, 1, "rw-p"), (7, 8, "rw-p")]
+
+
+def _four_vmas(mm: object) -> None:
+    """Pages 0-8 as four touching two-page VMAs that cannot merge: rw, r, rw, r."""
+    for page, prot in ((0, RW), (2, RO), (4, RW), (6, RO)):
+        mm.mmap(at(page), 2 * P, prot, NOREPLACE)  # type: ignore[attr-defined]
+
+
+def _delta(mm: object, backend: object, base: tuple[int, ...]) -> tuple[int, ...]:
+    """(total_vm, data_vm) in pages since ``base``."""
+    now = vm_stats(mm, backend)
+    return (now[1] - base[1], now[2] - base[2])
+
+
+def test_munmap_walks_touching_vmas_and_splits_both_ends(mm, backend):
+    """vms_gather_munmap_vmas(): a head split in the first VMA, every VMA up to the end, a
+    tail split in the last; total_vm and data_vm lose what went."""
+    _four_vmas(mm)
+    base = vm_stats(mm, backend)
+    mm.munmap(at(1), 6 * P)
+    assert layout(mm) == [(0, 1, "rw-p"), (7, 8, "r--p")]
+    assert _delta(mm, backend, base) == (-6, -3)
+
+
+def test_fixed_mmap_over_several_vmas_replaces_them(mm, backend):
+    """__mmap_setup() gathers what a MAP_FIXED mapping replaces (both ends split), then the
+    new VMA merges with the untouched rest of the last one."""
+    _four_vmas(mm)
+    base = vm_stats(mm, backend)
+    assert mm.mmap(at(1), 6 * P, RO, FIXED) == at(1)
+    assert layout(mm) == [(0, 1, "rw-p"), (1, 8, "r--p")]
+    assert _delta(mm, backend, base) == (0, -3)
+    mm.munmap(at(0), 8 * P)
+    assert layout(mm) == []
+    assert _delta(mm, backend, base) == (-8, -4)
+
+
+def test_mprotect_up_to_a_vma_end_leaves_the_next_alone(mm, backend):
+    """The walk of do_mprotect_pkey() ends at the VMA that reaches the end of the range;
+    vm_stat_account() moves the pages out of data_vm and back."""
+    _four_vmas(mm)
+    base = vm_stats(mm, backend)
+    mm.mprotect(at(0), 2 * P, v.PROT_NONE)
+    assert layout(mm) == [(0, 2, "---p"), (2, 4, "r--p"), (4, 6, "rw-p"), (6, 8, "r--p")]
+    assert _delta(mm, backend, base) == (0, -2)
+    mm.mprotect(at(0), 2 * P, RW)
+    assert _delta(mm, backend, base) == (0, 0)
+    mm.mprotect(at(5), 2 * P, RO)
+    assert layout(mm) == [(0, 2, "rw-p"), (2, 4, "r--p"), (4, 5, "rw-p"), (5, 8, "r--p")]
+    assert _delta(mm, backend, base) == (0, -1)
 
 
 def test_munmap_of_a_hole_succeeds(mm):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vmamodel import (
     MAP_ANONYMOUS,
     MAP_FIXED,
@@ -45,3 +47,16 @@ def flags_of(mm: object) -> list[str]:
 def offsets(mm: object) -> list[int]:
     """The maps offset column of each VMA, in pages."""
     return [int(line.split()[2], 16) // P for line in mm.maps().splitlines()]  # type: ignore[attr-defined]
+
+
+def vm_stats(mm: Any, backend: Any) -> tuple[int, int, int]:
+    """(locked_vm, total_vm, data_vm) in pages: /proc/PID/status VmLck, VmSize, VmData on
+    the host (the child's own memory is subtracted by the caller)."""
+    if not backend.is_host:
+        return mm.locked_vm, mm.total_vm, mm.data_vm
+    fields = {}
+    with open(f"/proc/{mm.pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            fields[key] = int(value.split()[0]) // 4 if value.strip().endswith("kB") else 0
+    return fields["VmLck"], fields["VmSize"], fields["VmData"]
