@@ -45,7 +45,14 @@ from vmamodel.parse import parse_maps
 from vmamodel.replay.fdtable import F_DUPFD, F_DUPFD_CLOEXEC, Description, FdTable
 from vmamodel.replay.record import SYSCALL_NR
 from vmamodel.replay.recording import Recording
-from vmamodel.replay.strace import StraceCall, arg_int, fd_path, string_arg, struct_field
+from vmamodel.replay.strace import (
+    StraceCall,
+    arg_int,
+    arg_ints,
+    fd_path,
+    string_arg,
+    struct_field,
+)
 from vmamodel.scenario.compare import InodeNumbering, vmflags
 from vmamodel.snapshot import (
     DEFAULT_FILESYSTEM,
@@ -451,7 +458,7 @@ def _ints(call: StraceCall, n: int) -> tuple[int, ...]:
     if ints is None or len(ints) < n:
         if len(call.args) < n:
             raise Unsupported(f"{call.name} with {len(call.args)} arguments (expected {n})")
-        ints = call.ints = tuple(arg_int(a) for a in call.args[:n])
+        ints = call.ints = arg_ints(call.args[:n])
     return ints[:n] if len(ints) > n else ints
 
 
