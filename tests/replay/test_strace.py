@@ -248,6 +248,7 @@ def test_the_one_match_path_takes_the_common_lines_only() -> None:
         "9 mmap(NULL, 4096, 0x3, 0x22, -1, 0 <unfinished ...>",
         "9 <... mmap resumed>) = 0x9000",
         "munmap(0x1000, 4096)) = 0",
+        "9 madvise(0x1000,8192 ,  0x4) = 0",
     ):
         assert _PLAIN_CALL_RE.fullmatch(line) is None, line
 

@@ -48,15 +48,14 @@ _UNFINISHED = " <unfinished ...>"
 _INT_RE = re.compile(r"-?(?:0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _EXIT_RE = re.compile(r"\+\+\+ (exited with (-?\d+)|killed by (\w+)[^+]*) \+\+\+")
 #: Most lines of a log in one match: a whole call whose arguments hold nothing that nests or
-#: quotes (no quotes, brackets, comments or ``-y`` paths, so its top-level commas are all of
-#: its commas) and whose result is a plain number, with or without an errno. Any other line
-#: takes the general path (``_Parser.feed``), which gives the same call for these.
+#: quotes (no quotes, brackets, comments or ``-y`` paths) and are separated by ``, `` alone,
+#: and whose result is a plain number, with or without an errno. Any other line takes the
+#: general path (``_Parser.feed``), which gives the same call for these.
 _PLAIN_CALL_RE = re.compile(
     r"(?:\[pid +(\d+)\] |(\d+) +)?(?:(?:\d+:\d+:\d+(?:\.\d+)?|\d+\.\d+) +)?"
-    r"([a-z_][a-z0-9_]*)\(([^\"()\[\]{}<>/\n]*)\) += "
-    r"(-?(?:0x[0-9a-f]+|[1-9][0-9]*|0))(?: (E[A-Z0-9_]+) \([^()\n]*\))?\n?"
+    r"(([a-z_][a-z0-9_]*)\(((?:[^\s\",()\[\]{}<>/]+(?:, [^\s\",()\[\]{}<>/]+)*)?)\) += "
+    r"(-?(?:0x[0-9a-f]+|[1-9][0-9]*|0))(?: (E[A-Z0-9_]+) \([^()\n]*\))?)\n?"
 )
-
 
 #: How much of the argument text a call's one-line description shows.
 DESCRIBE_ARGS = 240
@@ -451,8 +450,8 @@ def parse_strace(
 
 def _plain_call(match: re.Match[str], number: int, default_pid: int) -> StraceCall:
     """The call of a line that :data:`_PLAIN_CALL_RE` matched."""
-    pid_text, name, args_text, result, error = match.group(1, 3, 4, 5, 6)
-    pid = int(pid_text or match.group(2) or default_pid)
-    args = tuple(a.strip() for a in args_text.split(",")) if args_text.strip() else ()
-    return StraceCall(pid, name, args, int(result, 0), error, None, number, number,
-                      match.string[match.start(3):match.end()].rstrip("\n"))
+    pid, other_pid, raw, name, args, result, error = match.groups()
+    return StraceCall(
+        int(pid or other_pid or default_pid), name, tuple(args.split(", ")) if args else (),
+        int(result, 0), error, None, number, number, raw,
+    )
