@@ -116,35 +116,47 @@ class PageSet:
     def _cut(self, start: int, end: int, taken: list[int] | None) -> None:
         if not self._len or end <= start:
             return
-        lo, hi = self._span(start, end)
-        if lo == hi:
+        first_key = start >> BLOCK_SHIFT
+        last_key = (end - 1) >> BLOCK_SHIFT
+        if first_key == last_key:  # most ranges lie in one block: no search
+            block = self._blocks.get(first_key)
+            if block is not None:
+                self._cut_block(first_key, block, start, end, taken)
             return
-        blocks = self._blocks
         keys = self._keys
-        emptied = False
+        lo = bisect_left(keys, first_key)
+        hi = bisect_left(keys, last_key + 1)
+        blocks = self._blocks
         for key in keys[lo:hi]:
-            block = blocks[key]
-            first = key << BLOCK_SHIFT
-            if start <= first and first + BLOCK_SIZE <= end:
-                # the whole block goes: no page of it is looked at (unless taken)
-                del blocks[key]
-                emptied = True
-                self._len -= len(block)
-                if taken is not None:
-                    taken.extend(block)
-                continue
-            gone = [page for page in block if start <= page < end]
-            if not gone:
-                continue
-            block.difference_update(gone)
-            self._len -= len(gone)
-            if not block:
-                del blocks[key]
-                emptied = True
-            if taken is not None:
-                taken.extend(gone)
-        if emptied:
-            keys[lo:hi] = [key for key in keys[lo:hi] if key in blocks]
+            self._cut_block(key, blocks[key], start, end, taken)
+
+    def _cut_block(
+        self, key: int, block: set[int], start: int, end: int, taken: list[int] | None
+    ) -> None:
+        """Drop the pages of [start, end) from one block: the fewer of the range's pages and
+        the block's pages are looked at."""
+        first = key << BLOCK_SHIFT
+        lo = max(start, first)
+        hi = min(end, first + BLOCK_SIZE)
+        if lo == first and hi == first + BLOCK_SIZE:
+            gone: Iterable[int] = block
+            count = len(block)
+            block_left = False
+        else:
+            if (hi - lo) // PAGE_SIZE < len(block):
+                found = [page for page in range(lo, hi, PAGE_SIZE) if page in block]
+            else:
+                found = [page for page in block if lo <= page < hi]
+            if not found:
+                return
+            block.difference_update(found)
+            gone, count, block_left = found, len(found), bool(block)
+        self._len -= count
+        if not block_left:
+            del self._blocks[key]
+            del self._keys[bisect_left(self._keys, key)]
+        if taken is not None:
+            taken.extend(gone)
 
     def move(self, old: int, new: int, length: int) -> None:
         """The pages of [old, old+length) to the same offsets from ``new``."""
