@@ -249,7 +249,8 @@ def arg_ints(args: tuple[str, ...]) -> tuple[int, ...]:
     try:
         return tuple(map(int, args, repeat(0)))  # base 0: 0x..., decimal, sign
     except ValueError:
-        return tuple(map(arg_int, args))
+        named = _NAMED_INTS  # NULL (mmap's usual address) without a second exception
+        return tuple([named[a] if a in named else arg_int(a) for a in args])
 
 
 def arg_fd(text: str) -> int:
