@@ -67,8 +67,25 @@ class PageSet:
             del self._keys[bisect_left(self._keys, key)]
 
     def update(self, pages: Iterable[int]) -> None:
+        if isinstance(pages, range) and pages.step == PAGE_SIZE and not pages.start % PAGE_SIZE:
+            self._add_range(pages.start, pages.stop)  # a populate's pages: a block at a time
+            return
         for page in pages:
             self.add(page)
+
+    def _add_range(self, start: int, end: int) -> None:
+        """Add the pages start, start + PAGE_SIZE, ... below ``end`` (start page-aligned)."""
+        while start < end:
+            key = start >> BLOCK_SHIFT
+            stop = min(end, (key + 1) << BLOCK_SHIFT)
+            block = self._blocks.get(key)
+            if block is None:
+                block = self._blocks[key] = set()
+                insort(self._keys, key)
+            before = len(block)
+            block.update(range(start, stop, PAGE_SIZE))
+            self._len += len(block) - before
+            start = stop
 
     def difference_update(self, pages: Iterable[int]) -> None:
         for page in pages:

@@ -34,8 +34,10 @@ def _apply(pages: PageSet, ref: set[int], op: tuple) -> None:  # type: ignore[ty
         ref.discard(op[1])
     elif kind == "update":
         start, end = op[1]
-        pages.update(range(start, end, PAGE_SIZE))
+        pages.update(range(start, end, PAGE_SIZE))  # a block at a time
         ref.update(range(start, end, PAGE_SIZE))
+        pages.update([end + PAGE_SIZE, end + 3 * PAGE_SIZE])  # a page at a time
+        ref.update([end + PAGE_SIZE, end + 3 * PAGE_SIZE])
     elif kind in ("remove_range", "take_range"):
         start, end = op[1]
         inside = {p for p in ref if start <= p < end}
