@@ -54,7 +54,7 @@ def _apply(pages: PageSet, ref: set[int], op: tuple) -> None:  # type: ignore[ty
         ref |= {p - start + new for p in inside}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(OPS, max_size=40), RANGES)
 def test_pageset_is_a_set(ops: list[tuple], probe: tuple[int, int]) -> None:  # type: ignore[type-arg]
     pages, ref = PageSet(), set[int]()
