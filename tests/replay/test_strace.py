@@ -1,6 +1,8 @@
-"""The strace parser on hand-written edge cases."""
+"""The strace parser on hand-written edge cases, and its one-match path against the general one."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -259,3 +261,16 @@ def test_arg_ints() -> None:
     assert arg_ints(tuple(str(i) for i in range(12))) == tuple(range(12))
     with pytest.raises(ValueError):
         arg_ints(("0x1000", "1+1"))
+
+
+def test_one_match_path_on_a_real_log() -> None:
+    """Every line of a real recording (examples/fragment.rec) gives the same call through
+    parse_strace as through the general parser, and most take the one-match path."""
+    log = Path(__file__).parents[2] / "examples" / "fragment.rec" / "trace.txt"
+    lines = log.read_text(encoding="utf-8", errors="surrogateescape").splitlines(keepends=True)
+    general = _Parser(0)
+    for number, line in enumerate(lines, 1):
+        general.feed(number, line)
+    assert parse_strace(lines).calls == general.log.calls
+    plain = sum(1 for line in lines if _PLAIN_CALL_RE.fullmatch(line))
+    assert plain > len(lines) // 2
