@@ -346,9 +346,7 @@ def madvise_guard_remove(mm: AddressSpace, behavior: int, vma: Vma, start: int, 
     VM_MAYBE_GUARD stays (it only says markers may exist)."""
     if not is_valid_guard_vma(vma, allow_locked=True):
         raise oserror(errno.EINVAL, "madvise: guard markers in a special VMA")
-    pages = mm.pages
-    if pages.guards:
-        pages.guards.difference_update(range(start, end, PAGE_SIZE))
+    mm.pages.guards.remove_range(start, end)
 
 
 def madvise_collapse(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
@@ -428,9 +426,9 @@ def first_unfaultable(mm: AddressSpace, vma: Vma, start: int, end: int) -> int:
     """The first page of [start, end) whose fault fails (a guard marker: SIGSEGV; a file
     page past the end of the file: SIGBUS), or ``end``."""
     fail = end
-    guards = mm.pages.guards
-    if guards:
-        fail = min((page for page in guards if start <= page < end), default=end)
+    guard = mm.pages.guards.first_in(start, end)
+    if guard is not None:
+        fail = guard
     if vma.vm_ops is not None and vma.vm_file is not None and not vma.vm_flags & (
         VM_PFNMAP | VM_MIXEDMAP | VM_IO
     ):

@@ -35,9 +35,9 @@ def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) ->
     # check_vma_flags(): GUP asks arch_vma_access_permitted() even with FOLL_FORCE.
     if mm.pkey_denies_access(vma.pkey, write):
         raise oserror(errno.EFAULT, "populate: protection key denies access")
-    guards = mm.pages.guards
     # A guard marker (MADV_GUARD_INSTALL) faults like SIGSEGV and stops the populate there.
-    stop = min((page for page in guards if start <= page < end), default=end) if guards else end
+    guard = mm.pages.guards.first_in(start, end)
+    stop = end if guard is None else guard
     if write or vma.vm_file is not None:
         # One fault decides the VMA-level effect; pages past EOF stop the populate.
         for addr in range(start, stop, PAGE_SIZE):

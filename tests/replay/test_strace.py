@@ -1,12 +1,17 @@
-"""The strace parser on hand-written edge cases."""
+"""The strace parser on hand-written edge cases, and its one-match path against the general one."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from vmamodel.replay.strace import (
+    _PLAIN_CALL_RE,
     StraceError,
+    _Parser,
     arg_int,
+    arg_ints,
     fd_path,
     parse_strace,
     split_args,
@@ -199,3 +204,73 @@ def test_deleted_fd_path() -> None:
     assert fd_path(ftruncate.args[0]) == "/memfd:x (deleted)"
     assert arg_int(ftruncate.args[0]) == 6
     assert memfd.ret_path == "/memfd:x (deleted)"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "mmap(NULL, 8192, 0x3, 0x22, -1, 0) = 0x7f6083ff0000",
+        "123 munmap(0x1000, 4096) = 0\n",
+        "[pid 456] munmap(0x2000, 4096) = -1 EINVAL (Invalid argument)",
+        "[pid  78] brk(NULL) = 0x5000",
+        "123 17:01:02.123456 brk(NULL) = 0x5000",
+        "1700000000.5 brk(NULL) = 0x6000",
+        "9 munlockall() = 0",
+        "9 mremap(0x7f0000000000, 16384, 24576, 0x1, 0) = 0x7f0000100000",
+        "9 madvise(0x1000,8192 ,  0x4) = 0",
+        "9 mlock2(0x1000, 4096, 0) = -1 ENOMEM (Cannot allocate memory)",
+        "9 fcntl(3, 0x3) = 0x8002 (flags O_RDWR|O_LARGEFILE)",
+        "9 umask(022) = 0755",
+        "9 close(3</tmp/a, b>) = 0",
+        '9 openat(-100, "/etc/passwd", 0x80000) = 3</etc/passwd>',
+        "9 exit_group(0) = ?",
+        "9 mmap(NULL, 4096, 0x3, 0x22, -1, 0) = ? ERESTARTSYS (To be restarted)",
+        "9 clone(child_stack=NULL, flags=0x1200011) = 4321",
+        "9 shmat(3, NULL, 0) = 0x7f00 /* comment */",
+    ],
+)
+def test_the_one_match_path_gives_what_the_general_path_gives(line: str) -> None:
+    """parse_strace reads most lines with one regular expression; every line it takes that
+    way must give the very call the general parser gives (and the others take the general
+    path)."""
+    general = _Parser(7)
+    general.feed(1, line)
+    (expected,) = general.log.calls
+    (call,) = parse_strace([line], default_pid=7).calls
+    assert call == expected
+
+
+def test_the_one_match_path_takes_the_common_lines_only() -> None:
+    assert _PLAIN_CALL_RE.fullmatch("9 munmap(0x2000, 4096) = -1 EINVAL (Invalid argument)")
+    assert _PLAIN_CALL_RE.fullmatch("9 mmap(NULL, 8192, 0x3, 0x22, -1, 0) = 0x7f6083ff0000\n")
+    for line in (
+        '9 openat(-100, "/etc/passwd", 0x80000) = 3</etc/passwd>',
+        "9 umask(022) = 0755",
+        "9 fcntl(3, 0x3) = 0x8002 (flags O_RDWR|O_LARGEFILE)",
+        "9 mmap(NULL, 4096, 0x3, 0x22, -1, 0 <unfinished ...>",
+        "9 <... mmap resumed>) = 0x9000",
+        "munmap(0x1000, 4096)) = 0",
+        "9 madvise(0x1000,8192 ,  0x4) = 0",
+    ):
+        assert _PLAIN_CALL_RE.fullmatch(line) is None, line
+
+
+def test_arg_ints() -> None:
+    assert arg_ints(("0x1000", "4096", "-1", "0")) == (0x1000, 4096, -1, 0)
+    assert arg_ints(("NULL", "8192", "0x1|0x2", "3</tmp/x>", "010")) == (0, 8192, 3, 3, 8)
+    assert arg_ints(tuple(str(i) for i in range(12))) == tuple(range(12))
+    with pytest.raises(ValueError):
+        arg_ints(("0x1000", "1+1"))
+
+
+def test_one_match_path_on_a_real_log() -> None:
+    """Every line of a real recording (examples/fragment.rec) gives the same call through
+    parse_strace as through the general parser, and most take the one-match path."""
+    log = Path(__file__).parents[2] / "examples" / "fragment.rec" / "trace.txt"
+    lines = log.read_text(encoding="utf-8", errors="surrogateescape").splitlines(keepends=True)
+    general = _Parser(0)
+    for number, line in enumerate(lines, 1):
+        general.feed(number, line)
+    assert parse_strace(lines).calls == general.log.calls
+    plain = sum(1 for line in lines if _PLAIN_CALL_RE.fullmatch(line))
+    assert plain > len(lines) // 2

@@ -8,6 +8,7 @@ takes a raw strace log and smaps snapshots instead. Every problem with the input
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,34 @@ def _marker_line(log: StraceLog, out_dir: str, name: str) -> tuple[int | None, i
     return None, None
 
 
+#: One well-formed line of faults.txt, in the form the recorder writes (single spaces, hex
+#: with 0x or without); a file with any other line is read by the general path, which takes
+#: what ``str.split`` and ``int`` take and names the line it cannot read.
+_FAULT_LINE_RE = re.compile(
+    r"^(0|[1-9]\d*) (?:enter (\d+)|fault ((?:0x)?[0-9a-f]+) ((?:0x)?[0-9a-f]+)( k)?)$",
+    re.MULTILINE,
+)
+
+
 def parse_faults(text: str, source: str) -> dict[int, list[tuple[str, int, bool, bool]]]:
     """faults.txt: ``TID enter NR`` and ``TID fault ADDRESS ERROR_CODE [k]`` lines."""
+    lines = _FAULT_LINE_RE.findall(text)
+    if len(lines) != sum(1 for line in text.splitlines() if line.strip()):
+        return _parse_faults_lines(text, source)
+    events: dict[int, list[tuple[str, int, bool, bool]]] = {}
+    for tid, nr, address, code, kernel in lines:
+        thread = events.get(tid)
+        if thread is None:
+            thread = events[tid] = []
+        if nr:
+            thread.append(("enter", int(nr), False, False))
+        else:
+            thread.append(("fault", int(address, 16), bool(int(code, 16) & 2), bool(kernel)))
+    return {int(tid): thread for tid, thread in events.items()}
+
+
+def _parse_faults_lines(text: str, source: str) -> dict[int, list[tuple[str, int, bool, bool]]]:
+    """parse_faults() line by line: what the one-pattern pass did not take."""
     events: dict[int, list[tuple[str, int, bool, bool]]] = {}
     for number, line in enumerate(text.splitlines(), 1):
         parts = line.split()

@@ -45,7 +45,14 @@ from vmamodel.parse import parse_maps
 from vmamodel.replay.fdtable import F_DUPFD, F_DUPFD_CLOEXEC, Description, FdTable
 from vmamodel.replay.record import SYSCALL_NR
 from vmamodel.replay.recording import Recording
-from vmamodel.replay.strace import StraceCall, arg_int, fd_path, string_arg, struct_field
+from vmamodel.replay.strace import (
+    StraceCall,
+    arg_int,
+    arg_ints,
+    fd_path,
+    string_arg,
+    struct_field,
+)
 from vmamodel.scenario.compare import InodeNumbering, vmflags
 from vmamodel.snapshot import (
     DEFAULT_FILESYSTEM,
@@ -381,47 +388,64 @@ class _Run:
         if handler is not None and call.retval is not None and call.retval >= 0:
             handler(self, call, before_start)
 
-    def execute(self, call: StraceCall) -> tuple[int | None, OSError | None]:
-        """Run one call on the model: (result, None) or (None, the OSError)."""
-        handler = HANDLERS[call.name]
-        try:
-            return handler(self, call), None
-        except OSError as exc:
-            return None, exc
-        except NotImplementedError as exc:
-            raise Unsupported(f"{call.name}: not in the model ({exc})") from None
-
-
-_RANGE_CALLS = frozenset({
-    "munmap", "mprotect", "pkey_mprotect", "madvise", "mlock", "mlock2", "munlock", "mseal",
-})
-
-
 def _page_up(length: int) -> int:
     return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
+def _range_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    ints = call.ints
+    if ints is None:
+        return ()
+    addr = ints[0]
+    return addr, addr + _page_up(ints[1])
+
+
+def _mmap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    ints = call.ints
+    if value is None or ints is None:
+        return ()
+    return value, value + _page_up(ints[1])
+
+
+def _mremap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    ints = call.ints
+    if value is None or ints is None:
+        return ()
+    old, old_len, new_len = ints[:3]
+    return old, old + _page_up(old_len), value, value + _page_up(new_len)
+
+
+def _brk_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    return () if value is None else (value,)
+
+
+def _prctl_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    if len(call.args) > 3 and arg_int(call.args[0]) == PR_SET_VMA:
+        addr, length = arg_int(call.args[2]), arg_int(call.args[3])
+        return addr, addr + _page_up(length)
+    return ()
+
+
+#: name -> the addresses where a call of that name may have cut or joined VMAs
+_EDGES: dict[str, Callable[[StraceCall, int | None], tuple[int, ...]]] = {
+    **dict.fromkeys(("munmap", "mprotect", "pkey_mprotect", "madvise", "mlock", "mlock2",
+                     "munlock", "mseal"), _range_edges),
+    "mmap": _mmap_edges,
+    "mremap": _mremap_edges,
+    "brk": _brk_edges,
+    "prctl": _prctl_edges,
+}
+
+
 def _call_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     """The addresses where this call may have cut or joined VMAs."""
-    name = call.name
-    ints = call.ints
+    edges = _EDGES.get(call.name)
+    if edges is None:
+        return ()
     try:
-        if name in _RANGE_CALLS and ints is not None:
-            addr = ints[0]
-            return addr, addr + _page_up(ints[1])
-        if name == "mmap" and value is not None and ints is not None:
-            return value, value + _page_up(ints[1])
-        if name == "mremap" and value is not None and ints is not None:
-            old, old_len, new_len = ints[:3]
-            return old, old + _page_up(old_len), value, value + _page_up(new_len)
-        if name == "brk" and value is not None:
-            return (value,)
-        if name == "prctl" and len(call.args) > 3 and arg_int(call.args[0]) == PR_SET_VMA:
-            addr, length = arg_int(call.args[2]), arg_int(call.args[3])
-            return addr, addr + _page_up(length)
+        return edges(call, value)
     except (ValueError, IndexError):
         return ()
-    return ()
 
 
 def _span(call: StraceCall, value: int | None) -> tuple[int, int] | None:
@@ -430,16 +454,6 @@ def _span(call: StraceCall, value: int | None) -> tuple[int, int] | None:
         return None
     edges = _call_edges(call, value)
     return (min(edges), max(edges) + 1) if edges else None
-
-
-def _same(call: StraceCall, value: int | None, exc: OSError | None) -> bool:
-    if call.retval is None:
-        return True
-    if exc is not None:
-        return call.retval < 0 and call.error == _errno_name(exc)
-    if call.retval < 0 and call.error:
-        return False
-    return value is None or value == call.retval
 
 
 # -- handlers: memory management --------------------------------------------------------------
@@ -451,7 +465,7 @@ def _ints(call: StraceCall, n: int) -> tuple[int, ...]:
     if ints is None or len(ints) < n:
         if len(call.args) < n:
             raise Unsupported(f"{call.name} with {len(call.args)} arguments (expected {n})")
-        ints = call.ints = tuple(arg_int(a) for a in call.args[:n])
+        ints = call.ints = arg_ints(call.args[:n])
     return ints[:n] if len(ints) > n else ints
 
 
@@ -910,8 +924,9 @@ Fault = tuple[int, bool, bool]  # address, write, kernel-mode
 class _Plan:
     pre: list[StraceCall]
     calls: list[StraceCall]  # in exit order, only the mm's tasks, start..end
-    #: the page faults a thread took just before a call (keyed by id of the call)
-    faults_before: dict[int, list[Fault]] = field(default_factory=dict)
+    #: the page faults a thread took just before each call (by index in ``calls``; None:
+    #: none)
+    faults_before: list[list[Fault] | None] = field(default_factory=list)
     #: faults after the last replayed call (before the end marker)
     tail_faults: list[Fault] = field(default_factory=list)
     unmatched_enters: int = 0
@@ -922,32 +937,52 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
     subsequence of the entries perf saw (none before the tracee's exec), so each entry perf
     saw either is the next call strace showed (same number) or is skipped; the faults
     before an entry belong just before that call."""
+    plan.faults_before = [None] * len(plan.calls)
     if rec.faults is None:
         return
-    planned = {id(c) for c in plan.calls}
+    planned = {id(c): i for i, c in enumerate(plan.calls)}
     by_tid: dict[int, list[StraceCall]] = {}
-    for call in sorted(rec.log.calls, key=lambda c: c.line):
+    for call in sorted(rec.log.calls, key=_line_of):
         by_tid.setdefault(call.pid, []).append(call)
     for tid, events in rec.faults.items():
-        if tid not in tasks:
+        if tid in tasks:
+            _attach_thread_faults(rec, plan, planned, by_tid.get(tid, []), events)
+
+
+def _line_of(call: StraceCall) -> int:
+    return call.line
+
+
+def _attach_thread_faults(
+    rec: Recording, plan: _Plan, planned: dict[int, int], calls: list[StraceCall],
+    events: list[tuple[str, int, bool, bool]],
+) -> None:
+    """_attach_faults() for one thread: its calls in entry order, perf's events in order."""
+    numbers = [SYSCALL_NR.get(call.name) for call in calls]
+    count = len(calls)
+    index = 0
+    pending: list[Fault] = []
+    faults_before = plan.faults_before
+    for kind, value, write, kernel in events:
+        if kind == "fault":
+            pending.append((value, write, kernel))
             continue
-        calls = by_tid.get(tid, [])
-        index = 0
-        pending: list[Fault] = []
-        for kind, value, write, kernel in events:
-            if kind == "fault":
-                pending.append((value, write, kernel))
-                continue
-            if index < len(calls) and SYSCALL_NR.get(calls[index].name) == value:
-                call = calls[index]
-                index += 1
-                if id(call) in planned:
-                    plan.faults_before.setdefault(id(call), []).extend(pending)
-                elif call.line > rec.start_line:
-                    plan.tail_faults.extend(pending)
-                pending = []
-            elif index < len(calls) and calls[index].line > rec.start_line:
-                plan.unmatched_enters += 1  # only those inside the replayed part matter
+        if index < count and numbers[index] == value:
+            call = calls[index]
+            index += 1
+            position = planned.get(id(call))
+            if position is not None:
+                if pending:
+                    before = faults_before[position]
+                    if before is None:
+                        faults_before[position] = pending
+                    else:
+                        before.extend(pending)
+            elif call.line > rec.start_line:
+                plan.tail_faults.extend(pending)
+            pending = []
+        elif index < count and calls[index].line > rec.start_line:
+            plan.unmatched_enters += 1  # only those inside the replayed part matter
 
 
 def _plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
@@ -1002,31 +1037,47 @@ class Replayer:
     def _fresh(self) -> _Run:
         return _Run(self.rec, self.tasks, self.plan.pre, self.by_path)
 
-    def _step(self, run: _Run, call: StraceCall) -> tuple[bool, int | None, OSError | None]:
-        """Run one call, after the faults its thread took before it: (matches, model value,
-        model error). Bookkeeping calls match."""
-        faults = self.plan.faults_before.get(id(call))
+    def _step(self, run: _Run, index: int) -> tuple[bool, int | None, OSError | None]:
+        """Run the call at ``index`` of the plan, after the faults its thread took before
+        it: (matches, model value, model error). Bookkeeping calls match."""
+        call = self.plan.calls[index]
+        faults = self.plan.faults_before[index]
         if faults:
             run.fault(faults)
-        if call.name in FD_HANDLERS:
-            run.bookkeep(call)
-            return True, None, None
+        name = call.name
         retval = call.retval
+        fd_handler = FD_HANDLERS.get(name)
+        if fd_handler is not None:
+            if retval is not None and retval >= 0:
+                fd_handler(run, call, False)
+            return True, None, None
         if retval is None:
             if call.error:
                 return True, None, None  # ERESTART*: undone, and retried as a new call
-        elif retval < 0 and call.name in _UNSUPPORTED_NAMES:
+        elif retval < 0 and name in _UNSUPPORTED_NAMES:
             return True, None, None  # failed: changed nothing
-        value, exc = run.execute(call)
-        if exc is None:
-            for edge in _call_edges(call, value):
-                run.edges[edge] = call
-        return _same(call, value, exc), value, exc
+        try:
+            value = HANDLERS[name](run, call)
+        except OSError as exc:
+            # a failure matches a recorded failure with the same errno (or no result)
+            same = retval is None or (retval < 0 and call.error == _errno_name(exc))
+            return same, None, exc
+        except NotImplementedError as exc:
+            raise Unsupported(f"{name}: not in the model ({exc})") from None
+        edges = run.edges
+        for edge in _call_edges(call, value):
+            edges[edge] = call
+        if retval is None:
+            return True, value, None
+        if retval < 0 and call.error:
+            return False, value, None
+        return value is None or value == retval, value, None
 
     def _replay_prefix(self, upto: int) -> _Run:
         run = self._fresh()
+        step, order = self._step, self.order
         for position in range(upto):
-            self._step(run, self.plan.calls[self.order[position]])
+            step(run, order[position])
         return run
 
     def run(self) -> ReplayResult:
@@ -1034,29 +1085,42 @@ class Replayer:
         run = self._fresh()
         position = 0
         calls = self.plan.calls
-        while position < len(self.order):
-            call = calls[self.order[position]]
+        order = self.order
+        step = self._step
+        # counted inline below: the calls run on the model (not the fd bookkeeping), of
+        # which those with no recorded result are not compared
+        replayed = interrupted = 0
+        while position < len(order):
+            index = order[position]
+            call = calls[index]
             try:
-                ok, value, exc = self._step(run, call)
+                ok, value, exc = step(run, index)
             except Unsupported as why:
                 result.divergences.append(Divergence("unsupported", call, str(why), _recorded(
                     call), detail=f"{self.rec.source}: line {call.line}: {why}"))
                 break
-            self._count(call)
+            if call.name not in FD_HANDLERS:
+                replayed += 1
+                if call.retval is None:
+                    interrupted += 1
             if not ok:
-                counted = set(self.order[:position + 1])
+                counted = set(order[:position + 1])
                 fixed = self._try_orders(position, value)
                 if fixed is not None:
                     run, after = fixed
-                    for index in self.order[:after]:
-                        if index not in counted:
-                            self._count(calls[index])
+                    order = self.order
+                    for moved in order[:after]:
+                        if moved not in counted:
+                            self._count(calls[moved])
                     position = after
                     continue
                 result.divergences.append(self._divergence(position, value, exc))
                 if not self.keep_going:
                     break
             position += 1
+        result.replayed += replayed
+        result.skipped_interrupted += interrupted
+        result.compared += replayed - interrupted
         if self.plan.tail_faults and (not result.divergences or self.keep_going):
             run.fault(self.plan.tail_faults)
         result.forks = run.forks
@@ -1166,7 +1230,7 @@ class Replayer:
                 return None
             run = self._replay_prefix(lo)
             try:
-                good = all(self._step(run, self.plan.calls[i])[0] for i in chunk)
+                good = all(self._step(run, i)[0] for i in chunk)
             except Unsupported:
                 good = False
             if good:
@@ -1180,11 +1244,12 @@ class Replayer:
     # -- reporting --------------------------------------------------------------------------
 
     def _divergence(self, position: int, value: int | None, exc: OSError | None) -> Divergence:
-        call = self.plan.calls[self.order[position]]
+        index = self.order[position]
+        call = self.plan.calls[index]
         run = self._replay_prefix(position)
         before = _maps_around(run.model, call)
         with run.model.tracer.collect() as events, contextlib.suppress(Unsupported):
-            self._step(run, call)
+            self._step(run, index)
         return Divergence(
             "result", call, _model_text(value, exc), _recorded(call), list(events),
             maps_around=before,

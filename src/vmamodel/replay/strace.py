@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 __all__ = [
     "StraceCall",
@@ -46,7 +47,15 @@ _RESUMED_RE = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*) resumed>")
 _UNFINISHED = " <unfinished ...>"
 _INT_RE = re.compile(r"-?(?:0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _EXIT_RE = re.compile(r"\+\+\+ (exited with (-?\d+)|killed by (\w+)[^+]*) \+\+\+")
-
+#: Most lines of a log in one match: a whole call whose arguments hold nothing that nests or
+#: quotes (no quotes, brackets, comments or ``-y`` paths) and are separated by ``, `` alone,
+#: and whose result is a plain number, with or without an errno. Any other line takes the
+#: general path (``_Parser.feed``), which gives the same call for these.
+_PLAIN_CALL_RE = re.compile(
+    r"(?:\[pid +(\d+)\] |(\d+) +)?(?:(?:\d+:\d+:\d+(?:\.\d+)?|\d+\.\d+) +)?"
+    r"(([a-z_][a-z0-9_]*)\(((?:[^\s\",()\[\]{}<>/]+(?:, [^\s\",()\[\]{}<>/]+)*)?)\) += "
+    r"(-?(?:0x[0-9a-f]+|[1-9][0-9]*|0))(?: (E[A-Z0-9_]+) \([^()\n]*\))?)\n?"
+)
 
 #: How much of the argument text a call's one-line description shows.
 DESCRIBE_ARGS = 240
@@ -235,6 +244,15 @@ def arg_int(text: str) -> int:
     return int(text, 0) if not re.fullmatch(r"-?0[0-7]+", text) else int(text, 8)
 
 
+def arg_ints(args: tuple[str, ...]) -> tuple[int, ...]:
+    """Integer arguments (:func:`arg_int` of each), in one C loop when all are plain numbers."""
+    try:
+        return tuple(map(int, args, repeat(0)))  # base 0: 0x..., decimal, sign
+    except ValueError:
+        named = _NAMED_INTS  # NULL (mmap's usual address) without a second exception
+        return tuple([named[a] if a in named else arg_int(a) for a in args])
+
+
 def arg_fd(text: str) -> int:
     """The fd number of an fd argument (``3``, ``3</path>``, ``-1``)."""
     return arg_int(text)
@@ -416,10 +434,25 @@ def parse_strace(
     """Parse strace output. Raises :class:`StraceError` naming ``source:line`` on text that
     is not strace output."""
     parser = _Parser(default_pid)
+    calls = parser.log.calls
+    plain = _PLAIN_CALL_RE.fullmatch
     number = 0
     for number, line in enumerate(lines, 1):
+        match = plain(line)
+        if match is not None:
+            calls.append(_plain_call(match, number, default_pid))
+            continue
         try:
             parser.feed(number, line)
         except ValueError as exc:
             raise StraceError(f"{source}:{number}: {exc}") from None
     return parser.finish()
+
+
+def _plain_call(match: re.Match[str], number: int, default_pid: int) -> StraceCall:
+    """The call of a line that :data:`_PLAIN_CALL_RE` matched."""
+    pid, other_pid, raw, name, args, result, error = match.groups()
+    return StraceCall(
+        int(pid or other_pid or default_pid), name, tuple(args.split(", ")) if args else (),
+        int(result, 0), error, None, number, number, raw,
+    )

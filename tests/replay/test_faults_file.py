@@ -1,0 +1,41 @@
+"""faults.txt (perf's page faults and syscall entries, as ``vmamodel record`` writes them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmamodel.replay.recording import RecordingError, _parse_faults_lines, parse_faults
+
+WRITTEN = (
+    "4958 fault 0x55f0b7344128 0x2 k\n"
+    "4958 enter 9\n"
+    "4959 fault 7f4654cceb70 14\n"
+    "4958 fault 0x7f4654ce7e06 0x6\n"
+    "\n"
+    "4959 enter 11\n"
+)
+
+
+def test_faults_file_events_by_thread() -> None:
+    assert parse_faults(WRITTEN, "faults.txt") == {
+        4958: [("fault", 0x55F0B7344128, True, True), ("enter", 9, False, False),
+               ("fault", 0x7F4654CE7E06, True, False)],
+        4959: [("fault", 0x7F4654CCEB70, False, False), ("enter", 11, False, False)],
+    }
+
+
+@pytest.mark.parametrize("text", [
+    WRITTEN,
+    WRITTEN.replace("4959 enter 11", "4959  enter\t11 "),  # spacing the pattern does not take
+    WRITTEN.replace("4958 enter 9", "04958 enter 9"),
+    "1 fault 0X10 0x2\n2 enter 3",
+])
+def test_one_pattern_pass_gives_what_the_line_by_line_pass_gives(text: str) -> None:
+    assert parse_faults(text, "f") == _parse_faults_lines(text, "f")
+
+
+@pytest.mark.parametrize("line", ["4958 fault 0x10", "4958 leave 3", "x enter 3",
+                                  "4958 fault zz 0x2"])
+def test_bad_fault_line_names_the_line(line: str) -> None:
+    with pytest.raises(RecordingError, match=r"faults.txt:5: not a fault line"):
+        parse_faults(WRITTEN.replace("\n\n", f"\n{line}\n"), "faults.txt")
