@@ -103,9 +103,10 @@ def copy_page_range(oldmm: AddressSpace, mm: AddressSpace, vma: Vma, pvma: Vma) 
         return
     start, end = vma.vm_start, vma.vm_end
     src, dst = oldmm.pages, mm.pages
-    dst.present |= {page for page in src.present if start <= page < end}
-    dst.anon |= {page for page in src.anon if start <= page < end}
-    dst.guards |= {page for page in src.guards if start <= page < end}
+    # pages_in costs the range's pages, not every page of the parent (once per VMA).
+    dst.present.update(src.present.pages_in(start, end))
+    dst.anon.update(src.anon.pages_in(start, end))
+    dst.guards.update(src.guards.pages_in(start, end))
 
 
 def _dup_vma(oldmm: AddressSpace, mm: AddressSpace, mpnt: Vma) -> int:
