@@ -3,6 +3,7 @@ removals and range changes, with blocks small enough that splits and joins happe
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -97,15 +98,11 @@ class TreeMachine(RuleBasedStateMachine):
         self.tree = VmaTree()
         self.ref = Reference()
 
-    @initialize(load=st.sampled_from([2, 3, 64]))
-    def small_blocks(self, load: int) -> None:
-        # Blocks of 1 to 2 * load entries, so that a short run splits and joins them.
-        self.saved = (tree_module._LOAD, tree_module._MIN_BLOCK)
-        tree_module._LOAD, tree_module._MIN_BLOCK = load, max(1, load // 4)
-
-    def teardown(self) -> None:
-        if hasattr(self, "saved"):
-            tree_module._LOAD, tree_module._MIN_BLOCK = self.saved
+    @initialize(load=st.sampled_from([1, 2, 3, 8, 64]), fanout=st.sampled_from([1, 2, 4, 8]))
+    def small_blocks(self, load: int, fanout: int) -> None:
+        # Blocks of 1 to 2 * load entries and groups of 1 to 2 * fanout blocks, so that a
+        # short run splits and joins both.
+        self.tree = VmaTree(load=load, fanout=fanout)
 
     @rule(data=st.data())
     def insert(self, data: st.DataObject) -> None:
@@ -259,3 +256,79 @@ def test_native_block_search_matches_bisect(count: int) -> None:
     for addr in range(-1, 4 * count + 4):
         assert tree_module._right(blk, addr) == bisect_right(starts, addr)
         assert tree_module._left(blk, addr) == bisect_left(starts, addr)
+
+
+def _check_searches(tree: VmaTree, ref: Reference, rng: random.Random, top: int) -> None:
+    """Both gap searches against the brute-force list of gaps, at random limits."""
+    for _ in range(4):
+        low, high = sorted((rng.randrange(top + 8), rng.randrange(top + 8)))
+        length = rng.choice((1, 2, 3, 5, 9, 17))
+        fitting = [gap for gap in ref.gaps(low, high) if gap[1] - gap[0] >= length]
+        assert tree.highest_gap(low, high, length) == (fitting[-1] if fitting else None)
+        assert tree.lowest_gap(low, high, length) == (fitting[0] if fitting else None)
+
+
+@pytest.mark.parametrize(("load", "fanout"), [(1, 1), (2, 2), (4, 4), (8, 2), (8, 8), (64, 16)])
+def test_random_sequences_keep_the_gap_index(load: int, fanout: int) -> None:
+    """Thousands of random insertions, removals and range changes, growing then shrinking
+    the tree (so that blocks and groups split, join and empty): validate() after every
+    step, and both gap searches against a brute-force scan every few steps."""
+    rng = random.Random(load * 100 + fanout)
+    top = 6000
+    tree, ref = VmaTree(load=load, fanout=fanout), Reference()
+    for step in range(4000):
+        grow = (step // 700) % 2 == 0
+        action = rng.random()
+        if not ref.vmas or action < (0.6 if grow else 0.25):
+            start = rng.randrange(top)
+            if ref.lookup(start) is None:
+                nxt = ref.next_from(start)
+                limit = min(top, nxt.vm_start if nxt is not None else top)
+                vma = make_vma(start, min(limit, start + rng.randrange(1, 4)))
+                tree.insert(vma)
+                ref.vmas.append(vma)
+                ref.sort()
+        elif action < 0.85:
+            vma = ref.vmas.pop(rng.randrange(len(ref.vmas)))
+            tree.remove(vma)
+        else:
+            vma = rng.choice(ref.vmas)
+            prev, nxt = ref.before(vma), ref.after(vma)
+            lo = prev.vm_end if prev is not None else 0
+            hi = nxt.vm_start if nxt is not None else top
+            start = rng.randrange(lo, hi)
+            tree.set_range(vma, start, rng.randrange(start + 1, hi + 1), start)
+        tree.validate()
+        if step % 7 == 0:
+            _check_searches(tree, ref, rng, top)
+    assert list(tree) == ref.vmas
+
+
+def test_block_splits_keep_the_max_tree() -> None:
+    """Mappings placed one below the other at the bottom of the space (as top-down mmaps
+    land) split the lowest block every few dozen insertions; the max-tree over the groups
+    is rebuilt only when a group splits, not on every block split."""
+    tree = VmaTree()
+    top = 1 << 40
+    rebuilds = 0
+    seg = None
+    for _ in range(64 * 40):
+        found = tree.highest_gap(0, top, 2)
+        assert found is not None
+        vma = make_vma(found[1] - 1, found[1])
+        tree.insert(vma)
+        top = vma.vm_start  # the next lands right below it
+        if tree._seg is not seg:
+            rebuilds += 1
+            seg = tree._seg
+    tree.validate()
+    blocks = len(tree._blocks)
+    assert blocks >= 35
+    assert rebuilds <= blocks // 8
+
+
+def test_tree_sizes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="load=0"):
+        VmaTree(load=0)
+    with pytest.raises(ValueError, match="fanout=0"):
+        VmaTree(fanout=0)
