@@ -318,9 +318,9 @@ def test_block_splits_keep_the_max_tree() -> None:
         found = tree.highest_gap(0, top, 2)
         assert found is not None and found[0] == 0
         tree.insert(make_vma(found[1] - 1, found[1]))
-        if tree._seg is not None and tree._seg is not seg:
+        if tree._levels is not None and tree._levels is not seg:
             rebuilds += 1
-            seg = tree._seg
+            seg = tree._levels
     tree.validate()
     blocks, groups = len(tree._blocks), len(tree._gkeys)
     assert blocks >= 4 * groups >= 200
@@ -332,3 +332,26 @@ def test_tree_sizes_must_be_positive() -> None:
         VmaTree(load=0)
     with pytest.raises(ValueError, match="fanout=0"):
         VmaTree(fanout=0)
+
+
+def test_a_deep_max_tree_answers_like_a_scan() -> None:
+    """Tiny blocks and groups: thousands of VMAs make a max-tree of three levels and more;
+    searches from everywhere agree with the brute force, before and after removing half."""
+    rng = random.Random(7)
+    tree, ref = VmaTree(load=1, fanout=1), Reference()
+    start = 0
+    for _ in range(3000):
+        start += rng.choice((1, 1, 2, 3, 5, 8, 13))
+        vma = make_vma(start, start + 1)
+        tree.insert(vma)
+        ref.vmas.append(vma)
+        start += 1
+    for _ in range(2):
+        assert tree.highest_gap(0, start, start) is None  # a search through every level
+        assert tree._levels is not None and len(tree._levels) >= 3
+        tree.validate()
+        for _ in range(300):
+            _check_searches(tree, ref, rng, start)
+        for vma in rng.sample(ref.vmas, len(ref.vmas) // 2):
+            tree.remove(vma)
+            ref.vmas.remove(vma)

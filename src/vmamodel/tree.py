@@ -46,6 +46,9 @@ _FANOUT: Final = 16
 _FLAG_VALUES: Final = 4096
 #: Ranges this short are searched one by one rather than halved (see _last_at_least).
 _SCAN: Final = 8
+#: Children of a node of the max-tree over the groups (a power of two: _NODE_SHIFT bits).
+_NODE_SHIFT: Final = 4
+_NODE: Final = 1 << _NODE_SHIFT
 
 _start = attrgetter("vm_start")
 
@@ -120,7 +123,7 @@ class VmaTree:
 
     __slots__ = (
         "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin", "_hb",
-        "_hj", "_leaves", "_len", "_load", "_min_block", "_mins", "_seg",
+        "_hj", "_len", "_levels", "_load", "_min_block", "_mins",
     )
 
     def __init__(self, load: int = _LOAD, fanout: int = _FANOUT) -> None:
@@ -143,10 +146,11 @@ class VmaTree:
         # for group 0, which so never changes key), _gmax[g] its largest gap.
         self._gkeys: list[int] = []
         self._gmax: list[int] = []
-        # Max-tree over _gmax (root at 1, group g at _leaves + g); None until a gap search
-        # needs it after the number of groups changed.
-        self._seg: list[int] | None = None
-        self._leaves = 1
+        # The max-tree over the groups, _NODE children a node as a maple node has slots:
+        # _levels[0] is _gmax itself, _levels[d + 1][k] the largest of the k-th _NODE
+        # entries of _levels[d], up to a level of at most _NODE entries. None until a gap
+        # search needs it after the number of groups changed.
+        self._levels: list[list[int]] | None = None
         self._len = 0
         self._flags: dict[int, int] = {}
         # Where the VMA last placed, removed or positioned sits (block, index), as the
@@ -394,14 +398,20 @@ class VmaTree:
             if b < len(blocks):
                 self._set_gap(b, 0, self._gaps[b][0] + freed)
             return
-        if j == 0:
-            self._set_min(b, blk[0].vm_start)
-        if gap == self._bmax[b]:
-            self._set_bmax(b, max(gaps))
         if j < len(blk):
-            self._set_gap(b, j, gaps[j] + freed)
-        elif b + 1 < len(blocks):
-            self._set_gap(b + 1, 0, self._gaps[b + 1][0] + freed)
+            if j == 0:
+                self._set_min(b, blk[0].vm_start)
+            # The next VMA's gap swallows the removed one and is larger than both: the
+            # block's largest gap can only grow.
+            gap = gaps[j] + freed
+            gaps[j] = gap
+            if gap > self._bmax[b]:
+                self._set_bmax(b, gap)
+        else:
+            if gap == self._bmax[b]:
+                self._set_bmax(b, max(gaps))
+            if b + 1 < len(blocks):
+                self._set_gap(b + 1, 0, self._gaps[b + 1][0] + freed)
         if len(blk) < self._min_block and len(blocks) > 1:
             self._join(b)
 
@@ -433,7 +443,7 @@ class VmaTree:
         self._gkeys[:] = [-1]
         self._gmax[:] = [vma.vm_start]
         self._len = 1
-        self._seg = None
+        self._levels = None
 
     def _set_min(self, b: int, start: int) -> None:
         """Block b now begins at ``start``; so does its group if b is the group's first."""
@@ -468,20 +478,28 @@ class VmaTree:
             self._refresh_gmax(g)
 
     def _set_gmax(self, g: int, value: int) -> None:
-        self._gmax[g] = value
-        seg = self._seg
-        if seg is None:
+        """Group g's largest gap is now ``value``: climb the max-tree while nodes change."""
+        gmax = self._gmax
+        old = gmax[g]
+        gmax[g] = value
+        levels = self._levels
+        if levels is None:
             return
-        i = self._leaves + g
-        seg[i] = value
-        while i > 1:
-            sibling = seg[i ^ 1]
-            if sibling > value:
-                value = sibling
-            i >>= 1
-            if seg[i] == value:
+        lower = gmax
+        for d in range(1, len(levels)):
+            level = levels[d]
+            g >>= _NODE_SHIFT
+            top = level[g]
+            if value < top:
+                if old != top:
+                    return  # a smaller child changed
+                first = g << _NODE_SHIFT
+                value = max(lower[first:first + _NODE])
+            if value == top:
                 return
-            seg[i] = value
+            level[g] = value
+            old = top
+            lower = level
 
     def _group_of(self, b: int) -> int:
         return bisect_right(self._gkeys, self._mins[b]) - 1
@@ -559,7 +577,7 @@ class VmaTree:
         self._gkeys.insert(g + 1, self._mins[mid])
         self._gmax[g] = max(bmax[first:mid])
         self._gmax.insert(g + 1, max(bmax[mid:end]))
-        self._seg = None
+        self._levels = None
 
     def _remove_group(self, g: int) -> None:
         gkeys = self._gkeys
@@ -567,7 +585,7 @@ class VmaTree:
         del self._gmax[g]
         if gkeys:
             gkeys[0] = -1
-        self._seg = None
+        self._levels = None
 
     def _join_group(self, g: int) -> None:
         """Merge the small group g into a neighbour (then split again if too big)."""
@@ -578,60 +596,53 @@ class VmaTree:
             gmax[g - 1] = gmax[g]
         del self._gkeys[g]
         del gmax[g]
-        self._seg = None
+        self._levels = None
         first, end = self._group_range(g - 1)
         if end - first > 2 * self._fanout:
             self._split_group(g - 1, first, end)
 
-    def _segtree(self) -> list[int]:
-        """The max-tree over the groups' largest gaps, rebuilt after the groups changed.
-        There is always at least one padding leaf (-1) past the last group, so that every
-        group index up to len(groups) has a leaf."""
-        seg = self._seg
-        if seg is not None:
-            return seg
-        ngroups = len(self._gmax)
-        leaves = 1
-        while leaves <= ngroups:
-            leaves <<= 1
-        level = self._gmax + [-1] * (leaves - ngroups)
+    def _max_tree(self) -> list[list[int]]:
+        """The levels of the max-tree over the groups, rebuilt after the groups changed."""
+        levels = self._levels
+        if levels is not None:
+            return levels
+        level = self._gmax
         levels = [level]
-        while len(level) > 1:
-            level = list(map(max, level[::2], level[1::2]))
+        while len(level) > _NODE:
+            level = [max(level[k:k + _NODE]) for k in range(0, len(level), _NODE)]
             levels.append(level)
-        seg = [0]
-        for level in reversed(levels):
-            seg.extend(level)
-        self._seg = seg
-        self._leaves = leaves
-        return seg
+        self._levels = levels
+        return levels
 
     def _last_group_with(self, g: int, length: int) -> int:
-        """The highest group index < g whose largest gap is >= length, or -1."""
-        seg = self._segtree()
-        leaves = self._leaves
-        i = leaves + g
-        while i > 1:
-            if i & 1 and seg[i - 1] >= length:
-                i -= 1
-                while i < leaves:
-                    i = 2 * i + 1 if seg[2 * i + 1] >= length else 2 * i
-                return i - leaves
-            i >>= 1
+        """The highest group index < g whose largest gap is >= length, or -1: up the
+        max-tree until a node left of the path has one, then down its rightmost such."""
+        levels = self._max_tree()
+        for d, level in enumerate(levels):
+            found = _last_at_least(level, g & -_NODE, g, length)
+            if found >= 0:
+                while d:
+                    d -= 1
+                    level = levels[d]
+                    first = found << _NODE_SHIFT
+                    found = _last_at_least(level, first, min(first + _NODE, len(level)), length)
+                return found
+            g >>= _NODE_SHIFT
         return -1
 
     def _first_group_with(self, g: int, length: int) -> int:
         """The lowest group index > g whose largest gap is >= length, or -1."""
-        seg = self._segtree()
-        leaves = self._leaves
-        i = leaves + g
-        while i > 1:
-            if not i & 1 and seg[i + 1] >= length:
-                i += 1
-                while i < leaves:
-                    i = 2 * i if seg[2 * i] >= length else 2 * i + 1
-                return i - leaves
-            i >>= 1
+        levels = self._max_tree()
+        for d, level in enumerate(levels):
+            found = _first_at_least(level, g + 1, min((g | (_NODE - 1)) + 1, len(level)), length)
+            if found >= 0:
+                while d:
+                    d -= 1
+                    level = levels[d]
+                    first = found << _NODE_SHIFT
+                    found = _first_at_least(level, first, min(first + _NODE, len(level)), length)
+                return found
+            g >>= _NODE_SHIFT
         return -1
 
     def _last_block_with(self, b: int, length: int) -> int:
@@ -811,10 +822,10 @@ class VmaTree:
         if count != self._len or len(self._mins) != len(self._blocks):
             raise AssertionError(f"tree counts {self._len} VMAs, holds {count}")
         self._validate_groups()
-        seg = self._seg
-        if seg is not None:
-            self._seg = None
-            if self._segtree() != seg:
+        levels = self._levels
+        if levels is not None:
+            self._levels = None
+            if self._max_tree() != levels or levels[0] is not self._gmax:
                 raise AssertionError("tree gap index out of date")
 
     def _validate_groups(self) -> None:
