@@ -85,36 +85,74 @@ def _left(blk: list[Vma], addr: int) -> int:
 
 
 def _last_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
-    """The last index in [lo, hi) whose value is >= length, or -1: halving the range with
-    max() over slices (C loops), then a short scan, so O(log) Python steps for a block."""
-    if hi <= lo or max(values[lo:hi]) < length:
-        return -1
-    while hi - lo > _SCAN:
-        mid = (lo + hi) >> 1
-        if max(values[mid:hi]) >= length:
-            lo = mid
-        else:
-            hi = mid
+    """The last index in [lo, hi) whose value is >= length, or -1."""
+    if hi - lo > _SCAN:
+        if max(values[lo:hi]) < length:
+            return -1
+        return _last_index_at_least(values, lo, hi, length)
     for i in range(hi - 1, lo - 1, -1):
         if values[i] >= length:
             return i
     return -1
 
 
+def _last_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
+    """The last index in [lo, hi) whose value is >= length, where one is known to be: the
+    range halved with max() over slices (loops in C), then a short scan."""
+    while hi - lo > _SCAN:
+        mid = (lo + hi) >> 1
+        if max(values[mid:hi]) >= length:
+            lo = mid
+        else:
+            hi = mid
+    i = hi - 1
+    while values[i] < length:
+        i -= 1
+    return i
+
+
+def _last_in_node(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The last index in [lo, hi) whose value is >= length, where ``top`` (>= length) is
+    the largest value there: the first place of the largest, unless a later one fits too.
+    Top-down placement fills the space above its largest gap, so that is the usual answer,
+    found by two loops in C."""
+    m = values.index(top, lo, hi)
+    if m + 1 < hi and max(values[m + 1:hi]) >= length:
+        return _last_index_at_least(values, m + 1, hi, length)
+    return m
+
+
+def _first_in_node(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The first index in [lo, hi) whose value is >= length (as _last_in_node)."""
+    m = values.index(top, lo, hi)
+    if m > lo and max(values[lo:m]) >= length:
+        return _first_index_at_least(values, lo, m, length)
+    return m
+
+
 def _first_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
-    """The first index in [lo, hi) whose value is >= length, or -1 (as _last_at_least)."""
-    if hi <= lo or max(values[lo:hi]) < length:
-        return -1
+    """The first index in [lo, hi) whose value is >= length, or -1."""
+    if hi - lo > _SCAN:
+        if max(values[lo:hi]) < length:
+            return -1
+        return _first_index_at_least(values, lo, hi, length)
+    for i in range(lo, hi):
+        if values[i] >= length:
+            return i
+    return -1
+
+
+def _first_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
+    """The first index in [lo, hi) whose value is >= length, where one is known to be."""
     while hi - lo > _SCAN:
         mid = (lo + hi) >> 1
         if max(values[lo:mid]) >= length:
             hi = mid
         else:
             lo = mid
-    for i in range(lo, hi):
-        if values[i] >= length:
-            return i
-    return -1
+    while values[lo] < length:
+        lo += 1
+    return lo
 
 
 class VmaTree:
@@ -517,15 +555,20 @@ class VmaTree:
 
     def _split(self, b: int) -> None:
         """Split the full block b in two (its group keeps both halves)."""
-        blk, gaps = self._blocks[b], self._gaps[b]
+        blocks, gaps = self._blocks, self._gaps
+        blk, block_gaps = blocks[b], gaps[b]
         half = len(blk) // 2
-        self._blocks.insert(b + 1, blk[half:])
-        self._gaps.insert(b + 1, gaps[half:])
-        del blk[half:]
-        del gaps[half:]
-        self._mins.insert(b + 1, self._blocks[b + 1][0].vm_start)
-        self._bmax[b] = max(gaps)
-        self._bmax.insert(b + 1, max(self._gaps[b + 1]))
+        # Slices are allocated to size, where shrinking a list in place keeps its spare
+        # room: a block that is not written again (most of them) saves 3 bytes a VMA.
+        upper = blk[half:]
+        upper_gaps = block_gaps[half:]
+        blocks[b] = blk[:half]
+        gaps[b] = block_gaps = block_gaps[:half]
+        blocks.insert(b + 1, upper)
+        gaps.insert(b + 1, upper_gaps)
+        self._mins.insert(b + 1, upper[0].vm_start)
+        self._bmax[b] = max(block_gaps)
+        self._bmax.insert(b + 1, max(upper_gaps))
         g = self._group_of(b)
         first, end = self._group_range(g)
         if end - first > 2 * self._fanout:
@@ -616,32 +659,42 @@ class VmaTree:
 
     def _last_group_with(self, g: int, length: int) -> int:
         """The highest group index < g whose largest gap is >= length, or -1: up the
-        max-tree until a node left of the path has one, then down its rightmost such."""
+        max-tree until a node left of the path has one (looking into a node only if its
+        parent says it has one), then down its rightmost such child."""
         levels = self._max_tree()
+        top = len(levels) - 1
         for d, level in enumerate(levels):
-            found = _last_at_least(level, g & -_NODE, g, length)
-            if found >= 0:
-                while d:
-                    d -= 1
-                    level = levels[d]
-                    first = found << _NODE_SHIFT
-                    found = _last_at_least(level, first, min(first + _NODE, len(level)), length)
-                return found
+            if d == top or levels[d + 1][g >> _NODE_SHIFT] >= length:
+                found = _last_at_least(level, g & -_NODE, g, length)
+                if found >= 0:
+                    while d:
+                        top = level[found]
+                        d -= 1
+                        level = levels[d]
+                        first = found << _NODE_SHIFT
+                        found = _last_in_node(
+                            level, first, min(first + _NODE, len(level)), length, top)
+                    return found
             g >>= _NODE_SHIFT
         return -1
 
     def _first_group_with(self, g: int, length: int) -> int:
         """The lowest group index > g whose largest gap is >= length, or -1."""
         levels = self._max_tree()
+        top = len(levels) - 1
         for d, level in enumerate(levels):
-            found = _first_at_least(level, g + 1, min((g | (_NODE - 1)) + 1, len(level)), length)
-            if found >= 0:
-                while d:
-                    d -= 1
-                    level = levels[d]
-                    first = found << _NODE_SHIFT
-                    found = _first_at_least(level, first, min(first + _NODE, len(level)), length)
-                return found
+            if d == top or levels[d + 1][g >> _NODE_SHIFT] >= length:
+                end = min((g | (_NODE - 1)) + 1, len(level))
+                found = _first_at_least(level, g + 1, end, length)
+                if found >= 0:
+                    while d:
+                        top = level[found]
+                        d -= 1
+                        level = levels[d]
+                        first = found << _NODE_SHIFT
+                        found = _first_in_node(
+                            level, first, min(first + _NODE, len(level)), length, top)
+                    return found
             g >>= _NODE_SHIFT
         return -1
 
@@ -649,28 +702,28 @@ class VmaTree:
         """The highest block index < b whose largest gap is >= length, or -1: first in b's
         own group, then in the highest lower group that has one."""
         g = self._group_of(b)
-        first, _ = self._group_range(g)
-        found = _last_at_least(self._bmax, first, b, length)
-        if found >= 0:
-            return found
+        if self._gmax[g] >= length:
+            found = _last_at_least(self._bmax, self._group_range(g)[0], b, length)
+            if found >= 0:
+                return found
         g = self._last_group_with(g, length)
         if g < 0:
             return -1
         first, end = self._group_range(g)
-        return _last_at_least(self._bmax, first, end, length)
+        return _last_in_node(self._bmax, first, end, length, self._gmax[g])
 
     def _first_block_with(self, b: int, length: int) -> int:
         """The lowest block index > b whose largest gap is >= length, or -1."""
         g = self._group_of(b)
-        _, end = self._group_range(g)
-        found = _first_at_least(self._bmax, b + 1, end, length)
-        if found >= 0:
-            return found
+        if self._gmax[g] >= length:
+            found = _first_at_least(self._bmax, b + 1, self._group_range(g)[1], length)
+            if found >= 0:
+                return found
         g = self._first_group_with(g, length)
         if g < 0:
             return -1
         first, end = self._group_range(g)
-        return _first_at_least(self._bmax, first, end, length)
+        return _first_in_node(self._bmax, first, end, length, self._gmax[g])
 
     # -- gap searches -------------------------------------------------------------------
 
@@ -702,7 +755,7 @@ class VmaTree:
             b = self._last_block_with(b, length)
             if b < 0:
                 return None
-            found = _last_at_least(self._gaps[b], 0, len(blocks[b]), length)
+            found = _last_in_node(self._gaps[b], 0, len(blocks[b]), length, self._bmax[b])
         vma = blocks[b][found]
         gap_start = vma.vm_start - self._gaps[b][found]
         if vma.vm_start - max(gap_start, low) < length:
@@ -731,7 +784,8 @@ class VmaTree:
         found = _first_at_least(gaps, j + 1, len(gaps), length) if self._bmax[b] >= length else -1
         if found < 0:
             b = self._first_block_with(b, length)
-            found = _first_at_least(self._gaps[b], 0, len(blocks[b]), length) if b >= 0 else -1
+            if b >= 0:
+                found = _first_in_node(self._gaps[b], 0, len(blocks[b]), length, self._bmax[b])
         if found < 0:
             last = blocks[-1][-1]
             if high - last.vm_end >= length:
