@@ -84,62 +84,65 @@ def _left(blk: list[Vma], addr: int) -> int:
     return lo
 
 
-def _last_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
-    """The last index in [lo, hi) whose value is >= length, or -1."""
-    if hi - lo > _SCAN:
-        if max(values[lo:hi]) < length:
-            return -1
-        return _last_index_at_least(values, lo, hi, length)
+# The searches of a node's entries. Pure Python runs them as loops in C: max() over slices
+# and list/array.index(); compiled, a native loop over the entries is faster than calls into
+# those (which box every array entry anyway), so it scans as the kernel scans a node.
+
+
+def _scan_last(values: Sequence[int], lo: int, hi: int, length: int) -> int:
     for i in range(hi - 1, lo - 1, -1):
         if values[i] >= length:
             return i
     return -1
 
 
+def _scan_first(values: Sequence[int], lo: int, hi: int, length: int) -> int:
+    for i in range(lo, hi):
+        if values[i] >= length:
+            return i
+    return -1
+
+
+def _last_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
+    """The last index in [lo, hi) whose value is >= length, or -1."""
+    if _NATIVE or hi - lo <= _SCAN:
+        return _scan_last(values, lo, hi, length)
+    if max(values[lo:hi]) < length:
+        return -1
+    return _last_index_at_least(values, lo, hi, length)
+
+
 def _last_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
     """The last index in [lo, hi) whose value is >= length, where one is known to be: the
-    range halved with max() over slices (loops in C), then a short scan."""
+    range halved with max() over slices, then a short scan."""
     while hi - lo > _SCAN:
         mid = (lo + hi) >> 1
         if max(values[mid:hi]) >= length:
             lo = mid
         else:
             hi = mid
-    i = hi - 1
-    while values[i] < length:
-        i -= 1
-    return i
+    return _scan_last(values, lo, hi, length)
 
 
 def _last_in_node(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
     """The last index in [lo, hi) whose value is >= length, where ``top`` (>= length) is
     the largest value there: the first place of the largest, unless a later one fits too.
-    Top-down placement fills the space above its largest gap, so that is the usual answer,
-    found by two loops in C."""
+    Top-down placement fills the space above its largest gap, so that is the usual answer."""
+    if _NATIVE:
+        return _scan_last(values, lo, hi, length)
     m = values.index(top, lo, hi)
     if m + 1 < hi and max(values[m + 1:hi]) >= length:
         return _last_index_at_least(values, m + 1, hi, length)
     return m
 
 
-def _first_in_node(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
-    """The first index in [lo, hi) whose value is >= length (as _last_in_node)."""
-    m = values.index(top, lo, hi)
-    if m > lo and max(values[lo:m]) >= length:
-        return _first_index_at_least(values, lo, m, length)
-    return m
-
-
 def _first_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
     """The first index in [lo, hi) whose value is >= length, or -1."""
-    if hi - lo > _SCAN:
-        if max(values[lo:hi]) < length:
-            return -1
-        return _first_index_at_least(values, lo, hi, length)
-    for i in range(lo, hi):
-        if values[i] >= length:
-            return i
-    return -1
+    if _NATIVE or hi - lo <= _SCAN:
+        return _scan_first(values, lo, hi, length)
+    if max(values[lo:hi]) < length:
+        return -1
+    return _first_index_at_least(values, lo, hi, length)
 
 
 def _first_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
@@ -150,9 +153,17 @@ def _first_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) 
             hi = mid
         else:
             lo = mid
-    while values[lo] < length:
-        lo += 1
-    return lo
+    return _scan_first(values, lo, hi, length)
+
+
+def _first_in_node(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The first index in [lo, hi) whose value is >= length (as _last_in_node)."""
+    if _NATIVE:
+        return _scan_first(values, lo, hi, length)
+    m = values.index(top, lo, hi)
+    if m > lo and max(values[lo:m]) >= length:
+        return _first_index_at_least(values, lo, m, length)
+    return m
 
 
 class VmaTree:
