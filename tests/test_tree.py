@@ -376,6 +376,8 @@ def test_node_searches_agree_with_a_scan(kind: str) -> None:
         assert tree_module._first_at_least(values, lo, hi, length) == first
         assert tree_module._scan_last(values, lo, hi, length) == last
         assert tree_module._scan_first(values, lo, hi, length) == first
+        if isinstance(values, list):
+            assert tree_module._max_of(values, lo, hi) == max(raw[lo:hi])
         if fits:
             top = max(raw[lo:hi])
             assert tree_module._last_in_node(values, lo, hi, length, top) == last

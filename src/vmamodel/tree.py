@@ -103,6 +103,17 @@ def _scan_first(values: Sequence[int], lo: int, hi: int, length: int) -> int:
     return -1
 
 
+def _max_of(values: list[int], lo: int, hi: int) -> int:
+    """max(values[lo:hi]) of a non-empty range."""
+    if not _NATIVE:
+        return max(values[lo:hi])
+    top = values[lo]
+    for i in range(lo + 1, hi):
+        if values[i] > top:
+            top = values[i]
+    return top
+
+
 def _last_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
     """The last index in [lo, hi) whose value is >= length, or -1."""
     if _NATIVE or hi - lo <= _SCAN:
@@ -543,7 +554,7 @@ class VmaTree:
                 if old != top:
                     return  # a smaller child changed
                 first = g << _NODE_SHIFT
-                value = max(lower[first:first + _NODE])
+                value = _max_of(lower, first, min(first + _NODE, len(lower)))
             if value == top:
                 return
             level[g] = value
@@ -562,7 +573,7 @@ class VmaTree:
 
     def _refresh_gmax(self, g: int) -> None:
         first, end = self._group_range(g)
-        self._set_gmax(g, max(self._bmax[first:end]))
+        self._set_gmax(g, _max_of(self._bmax, first, end))
 
     def _split(self, b: int) -> None:
         """Split the full block b in two (its group keeps both halves)."""
