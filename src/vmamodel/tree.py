@@ -85,22 +85,9 @@ def _left(blk: list[Vma], addr: int) -> int:
 
 
 # The searches of a node's entries. Pure Python runs them as loops in C: max() over slices
-# and list/array.index(); compiled, a native loop over the entries is faster than calls into
-# those (which box every array entry anyway), so it scans as the kernel scans a node.
-
-
-def _scan_last(values: Sequence[int], lo: int, hi: int, length: int) -> int:
-    for i in range(hi - 1, lo - 1, -1):
-        if values[i] >= length:
-            return i
-    return -1
-
-
-def _scan_first(values: Sequence[int], lo: int, hi: int, length: int) -> int:
-    for i in range(lo, hi):
-        if values[i] >= length:
-            return i
-    return -1
+# and list/array.index(). Compiled, a native loop over a list of ints beats calls into those,
+# so the lists (block, group and max-tree maxima) are scanned as the kernel scans a node; the
+# gaps stay with the C loops, as every array read boxes an int either way.
 
 
 def _max_of(values: list[int], lo: int, hi: int) -> int:
@@ -114,13 +101,83 @@ def _max_of(values: list[int], lo: int, hi: int) -> int:
     return top
 
 
-def _last_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
+def _scan_last(values: list[int], lo: int, hi: int, length: int) -> int:
+    for i in range(hi - 1, lo - 1, -1):
+        if values[i] >= length:
+            return i
+    return -1
+
+
+def _scan_first(values: list[int], lo: int, hi: int, length: int) -> int:
+    for i in range(lo, hi):
+        if values[i] >= length:
+            return i
+    return -1
+
+
+def _last_at_least(values: list[int], lo: int, hi: int, length: int) -> int:
     """The last index in [lo, hi) whose value is >= length, or -1."""
     if _NATIVE or hi - lo <= _SCAN:
         return _scan_last(values, lo, hi, length)
     if max(values[lo:hi]) < length:
         return -1
     return _last_index_at_least(values, lo, hi, length)
+
+
+def _first_at_least(values: list[int], lo: int, hi: int, length: int) -> int:
+    """The first index in [lo, hi) whose value is >= length, or -1."""
+    if _NATIVE or hi - lo <= _SCAN:
+        return _scan_first(values, lo, hi, length)
+    if max(values[lo:hi]) < length:
+        return -1
+    return _first_index_at_least(values, lo, hi, length)
+
+
+def _last_in_node(values: list[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The last index in [lo, hi) whose value is >= length, where ``top`` (>= length) is
+    the largest value there."""
+    if _NATIVE:
+        return _scan_last(values, lo, hi, length)
+    return _last_from_top(values, lo, hi, length, top)
+
+
+def _first_in_node(values: list[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The first index in [lo, hi) whose value is >= length (as _last_in_node)."""
+    if _NATIVE:
+        return _scan_first(values, lo, hi, length)
+    return _first_from_top(values, lo, hi, length, top)
+
+
+def _last_gap(gaps: array[int], lo: int, hi: int, length: int) -> int:
+    """The last index in [lo, hi) whose gap is >= length, or -1."""
+    if hi <= lo or max(gaps[lo:hi]) < length:
+        return -1
+    return _last_index_at_least(gaps, lo, hi, length)
+
+
+def _first_gap(gaps: array[int], lo: int, hi: int, length: int) -> int:
+    """The first index in [lo, hi) whose gap is >= length, or -1."""
+    if hi <= lo or max(gaps[lo:hi]) < length:
+        return -1
+    return _first_index_at_least(gaps, lo, hi, length)
+
+
+def _last_from_top(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The last index in [lo, hi) whose value is >= length, where ``top`` (>= length) is
+    the largest value there: the first place of the largest, unless a later one fits too.
+    Top-down placement fills the space above its largest gap, so that is the usual answer."""
+    m = values.index(top, lo, hi)
+    if m + 1 < hi and max(values[m + 1:hi]) >= length:
+        return _last_index_at_least(values, m + 1, hi, length)
+    return m
+
+
+def _first_from_top(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The first index in [lo, hi) whose value is >= length (as _last_from_top)."""
+    m = values.index(top, lo, hi)
+    if m > lo and max(values[lo:m]) >= length:
+        return _first_index_at_least(values, lo, m, length)
+    return m
 
 
 def _last_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
@@ -132,28 +189,10 @@ def _last_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -
             lo = mid
         else:
             hi = mid
-    return _scan_last(values, lo, hi, length)
-
-
-def _last_in_node(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
-    """The last index in [lo, hi) whose value is >= length, where ``top`` (>= length) is
-    the largest value there: the first place of the largest, unless a later one fits too.
-    Top-down placement fills the space above its largest gap, so that is the usual answer."""
-    if _NATIVE:
-        return _scan_last(values, lo, hi, length)
-    m = values.index(top, lo, hi)
-    if m + 1 < hi and max(values[m + 1:hi]) >= length:
-        return _last_index_at_least(values, m + 1, hi, length)
-    return m
-
-
-def _first_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
-    """The first index in [lo, hi) whose value is >= length, or -1."""
-    if _NATIVE or hi - lo <= _SCAN:
-        return _scan_first(values, lo, hi, length)
-    if max(values[lo:hi]) < length:
-        return -1
-    return _first_index_at_least(values, lo, hi, length)
+    i = hi - 1
+    while values[i] < length:
+        i -= 1
+    return i
 
 
 def _first_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
@@ -164,17 +203,9 @@ def _first_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) 
             hi = mid
         else:
             lo = mid
-    return _scan_first(values, lo, hi, length)
-
-
-def _first_in_node(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
-    """The first index in [lo, hi) whose value is >= length (as _last_in_node)."""
-    if _NATIVE:
-        return _scan_first(values, lo, hi, length)
-    m = values.index(top, lo, hi)
-    if m > lo and max(values[lo:m]) >= length:
-        return _first_index_at_least(values, lo, m, length)
-    return m
+    while values[lo] < length:
+        lo += 1
+    return lo
 
 
 class VmaTree:
@@ -772,12 +803,12 @@ class VmaTree:
         # The gaps below prev and lower: the last VMA at or before (b, j - 1) whose gap fits.
         if j == 0:
             b, j = b - 1, len(blocks[b - 1])
-        found = _last_at_least(self._gaps[b], 0, j, length) if self._bmax[b] >= length else -1
+        found = _last_gap(self._gaps[b], 0, j, length) if self._bmax[b] >= length else -1
         if found < 0:
             b = self._last_block_with(b, length)
             if b < 0:
                 return None
-            found = _last_in_node(self._gaps[b], 0, len(blocks[b]), length, self._bmax[b])
+            found = _last_from_top(self._gaps[b], 0, len(blocks[b]), length, self._bmax[b])
         vma = blocks[b][found]
         gap_start = vma.vm_start - self._gaps[b][found]
         if vma.vm_start - max(gap_start, low) < length:
@@ -803,11 +834,11 @@ class VmaTree:
             return None
         # Gaps above `following`: the first VMA after (b, j) whose gap below it fits.
         gaps = self._gaps[b]
-        found = _first_at_least(gaps, j + 1, len(gaps), length) if self._bmax[b] >= length else -1
+        found = _first_gap(gaps, j + 1, len(gaps), length) if self._bmax[b] >= length else -1
         if found < 0:
             b = self._first_block_with(b, length)
             if b >= 0:
-                found = _first_in_node(self._gaps[b], 0, len(blocks[b]), length, self._bmax[b])
+                found = _first_from_top(self._gaps[b], 0, len(blocks[b]), length, self._bmax[b])
         if found < 0:
             last = blocks[-1][-1]
             if high - last.vm_end >= length:
