@@ -33,6 +33,8 @@ from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
+from vmamodel.constants import PAGE_SHIFT
+
 if TYPE_CHECKING:
     from vmamodel.vma import Vma
 
@@ -214,22 +216,29 @@ class VmaTree:
 
     __slots__ = (
         "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin", "_hb",
-        "_hj", "_len", "_levels", "_load", "_min_block", "_mins",
+        "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_shift", "_unit",
     )
 
-    def __init__(self, load: int = _LOAD, fanout: int = _FANOUT) -> None:
+    def __init__(self, load: int = _LOAD, fanout: int = _FANOUT, shift: int = PAGE_SHIFT) -> None:
         """``load`` and ``fanout`` size the blocks and the groups (see the module's
         docstring); the defaults are what the model runs with, smaller ones are for tests
-        that want many splits and joins."""
-        if load < 1 or fanout < 1:
-            raise ValueError(f"VmaTree sizes must be positive: load={load}, fanout={fanout}")
+        that want many splits and joins. VMA boundaries are multiples of ``1 << shift``
+        (pages, as in the kernel), and the gaps are counted in those units: a gap of up to
+        256 pages is then one of CPython's cached small ints, which reading it from the
+        array does not allocate."""
+        if load < 1 or fanout < 1 or shift < 0:
+            raise ValueError(f"VmaTree sizes must be positive: load={load}, fanout={fanout},"
+                             f" shift={shift}")
+        self._shift = shift
+        self._unit = 1 << shift
         self._load = load
         self._min_block = max(1, load // 4)
         self._fanout = fanout
         self._gmin = max(1, fanout // 4)
         self._blocks: list[list[Vma]] = []
-        # _gaps[b][j]: free bytes between blocks[b][j] and the VMA before it (from 0 for
+        # _gaps[b][j]: free units between blocks[b][j] and the VMA before it (from 0 for
         # the first VMA). array('q') costs 8 bytes per VMA where a list of ints costs ~40.
+        # The maxima below are in the same units.
         self._gaps: list[array[int]] = []
         self._mins: list[int] = []  # vm_start of each block's first VMA
         self._bmax: list[int] = []  # the largest gap of each block
@@ -430,6 +439,8 @@ class VmaTree:
         """vma_iter_store_new(): the range must be free. ``beside``, a VMA of the tree that
         the new one touches (the other half of a split), saves the search for the place."""
         start, end = vma.vm_start, vma.vm_end
+        if (start | end) & (self._unit - 1):
+            raise AssertionError(f"{vma!r} is not aligned to {self._unit:#x}")
         # The kernel keeps vm_flags in a machine word; here equal values share one int
         # object, which saves its 32 bytes on most VMAs.
         value = vma.vm_flags
@@ -457,7 +468,8 @@ class VmaTree:
             raise AssertionError(f"{vma!r} overlaps {prev!r}")
         if nxt is not None and nxt.vm_start < end:
             raise AssertionError(f"{vma!r} overlaps {nxt!r}")
-        gap = start - (prev.vm_end if prev is not None else 0)
+        shift = self._shift
+        gap = (start - (prev.vm_end if prev is not None else 0)) >> shift
         blocks[b].insert(j, vma)
         self._gaps[b].insert(j, gap)
         self._hb = b
@@ -469,7 +481,7 @@ class VmaTree:
             self._set_bmax(b, gap)
         if nxt is not None:
             nb, nj = self._next_pos(b, j)
-            self._set_gap(nb, nj, nxt.vm_start - end)
+            self._set_gap(nb, nj, (nxt.vm_start - end) >> shift)
         if len(blocks[b]) > 2 * self._load:
             self._split(b)
 
@@ -483,7 +495,7 @@ class VmaTree:
         self._hj = j  # now the VMA that followed
         self._len -= 1
         # The gap below the next VMA now reaches down to where this one's gap began.
-        freed = gap + vma.vm_end - vma.vm_start
+        freed = gap + ((vma.vm_end - vma.vm_start) >> self._shift)
         if not blk:
             self._drop_block(b)
             if b < len(blocks):
@@ -515,24 +527,28 @@ class VmaTree:
         vma.vm_pgoff = pgoff
         if pos is None:
             return  # not in the tree (yet): nothing to index
+        if (start | end) & (self._unit - 1):
+            raise AssertionError(f"{vma!r} is not aligned to {self._unit:#x}")
         b, j = pos
+        shift = self._shift
         if start != old_start:
             if j == 0:
                 self._set_min(b, start)
-            self._set_gap(b, j, self._gaps[b][j] + start - old_start)
+            self._set_gap(b, j, self._gaps[b][j] + ((start - old_start) >> shift))
         nb, nj = self._next_pos(b, j)
         if nb < len(self._blocks):
-            self._set_gap(nb, nj, self._blocks[nb][nj].vm_start - end)
+            self._set_gap(nb, nj, (self._blocks[nb][nj].vm_start - end) >> shift)
 
     # -- block maintenance --------------------------------------------------------------
 
     def _new_first_block(self, vma: Vma) -> None:
         self._blocks.append([vma])
-        self._gaps.append(array("q", (vma.vm_start,)))
+        gap = vma.vm_start >> self._shift
+        self._gaps.append(array("q", (gap,)))
         self._mins.append(vma.vm_start)
-        self._bmax.append(vma.vm_start)
+        self._bmax.append(gap)
         self._gkeys[:] = [-1]
-        self._gmax[:] = [vma.vm_start]
+        self._gmax[:] = [gap]
         self._len = 1
         self._levels = None
 
@@ -803,14 +819,15 @@ class VmaTree:
         # The gaps below prev and lower: the last VMA at or before (b, j - 1) whose gap fits.
         if j == 0:
             b, j = b - 1, len(blocks[b - 1])
-        found = _last_gap(self._gaps[b], 0, j, length) if self._bmax[b] >= length else -1
+        units = (length + self._unit - 1) >> self._shift
+        found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
         if found < 0:
-            b = self._last_block_with(b, length)
+            b = self._last_block_with(b, units)
             if b < 0:
                 return None
-            found = _last_from_top(self._gaps[b], 0, len(blocks[b]), length, self._bmax[b])
+            found = _last_from_top(self._gaps[b], 0, len(blocks[b]), units, self._bmax[b])
         vma = blocks[b][found]
-        gap_start = vma.vm_start - self._gaps[b][found]
+        gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
         if vma.vm_start - max(gap_start, low) < length:
             return None
         return max(gap_start, low), vma.vm_start, vma
@@ -834,18 +851,19 @@ class VmaTree:
             return None
         # Gaps above `following`: the first VMA after (b, j) whose gap below it fits.
         gaps = self._gaps[b]
-        found = _first_gap(gaps, j + 1, len(gaps), length) if self._bmax[b] >= length else -1
+        units = (length + self._unit - 1) >> self._shift
+        found = _first_gap(gaps, j + 1, len(gaps), units) if self._bmax[b] >= units else -1
         if found < 0:
-            b = self._first_block_with(b, length)
+            b = self._first_block_with(b, units)
             if b >= 0:
-                found = _first_from_top(self._gaps[b], 0, len(blocks[b]), length, self._bmax[b])
+                found = _first_from_top(self._gaps[b], 0, len(blocks[b]), units, self._bmax[b])
         if found < 0:
             last = blocks[-1][-1]
             if high - last.vm_end >= length:
                 return last.vm_end, high, None
             return None
         vma = blocks[b][found]
-        gap_start = vma.vm_start - self._gaps[b][found]
+        gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
         gap_end = min(high, vma.vm_start)
         if gap_end - gap_start < length:
             return None
@@ -918,9 +936,9 @@ class VmaTree:
                 raise AssertionError(f"tree block {b} starts at {self._mins[b]:#x}, not at "
                                      f"{blk[0].vm_start:#x} (vm_start changed outside set_range?)")
             for vma, gap in zip(blk, gaps, strict=True):
-                if vma.vm_start - prev_end != gap:
-                    raise AssertionError(f"tree gap below {vma!r} is {gap:#x}, not "
-                                         f"{vma.vm_start - prev_end:#x} (range changed "
+                if vma.vm_start - prev_end != gap << self._shift:
+                    raise AssertionError(f"tree gap below {vma!r} is {gap << self._shift:#x},"
+                                         f" not {vma.vm_start - prev_end:#x} (range changed "
                                          "outside set_range?)")
                 prev_end = vma.vm_end
             if self._bmax[b] != max(gaps):
