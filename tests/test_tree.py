@@ -411,7 +411,7 @@ def test_node_searches_agree_with_a_scan() -> None:
             assert find_first(values, lo, hi, length) == first
         if fits:
             top = max(raw[lo:hi])
-            assert tree_module._last_in_node(raw, lo, hi, length, top) == last
-            assert tree_module._first_in_node(raw, lo, hi, length, top) == first
+            assert tree_module._last_from_top(raw, lo, hi, length, top) == last
+            assert tree_module._first_from_top(raw, lo, hi, length, top) == first
             assert tree_module._last_from_top(gaps, lo, hi, length, top) == last
             assert tree_module._first_from_top(gaps, lo, hi, length, top) == first

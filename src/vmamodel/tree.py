@@ -135,21 +135,6 @@ def _first_at_least(values: list[int], lo: int, hi: int, length: int) -> int:
     return _first_index_at_least(values, lo, hi, length)
 
 
-def _last_in_node(values: list[int], lo: int, hi: int, length: int, top: int) -> int:
-    """The last index in [lo, hi) whose value is >= length, where ``top`` (>= length) is
-    the largest value there."""
-    if _NATIVE:
-        return _scan_last(values, lo, hi, length)
-    return _last_from_top(values, lo, hi, length, top)
-
-
-def _first_in_node(values: list[int], lo: int, hi: int, length: int, top: int) -> int:
-    """The first index in [lo, hi) whose value is >= length (as _last_in_node)."""
-    if _NATIVE:
-        return _scan_first(values, lo, hi, length)
-    return _first_from_top(values, lo, hi, length, top)
-
-
 def _last_gap(gaps: array[int], lo: int, hi: int, length: int) -> int:
     """The last index in [lo, hi) whose gap is >= length, or -1."""
     if hi <= lo or max(gaps[lo:hi]) < length:
@@ -741,8 +726,9 @@ class VmaTree:
                         d -= 1
                         level = levels[d]
                         first = found << _NODE_SHIFT
-                        found = _last_in_node(
-                            level, first, min(first + _NODE, len(level)), length, top)
+                        end = min(first + _NODE, len(level))
+                        found = (_scan_last(level, first, end, length) if _NATIVE
+                                 else _last_from_top(level, first, end, length, top))
                     return found
             g >>= _NODE_SHIFT
         return -1
@@ -761,8 +747,9 @@ class VmaTree:
                         d -= 1
                         level = levels[d]
                         first = found << _NODE_SHIFT
-                        found = _first_in_node(
-                            level, first, min(first + _NODE, len(level)), length, top)
+                        end = min(first + _NODE, len(level))
+                        found = (_scan_first(level, first, end, length) if _NATIVE
+                                 else _first_from_top(level, first, end, length, top))
                     return found
             g >>= _NODE_SHIFT
         return -1
@@ -770,29 +757,38 @@ class VmaTree:
     def _last_block_with(self, b: int, length: int) -> int:
         """The highest block index < b whose largest gap is >= length, or -1: first in b's
         own group, then in the highest lower group that has one."""
-        g = self._group_of(b)
+        gkeys, mins, bmax = self._gkeys, self._mins, self._bmax
+        g = bisect_right(gkeys, mins[b]) - 1
         if self._gmax[g] >= length:
-            found = _last_at_least(self._bmax, self._group_range(g)[0], b, length)
+            found = _last_at_least(bmax, bisect_left(mins, gkeys[g]) if g else 0, b, length)
             if found >= 0:
                 return found
         g = self._last_group_with(g, length)
         if g < 0:
             return -1
-        first, end = self._group_range(g)
-        return _last_in_node(self._bmax, first, end, length, self._gmax[g])
+        first = bisect_left(mins, gkeys[g]) if g else 0
+        end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+        if _NATIVE:
+            return _scan_last(bmax, first, end, length)
+        return _last_from_top(bmax, first, end, length, self._gmax[g])
 
     def _first_block_with(self, b: int, length: int) -> int:
         """The lowest block index > b whose largest gap is >= length, or -1."""
-        g = self._group_of(b)
+        gkeys, mins, bmax = self._gkeys, self._mins, self._bmax
+        g = bisect_right(gkeys, mins[b]) - 1
         if self._gmax[g] >= length:
-            found = _first_at_least(self._bmax, b + 1, self._group_range(g)[1], length)
+            end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+            found = _first_at_least(bmax, b + 1, end, length)
             if found >= 0:
                 return found
         g = self._first_group_with(g, length)
         if g < 0:
             return -1
-        first, end = self._group_range(g)
-        return _first_in_node(self._bmax, first, end, length, self._gmax[g])
+        first = bisect_left(mins, gkeys[g]) if g else 0
+        end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+        if _NATIVE:
+            return _scan_first(bmax, first, end, length)
+        return _first_from_top(bmax, first, end, length, self._gmax[g])
 
     # -- gap searches -------------------------------------------------------------------
 
