@@ -461,7 +461,10 @@ class VmaTree:
         self._hj = j
         self._len += 1
         if j == 0:
-            self._set_min(b, start)
+            if b:
+                self._set_min(b, start)
+            else:
+                self._mins[0] = start  # block 0 keys no group (group 0's key is -1)
         if gap > self._bmax[b]:
             self._set_bmax(b, gap)
         if nxt is not None:
@@ -488,7 +491,10 @@ class VmaTree:
             return
         if j < len(blk):
             if j == 0:
-                self._set_min(b, blk[0].vm_start)
+                if b:
+                    self._set_min(b, blk[0].vm_start)
+                else:
+                    self._mins[0] = blk[0].vm_start
             # The next VMA's gap swallows the removed one and is larger than both: the
             # block's largest gap can only grow.
             gap = gaps[j] + freed
@@ -562,12 +568,16 @@ class VmaTree:
         bmax = self._bmax
         old = bmax[b]
         bmax[b] = value
-        g = bisect_right(self._gkeys, self._mins[b]) - 1
+        gkeys, mins = self._gkeys, self._mins
+        g = bisect_right(gkeys, mins[b]) - 1
         top = self._gmax[g]
         if value > top:
             self._set_gmax(g, value)
         elif old == top and value < old:
-            self._refresh_gmax(g)
+            # The group's largest shrank: recompute it over the group's blocks.
+            first = bisect_left(mins, gkeys[g]) if g else 0
+            end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+            self._set_gmax(g, _max_of(bmax, first, end) if _NATIVE else max(bmax[first:end]))
 
     def _set_gmax(self, g: int, value: int) -> None:
         """Group g's largest gap is now ``value``: climb the max-tree while nodes change."""
@@ -586,7 +596,8 @@ class VmaTree:
                 if old != top:
                     return  # a smaller child changed
                 first = g << _NODE_SHIFT
-                value = _max_of(lower, first, min(first + _NODE, len(lower)))
+                value = (_max_of(lower, first, min(first + _NODE, len(lower))) if _NATIVE
+                         else max(lower[first:first + _NODE]))
             if value == top:
                 return
             level[g] = value
