@@ -10,14 +10,16 @@ Lookups are two bisections: over the blocks' first addresses, then inside one bl
 
 The gap index, the model's form of the maple tree's gap tracking (the largest free gap below
 each node, which ``mas_empty_area()`` and ``mas_empty_area_rev()`` descend by), has three
-levels: beside each VMA the free gap below it (its start minus the end of the VMA before it);
-per block the largest of its gaps; per *group* of ``fanout // 4`` to ``2 * fanout``
-consecutive blocks the largest of those, with a max-tree over the groups. A group is named by
-the first address of its first block, so that splitting or joining blocks inside it moves no
-other group: an update is a bisection and a climb of the max-tree (O(log n)); only a group
-split or join, once per ``fanout`` block splits or so, rebuilds the max-tree over the groups.
-A search descends the max-tree to a group, then halves the group's block maxima and the
-block's gaps with C-level ``max()`` over slices, so that no level is scanned one by one.
+levels: beside each VMA the free gap below it (its start minus the end of the VMA before it,
+counted in pages); per block the largest of its gaps; per *group* of ``fanout // 4`` to
+``2 * fanout`` consecutive blocks the largest of those, with a max-tree of 16 children a node
+(as a maple node has 16 slots) over the groups. A group is named by the first address of its
+first block, so that splitting or joining blocks inside it moves no other group: an update is
+a bisection and a climb of the max-tree (O(log n)); only a group split or join, once per
+``fanout`` block splits or so, rebuilds the max-tree over the groups. A search climbs from
+the limit to the first node that has a gap long enough and descends its last (or first) such
+child down to a group, a block and a gap; a node is searched from the place of its largest
+value (see _last_from_top), by C loops in pure Python and native loops when compiled.
 
 Whoever changes ``vm_start`` or ``vm_end`` of a VMA in the tree must do it through
 :meth:`VmaTree.set_range`: the index is only as good as what it is told. :meth:`validate`
