@@ -3,6 +3,7 @@ removals and range changes, with blocks small enough that splits and joins happe
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis.stateful import (
 )
 
 from vmamodel import tree as tree_module
+from vmamodel.constants import PAGE_SIZE
 from vmamodel.tree import VmaTree
 from vmamodel.vma import Vma
 
@@ -94,18 +96,14 @@ addresses = st.integers(min_value=0, max_value=PAGES + 4)
 class TreeMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.tree = VmaTree()
+        self.tree = VmaTree(shift=0)
         self.ref = Reference()
 
-    @initialize(load=st.sampled_from([2, 3, 64]))
-    def small_blocks(self, load: int) -> None:
-        # Blocks of 1 to 2 * load entries, so that a short run splits and joins them.
-        self.saved = (tree_module._LOAD, tree_module._MIN_BLOCK)
-        tree_module._LOAD, tree_module._MIN_BLOCK = load, max(1, load // 4)
-
-    def teardown(self) -> None:
-        if hasattr(self, "saved"):
-            tree_module._LOAD, tree_module._MIN_BLOCK = self.saved
+    @initialize(load=st.sampled_from([1, 2, 3, 8, 64]), fanout=st.sampled_from([1, 2, 4, 8]))
+    def small_blocks(self, load: int, fanout: int) -> None:
+        # Blocks of 1 to 2 * load entries and groups of 1 to 2 * fanout blocks, so that a
+        # short run splits and joins both.
+        self.tree = VmaTree(load=load, fanout=fanout, shift=0)
 
     @rule(data=st.data())
     def insert(self, data: st.DataObject) -> None:
@@ -194,7 +192,7 @@ test_tree_against_a_sorted_list = TreeMachine.TestCase
 
 
 def test_missing_vma_is_a_key_error() -> None:
-    tree = VmaTree()
+    tree = VmaTree(shift=0)
     inside, outside = make_vma(10, 20), make_vma(30, 40)
     tree.insert(inside)
     with pytest.raises(KeyError):
@@ -204,7 +202,7 @@ def test_missing_vma_is_a_key_error() -> None:
 
 
 def test_overlapping_insert_is_refused() -> None:
-    tree = VmaTree()
+    tree = VmaTree(shift=0)
     tree.insert(make_vma(10, 20))
     for start, end in ((5, 11), (19, 25), (12, 15), (0, 100)):
         with pytest.raises(AssertionError, match="overlaps"):
@@ -213,7 +211,7 @@ def test_overlapping_insert_is_refused() -> None:
 
 
 def test_set_range_of_a_vma_outside_the_tree_only_assigns() -> None:
-    tree = VmaTree()
+    tree = VmaTree(shift=0)
     tree.insert(make_vma(10, 20))
     loose = make_vma(30, 40)
     tree.set_range(loose, 50, 60, 7)
@@ -223,7 +221,7 @@ def test_set_range_of_a_vma_outside_the_tree_only_assigns() -> None:
 
 
 def test_validate_notices_a_range_changed_behind_its_back() -> None:
-    tree = VmaTree()
+    tree = VmaTree(shift=0)
     low, high = make_vma(0, 10), make_vma(20, 30)
     tree.insert(low)
     tree.insert(high)
@@ -235,7 +233,7 @@ def test_validate_notices_a_range_changed_behind_its_back() -> None:
 def test_many_vmas_keep_every_gap_search_right() -> None:
     """Thousands of VMAs in the default block size: one hole larger than the rest at
     a known place is what both searches find, from any limit above or below it."""
-    tree = VmaTree()
+    tree = VmaTree(shift=0)
     vmas = [make_vma(4 * i, 4 * i + 2) for i in range(5000)]
     for vma in vmas:
         tree.insert(vma)
@@ -259,3 +257,161 @@ def test_native_block_search_matches_bisect(count: int) -> None:
     for addr in range(-1, 4 * count + 4):
         assert tree_module._right(blk, addr) == bisect_right(starts, addr)
         assert tree_module._left(blk, addr) == bisect_left(starts, addr)
+
+
+def _check_searches(tree: VmaTree, ref: Reference, rng: random.Random, top: int,
+                    unit: int = 1) -> None:
+    """Both gap searches against the brute-force list of gaps, at random limits (anywhere,
+    not only at multiples of unit) and lengths (whole units and not)."""
+    for _ in range(4):
+        low, high = sorted((rng.randrange((top + 8) * unit), rng.randrange((top + 8) * unit)))
+        length = rng.choice((1, 2, 3, 5, 9, 17)) * unit + rng.choice((0, 0, 1, -1)) * (unit > 1)
+        fitting = [gap for gap in ref.gaps(low, high) if gap[1] - gap[0] >= length]
+        assert tree.highest_gap(low, high, length) == (fitting[-1] if fitting else None)
+        assert tree.lowest_gap(low, high, length) == (fitting[0] if fitting else None)
+
+
+@pytest.mark.parametrize(("load", "fanout"), [(1, 1), (2, 2), (4, 4), (8, 2), (8, 8), (64, 16)])
+def test_random_sequences_keep_the_gap_index(load: int, fanout: int) -> None:
+    """Thousands of random insertions, removals and range changes, growing then shrinking
+    the tree (so that blocks and groups split, join and empty): validate() after every
+    step, and both gap searches against a brute-force scan every few steps."""
+    rng = random.Random(load * 100 + fanout)
+    tree, ref = VmaTree(load=load, fanout=fanout, shift=0), Reference()
+    _random_sequence(tree, ref, rng, 6000, 1)
+
+
+@pytest.mark.parametrize("load", [2, 64])
+def test_gaps_counted_in_pages_answer_in_bytes(load: int) -> None:
+    """The model's tree counts gaps in pages: searches for lengths that are not whole
+    pages, and limits inside pages, still answer as the byte-exact brute force does."""
+    rng = random.Random(load)
+    tree, ref = VmaTree(load=load, fanout=2), Reference()
+    _random_sequence(tree, ref, rng, 3000, PAGE_SIZE)
+
+
+def test_an_unaligned_vma_is_refused() -> None:
+    tree = VmaTree()
+    tree.insert(make_vma(PAGE_SIZE, 2 * PAGE_SIZE))
+    with pytest.raises(AssertionError, match="aligned"):
+        tree.insert(make_vma(4 * PAGE_SIZE, 4 * PAGE_SIZE + 1))
+    vma = tree.find(0)
+    assert vma is not None
+    with pytest.raises(AssertionError, match="aligned"):
+        tree.set_range(vma, PAGE_SIZE // 2, 2 * PAGE_SIZE, 0)
+    assert len(tree) == 1
+
+
+def _random_sequence(tree: VmaTree, ref: Reference, rng: random.Random, top: int,
+                     unit: int) -> None:
+    """Random steps on tree and ref, at addresses in multiples of unit below top * unit."""
+    for step in range(4000):
+        grow = (step // 700) % 2 == 0
+        action = rng.random()
+        if not ref.vmas or action < (0.6 if grow else 0.25):
+            start = rng.randrange(top) * unit
+            if ref.lookup(start) is None:
+                nxt = ref.next_from(start)
+                limit = min(top * unit, nxt.vm_start if nxt is not None else top * unit)
+                vma = make_vma(start, min(limit, start + rng.randrange(1, 4) * unit))
+                tree.insert(vma)
+                ref.vmas.append(vma)
+                ref.sort()
+        elif action < 0.85:
+            vma = ref.vmas.pop(rng.randrange(len(ref.vmas)))
+            tree.remove(vma)
+        else:
+            vma = rng.choice(ref.vmas)
+            prev, nxt = ref.before(vma), ref.after(vma)
+            lo = prev.vm_end // unit if prev is not None else 0
+            hi = nxt.vm_start // unit if nxt is not None else top
+            start = rng.randrange(lo, hi)
+            end = rng.randrange(start + 1, hi + 1)
+            tree.set_range(vma, start * unit, end * unit, start)
+        tree.validate()
+        if step % 7 == 0:
+            _check_searches(tree, ref, rng, top, unit)
+    assert list(tree) == ref.vmas
+
+
+def test_block_splits_keep_the_max_tree() -> None:
+    """Mappings placed one below the other at the bottom of the space (as top-down mmaps
+    land) split the lowest block every few dozen insertions; the max-tree over the groups
+    is rebuilt only when a group splits, not on every block split."""
+    tree = VmaTree(load=4, fanout=4, shift=0)
+    top = 1 << 40
+    tree.insert(make_vma(top - 1, top))
+    rebuilds = 0
+    seg = None
+    for _ in range(64 * 40):
+        # From the top, past every mapping so far: each lies right below the last.
+        found = tree.highest_gap(0, top, 2)
+        assert found is not None and found[0] == 0
+        tree.insert(make_vma(found[1] - 1, found[1]))
+        if tree._levels is not None and tree._levels is not seg:
+            rebuilds += 1
+            seg = tree._levels
+    tree.validate()
+    blocks, groups = len(tree._blocks), len(tree._gkeys)
+    assert blocks >= 4 * groups >= 200
+    assert rebuilds <= groups
+
+
+def test_tree_sizes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="load=0"):
+        VmaTree(load=0)
+    with pytest.raises(ValueError, match="fanout=0"):
+        VmaTree(fanout=0)
+
+
+def test_a_deep_max_tree_answers_like_a_scan() -> None:
+    """Tiny blocks and groups: thousands of VMAs make a max-tree of three levels and more;
+    searches from everywhere agree with the brute force, before and after removing half."""
+    rng = random.Random(7)
+    tree, ref = VmaTree(load=1, fanout=1, shift=0), Reference()
+    start = 0
+    for _ in range(3000):
+        start += rng.choice((1, 1, 2, 3, 5, 8, 13))
+        vma = make_vma(start, start + 1)
+        tree.insert(vma)
+        ref.vmas.append(vma)
+        start += 1
+    for _ in range(2):
+        assert tree.highest_gap(0, start, start) is None  # a search through every level
+        assert tree._levels is not None and len(tree._levels) >= 3
+        tree.validate()
+        for _ in range(300):
+            _check_searches(tree, ref, rng, start)
+        for vma in rng.sample(ref.vmas, len(ref.vmas) // 2):
+            tree.remove(vma)
+            ref.vmas.remove(vma)
+
+
+def test_node_searches_agree_with_a_scan() -> None:
+    """The searches of a node's entries (C loops in pure Python, native scans of the lists
+    compiled) give the last or first index whose value fits, in any range, as a scan does."""
+    from array import array
+
+    rng = random.Random(3)
+    for _ in range(400):
+        raw = [rng.choice((0, 1, 2, 5, 9, 40, 1 << 40)) for _ in range(rng.randrange(1, 70))]
+        gaps = array("q", raw)
+        lo = rng.randrange(len(raw))
+        hi = rng.randrange(lo + 1, len(raw) + 1)
+        length = rng.choice((1, 2, 6, 41, 1 << 40))
+        fits = [i for i in range(lo, hi) if raw[i] >= length]
+        last, first = (fits[-1], fits[0]) if fits else (-1, -1)
+        assert tree_module._max_of(raw, lo, hi) == max(raw[lo:hi])
+        for find_last, find_first, values in (
+            (tree_module._last_at_least, tree_module._first_at_least, raw),
+            (tree_module._scan_last, tree_module._scan_first, raw),
+            (tree_module._last_gap, tree_module._first_gap, gaps),
+        ):
+            assert find_last(values, lo, hi, length) == last
+            assert find_first(values, lo, hi, length) == first
+        if fits:
+            top = max(raw[lo:hi])
+            assert tree_module._last_from_top(raw, lo, hi, length, top) == last
+            assert tree_module._first_from_top(raw, lo, hi, length, top) == first
+            assert tree_module._last_from_top(gaps, lo, hi, length, top) == last
+            assert tree_module._first_from_top(gaps, lo, hi, length, top) == first

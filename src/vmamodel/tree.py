@@ -5,12 +5,21 @@ change (for speed) without touching the rules. VMAs never overlap, so changing a
 in place keeps the order; only insertion and removal restructure the tree.
 
 Layout (a blocked sorted list, in the manner of sortedcontainers): the VMAs sit in blocks of
-``_LOAD // 2`` to ``2 * _LOAD`` entries, so an insertion moves at most one block's pointers.
-Beside each VMA the tree records the free gap below it (its start minus the end of the VMA
-before it), each block keeps the largest of its gaps, and a max-tree over the blocks answers
-"the highest (or lowest) gap of at least this size below (or above) this point" by descending
-only into blocks that have one, as the maple tree's gap tracking does for
-``mas_empty_area_rev()``. Lookups, updates and gap searches are O(log n) plus one block.
+``load // 2`` to ``2 * load`` entries, so an insertion moves at most one block's pointers.
+Lookups are two bisections: over the blocks' first addresses, then inside one block.
+
+The gap index, the model's form of the maple tree's gap tracking (the largest free gap below
+each node, which ``mas_empty_area()`` and ``mas_empty_area_rev()`` descend by), has three
+levels: beside each VMA the free gap below it (its start minus the end of the VMA before it,
+counted in pages); per block the largest of its gaps; per *group* of ``fanout // 4`` to
+``2 * fanout`` consecutive blocks the largest of those, with a max-tree of 16 children a node
+(as a maple node has 16 slots) over the groups. A group is named by the first address of its
+first block, so that splitting or joining blocks inside it moves no other group: an update is
+a bisection and a climb of the max-tree (O(log n)); only a group split or join, once per
+``fanout`` block splits or so, rebuilds the max-tree over the groups. A search climbs from
+the limit to the first node that has a gap long enough and descends its last (or first) such
+child down to a group, a block and a gap; a node is searched from the place of its largest
+value (see _last_from_top), by C loops in pure Python and native loops when compiled.
 
 Whoever changes ``vm_start`` or ``vm_end`` of a VMA in the tree must do it through
 :meth:`VmaTree.set_range`: the index is only as good as what it is told. :meth:`validate`
@@ -21,20 +30,29 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
+from vmamodel.constants import PAGE_SHIFT
+
 if TYPE_CHECKING:
     from vmamodel.vma import Vma
 
-#: A block holds _LOAD // 2 .. 2 * _LOAD VMAs after a split (fewer only while shrinking): small
+#: A block holds load // 2 .. 2 * load VMAs after a split (fewer only while shrinking): small
 #: enough that rescanning one block's gaps is cheap, large enough that there are few blocks.
-_LOAD = 64
-_MIN_BLOCK = _LOAD // 4
+#: Constants are Final (so compiled reads are native); the tests pass smaller sizes to VmaTree.
+_LOAD: Final = 64
+#: A group holds fanout // 4 .. 2 * fanout blocks (fewer only when it is the only group).
+_FANOUT: Final = 16
 #: Distinct vm_flags values shared between VMAs (see insert); past this many, stop sharing.
-_FLAG_VALUES = 4096
+_FLAG_VALUES: Final = 4096
+#: Ranges this short are searched one by one rather than halved (see _last_at_least).
+_SCAN: Final = 8
+#: Children of a node of the max-tree over the groups (a power of two: _NODE_SHIFT bits).
+_NODE_SHIFT: Final = 4
+_NODE: Final = 1 << _NODE_SHIFT
 
 _start = attrgetter("vm_start")
 
@@ -70,25 +88,156 @@ def _left(blk: list[Vma], addr: int) -> int:
     return lo
 
 
+# The searches of a node's entries. Pure Python runs them as loops in C: max() over slices
+# and list/array.index(). Compiled, a native loop over a list of ints beats calls into those,
+# so the lists (block, group and max-tree maxima) are scanned as the kernel scans a node; the
+# gaps stay with the C loops, as every array read boxes an int either way.
+
+
+def _max_of(values: list[int], lo: int, hi: int) -> int:
+    """max(values[lo:hi]) of a non-empty range."""
+    if not _NATIVE:
+        return max(values[lo:hi])
+    top = values[lo]
+    for i in range(lo + 1, hi):
+        if values[i] > top:
+            top = values[i]
+    return top
+
+
+def _scan_last(values: list[int], lo: int, hi: int, length: int) -> int:
+    for i in range(hi - 1, lo - 1, -1):
+        if values[i] >= length:
+            return i
+    return -1
+
+
+def _scan_first(values: list[int], lo: int, hi: int, length: int) -> int:
+    for i in range(lo, hi):
+        if values[i] >= length:
+            return i
+    return -1
+
+
+def _last_at_least(values: list[int], lo: int, hi: int, length: int) -> int:
+    """The last index in [lo, hi) whose value is >= length, or -1."""
+    if _NATIVE or hi - lo <= _SCAN:
+        return _scan_last(values, lo, hi, length)
+    if max(values[lo:hi]) < length:
+        return -1
+    return _last_index_at_least(values, lo, hi, length)
+
+
+def _first_at_least(values: list[int], lo: int, hi: int, length: int) -> int:
+    """The first index in [lo, hi) whose value is >= length, or -1."""
+    if _NATIVE or hi - lo <= _SCAN:
+        return _scan_first(values, lo, hi, length)
+    if max(values[lo:hi]) < length:
+        return -1
+    return _first_index_at_least(values, lo, hi, length)
+
+
+def _last_gap(gaps: array[int], lo: int, hi: int, length: int) -> int:
+    """The last index in [lo, hi) whose gap is >= length, or -1."""
+    if hi <= lo or max(gaps[lo:hi]) < length:
+        return -1
+    return _last_index_at_least(gaps, lo, hi, length)
+
+
+def _first_gap(gaps: array[int], lo: int, hi: int, length: int) -> int:
+    """The first index in [lo, hi) whose gap is >= length, or -1."""
+    if hi <= lo or max(gaps[lo:hi]) < length:
+        return -1
+    return _first_index_at_least(gaps, lo, hi, length)
+
+
+def _last_from_top(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The last index in [lo, hi) whose value is >= length, where ``top`` (>= length) is
+    the largest value there: the first place of the largest, unless a later one fits too.
+    Top-down placement fills the space above its largest gap, so that is the usual answer."""
+    m = values.index(top, lo, hi)
+    if m + 1 < hi and max(values[m + 1:hi]) >= length:
+        return _last_index_at_least(values, m + 1, hi, length)
+    return m
+
+
+def _first_from_top(values: Sequence[int], lo: int, hi: int, length: int, top: int) -> int:
+    """The first index in [lo, hi) whose value is >= length (as _last_from_top)."""
+    m = values.index(top, lo, hi)
+    if m > lo and max(values[lo:m]) >= length:
+        return _first_index_at_least(values, lo, m, length)
+    return m
+
+
+def _last_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
+    """The last index in [lo, hi) whose value is >= length, where one is known to be: the
+    range halved with max() over slices, then a short scan."""
+    while hi - lo > _SCAN:
+        mid = (lo + hi) >> 1
+        if max(values[mid:hi]) >= length:
+            lo = mid
+        else:
+            hi = mid
+    i = hi - 1
+    while values[i] < length:
+        i -= 1
+    return i
+
+
+def _first_index_at_least(values: Sequence[int], lo: int, hi: int, length: int) -> int:
+    """The first index in [lo, hi) whose value is >= length, where one is known to be."""
+    while hi - lo > _SCAN:
+        mid = (lo + hi) >> 1
+        if max(values[lo:mid]) >= length:
+            hi = mid
+        else:
+            lo = mid
+    while values[lo] < length:
+        lo += 1
+    return lo
+
+
 class VmaTree:
     """Sorted VMAs with the lookups of include/linux/mm.h (find_vma, vma_find, ...) and the
     gap searches of the maple tree (mas_empty_area, mas_empty_area_rev)."""
 
     __slots__ = (
-        "_blocks", "_bmax", "_flags", "_gaps", "_hb", "_hj", "_leaves", "_len", "_mins", "_seg"
+        "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin", "_hb",
+        "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_shift", "_unit",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, load: int = _LOAD, fanout: int = _FANOUT, shift: int = PAGE_SHIFT) -> None:
+        """``load`` and ``fanout`` size the blocks and the groups (see the module's
+        docstring); the defaults are what the model runs with, smaller ones are for tests
+        that want many splits and joins. VMA boundaries are multiples of ``1 << shift``
+        (pages, as in the kernel), and the gaps are counted in those units: a gap of up to
+        256 pages is then one of CPython's cached small ints, which reading it from the
+        array does not allocate."""
+        if load < 1 or fanout < 1 or shift < 0:
+            raise ValueError(f"VmaTree sizes must be positive: load={load}, fanout={fanout},"
+                             f" shift={shift}")
+        self._shift = shift
+        self._unit = 1 << shift
+        self._load = load
+        self._min_block = max(1, load // 4)
+        self._fanout = fanout
+        self._gmin = max(1, fanout // 4)
         self._blocks: list[list[Vma]] = []
-        # _gaps[b][j]: free bytes between blocks[b][j] and the VMA before it (from 0 for
+        # _gaps[b][j]: free units between blocks[b][j] and the VMA before it (from 0 for
         # the first VMA). array('q') costs 8 bytes per VMA where a list of ints costs ~40.
+        # The maxima below are in the same units.
         self._gaps: list[array[int]] = []
         self._mins: list[int] = []  # vm_start of each block's first VMA
         self._bmax: list[int] = []  # the largest gap of each block
-        # Max-tree over _bmax (root at 1, block b at _leaves + b); None until a gap search
-        # needs it after the number of blocks changed.
-        self._seg: list[int] | None = None
-        self._leaves = 1
+        # The groups of blocks: _gkeys[g] is the first address of group g's first block (-1
+        # for group 0, which so never changes key), _gmax[g] its largest gap.
+        self._gkeys: list[int] = []
+        self._gmax: list[int] = []
+        # The max-tree over the groups, _NODE children a node as a maple node has slots:
+        # _levels[0] is _gmax itself, _levels[d + 1][k] the largest of the k-th _NODE
+        # entries of _levels[d], up to a level of at most _NODE entries. None until a gap
+        # search needs it after the number of groups changed.
+        self._levels: list[list[int]] | None = None
         self._len = 0
         self._flags: dict[int, int] = {}
         # Where the VMA last placed, removed or positioned sits (block, index), as the
@@ -277,6 +426,8 @@ class VmaTree:
         """vma_iter_store_new(): the range must be free. ``beside``, a VMA of the tree that
         the new one touches (the other half of a split), saves the search for the place."""
         start, end = vma.vm_start, vma.vm_end
+        if (start | end) & (self._unit - 1):
+            raise AssertionError(f"{vma!r} is not aligned to {self._unit:#x}")
         # The kernel keeps vm_flags in a machine word; here equal values share one int
         # object, which saves its 32 bytes on most VMAs.
         value = vma.vm_flags
@@ -304,44 +455,60 @@ class VmaTree:
             raise AssertionError(f"{vma!r} overlaps {prev!r}")
         if nxt is not None and nxt.vm_start < end:
             raise AssertionError(f"{vma!r} overlaps {nxt!r}")
-        gap = start - (prev.vm_end if prev is not None else 0)
+        shift = self._shift
+        gap = (start - (prev.vm_end if prev is not None else 0)) >> shift
         blocks[b].insert(j, vma)
         self._gaps[b].insert(j, gap)
         self._hb = b
         self._hj = j
         self._len += 1
         if j == 0:
-            self._mins[b] = start
+            if b:
+                self._set_min(b, start)
+            else:
+                self._mins[0] = start  # block 0 keys no group (group 0's key is -1)
         if gap > self._bmax[b]:
             self._set_bmax(b, gap)
         if nxt is not None:
             nb, nj = self._next_pos(b, j)
-            self._set_gap(nb, nj, nxt.vm_start - end)
-        if len(blocks[b]) > 2 * _LOAD:
+            self._set_gap(nb, nj, (nxt.vm_start - end) >> shift)
+        if len(blocks[b]) > 2 * self._load:
             self._split(b)
 
     def remove(self, vma: Vma) -> None:
+        """vma_iter_clear(): take a VMA of the tree out of it."""
         b, j = self._index_of(vma)
-        blk, gaps = self._blocks[b], self._gaps[b]
+        blocks = self._blocks
+        blk, gaps = blocks[b], self._gaps[b]
         del blk[j]
         gap = gaps.pop(j)
         self._hj = j  # now the VMA that followed
         self._len -= 1
-        if j < len(blk):
-            nb, nj = b, j
-        else:
-            nb, nj = b + 1, 0
-        if nb < len(self._blocks):
-            # The gap below the next VMA now reaches down to where this one's gap began.
-            self._set_gap(nb, nj, self._gaps[nb][nj] + gap + vma.vm_end - vma.vm_start)
+        # The gap below the next VMA now reaches down to where this one's gap began.
+        freed = gap + ((vma.vm_end - vma.vm_start) >> self._shift)
         if not blk:
             self._drop_block(b)
+            if b < len(blocks):
+                self._set_gap(b, 0, self._gaps[b][0] + freed)
             return
-        if j == 0:
-            self._mins[b] = blk[0].vm_start
-        if gap == self._bmax[b]:
-            self._set_bmax(b, max(gaps))
-        if len(blk) < _MIN_BLOCK and len(self._blocks) > 1:
+        if j < len(blk):
+            if j == 0:
+                if b:
+                    self._set_min(b, blk[0].vm_start)
+                else:
+                    self._mins[0] = blk[0].vm_start
+            # The next VMA's gap swallows the removed one and is larger than both: the
+            # block's largest gap can only grow.
+            gap = gaps[j] + freed
+            gaps[j] = gap
+            if gap > self._bmax[b]:
+                self._set_bmax(b, gap)
+        else:
+            if gap == self._bmax[b]:
+                self._set_bmax(b, max(gaps))
+            if b + 1 < len(blocks):
+                self._set_gap(b + 1, 0, self._gaps[b + 1][0] + freed)
+        if len(blk) < self._min_block and len(blocks) > 1:
             self._join(b)
 
     def set_range(self, vma: Vma, start: int, end: int, pgoff: int) -> None:
@@ -353,24 +520,41 @@ class VmaTree:
         vma.vm_pgoff = pgoff
         if pos is None:
             return  # not in the tree (yet): nothing to index
+        if (start | end) & (self._unit - 1):
+            raise AssertionError(f"{vma!r} is not aligned to {self._unit:#x}")
         b, j = pos
+        shift = self._shift
         if start != old_start:
-            self._set_gap(b, j, self._gaps[b][j] + start - old_start)
             if j == 0:
-                self._mins[b] = start
+                self._set_min(b, start)
+            self._set_gap(b, j, self._gaps[b][j] + ((start - old_start) >> shift))
         nb, nj = self._next_pos(b, j)
         if nb < len(self._blocks):
-            self._set_gap(nb, nj, self._blocks[nb][nj].vm_start - end)
+            self._set_gap(nb, nj, (self._blocks[nb][nj].vm_start - end) >> shift)
 
     # -- block maintenance --------------------------------------------------------------
 
     def _new_first_block(self, vma: Vma) -> None:
         self._blocks.append([vma])
-        self._gaps.append(array("q", (vma.vm_start,)))
+        gap = vma.vm_start >> self._shift
+        self._gaps.append(array("q", (gap,)))
         self._mins.append(vma.vm_start)
-        self._bmax.append(vma.vm_start)
+        self._bmax.append(gap)
+        self._gkeys[:] = [-1]
+        self._gmax[:] = [gap]
         self._len = 1
-        self._seg = None
+        self._levels = None
+
+    def _set_min(self, b: int, start: int) -> None:
+        """Block b now begins at ``start``; so does its group if b is the group's first."""
+        mins = self._mins
+        old = mins[b]
+        mins[b] = start
+        if b:
+            gkeys = self._gkeys
+            g = bisect_right(gkeys, old) - 1
+            if gkeys[g] == old:
+                gkeys[g] = start
 
     def _set_gap(self, b: int, j: int, gap: int) -> None:
         gaps = self._gaps[b]
@@ -383,102 +567,241 @@ class VmaTree:
             self._set_bmax(b, max(gaps))
 
     def _set_bmax(self, b: int, value: int) -> None:
-        self._bmax[b] = value
-        seg = self._seg
-        if seg is None:
+        bmax = self._bmax
+        old = bmax[b]
+        bmax[b] = value
+        gkeys, mins = self._gkeys, self._mins
+        g = bisect_right(gkeys, mins[b]) - 1
+        top = self._gmax[g]
+        if value > top:
+            self._set_gmax(g, value)
+        elif old == top and value < old:
+            # The group's largest shrank: recompute it over the group's blocks.
+            first = bisect_left(mins, gkeys[g]) if g else 0
+            end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+            self._set_gmax(g, _max_of(bmax, first, end) if _NATIVE else max(bmax[first:end]))
+
+    def _set_gmax(self, g: int, value: int) -> None:
+        """Group g's largest gap is now ``value``: climb the max-tree while nodes change."""
+        gmax = self._gmax
+        old = gmax[g]
+        gmax[g] = value
+        levels = self._levels
+        if levels is None:
             return
-        i = self._leaves + b
-        seg[i] = value
-        while i > 1:
-            sibling = seg[i ^ 1]
-            if sibling > value:
-                value = sibling
-            i >>= 1
-            if seg[i] == value:
+        lower = gmax
+        for d in range(1, len(levels)):
+            level = levels[d]
+            g >>= _NODE_SHIFT
+            top = level[g]
+            if value < top:
+                if old != top:
+                    return  # a smaller child changed
+                first = g << _NODE_SHIFT
+                value = (_max_of(lower, first, min(first + _NODE, len(lower))) if _NATIVE
+                         else max(lower[first:first + _NODE]))
+            if value == top:
                 return
-            seg[i] = value
+            level[g] = value
+            old = top
+            lower = level
+
+    def _group_of(self, b: int) -> int:
+        return bisect_right(self._gkeys, self._mins[b]) - 1
+
+    def _group_range(self, g: int) -> tuple[int, int]:
+        """The blocks [first, end) of group g."""
+        gkeys, mins = self._gkeys, self._mins
+        first = bisect_left(mins, gkeys[g]) if g else 0
+        end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+        return first, end
+
+    def _refresh_gmax(self, g: int) -> None:
+        first, end = self._group_range(g)
+        self._set_gmax(g, _max_of(self._bmax, first, end))
 
     def _split(self, b: int) -> None:
-        blk, gaps = self._blocks[b], self._gaps[b]
+        """Split the full block b in two (its group keeps both halves)."""
+        blocks, gaps = self._blocks, self._gaps
+        blk, block_gaps = blocks[b], gaps[b]
         half = len(blk) // 2
-        self._blocks.insert(b + 1, blk[half:])
-        self._gaps.insert(b + 1, gaps[half:])
-        del blk[half:]
-        del gaps[half:]
-        self._mins.insert(b + 1, self._blocks[b + 1][0].vm_start)
-        self._bmax[b] = max(gaps)
-        self._bmax.insert(b + 1, max(self._gaps[b + 1]))
-        self._seg = None
+        # Slices are allocated to size, where shrinking a list in place keeps its spare
+        # room: a block that is not written again (most of them) saves 3 bytes a VMA.
+        upper = blk[half:]
+        upper_gaps = block_gaps[half:]
+        blocks[b] = blk[:half]
+        gaps[b] = block_gaps = block_gaps[:half]
+        blocks.insert(b + 1, upper)
+        gaps.insert(b + 1, upper_gaps)
+        self._mins.insert(b + 1, upper[0].vm_start)
+        self._bmax[b] = max(block_gaps)
+        self._bmax.insert(b + 1, max(upper_gaps))
+        g = self._group_of(b)
+        first, end = self._group_range(g)
+        if end - first > 2 * self._fanout:
+            self._split_group(g, first, end)
 
     def _drop_block(self, b: int) -> None:
+        """Take block b (emptied, or joined into its left neighbour) out of its group."""
+        mins = self._mins
+        start, top = mins[b], self._bmax[b]
+        g = self._group_of(b)
         del self._blocks[b]
         del self._gaps[b]
-        del self._mins[b]
+        del mins[b]
         del self._bmax[b]
-        self._seg = None
+        gkeys = self._gkeys
+        if b == 0 or gkeys[g] == start:
+            # b was the group's first block: the next one (now at b) is, if still in it.
+            if b < len(mins) and (g + 1 == len(gkeys) or mins[b] < gkeys[g + 1]):
+                if g:
+                    gkeys[g] = mins[b]
+            else:
+                self._remove_group(g)
+                return
+        if top == self._gmax[g]:
+            self._refresh_gmax(g)
+        first, end = self._group_range(g)
+        if end - first < self._gmin and len(gkeys) > 1:
+            self._join_group(g)
 
     def _join(self, b: int) -> None:
         """Merge the small block b into a neighbour (then split again if too big)."""
         if b == 0:
             b = 1
         left = b - 1
-        self._blocks[left].extend(self._blocks[b])
+        blocks = self._blocks
+        blocks[left].extend(blocks[b])
         self._gaps[left].extend(self._gaps[b])
-        self._bmax[left] = max(self._bmax[left], self._bmax[b])
+        if self._bmax[b] > self._bmax[left]:
+            self._set_bmax(left, self._bmax[b])
         self._drop_block(b)
-        if len(self._blocks[left]) > 2 * _LOAD:
+        if len(blocks[left]) > 2 * self._load:
             self._split(left)
 
-    def _segtree(self) -> list[int]:
-        """The max-tree over the blocks' largest gaps, rebuilt after the blocks changed.
-        There is always at least one padding leaf (-1) past the last block, so that every
-        block index up to len(blocks) has a leaf."""
-        seg = self._seg
-        if seg is not None:
-            return seg
-        nblocks = len(self._bmax)
-        leaves = 1
-        while leaves <= nblocks:
-            leaves <<= 1
-        level = self._bmax + [-1] * (leaves - nblocks)
+    # -- groups of blocks ---------------------------------------------------------------
+
+    def _split_group(self, g: int, first: int, end: int) -> None:
+        mid = (first + end) >> 1
+        bmax = self._bmax
+        self._gkeys.insert(g + 1, self._mins[mid])
+        self._gmax[g] = max(bmax[first:mid])
+        self._gmax.insert(g + 1, max(bmax[mid:end]))
+        self._levels = None
+
+    def _remove_group(self, g: int) -> None:
+        gkeys = self._gkeys
+        del gkeys[g]
+        del self._gmax[g]
+        if gkeys:
+            gkeys[0] = -1
+        self._levels = None
+
+    def _join_group(self, g: int) -> None:
+        """Merge the small group g into a neighbour (then split again if too big)."""
+        if g == 0:
+            g = 1
+        gmax = self._gmax
+        if gmax[g] > gmax[g - 1]:
+            gmax[g - 1] = gmax[g]
+        del self._gkeys[g]
+        del gmax[g]
+        self._levels = None
+        first, end = self._group_range(g - 1)
+        if end - first > 2 * self._fanout:
+            self._split_group(g - 1, first, end)
+
+    def _max_tree(self) -> list[list[int]]:
+        """The levels of the max-tree over the groups, rebuilt after the groups changed."""
+        levels = self._levels
+        if levels is not None:
+            return levels
+        level = self._gmax
         levels = [level]
-        while len(level) > 1:
-            level = list(map(max, level[::2], level[1::2]))
+        while len(level) > _NODE:
+            level = [max(level[k:k + _NODE]) for k in range(0, len(level), _NODE)]
             levels.append(level)
-        seg = [0]
-        for level in reversed(levels):
-            seg.extend(level)
-        self._seg = seg
-        self._leaves = leaves
-        return seg
+        self._levels = levels
+        return levels
+
+    def _last_group_with(self, g: int, length: int) -> int:
+        """The highest group index < g whose largest gap is >= length, or -1: up the
+        max-tree until a node left of the path has one (looking into a node only if its
+        parent says it has one), then down its rightmost such child."""
+        levels = self._max_tree()
+        top = len(levels) - 1
+        for d, level in enumerate(levels):
+            if d == top or levels[d + 1][g >> _NODE_SHIFT] >= length:
+                found = _last_at_least(level, g & -_NODE, g, length)
+                if found >= 0:
+                    while d:
+                        top = level[found]
+                        d -= 1
+                        level = levels[d]
+                        first = found << _NODE_SHIFT
+                        end = min(first + _NODE, len(level))
+                        found = (_scan_last(level, first, end, length) if _NATIVE
+                                 else _last_from_top(level, first, end, length, top))
+                    return found
+            g >>= _NODE_SHIFT
+        return -1
+
+    def _first_group_with(self, g: int, length: int) -> int:
+        """The lowest group index > g whose largest gap is >= length, or -1."""
+        levels = self._max_tree()
+        top = len(levels) - 1
+        for d, level in enumerate(levels):
+            if d == top or levels[d + 1][g >> _NODE_SHIFT] >= length:
+                end = min((g | (_NODE - 1)) + 1, len(level))
+                found = _first_at_least(level, g + 1, end, length)
+                if found >= 0:
+                    while d:
+                        top = level[found]
+                        d -= 1
+                        level = levels[d]
+                        first = found << _NODE_SHIFT
+                        end = min(first + _NODE, len(level))
+                        found = (_scan_first(level, first, end, length) if _NATIVE
+                                 else _first_from_top(level, first, end, length, top))
+                    return found
+            g >>= _NODE_SHIFT
+        return -1
 
     def _last_block_with(self, b: int, length: int) -> int:
-        """The highest block index < b whose largest gap is >= length, or -1."""
-        seg = self._segtree()
-        leaves = self._leaves
-        i = leaves + b
-        while i > 1:
-            if i & 1 and seg[i - 1] >= length:
-                i -= 1
-                while i < leaves:
-                    i = 2 * i + 1 if seg[2 * i + 1] >= length else 2 * i
-                return i - leaves
-            i >>= 1
-        return -1
+        """The highest block index < b whose largest gap is >= length, or -1: first in b's
+        own group, then in the highest lower group that has one."""
+        gkeys, mins, bmax = self._gkeys, self._mins, self._bmax
+        g = bisect_right(gkeys, mins[b]) - 1
+        if self._gmax[g] >= length:
+            found = _last_at_least(bmax, bisect_left(mins, gkeys[g]) if g else 0, b, length)
+            if found >= 0:
+                return found
+        g = self._last_group_with(g, length)
+        if g < 0:
+            return -1
+        first = bisect_left(mins, gkeys[g]) if g else 0
+        end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+        if _NATIVE:
+            return _scan_last(bmax, first, end, length)
+        return _last_from_top(bmax, first, end, length, self._gmax[g])
 
     def _first_block_with(self, b: int, length: int) -> int:
         """The lowest block index > b whose largest gap is >= length, or -1."""
-        seg = self._segtree()
-        leaves = self._leaves
-        i = leaves + b
-        while i > 1:
-            if not i & 1 and seg[i + 1] >= length:
-                i += 1
-                while i < leaves:
-                    i = 2 * i if seg[2 * i] >= length else 2 * i + 1
-                return i - leaves
-            i >>= 1
-        return -1
+        gkeys, mins, bmax = self._gkeys, self._mins, self._bmax
+        g = bisect_right(gkeys, mins[b]) - 1
+        if self._gmax[g] >= length:
+            end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+            found = _first_at_least(bmax, b + 1, end, length)
+            if found >= 0:
+                return found
+        g = self._first_group_with(g, length)
+        if g < 0:
+            return -1
+        first = bisect_left(mins, gkeys[g]) if g else 0
+        end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+        if _NATIVE:
+            return _scan_first(bmax, first, end, length)
+        return _first_from_top(bmax, first, end, length, self._gmax[g])
 
     # -- gap searches -------------------------------------------------------------------
 
@@ -505,14 +828,15 @@ class VmaTree:
         # The gaps below prev and lower: the last VMA at or before (b, j - 1) whose gap fits.
         if j == 0:
             b, j = b - 1, len(blocks[b - 1])
-        found = self._last_gap_in_block(b, j, length) if self._bmax[b] >= length else -1
+        units = (length + self._unit - 1) >> self._shift
+        found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
         if found < 0:
-            b = self._last_block_with(b, length)
+            b = self._last_block_with(b, units)
             if b < 0:
                 return None
-            found = self._last_gap_in_block(b, len(blocks[b]), length)
+            found = _last_from_top(self._gaps[b], 0, len(blocks[b]), units, self._bmax[b])
         vma = blocks[b][found]
-        gap_start = vma.vm_start - self._gaps[b][found]
+        gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
         if vma.vm_start - max(gap_start, low) < length:
             return None
         return max(gap_start, low), vma.vm_start, vma
@@ -535,17 +859,20 @@ class VmaTree:
         if following is None or following.vm_end >= high:
             return None
         # Gaps above `following`: the first VMA after (b, j) whose gap below it fits.
-        found = self._first_gap_in_block(b, j + 1, length) if self._bmax[b] >= length else -1
+        gaps = self._gaps[b]
+        units = (length + self._unit - 1) >> self._shift
+        found = _first_gap(gaps, j + 1, len(gaps), units) if self._bmax[b] >= units else -1
         if found < 0:
-            b = self._first_block_with(b, length)
-            found = self._first_gap_in_block(b, 0, length) if b >= 0 else -1
+            b = self._first_block_with(b, units)
+            if b >= 0:
+                found = _first_from_top(self._gaps[b], 0, len(blocks[b]), units, self._bmax[b])
         if found < 0:
             last = blocks[-1][-1]
             if high - last.vm_end >= length:
                 return last.vm_end, high, None
             return None
         vma = blocks[b][found]
-        gap_start = vma.vm_start - self._gaps[b][found]
+        gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
         gap_end = min(high, vma.vm_start)
         if gap_end - gap_start < length:
             return None
@@ -560,22 +887,6 @@ class VmaTree:
         gap_start = max(low, self._blocks[b][j].vm_end)
         b, j = self._next_pos(b, j)
         return gap_start, b, j
-
-    def _last_gap_in_block(self, b: int, end: int, length: int) -> int:
-        """The last index < end in block b whose gap is >= length, or -1."""
-        gaps = self._gaps[b]
-        for i in range(end - 1, -1, -1):
-            if gaps[i] >= length:
-                return i
-        return -1
-
-    def _first_gap_in_block(self, b: int, begin: int, length: int) -> int:
-        """The first index >= begin in block b whose gap is >= length, or -1."""
-        gaps = self._gaps[b]
-        for i in range(begin, len(gaps)):
-            if gaps[i] >= length:
-                return i
-        return -1
 
     def gaps_topdown(self, low: int, high: int) -> Iterator[Gap]:
         """Free gaps [gap_start, gap_end) inside [low, high), highest first, each with the VMA
@@ -622,20 +933,21 @@ class VmaTree:
     # -- checks -------------------------------------------------------------------------
 
     def validate(self) -> None:
-        """Check the index against the VMAs: order, block bounds, gaps, maxima, counts."""
+        """Check the index against the VMAs: order, block bounds, gaps, maxima, groups,
+        counts and the max-tree."""
         prev_end = 0
         count = 0
         for b, blk in enumerate(self._blocks):
             gaps = self._gaps[b]
-            if not blk or len(blk) != len(gaps) or len(blk) > 2 * _LOAD:
+            if not blk or len(blk) != len(gaps) or len(blk) > 2 * self._load:
                 raise AssertionError(f"tree block {b} has {len(blk)} VMAs, {len(gaps)} gaps")
             if self._mins[b] != blk[0].vm_start:
                 raise AssertionError(f"tree block {b} starts at {self._mins[b]:#x}, not at "
                                      f"{blk[0].vm_start:#x} (vm_start changed outside set_range?)")
             for vma, gap in zip(blk, gaps, strict=True):
-                if vma.vm_start - prev_end != gap:
-                    raise AssertionError(f"tree gap below {vma!r} is {gap:#x}, not "
-                                         f"{vma.vm_start - prev_end:#x} (range changed "
+                if vma.vm_start - prev_end != gap << self._shift:
+                    raise AssertionError(f"tree gap below {vma!r} is {gap << self._shift:#x},"
+                                         f" not {vma.vm_start - prev_end:#x} (range changed "
                                          "outside set_range?)")
                 prev_end = vma.vm_end
             if self._bmax[b] != max(gaps):
@@ -643,8 +955,32 @@ class VmaTree:
             count += len(blk)
         if count != self._len or len(self._mins) != len(self._blocks):
             raise AssertionError(f"tree counts {self._len} VMAs, holds {count}")
-        seg = self._seg
-        if seg is not None:
-            self._seg = None
-            if self._segtree() != seg:
+        self._validate_groups()
+        levels = self._levels
+        if levels is not None:
+            self._levels = None
+            if self._max_tree() != levels or levels[0] is not self._gmax:
                 raise AssertionError("tree gap index out of date")
+
+    def _validate_groups(self) -> None:
+        gkeys, gmax = self._gkeys, self._gmax
+        if not self._blocks:
+            if gkeys or gmax:
+                raise AssertionError(f"empty tree with groups {gkeys}")
+            return
+        if not gkeys or gkeys[0] != -1 or len(gmax) != len(gkeys):
+            raise AssertionError(f"tree groups {gkeys} with maxima {gmax}")
+        mins = set(self._mins)
+        ends = 0
+        for g in range(len(gkeys)):
+            if g and (gkeys[g] not in mins or gkeys[g] <= gkeys[g - 1]):
+                raise AssertionError(f"tree group {g} keyed {gkeys[g]:#x}: no block starts there")
+            first, end = self._group_range(g)
+            if first != ends or not (
+                min(self._gmin if len(gkeys) > 1 else 1, 2 * self._fanout)
+                <= end - first <= 2 * self._fanout
+            ):
+                raise AssertionError(f"tree group {g} holds blocks {first}..{end}")
+            if gmax[g] != max(self._bmax[first:end]):
+                raise AssertionError(f"tree group {g}: largest gap {gmax[g]:#x}")
+            ends = end
