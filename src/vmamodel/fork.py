@@ -33,11 +33,13 @@ VM_COPY_ON_FORK = VM.PFNMAP | VM.MIXEDMAP | VM.UFFD_WP | VM.MAYBE_GUARD
 
 
 def _fields(mm: AddressSpace) -> tuple[str, ...]:
-    """The attribute names of an AddressSpace: its __dict__ in pure Python, or the list of
-    attributes mypyc records on the class when mm.py is compiled (which has no __dict__)."""
+    """The attribute names of an AddressSpace: its slots (and the __dict__ of a subclass
+    without slots) in pure Python, or the list of attributes mypyc records on the class when
+    mm.py is compiled."""
     names = getattr(type(mm), "__mypyc_attrs__", None)
     if names is None:
-        return tuple(vars(mm))
+        names = [name for klass in type(mm).__mro__ for name in getattr(klass, "__slots__", ())]
+        names += list(getattr(mm, "__dict__", ()))
     return tuple(name for name in names if name != "__dict__" and hasattr(mm, name))
 
 
