@@ -47,9 +47,7 @@ from vmamodel.constants import (
     VM_PFNMAP,
     VM_SEALED,
     VM_SHARED,
-    VM_UFFD_MINOR,
-    VM_UFFD_MISSING,
-    VM_UFFD_WP,
+    VM_UFFD_FLAGS,
     page_align,
 )
 from vmamodel.events import VmaChanged, VmaCreated, WarnOn
@@ -75,8 +73,6 @@ if TYPE_CHECKING:
     from vmamodel.vma import Vma
 
 MREMAP_VALID: Final = MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP
-#: __VM_UFFD_FLAGS: a VMA registered with userfaultfd.
-VM_UFFD_FLAGS: Final = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR
 
 
 class MremapType(enum.Enum):
