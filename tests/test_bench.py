@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 
 from vmamodel.bench import KINDS, make_sequence, unsupported_kinds
 from vmamodel.bench.pairs import PAIRS, SETUP, make_pair_sequence, pair_means
 from vmamodel.cli.main import cli
 
 
-def test_bench_prints_every_kind_and_the_targets() -> None:
-    result = CliRunner().invoke(
+@pytest.fixture(scope="module")
+def tiny_bench() -> Result:
+    """One run of `vmamodel bench` at a tiny size, shared by the tests that read its report."""
+    return CliRunner().invoke(
         cli, ["bench", "--sizes", "300", "--rounds", "12", "--repeats", "1", "--memory-n", "50",
               "--pair-rounds", "10", "--placed-n", "100"]
     )
+
+
+def test_bench_prints_every_kind_and_the_targets(tiny_bench: Result) -> None:
+    result = tiny_bench
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "N = 300 VMAs on the model, 300 on the kernel" in out
@@ -34,11 +41,8 @@ def test_sequence_is_reproducible_and_leaves_no_placed_mapping() -> None:
     assert kinds[-1] == "munmap"
 
 
-def test_pairs_are_reported_with_their_targets() -> None:
-    result = CliRunner().invoke(
-        cli, ["bench", "--sizes", "300", "--rounds", "5", "--repeats", "1", "--memory-n", "50",
-              "--pair-rounds", "10", "--placed-n", "100"]
-    )
+def test_pairs_are_reported_with_their_targets(tiny_bench: Result) -> None:
+    result = tiny_bench
     assert result.exit_code == 0, result.output
     out = result.stdout
     table = out[out.index("Simple pairs"):out.index("Targets (simple pairs)")]

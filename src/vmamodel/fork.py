@@ -32,24 +32,13 @@ if TYPE_CHECKING:
 VM_COPY_ON_FORK = VM.PFNMAP | VM.MIXEDMAP | VM.UFFD_WP | VM.MAYBE_GUARD
 
 
-def _fields(mm: AddressSpace) -> tuple[str, ...]:
-    """The attribute names of an AddressSpace: its slots (and the __dict__ of a subclass
-    without slots) in pure Python, or the list of attributes mypyc records on the class when
-    mm.py is compiled."""
-    names = getattr(type(mm), "__mypyc_attrs__", None)
-    if names is None:
-        names = [name for klass in type(mm).__mro__ for name in getattr(klass, "__slots__", ())]
-        names += list(getattr(mm, "__dict__", ()))
-    return tuple(name for name in names if name != "__dict__" and hasattr(mm, name))
-
-
 def mm_init(oldmm: AddressSpace) -> AddressSpace:
     """dup_mm(): a byte copy of the parent's mm_struct, then mm_init(): no VMAs, nothing
     locked, and of def_flags only VM_INIT_DEF_MASK survives (mlockall(MCL_FUTURE) does not
     pass to the child). Limits, the break, pkeys and the layout are inherited."""
     cls = type(oldmm)
     mm = cls.__new__(cls)
-    for name in _fields(oldmm):
+    for name in cls.__slots__:
         value = getattr(oldmm, name)
         setattr(mm, name, copy.copy(value) if isinstance(value, (list, dict, set)) else value)
     mm.tree = VmaTree()

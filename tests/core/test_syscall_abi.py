@@ -14,11 +14,18 @@ from typing import Any
 import pytest
 
 import vmamodel as v
+from vmamodel.constants import PR_GET_MEMORY_MERGE
 from vmamodel.events import Syscall
+from vmamodel.mempolicy import MPOL_DEFAULT
+from vmamodel.msync import MS_SYNC
+from vmamodel.shm import IPC_CREAT, IPC_PRIVATE
+from vmamodel.userfaultfd import UFFDIO_REGISTER_MODE_MISSING
 
 from .util import ANON, FIXED, NOREPLACE, RO, RW, P, at, layout
 
 U64 = 1 << 64
+BIT32 = 1 << 32
+ONE_PAGE = [(0, 1, "rw-p")]
 HUGE = v.MAP_HUGETLB | NOREPLACE
 
 
@@ -88,6 +95,34 @@ CASES: list[tuple[str, bool, Callable[[Any], Any], object, list[tuple[int, int, 
     ("hugetlb: zero length", False, lambda mm: mm.mmap(at(0), 0, RW, HUGE), "EINVAL", []),
     ("hugetlb: length wraps to zero at the huge page size", False,
      lambda mm: mm.mmap(at(0), -P, RW, HUGE), "EINVAL", []),
+    # The calls beyond the VMA syscalls proper (msync, mincore, mbind, prctl, aio, SysV shm,
+    # map_shadow_stack) take their prototypes' C types too.
+    ("msync flags is int: bit 32 is cut off", True,
+     lambda mm: mm.msync(at(0), P, BIT32 | MS_SYNC), "ok", ONE_PAGE),
+    ("msync flags -1", True, lambda mm: mm.msync(at(0), P, -1), "EINVAL", ONE_PAGE),
+    ("msync address past 2**64 wraps", True,
+     lambda mm: mm.msync(at(0) + U64, P, MS_SYNC), "ok", ONE_PAGE),
+    ("mincore length past 2**64 wraps", True,
+     lambda mm: len(mm.mincore(at(0), P + U64)), 1, ONE_PAGE),
+    ("mbind flags is unsigned int: bit 32 is cut off", True,
+     lambda mm: mm.mbind(at(0), P, MPOL_DEFAULT, None, 0, BIT32), "ok", ONE_PAGE),
+    # mode is an unsigned long, but kernel_mbind() keeps it in an int: bit 32 is lost there.
+    ("mbind mode: bit 32 is lost in kernel_mbind", True,
+     lambda mm: mm.mbind(at(0), P, BIT32), "ok", ONE_PAGE),
+    ("set_mempolicy_home_node flags is unsigned long: bit 32 stays", True,
+     lambda mm: mm.set_mempolicy_home_node(at(0), P, 0, BIT32), "EINVAL", ONE_PAGE),
+    ("prctl option is int: bit 32 is cut off", True,
+     lambda mm: mm.prctl(BIT32 | PR_GET_MEMORY_MERGE), 0, ONE_PAGE),
+    ("io_setup nr_events is unsigned int: 2**32 is 0", True,
+     lambda mm: mm.io_setup(BIT32), "EINVAL", ONE_PAGE),
+    ("shmat shmid is int: -1 + 2**32 is -1", True, lambda mm: mm.shmat(BIT32 - 1), "EINVAL",
+     ONE_PAGE),
+    ("shmctl IPC_RMID shmid is int: -1 + 2**32 is -1", True,
+     lambda mm: mm.shmctl_rmid(BIT32 - 1), "EINVAL", ONE_PAGE),
+    ("shmget size past 2**64 wraps to 0", True,
+     lambda mm: mm.shmget(IPC_PRIVATE, U64, IPC_CREAT | 0o600), "EINVAL", ONE_PAGE),
+    ("map_shadow_stack flags is unsigned int", True,
+     lambda mm: mm.map_shadow_stack(0, P, BIT32), "ENOSYS", ONE_PAGE),
 ]
 
 
@@ -106,6 +141,15 @@ def test_set_vma_anon_name_address_past_2_64_wraps(mm):
     mm.mmap(at(0), P, RW, NOREPLACE)
     wrapped = _outcome(lambda: mm.set_vma_anon_name(at(0) + U64, P, "x"))
     assert wrapped == _outcome(lambda: mm.set_vma_anon_name(at(0), P, "x"))
+
+
+def test_userfaultfd_flags_is_int_and_ranges_wrap(mm):
+    mm.mmap(at(0), P, RW, NOREPLACE)
+    uffd = mm.userfaultfd(BIT32)  # flags 0
+    assert _outcome(lambda: mm.uffdio_register(uffd, at(0) + U64, P + U64,
+                                               UFFDIO_REGISTER_MODE_MISSING)) != "EINVAL"
+    assert _outcome(lambda: mm.uffdio_unregister(uffd, at(0) + U64, P)) == "ok"
+    mm.uffd_close(uffd)
 
 
 def test_brk_negative_leaves_the_break(mm):
@@ -132,44 +176,57 @@ def test_index_objects_and_bools_are_integers(mm):
     assert layout(mm) == [(0, 1, "r--p")]
 
 
-BAD_CALLS: list[tuple[str, str, Callable[[Any], Any]]] = [
-    ("mmap", "addr", lambda mm: mm.mmap(float(at(0)), P, RW, NOREPLACE)),
-    ("mmap", "length", lambda mm: mm.mmap(at(0), "4096", RW, NOREPLACE)),
-    ("mmap", "prot", lambda mm: mm.mmap(at(0), P, None, NOREPLACE)),
-    ("mmap", "flags", lambda mm: mm.mmap(at(0), P, RW, [NOREPLACE])),
-    ("mmap", "file", lambda mm: mm.mmap(at(0), P, RW, ANON, "/etc/passwd")),
-    ("mmap", "offset", lambda mm: mm.mmap(at(0), P, RW, NOREPLACE, None, 0.0)),
-    ("munmap", "length", lambda mm: mm.munmap(at(0), b"x")),
-    ("mprotect", "prot", lambda mm: mm.mprotect(at(0), P, 1.0)),
-    ("pkey_mprotect", "pkey", lambda mm: mm.pkey_mprotect(at(0), P, RO, "0")),
-    ("pkey_alloc", "flags", lambda mm: mm.pkey_alloc(0.5)),
-    ("pkey_free", "pkey", lambda mm: mm.pkey_free(None)),
-    ("set_vma_anon_name", "name", lambda mm: mm.set_vma_anon_name(at(0), P, 5)),
-    ("mseal", "addr", lambda mm: mm.mseal(complex(1, 1), P)),
-    ("touch", "addr", lambda mm: mm.touch(None)),
-    ("mremap", "new_addr", lambda mm: mm.mremap(at(0), P, P, 0, 1.5)),
-    ("madvise", "advice", lambda mm: mm.madvise(at(0), P, "dontneed")),
-    ("mlock", "addr", lambda mm: mm.mlock(object(), P)),
-    ("mlock2", "flags", lambda mm: mm.mlock2(at(0), P, 1e3)),
-    ("munlock", "length", lambda mm: mm.munlock(at(0), None)),
-    ("mlockall", "flags", lambda mm: mm.mlockall("MCL_CURRENT")),
-    ("brk", "addr", lambda mm: mm.brk(2.0**40)),
+BAD_CALLS: list[tuple[str, str, Callable[[Any], Any], type[Exception]]] = [
+    ("mmap", "addr", lambda mm: mm.mmap(float(at(0)), P, RW, NOREPLACE), TypeError),
+    ("mmap", "length", lambda mm: mm.mmap(at(0), "4096", RW, NOREPLACE), TypeError),
+    ("mmap", "prot", lambda mm: mm.mmap(at(0), P, None, NOREPLACE), TypeError),
+    ("mmap", "flags", lambda mm: mm.mmap(at(0), P, RW, [NOREPLACE]), TypeError),
+    ("mmap", "file", lambda mm: mm.mmap(at(0), P, RW, ANON, "/etc/passwd"), TypeError),
+    ("mmap", "offset", lambda mm: mm.mmap(at(0), P, RW, NOREPLACE, None, 0.0), TypeError),
+    ("munmap", "length", lambda mm: mm.munmap(at(0), b"x"), TypeError),
+    ("mprotect", "prot", lambda mm: mm.mprotect(at(0), P, 1.0), TypeError),
+    ("pkey_mprotect", "pkey", lambda mm: mm.pkey_mprotect(at(0), P, RO, "0"), TypeError),
+    ("pkey_alloc", "flags", lambda mm: mm.pkey_alloc(0.5), TypeError),
+    ("pkey_free", "pkey", lambda mm: mm.pkey_free(None), TypeError),
+    ("set_vma_anon_name", "name", lambda mm: mm.set_vma_anon_name(at(0), P, 5), TypeError),
+    ("mseal", "addr", lambda mm: mm.mseal(complex(1, 1), P), TypeError),
+    ("touch", "addr", lambda mm: mm.touch(None), TypeError),
+    ("mremap", "new_addr", lambda mm: mm.mremap(at(0), P, P, 0, 1.5), TypeError),
+    ("madvise", "advice", lambda mm: mm.madvise(at(0), P, "dontneed"), TypeError),
+    ("mlock", "addr", lambda mm: mm.mlock(object(), P), TypeError),
+    ("mlock2", "flags", lambda mm: mm.mlock2(at(0), P, 1e3), TypeError),
+    ("munlock", "length", lambda mm: mm.munlock(at(0), None), TypeError),
+    ("mlockall", "flags", lambda mm: mm.mlockall("MCL_CURRENT"), TypeError),
+    ("brk", "addr", lambda mm: mm.brk(2.0**40), TypeError),
+    ("msync", "flags", lambda mm: mm.msync(at(0), P, "MS_SYNC"), TypeError),
+    ("mincore", "length", lambda mm: mm.mincore(at(0), 4096.0), TypeError),
+    ("mbind", "nodemask", lambda mm: mm.mbind(at(0), P, MPOL_DEFAULT, "1", 2), TypeError),
+    ("mbind", "nodemask", lambda mm: mm.mbind(at(0), P, MPOL_DEFAULT, -1, 2), ValueError),
+    ("prctl", "option", lambda mm: mm.prctl(None), TypeError),
+    ("io_setup", "move_to", lambda mm: mm.io_setup(1, 1.5), TypeError),
+    ("shmat", "addr", lambda mm: mm.shmat(0, "0"), TypeError),
+    ("userfaultfd", "features", lambda mm: mm.userfaultfd(0, 0.0), TypeError),
+    ("map_shadow_stack", "size", lambda mm: mm.map_shadow_stack(0, None), TypeError),
 ]
 
 
-@pytest.mark.parametrize(("entry", "arg", "call"), BAD_CALLS,
-                         ids=[f"{e}-{a}" for e, a, _ in BAD_CALLS])
-def test_non_integers_are_type_errors_at_the_entry(mm, entry, arg, call):
+@pytest.mark.parametrize(("entry", "arg", "call", "error"), BAD_CALLS,
+                         ids=[f"{e}-{a}-{x.__name__}" for e, a, _, x in BAD_CALLS])
+def test_non_integers_are_type_errors_at_the_entry(mm, entry, arg, call, error):
     mm.mmap(at(0), P, RW, NOREPLACE)
     before = mm.maps()
-    with pytest.raises(TypeError, match=rf"^{entry}\(\): argument '{arg}' must be"):
+    with pytest.raises(error, match=rf"^{entry}\(\): argument '{arg}' must be"):
         call(mm)
     assert mm.maps() == before
 
 
-def test_model_traces_the_converted_values():
+@pytest.mark.parametrize(("call", "converted"), [
+    (lambda mm: mm.munmap(-P, P), (U64 - P, P)),
+    (lambda mm: mm.msync(-P, P, BIT32 | MS_SYNC), (U64 - P, P, MS_SYNC)),
+], ids=["munmap", "msync"])
+def test_model_traces_the_converted_values(call, converted):
     mm = v.AddressSpace()
     with mm.tracer.collect() as events, pytest.raises(OSError):
-        mm.munmap(-P, P)
+        call(mm)
     calls = [e for e in events if isinstance(e, Syscall)]
-    assert calls[0].args == (U64 - P, P)
+    assert calls[0].args == converted

@@ -198,14 +198,15 @@ def model_space(n: int) -> Any:
     return AddressSpace(**kwargs)
 
 
-def build_model(n: int) -> tuple[Any, int, float]:
-    """(address space, region base, seconds to build n VMAs with n fixed mmaps)."""
+def build_model(n: int, slot: int = SLOT, vma_bytes: int = VMA_BYTES) -> tuple[Any, int, float]:
+    """(address space, region base, seconds to build n VMAs of ``vma_bytes``, one every
+    ``slot`` bytes, with n fixed mmaps)."""
     mm = model_space(n)
-    base = mm.mmap_base - n * SLOT
+    base = mm.mmap_base - n * slot
     mmap = mm.mmap
     t0 = time.perf_counter()
     for i in range(n):
-        mmap(base + i * SLOT, VMA_BYTES, RW, ANON | MAP_FIXED)
+        mmap(base + i * slot, vma_bytes, RW, ANON | MAP_FIXED)
     return mm, base, time.perf_counter() - t0
 
 

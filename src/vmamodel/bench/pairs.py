@@ -38,6 +38,7 @@ from vmamodel.bench import (
     ANON,
     RW,
     CallSequence,
+    build_model,
     bytes_per_vma,
     model_space,
     run_kernel,
@@ -116,13 +117,7 @@ def pair_means(labels: Sequence[str], ns: Sequence[int], rounds: int) -> dict[st
 
 def build_pair_model(n: int) -> tuple[Any, int, float]:
     """(address space, region base, seconds to build n one-page VMAs with n fixed mmaps)."""
-    mm = model_space(n)
-    base = mm.mmap_base - n * PAIR_SLOT
-    mmap = mm.mmap
-    t0 = time.perf_counter()
-    for i in range(n):
-        mmap(base + i * PAIR_SLOT, PAIR_VMA, RW, ANON | MAP_FIXED)
-    return mm, base, time.perf_counter() - t0
+    return build_model(n, PAIR_SLOT, PAIR_VMA)
 
 
 def placed_build_seconds(n: int) -> float:
