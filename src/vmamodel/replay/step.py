@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno as errno_mod
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, Final, Protocol
 
@@ -66,7 +65,6 @@ class Unsupported(Exception):
     """A call the model cannot replay (yet): the replay stops and names it."""
 
 
-@dataclass(slots=True)
 class StraceCall:
     """One system call as strace showed it.
 
@@ -74,18 +72,56 @@ class StraceCall:
     for a failure), None for ``?``; ``ret_path`` the ``-y`` path of a returned fd; ``line`` the
     line where the call started and ``end_line`` where its result was printed; ``ints`` the
     arguments as integers (parsed once, with the line), None when one of them is not a number.
+
+    A plain class, not a dataclass: mypyc builds a dataclass through its generated Python
+    ``__init__`` (ten times the cost of a native constructor, once per line of a log).
     """
 
-    pid: int
-    name: str
-    args: tuple[str, ...]
-    retval: int | None
-    error: str | None
-    ret_path: str | None
-    line: int
-    end_line: int
-    raw: str = ""
-    ints: tuple[int, ...] | None = None
+    __slots__ = (
+        "args",
+        "end_line",
+        "error",
+        "ints",
+        "line",
+        "name",
+        "pid",
+        "raw",
+        "ret_path",
+        "retval",
+    )
+
+    def __init__(
+        self, pid: int, name: str, args: tuple[str, ...], retval: int | None,
+        error: str | None, ret_path: str | None, line: int, end_line: int, raw: str = "",
+        ints: tuple[int, ...] | None = None,
+    ) -> None:
+        self.pid = pid
+        self.name = name
+        self.args = args
+        self.retval = retval
+        self.error = error
+        self.ret_path = ret_path
+        self.line = line
+        self.end_line = end_line
+        self.raw = raw
+        self.ints = ints
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.pid, self.name, self.args, self.retval, self.error, self.ret_path,
+                self.line, self.end_line, self.raw, self.ints)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StraceCall):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (ints), compared by value
+
+    def __repr__(self) -> str:
+        return (f"StraceCall(pid={self.pid!r}, name={self.name!r}, args={self.args!r}, "
+                f"retval={self.retval!r}, error={self.error!r}, ret_path={self.ret_path!r}, "
+                f"line={self.line!r}, end_line={self.end_line!r}, raw={self.raw!r}, "
+                f"ints={self.ints!r})")
 
     @property
     def interrupted(self) -> bool:
@@ -150,12 +186,22 @@ def arg_ints(args: tuple[str, ...]) -> tuple[int, ...]:
         return tuple([arg_int(a) for a in args])
 
 
-def call_ints(args: tuple[str, ...]) -> tuple[int, ...] | None:
-    """The arguments as integers when every one is an integer argument, else None."""
+def call_ints(args: tuple[str, ...], known: dict[str, int] | None = None
+              ) -> tuple[int, ...] | None:
+    """The arguments as integers when every one is an integer argument, else None.
+    ``known``: texts already converted (a log repeats its addresses, lengths and flags:
+    a lookup costs a fraction of ``int()``), to which this call's are added."""
+    if known is not None:
+        ints = tuple(map(known.get, args))
+        if None not in ints:
+            return ints  # type: ignore[return-value]  # no None in it
     try:
-        return arg_ints(args)
+        values = arg_ints(args)
     except ValueError:
         return None
+    if known is not None:
+        known.update(zip(args, values, strict=True))
+    return values
 
 
 # -- the parser's hot part -------------------------------------------------------------------
@@ -168,6 +214,8 @@ def scan_lines(
     """Append the call of each line that :data:`PLAIN_CALL_RE` takes whole to ``calls``;
     hand every other line, with its number, to ``general`` (the full parser)."""
     plain = PLAIN_CALL_RE.fullmatch
+    known: dict[str, int] = {}  # number texts of this log -> their values
+    pids: dict[str, int] = {}
     number = 0
     for line in lines:
         number += 1
@@ -175,11 +223,20 @@ def scan_lines(
         if match is None:
             general(number, line)
             continue
-        pid, other_pid, raw, name, text, result, error = match.groups()
+        pid_text, other_pid, raw, name, text, result_text, error = match.groups()
+        pid_text = pid_text or other_pid
+        if pid_text is None:
+            pid = default_pid
+        else:
+            pid = pids.get(pid_text, -1)
+            if pid < 0:
+                pid = pids[pid_text] = int(pid_text)
+        result = known.get(result_text)
+        if result is None:
+            result = known[result_text] = int(result_text, 0)
         args: tuple[str, ...] = tuple(text.split(", ")) if text else ()
         calls.append(StraceCall(
-            int(pid or other_pid or default_pid), name, args, int(result, 0), error, None,
-            number, number, raw, call_ints(args),
+            pid, name, args, result, error, None, number, number, raw, call_ints(args, known),
         ))
 
 
