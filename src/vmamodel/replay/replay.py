@@ -27,6 +27,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from vmamodel.constants import (
@@ -52,8 +53,10 @@ from vmamodel.replay.step import (
     Stepper,
     StraceCall,
     Unsupported,
+    attach_thread_faults,
     errno_name,
     int_args,
+    select_calls,
     span,
     take_faults,
 )
@@ -730,6 +733,8 @@ FD_HANDLERS: dict[str, FdHandler] = {
     "statx": _fstat,
     "ftruncate": _ftruncate,
 }
+#: The calls a replay runs (on the model, or on its fd tables).
+_REPLAYED_NAMES = frozenset(HANDLERS) | frozenset(FD_HANDLERS)
 
 
 # -- the replay loop --------------------------------------------------------------------------
@@ -757,66 +762,21 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
         return
     planned = {id(c): i for i, c in enumerate(plan.calls)}
     by_tid: dict[int, list[StraceCall]] = {}
-    for call in sorted(rec.log.calls, key=_line_of):
+    for call in sorted(rec.log.calls, key=attrgetter("line")):
         by_tid.setdefault(call.pid, []).append(call)
     for tid, events in rec.faults.items():
         if tid in tasks:
-            _attach_thread_faults(rec, plan, planned, by_tid.get(tid, []), events)
-
-
-def _line_of(call: StraceCall) -> int:
-    return call.line
-
-
-def _attach_thread_faults(
-    rec: Recording, plan: _Plan, planned: dict[int, int], calls: list[StraceCall],
-    events: list[tuple[str, int, bool, bool]],
-) -> None:
-    """_attach_faults() for one thread: its calls in entry order, perf's events in order."""
-    numbers = [SYSCALL_NR.get(call.name) for call in calls]
-    count = len(calls)
-    index = 0
-    pending: list[Fault] = []
-    faults_before = plan.faults_before
-    for kind, value, write, kernel in events:
-        if kind == "fault":
-            pending.append((value, write, kernel))
-            continue
-        if index < count and numbers[index] == value:
-            call = calls[index]
-            index += 1
-            position = planned.get(id(call))
-            if position is not None:
-                if pending:
-                    before = faults_before[position]
-                    if before is None:
-                        faults_before[position] = pending
-                    else:
-                        before.extend(pending)
-            elif call.line > rec.start_line:
-                plan.tail_faults.extend(pending)
-            pending = []
-        elif index < count and calls[index].line > rec.start_line:
-            plan.unmatched_enters += 1  # only those inside the replayed part matter
+            plan.unmatched_enters += attach_thread_faults(
+                by_tid.get(tid, []), SYSCALL_NR, events, planned, rec.start_line,
+                plan.faults_before, plan.tail_faults)
 
 
 def _plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
     root = rec.root_pid if rec.root_pid is not None else 0
     tasks = _tasks(rec.log.calls, root, rec.start_line)
-    end = rec.end_line
-    pre: list[StraceCall] = []
-    calls: list[StraceCall] = []
-    for call in rec.log.calls:
-        task = tasks.get(call.pid)
-        if task is None:
-            continue
-        if task.exec_line is not None and call.end_line > task.exec_line:
-            continue
-        if call.end_line <= rec.start_line:
-            pre.append(call)
-        elif end is None or call.line < end:
-            if call.name in HANDLERS or call.name in FD_HANDLERS:
-                calls.append(call)
+    exec_lines = {pid: task.exec_line for pid, task in tasks.items()}
+    pre, calls = select_calls(rec.log.calls, exec_lines, rec.start_line, rec.end_line,
+                              _REPLAYED_NAMES)
     plan = _Plan(pre, calls)
     _attach_faults(rec, plan, tasks)
     return plan, tasks

@@ -569,3 +569,66 @@ class Stepper:
             position += 1
         self.position = end
         return end, None, None
+
+
+# -- the plan: which calls a replay runs, and the faults before each -------------------------
+
+
+def select_calls(
+    calls: list[StraceCall], exec_lines: dict[int, int | None], start_line: int,
+    end_line: int | None, names: frozenset[str],
+) -> tuple[list[StraceCall], list[StraceCall]]:
+    """The calls of the tasks that share the mm (``exec_lines``: pid -> the line of the exec
+    after which its calls are another mm's, or None): those that left before the start
+    snapshot, and those named in ``names`` from the start to the end snapshot."""
+    pre: list[StraceCall] = []
+    chosen: list[StraceCall] = []
+    for call in calls:
+        pid = call.pid
+        if pid not in exec_lines:
+            continue
+        exec_line = exec_lines[pid]
+        if exec_line is not None and call.end_line > exec_line:
+            continue
+        if call.end_line <= start_line:
+            pre.append(call)
+        elif (end_line is None or call.line < end_line) and call.name in names:
+            chosen.append(call)
+    return pre, chosen
+
+
+def attach_thread_faults(
+    calls: list[StraceCall], numbers: dict[str, int], events: list[tuple[str, int, bool, bool]],
+    planned: dict[int, int], start_line: int, faults_before: list[list[Fault] | None],
+    tail_faults: list[Fault],
+) -> int:
+    """Put one thread's page faults before the calls they preceded (``calls``: the thread's
+    calls in entry order; ``events``: perf's, in order; ``planned``: ``id()`` of a replayed
+    call -> its index). strace shows a subsequence of the entries perf saw, so each entry
+    either is the next call shown (same number) or is skipped. Returns the number of
+    entries skipped inside the replayed part."""
+    count = len(calls)
+    index = 0
+    unmatched = 0
+    pending: list[Fault] = []
+    for kind, value, write, kernel in events:
+        if kind == "fault":
+            pending.append((value, write, kernel))
+            continue
+        if index < count and numbers.get(calls[index].name, -1) == value:
+            call = calls[index]
+            index += 1
+            position = planned.get(id(call), -1)
+            if position >= 0:
+                if pending:
+                    before = faults_before[position]
+                    if before is None:
+                        faults_before[position] = pending
+                    else:
+                        before.extend(pending)
+            elif call.line > start_line:
+                tail_faults.extend(pending)
+            pending = []
+        elif index < count and calls[index].line > start_line:
+            unmatched += 1
+    return unmatched
