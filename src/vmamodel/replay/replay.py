@@ -27,7 +27,6 @@ import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any
 
 from vmamodel.constants import (
@@ -54,7 +53,9 @@ from vmamodel.replay.step import (
     StraceCall,
     Unsupported,
     attach_thread_faults,
+    by_thread,
     errno_name,
+    index_by_id,
     int_args,
     select_calls,
     span,
@@ -760,10 +761,8 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
     plan.faults_before = [None] * len(plan.calls)
     if rec.faults is None:
         return
-    planned = {id(c): i for i, c in enumerate(plan.calls)}
-    by_tid: dict[int, list[StraceCall]] = {}
-    for call in sorted(rec.log.calls, key=attrgetter("line")):
-        by_tid.setdefault(call.pid, []).append(call)
+    planned = index_by_id(plan.calls)
+    by_tid = by_thread(rec.log.calls)
     for tid, events in rec.faults.items():
         if tid in tasks:
             plan.unmatched_enters += attach_thread_faults(

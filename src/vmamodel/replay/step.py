@@ -597,6 +597,27 @@ def select_calls(
     return pre, chosen
 
 
+def by_thread(calls: list[StraceCall]) -> dict[int, list[StraceCall]]:
+    """Each thread's calls in entry order (``calls`` is in exit order)."""
+    threads: dict[int, list[StraceCall]] = {}
+    for call in sorted(calls, key=_entry_line):
+        pid = call.pid
+        if pid in threads:
+            threads[pid].append(call)
+        else:
+            threads[pid] = [call]
+    return threads
+
+
+def _entry_line(call: StraceCall) -> int:
+    return call.line
+
+
+def index_by_id(calls: list[StraceCall]) -> dict[int, int]:
+    """``id()`` of each call -> its index in ``calls``."""
+    return {id(call): index for index, call in enumerate(calls)}
+
+
 def attach_thread_faults(
     calls: list[StraceCall], numbers: dict[str, int], events: list[tuple[str, int, bool, bool]],
     planned: dict[int, int], start_line: int, faults_before: list[list[Fault] | None],
