@@ -38,6 +38,7 @@ from vmamodel.hooks import oserror
 if TYPE_CHECKING:
     from vmamodel.file import File
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 #: The flags of VMAs KSM leaves alone (ksm_compatible).
@@ -60,7 +61,7 @@ def __ksm_should_add_vma(file: File | None, vm_flags: int) -> bool:
     return not vm_flags & VM_MERGEABLE and ksm_compatible(file, vm_flags)
 
 
-def ksm_vma_flags(mm: AddressSpace, file: File | None, vm_flags: int) -> int:
+def ksm_vma_flags(mm: MmStruct, file: File | None, vm_flags: int) -> int:
     """ksm_vma_flags(): the flags of a new VMA, with VM_MERGEABLE under MMF_VM_MERGE_ANY."""
     if mm.ksm_merge_any and __ksm_should_add_vma(file, vm_flags):
         return vm_flags | VM_MERGEABLE

@@ -151,7 +151,7 @@ class AddressSpace(MmStruct):
     # rest, in slots: the entry points and the rarer paths reach them by attribute lookup.
     __slots__ = (
         "_execute_only_pkey", "aio_contexts", "aio_inos", "aio_max_nr", "anon_vma_name_enabled",
-        "current_brk", "end_data", "gate_vma", "hugetlb_pool", "ipc_ns", "ksm_merge_any",
+        "current_brk", "end_data", "gate_vma", "hugetlb_pool", "ipc_ns",
         "mems_allowed", "pkey_allocation_map", "pkru", "possible_cpus", "start_brk",
         "start_data", "start_stack",
     )

@@ -42,21 +42,22 @@ except ImportError:  # the core needs only the standard library: then the decora
 #: The fields of :class:`MmStruct`, for a copy of the whole mm_struct (fork's dup_mm()):
 #: the compiled class has no ``__slots__`` attribute to list them.
 MM_STRUCT_FIELDS: Final = (
-    "cap_ipc_lock", "cap_sys_rawio", "commit_limit_pages", "committed_pages", "data_vm",
-    "debug", "def_flags", "exec_vm", "injector", "legacy_layout", "locked_vm", "map_count",
-    "max_lfs_pages", "max_map_count", "mmap_base", "mmap_legacy_base", "mmap_min_addr",
-    "overcommit_memory", "pages", "pending_driver_error", "pkeys_enabled", "profile",
-    "read_implies_exec", "rlimit_as", "rlimit_data", "rlimit_data_max", "rlimit_memlock",
-    "rlimit_stack", "shmem_huge", "stack_guard_gap", "stack_vm", "task_size", "thp_enabled",
-    "total_swap_pages", "total_vm", "totalram_pages", "tracer", "tree", "uffd_ctxs",
-    "vm_policies", "anon_ids", "shmem_inos", "vma_ids",
+    "anon_ids", "cap_ipc_lock", "cap_sys_rawio", "commit_limit_pages", "committed_pages",
+    "data_vm", "debug", "def_flags", "exec_vm", "injector", "ksm_merge_any", "legacy_layout",
+    "locked_vm", "map_count", "max_lfs_pages", "max_map_count", "mmap_base",
+    "mmap_legacy_base", "mmap_min_addr", "overcommit_memory", "pages", "pending_driver_error",
+    "pkeys_enabled", "profile", "read_implies_exec", "rlimit_as", "rlimit_data",
+    "rlimit_data_max", "rlimit_memlock", "rlimit_stack", "shmem_huge", "shmem_inos",
+    "stack_guard_gap", "stack_vm", "task_size", "thp_enabled", "total_swap_pages", "total_vm",
+    "totalram_pages", "tracer", "tree", "uffd_ctxs", "vm_policies", "vma_ids",
 )
 
 
 class IdCounter:
     """An atomic counter of identities, as get_next_ino() (fs/inode.c) numbers inodes: the
-    model's VMA ids, anon_vma ids and shmem inode numbers. A fork child shares its parent's
-    counters, so that the numbers stay unique across the family."""
+    model's VMA ids, anon_vma ids and shmem inode numbers (the functions below count on from
+    ``value``, the last number given). A fork child shares its parent's counters, so that
+    the numbers stay unique across the family."""
 
     __slots__ = ("value",)
 
@@ -65,10 +66,6 @@ class IdCounter:
     def __init__(self) -> None:
         self.value = 0
 
-    def next(self) -> int:
-        """The next number, from 1."""
-        self.value += 1
-        return self.value
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -166,7 +163,9 @@ class MmStruct:
     rlimit_memlock: int
     cap_ipc_lock: bool
     cap_sys_rawio: bool
-    # Boot options and configuration the paths consult.
+    # Boot options and configuration the paths consult; MMF_VM_MERGE_ANY of mm->flags
+    # (prctl PR_SET_MEMORY_MERGE: new VMAs get VM_MERGEABLE).
+    ksm_merge_any: bool
     thp_enabled: bool
     shmem_huge: ShmemHuge
     read_implies_exec: bool
@@ -189,14 +188,20 @@ class MmStruct:
 
 def next_vma_id(mm: MmStruct) -> int:
     """vm_area_alloc()'s new VMA, numbered: the id of the next VMA of this family of mms."""
-    return mm.vma_ids.next()
+    ids = mm.vma_ids
+    ids.value += 1
+    return ids.value
 
 
 def next_anon_vma_id(mm: MmStruct) -> int:
     """anon_vma_alloc()'s new anon_vma, numbered."""
-    return mm.anon_ids.next()
+    ids = mm.anon_ids
+    ids.value += 1
+    return ids.value
 
 
 def next_shmem_ino(mm: MmStruct) -> int:
     """get_next_ino() for the shmem file of a shared anonymous mapping."""
-    return mm.shmem_inos.next()
+    ids = mm.shmem_inos
+    ids.value += 1
+    return ids.value

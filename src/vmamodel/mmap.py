@@ -411,7 +411,7 @@ def __mmap_new_vma(mm: MmStruct, map: MmapState) -> Vma:
     armed = mm.injector.armed
     if armed:
         maybe_inject(mm, "vma_alloc")
-    vma = Vma(cast("AddressSpace", mm), next_vma_id(mm), map.addr, map.end, map.pgoff, map.flags)
+    vma = Vma(mm, next_vma_id(mm), map.addr, map.end, map.pgoff, map.flags)
     vma.vm_page_prot = map.page_prot
     if armed:
         maybe_inject(mm, "vma_prealloc")
@@ -483,7 +483,7 @@ def __mmap_region(
         raise
     check_ksm_early = can_set_ksm_flags_early(file)
     if check_ksm_early:
-        map.flags = ksm_vma_flags(cast("AddressSpace", mm), map.file, map.flags)
+        map.flags = ksm_vma_flags(mm, map.file, map.flags)
     vma: Vma | None = None
     if map.prev is not None or map.next is not None:
         vmg = VmaMergeStruct(
@@ -493,7 +493,7 @@ def __mmap_region(
     allocated_new = False
     if vma is None:
         if not check_ksm_early:
-            map.flags = ksm_vma_flags(cast("AddressSpace", mm), map.file, map.flags)
+            map.flags = ksm_vma_flags(mm, map.file, map.flags)
         try:
             vma = __mmap_new_vma(mm, map)
         except OSError:

@@ -26,7 +26,6 @@ from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_open
 from vmamodel.mm_types import next_vma_id
 
 if TYPE_CHECKING:
-    from vmamodel.mm import AddressSpace
     from vmamodel.mm_types import MmStruct
     from vmamodel.mmap_action import MmapAction
 
@@ -73,7 +72,7 @@ class Vma:
 
     def __init__(
         self,
-        mm: AddressSpace | None,
+        mm: MmStruct | None,
         ident: int,
         vm_start: int,
         vm_end: int,
