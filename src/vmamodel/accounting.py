@@ -44,10 +44,14 @@ def accountable_mapping(file: File | None, flags: int) -> bool:
 
 
 def may_expand_vm(mm: MmStruct, flags: int, npages: int) -> bool:
-    """may_expand_vm(): RLIMIT_AS on total_vm and RLIMIT_DATA on data mappings."""
-    if mm.total_vm + npages > mm.rlimit_as >> PAGE_SHIFT:
+    """may_expand_vm(): RLIMIT_AS on total_vm and RLIMIT_DATA on data mappings.
+
+    ``pages > limit >> PAGE_SHIFT`` is tested as ``pages << PAGE_SHIFT > limit`` (the same for
+    whole pages): an unlimited rlimit (RLIM_INFINITY) is a 64-bit int, which shifting would
+    allocate anew on every call in the compiled build."""
+    if (mm.total_vm + npages) << PAGE_SHIFT > mm.rlimit_as:
         return False
-    if is_data_mapping(flags) and mm.data_vm + npages > mm.rlimit_data >> PAGE_SHIFT:
+    if is_data_mapping(flags) and (mm.data_vm + npages) << PAGE_SHIFT > mm.rlimit_data:
         # The Valgrind exception: a zero soft limit with a hard limit that allows it.
         return mm.rlimit_data == 0 and mm.data_vm + npages <= mm.rlimit_data_max >> PAGE_SHIFT
     return True

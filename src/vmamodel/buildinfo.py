@@ -10,7 +10,8 @@ import importlib.util
 from typing import Final
 
 #: The call path of mmap, munmap, mprotect, mremap, madvise and touch, from the AddressSpace
-#: entry points down (page: PAGE_ALIGN and PFN_UP, which constants.py re-exports; mm_types:
+#: entry points down (ksm: the VM_MERGEABLE flags of every new VMA; page: PAGE_ALIGN and
+#: PFN_UP, which constants.py re-exports; mm_types:
 #: the fields of the mm_struct those paths use, and the trace and injection switches), which
 #: a regular install compiles with mypyc (setup.py). Left out: access_fault.py and
 #: driver_error.py (subclasses of built-in exceptions, which mypyc cannot compile), mm.py
@@ -22,6 +23,7 @@ HOT_MODULES: Final = (
     "accounting",
     "fault",
     "hooks",
+    "ksm",
     "madvise",
     "merge",
     "mm_types",

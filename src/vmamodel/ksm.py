@@ -20,7 +20,7 @@ droppable ones; the advice then succeeds and changes nothing.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.constants import (
     MADV_MERGEABLE,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from vmamodel.vma import Vma
 
 #: The flags of VMAs KSM leaves alone (ksm_compatible).
-KSM_INCOMPATIBLE = VM_SHARED | VM_MAYSHARE | VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE
+KSM_INCOMPATIBLE: Final = VM_SHARED | VM_MAYSHARE | VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE
 
 
 def ksm_compatible(file: File | None, vm_flags: int) -> bool:
