@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from vmamodel.constants import PAGE_MASK, ULONG_MAX
 from vmamodel.driver_error import DriverError, DriverFault
@@ -12,6 +12,7 @@ from vmamodel.events import FaultInjected, HookCall
 from vmamodel.file import VMA_DUMMY_VM_OPS, File, VmOperations
 
 if TYPE_CHECKING:
+    from vmamodel.mm import AddressSpace
     from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma, VmAreaDesc
 
@@ -44,8 +45,9 @@ def driver_fault(
 ) -> DriverFault:
     """Record a misbehaving hook on ``mm`` (the first one of a call is raised at its end)."""
     error = DriverError(hook, owner, vma_id, original)
-    if mm.pending_driver_error is None:
-        mm.pending_driver_error = error
+    space = cast("AddressSpace", mm)
+    if space.pending_driver_error is None:
+        space.pending_driver_error = error
     return DriverFault(error)
 
 

@@ -148,12 +148,14 @@ class AddressSpace(MmStruct):
     """
 
     # The fields the compiled hot paths use live in MmStruct (native there); these are the
-    # rest, in slots: the entry points and the rarer paths reach them by attribute lookup.
+    # rest, in slots: the entry points and the rarer paths reach them by attribute lookup
+    # (debug and pending_driver_error too: every entry point reads them, and interpreted
+    # code reads a slot faster than a native field's descriptor).
     __slots__ = (
         "_execute_only_pkey", "aio_contexts", "aio_inos", "aio_max_nr", "anon_vma_name_enabled",
-        "current_brk", "end_data", "gate_vma", "hugetlb_pool", "ipc_ns",
-        "mems_allowed", "pkey_allocation_map", "pkru", "possible_cpus", "start_brk",
-        "start_data", "start_stack",
+        "current_brk", "debug", "end_data", "gate_vma", "hugetlb_pool", "ipc_ns",
+        "mems_allowed", "pending_driver_error", "pkey_allocation_map", "pkru", "possible_cpus",
+        "start_brk", "start_data", "start_stack",
     )
 
     # Narrower than MmStruct's: the interpreted callers subscribe, collect and inject.
