@@ -12,7 +12,7 @@ from vmamodel.hooks import maybe_inject, oserror
 
 if TYPE_CHECKING:
     from vmamodel.file import File
-    from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
 
 #: vm.overcommit_memory. Final: under mypyc a plain module global is a dict lookup per read.
 OVERCOMMIT_GUESS: Final = 0
@@ -43,23 +43,27 @@ def accountable_mapping(file: File | None, flags: int) -> bool:
     return flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE
 
 
-def may_expand_vm(mm: AddressSpace, flags: int, npages: int) -> bool:
-    """may_expand_vm(): RLIMIT_AS on total_vm and RLIMIT_DATA on data mappings."""
-    if mm.total_vm + npages > mm.rlimit_as >> PAGE_SHIFT:
+def may_expand_vm(mm: MmStruct, flags: int, npages: int) -> bool:
+    """may_expand_vm(): RLIMIT_AS on total_vm and RLIMIT_DATA on data mappings.
+
+    ``pages > limit >> PAGE_SHIFT`` is tested as ``pages << PAGE_SHIFT > limit`` (the same for
+    whole pages): an unlimited rlimit (RLIM_INFINITY) is a 64-bit int, which shifting would
+    allocate anew on every call in the compiled build."""
+    if (mm.total_vm + npages) << PAGE_SHIFT > mm.rlimit_as:
         return False
-    if is_data_mapping(flags) and mm.data_vm + npages > mm.rlimit_data >> PAGE_SHIFT:
+    if is_data_mapping(flags) and (mm.data_vm + npages) << PAGE_SHIFT > mm.rlimit_data:
         # The Valgrind exception: a zero soft limit with a hard limit that allows it.
         return mm.rlimit_data == 0 and mm.data_vm + npages <= mm.rlimit_data_max >> PAGE_SHIFT
     return True
 
 
-def vm_stat_account(mm: AddressSpace, flags: int, npages: int) -> None:
+def vm_stat_account(mm: MmStruct, flags: int, npages: int) -> None:
     """vm_stat_account(): total_vm and the exec/stack/data split."""
     mm.total_vm += npages
     _stat_split(mm, flags, npages)
 
 
-def vm_stat_reaccount(mm: AddressSpace, oldflags: int, newflags: int, npages: int) -> None:
+def vm_stat_reaccount(mm: MmStruct, oldflags: int, newflags: int, npages: int) -> None:
     """vm_stat_account(oldflags, -npages) then vm_stat_account(newflags, npages), the pair
     mprotect_fixup() makes: total_vm moves by zero, so only the exec/stack/data split is
     redone, and only when the flags that choose it changed."""
@@ -68,7 +72,7 @@ def vm_stat_reaccount(mm: AddressSpace, oldflags: int, newflags: int, npages: in
         _stat_split(mm, newflags, npages)
 
 
-def _stat_split(mm: AddressSpace, flags: int, npages: int) -> None:
+def _stat_split(mm: MmStruct, flags: int, npages: int) -> None:
     """vm_stat_account(): the exec/stack/data split alone."""
     if is_exec_mapping(flags):
         mm.exec_vm += npages
@@ -78,7 +82,7 @@ def _stat_split(mm: AddressSpace, flags: int, npages: int) -> None:
         mm.data_vm += npages
 
 
-def security_vm_enough_memory(mm: AddressSpace, pages: int) -> None:
+def security_vm_enough_memory(mm: MmStruct, pages: int) -> None:
     """__vm_enough_memory(): charge ``pages`` to the commit counter or fail with ENOMEM.
 
     The heuristic mode (the default, as on the host) refuses a single request larger than
@@ -94,6 +98,6 @@ def security_vm_enough_memory(mm: AddressSpace, pages: int) -> None:
     mm.committed_pages += pages
 
 
-def vm_unacct_memory(mm: AddressSpace, pages: int) -> None:
+def vm_unacct_memory(mm: MmStruct, pages: int) -> None:
     """vm_unacct_memory()."""
     mm.committed_pages -= pages

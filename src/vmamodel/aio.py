@@ -12,7 +12,7 @@ The context id that io_setup returns is the ring's address. io_destroy unmaps th
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from vmamodel.constants import (
     MAP_SHARED,
@@ -63,7 +63,7 @@ class AioRingVmOperations(VmOperations):
         """aio_ring_mremap(): the context id becomes the new address."""
         self.ctx.mmap_base = vma.vm_start
         if vma.vm_mm is not None:
-            table = vma.vm_mm.aio_contexts
+            table = cast("AddressSpace", vma.vm_mm).aio_contexts
             for key, ctx in list(table.items()):
                 if ctx is self.ctx:
                     del table[key]

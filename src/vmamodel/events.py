@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vmamodel.constants import VM_MNEMONICS
+from vmamodel.mm_types import TracerCore
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,16 +152,11 @@ class Trace(list[Event]):
     (vmamodel.show) can register how a notebook displays it."""
 
 
-@dataclass(slots=True)
-class Tracer:
-    """The per-address-space event hub. ``active`` is False while nobody listens."""
+class Tracer(TracerCore):
+    """The per-address-space event hub. ``active`` is False while nobody listens (the
+    switch and ``emit`` are vmamodel.mm_types.TracerCore, native in the compiled build)."""
 
-    _subscribers: list[Callable[[Event], None]] = field(default_factory=list)
-    active: bool = False
-
-    def emit(self, event: Event) -> None:
-        for callback in self._subscribers:
-            callback(event)
+    __slots__ = ()
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback`` with every event; returns a function that unsubscribes."""

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from vmamodel.access_fault import AccessFault as AccessFault
 from vmamodel.constants import (
@@ -21,11 +21,13 @@ from vmamodel.constants import (
 from vmamodel.events import AnonVmaAssigned
 from vmamodel.hooks import maybe_inject
 from vmamodel.mempolicy import mpol_equal
+from vmamodel.mm_types import next_anon_vma_id
 from vmamodel.stack import expand_stack_for_fault
 from vmamodel.vma import AnonVma, vma_policy
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 
@@ -48,7 +50,7 @@ def _reusable(old: Vma, a: Vma, b: Vma) -> AnonVma | None:
     return None
 
 
-def find_mergeable_anon_vma(mm: AddressSpace, vma: Vma) -> AnonVma | None:
+def find_mergeable_anon_vma(mm: MmStruct, vma: Vma) -> AnonVma | None:
     """find_mergeable_anon_vma(): try the next VMA, then the previous one."""
     nxt = mm.tree.next_of(vma)
     if nxt is not None:
@@ -61,14 +63,14 @@ def find_mergeable_anon_vma(mm: AddressSpace, vma: Vma) -> AnonVma | None:
     return None
 
 
-def anon_vma_prepare(mm: AddressSpace, vma: Vma) -> None:
+def anon_vma_prepare(mm: MmStruct, vma: Vma) -> None:
     """__anon_vma_prepare(): give a VMA its anon_vma at its first CoW or anonymous write."""
     if vma.anon_vma is not None:
         return
     if mm.injector.armed:
         maybe_inject(mm, "anon_vma_alloc")
     reused = find_mergeable_anon_vma(mm, vma)
-    anon = reused if reused is not None else AnonVma(mm.next_anon_vma_id())
+    anon = reused if reused is not None else AnonVma(next_anon_vma_id(mm))
     vma.anon_vma = anon
     vma.fork_child = False
     if mm.tracer.active:
@@ -93,7 +95,7 @@ def beyond_eof(vma: Vma, addr: int) -> bool:
     return index >= pfn_up(file.size)
 
 
-def handle_mm_fault(mm: AddressSpace, vma: Vma, addr: int, write: bool) -> None:
+def handle_mm_fault(mm: MmStruct, vma: Vma, addr: int, write: bool) -> None:
     """handle_mm_fault(): the VMA-visible effect of a fault. A write fault on a private
     mapping (anonymous, or CoW of a file page) needs an anon_vma; a read fault on private
     anonymous memory maps the shared zero page and needs none."""
@@ -107,14 +109,14 @@ def handle_mm_fault(mm: AddressSpace, vma: Vma, addr: int, write: bool) -> None:
     mm.pages.present.add(page)
 
 
-def do_user_addr_fault(mm: AddressSpace, addr: int, write: bool) -> None:
+def do_user_addr_fault(mm: MmStruct, addr: int, write: bool) -> None:
     """do_user_addr_fault(): find the VMA (growing a stack if needed), check access."""
     vma = mm.tree.find(addr)
     if vma is None:
         raise AccessFault("SIGSEGV", f"no mapping at {addr:#x}")
     if vma.vm_start > addr:
         vma = expand_stack_for_fault(mm, vma, addr)
-    if mm.pkey_denies_access(vma.pkey, write):
+    if cast("AddressSpace", mm).pkey_denies_access(vma.pkey, write):
         raise AccessFault("SIGSEGV", f"protection key {vma.pkey} denies access at {addr:#x}")
     if access_error(vma, write):
         raise AccessFault("SIGSEGV", f"{'write' if write else 'read'} not permitted at {addr:#x}")

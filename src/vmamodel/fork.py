@@ -19,6 +19,7 @@ from vmamodel.constants import VM, VM_INIT_DEF_MASK, VM_LOCKED_MASK, VM_UFFD_FLA
 from vmamodel.events import Tracer
 from vmamodel.hooks import maybe_inject, oserror, vma_open
 from vmamodel.inject import Injector
+from vmamodel.mm_types import MM_STRUCT_FIELDS, MmStruct
 from vmamodel.munmap import remove_vma
 from vmamodel.pagetable import PageTable
 from vmamodel.tree import VmaTree
@@ -38,7 +39,7 @@ def mm_init(oldmm: AddressSpace) -> AddressSpace:
     pass to the child). Limits, the break, pkeys and the layout are inherited."""
     cls = type(oldmm)
     mm = cls.__new__(cls)
-    for name in cls.__slots__:
+    for name in mm_struct_fields(cls):
         value = getattr(oldmm, name)
         setattr(mm, name, copy.copy(value) if isinstance(value, (list, dict, set)) else value)
     mm.tree = VmaTree()
@@ -52,6 +53,16 @@ def mm_init(oldmm: AddressSpace) -> AddressSpace:
     mm.tracer = Tracer()
     mm.injector = Injector()
     return mm
+
+
+def mm_struct_fields(cls: type[AddressSpace]) -> tuple[str, ...]:
+    """Every field of an AddressSpace: MmStruct's (a compiled class lists no ``__slots__``)
+    and the ``__slots__`` of the interpreted classes above it."""
+    names = list(MM_STRUCT_FIELDS)
+    for klass in cls.__mro__:
+        if klass is not MmStruct:
+            names.extend(vars(klass).get("__slots__", ()))
+    return tuple(names)
 
 
 def dup_rare_to_child(oldmm: AddressSpace, mm: AddressSpace, tmp: Vma) -> None:

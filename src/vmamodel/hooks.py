@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from vmamodel.constants import PAGE_MASK, ULONG_MAX
 from vmamodel.driver_error import DriverError, DriverFault
@@ -13,6 +13,7 @@ from vmamodel.file import VMA_DUMMY_VM_OPS, File, VmOperations
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma, VmAreaDesc
 
 
@@ -22,7 +23,7 @@ def oserror(err: int, detail: str = "") -> OSError:
     return OSError(err, f"{message}: {detail}" if detail else message)
 
 
-def injected_errno(mm: AddressSpace, point: str) -> int:
+def injected_errno(mm: MmStruct, point: str) -> int:
     """The errno the injector fails ``point`` with this time, or 0; records the
     FaultInjected event. The caller checks ``mm.injector.armed`` first (the fast path)."""
     err = mm.injector.check(point)
@@ -31,7 +32,7 @@ def injected_errno(mm: AddressSpace, point: str) -> int:
     return err
 
 
-def maybe_inject(mm: AddressSpace, point: str) -> None:
+def maybe_inject(mm: MmStruct, point: str) -> None:
     """Raise the OSError injected at ``point``, if any (the caller checks
     ``mm.injector.armed``)."""
     err = injected_errno(mm, point)
@@ -40,17 +41,18 @@ def maybe_inject(mm: AddressSpace, point: str) -> None:
 
 
 def driver_fault(
-    mm: AddressSpace, hook: str, owner: str, vma_id: int | None, original: BaseException
+    mm: MmStruct, hook: str, owner: str, vma_id: int | None, original: BaseException
 ) -> DriverFault:
     """Record a misbehaving hook on ``mm`` (the first one of a call is raised at its end)."""
     error = DriverError(hook, owner, vma_id, original)
-    if mm.pending_driver_error is None:
-        mm.pending_driver_error = error
+    space = cast("AddressSpace", mm)
+    if space.pending_driver_error is None:
+        space.pending_driver_error = error
     return DriverFault(error)
 
 
 def refuse_unbuildable(
-    mm: AddressSpace, hook: str, owner: str, vma_id: int | None, check: Callable[[], None]
+    mm: MmStruct, hook: str, owner: str, vma_id: int | None, check: Callable[[], None]
 ) -> None:
     """Run a check of what a hook left behind that raises TypeError when the driver would not
     compile under the profile (a field or helper it lacks); that is a driver bug: a
@@ -65,7 +67,7 @@ HookArgs = tuple[object, ...] | Callable[[], tuple[object, ...]]
 
 
 def call_hook(
-    mm: AddressSpace,
+    mm: MmStruct,
     hook: str,
     owner: str,
     vma_id: int | None,
@@ -149,11 +151,11 @@ def ops_owner(ops: object) -> str:
     return type(ops).__name__ if ops is not None else "-"
 
 
-def _trace(mm: AddressSpace, hook: str, vma: Vma, args: tuple[object, ...], err: int) -> None:
+def _trace(mm: MmStruct, hook: str, vma: Vma, args: tuple[object, ...], err: int) -> None:
     mm.tracer.emit(HookCall(hook, ops_owner(vma.vm_ops), vma.id, args, err))
 
 
-def vma_close(mm: AddressSpace, vma: Vma) -> None:
+def vma_close(mm: MmStruct, vma: Vma) -> None:
     """vma_close() (mm/util.c): call ->close once, then swap in the dummy ops. ->close
     returns nothing in the kernel: whatever it raises is a DriverError, the VMA is closed
     all the same."""
@@ -166,7 +168,7 @@ def vma_close(mm: AddressSpace, vma: Vma) -> None:
     vma.vm_ops = VMA_DUMMY_VM_OPS
 
 
-def vma_open(mm: AddressSpace, vma: Vma) -> None:
+def vma_open(mm: MmStruct, vma: Vma) -> None:
     """->open on a VMA made from another: a split piece, a fork copy, an mremap copy. It
     returns nothing in the kernel: whatever it raises is a DriverError, the VMA stays."""
     ops = vma.vm_ops
@@ -177,7 +179,7 @@ def vma_open(mm: AddressSpace, vma: Vma) -> None:
     _call_void(mm, "open", ops, vma)
 
 
-def _call_void(mm: AddressSpace, hook: str, ops: VmOperations, vma: Vma) -> None:
+def _call_void(mm: MmStruct, hook: str, ops: VmOperations, vma: Vma) -> None:
     """->open or ->close: a hook that cannot fail."""
     run = ops.open if hook == "open" else ops.close
     assert run is not None
@@ -187,7 +189,7 @@ def _call_void(mm: AddressSpace, hook: str, ops: VmOperations, vma: Vma) -> None
         driver_fault(mm, hook, ops_owner(ops), vma.id, exc)
 
 
-def call_may_split(mm: AddressSpace, vma: Vma, addr: int) -> None:
+def call_may_split(mm: MmStruct, vma: Vma, addr: int) -> None:
     """->may_split in __split_vma and prep_move_vma: an error refuses the split."""
     ops = vma.vm_ops
     if ops is None or ops.may_split is None:
@@ -201,7 +203,7 @@ def call_may_split(mm: AddressSpace, vma: Vma, addr: int) -> None:
         raise error
 
 
-def call_mprotect_hook(mm: AddressSpace, vma: Vma, start: int, end: int, newflags: int) -> None:
+def call_mprotect_hook(mm: MmStruct, vma: Vma, start: int, end: int, newflags: int) -> None:
     """->mprotect in do_mprotect_pkey: an error stops the loop."""
     ops = vma.vm_ops
     if ops is None or ops.mprotect is None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno as errno_mod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from vmamodel.mm_types import InjectorCore
 
 #: Every named failure point and the errno the kernel returns there by default.
 FAILURE_POINTS: dict[str, int] = {
@@ -50,13 +52,12 @@ class _Rule:
     fired: int = 0
 
 
-@dataclass(slots=True)
-class Injector:
-    """Counts how often each armed point is reached and fails the chosen hits."""
+class Injector(InjectorCore):
+    """Counts how often each armed point is reached and fails the chosen hits (the switch
+    ``armed`` and ``check`` are vmamodel.mm_types.InjectorCore, native in the compiled
+    build)."""
 
-    _rules: list[_Rule] = field(default_factory=list)
-    armed: bool = False
-    reached: dict[str, int] = field(default_factory=dict)
+    __slots__ = ()
 
     def add(
         self, point: str, nth: int = 1, errno: int | None = None, repeat: bool = False
@@ -79,18 +80,6 @@ class Injector:
     def remove(self, rule: _Rule) -> None:
         self._rules.remove(rule)
         self.armed = bool(self._rules)
-
-    def check(self, point: str) -> int:
-        """Record that ``point`` was reached; return the errno to fail with, or 0."""
-        self.reached[point] = self.reached.get(point, 0) + 1
-        for rule in self._rules:
-            if rule.point != point:
-                continue
-            rule.seen += 1
-            if rule.seen == rule.nth or (rule.repeat and rule.seen > rule.nth):
-                rule.fired += 1
-                return rule.errno
-        return 0
 
     @contextmanager
     def inject(

@@ -20,7 +20,7 @@ droppable ones; the advice then succeeds and changes nothing.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.constants import (
     MADV_MERGEABLE,
@@ -38,10 +38,11 @@ from vmamodel.hooks import oserror
 if TYPE_CHECKING:
     from vmamodel.file import File
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 #: The flags of VMAs KSM leaves alone (ksm_compatible).
-KSM_INCOMPATIBLE = VM_SHARED | VM_MAYSHARE | VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE
+KSM_INCOMPATIBLE: Final = VM_SHARED | VM_MAYSHARE | VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE
 
 
 def ksm_compatible(file: File | None, vm_flags: int) -> bool:
@@ -60,7 +61,7 @@ def __ksm_should_add_vma(file: File | None, vm_flags: int) -> bool:
     return not vm_flags & VM_MERGEABLE and ksm_compatible(file, vm_flags)
 
 
-def ksm_vma_flags(mm: AddressSpace, file: File | None, vm_flags: int) -> int:
+def ksm_vma_flags(mm: MmStruct, file: File | None, vm_flags: int) -> int:
     """ksm_vma_flags(): the flags of a new VMA, with VM_MERGEABLE under MMF_VM_MERGE_ANY."""
     if mm.ksm_merge_any and __ksm_should_add_vma(file, vm_flags):
         return vm_flags | VM_MERGEABLE

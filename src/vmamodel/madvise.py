@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from vmamodel.constants import (
     MADV_COLD,
@@ -84,6 +84,7 @@ from vmamodel.mseal import can_madvise_modify
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 
@@ -107,7 +108,7 @@ def c_int(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-def madvise_behavior_valid(mm: AddressSpace, behavior: int) -> bool:
+def madvise_behavior_valid(mm: MmStruct, behavior: int) -> bool:
     """madvise_behavior_valid(): the advices this kernel configuration knows."""
     return behavior in _ALWAYS_VALID or (mm.thp_enabled and behavior in _THP_ADVICES)
 
@@ -124,7 +125,7 @@ def check_input_range(start: int, len_in: int) -> None:
         raise oserror(errno.EINVAL, "madvise: range wraps")
 
 
-def do_madvise(mm: AddressSpace, start: int, len_in: int, behavior: int) -> None:
+def do_madvise(mm: MmStruct, start: int, len_in: int, behavior: int) -> None:
     """do_madvise(): validate (EINVAL; an unknown advice fails even with length 0), do
     nothing for an empty range, then populate or walk the VMAs."""
     start &= ULONG_MAX
@@ -151,7 +152,7 @@ def do_madvise(mm: AddressSpace, start: int, len_in: int, behavior: int) -> None
 VmaVisitor = Callable[["Vma | None", "Vma", int, int], "Vma"]
 
 
-def madvise_walk_vmas(mm: AddressSpace, start: int, last_end: int, visit: VmaVisitor) -> None:
+def madvise_walk_vmas(mm: MmStruct, start: int, last_end: int, visit: VmaVisitor) -> None:
     """madvise_walk_vmas(): apply ``visit`` (an advice, or an anonymous name) to each VMA
     part of [start, last_end) in turn. A hole is remembered and reported as ENOMEM at the
     end; a per-VMA error stops the walk."""
@@ -180,10 +181,10 @@ def madvise_walk_vmas(mm: AddressSpace, start: int, last_end: int, visit: VmaVis
 
 
 def madvise_vma_behavior(
-    mm: AddressSpace, behavior: int, prev: Vma | None, vma: Vma, start: int, end: int
+    mm: MmStruct, behavior: int, prev: Vma | None, vma: Vma, start: int, end: int
 ) -> Vma:
     """madvise_vma_behavior(): one VMA part. Returns the VMA that now covers it."""
-    if not can_madvise_modify(mm, vma, behavior):
+    if not can_madvise_modify(cast("AddressSpace", mm), vma, behavior):
         raise oserror(errno.EPERM, "madvise: discarding sealed read-only anonymous memory")
     page_advice = _PAGE_ADVICES.get(behavior)
     if page_advice is not None:
@@ -246,7 +247,7 @@ def madvise_new_flags(vma: Vma, behavior: int) -> int:
 
 
 def madvise_update_vma(
-    mm: AddressSpace, prev: Vma | None, vma: Vma, start: int, end: int, new_flags: int
+    mm: MmStruct, prev: Vma | None, vma: Vma, start: int, end: int, new_flags: int
 ) -> Vma:
     """madvise_update_vma(): nothing when the flags already match; otherwise merge or split
     so that one VMA covers [start, end), then store the flags (with any sticky ones)."""
@@ -264,7 +265,7 @@ def madvise_update_vma(
 # -- page advices -------------------------------------------------------------------------
 
 
-def madvise_dontneed_free(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
+def madvise_dontneed_free(mm: MmStruct, behavior: int, vma: Vma, start: int, end: int) -> None:
     """madvise_dontneed_free(): refused (EINVAL) on VM_PFNMAP, on VM_LOCKED but for
     MADV_DONTNEED_LOCKED, and for MADV_FREE on anything but anonymous memory. DONTNEED
     drops the pages (guard markers stay); FREE only marks them lazily freeable."""
@@ -289,7 +290,7 @@ def madvise_dontneed_free(mm: AddressSpace, behavior: int, vma: Vma, start: int,
     mm.pages.zap(start, end, keep_guards=True)
 
 
-def madvise_remove(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
+def madvise_remove(mm: MmStruct, behavior: int, vma: Vma, start: int, end: int) -> None:
     """madvise_remove(): punch a hole in the file behind a shared writable mapping. EINVAL
     on VM_LOCKED or without a file, EACCES unless shared and may-write."""
     if vma.vm_flags & VM_LOCKED:
@@ -301,7 +302,7 @@ def madvise_remove(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: i
     mm.pages.zap(start, end, keep_guards=True)
 
 
-def madvise_cold_pageout(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
+def madvise_cold_pageout(mm: MmStruct, behavior: int, vma: Vma, start: int, end: int) -> None:
     """madvise_cold() / madvise_pageout(): only can_madv_lru_vma() refuses (EINVAL on
     locked, PFN-mapped or hugetlb memory); the pages stay mapped as far as the VMA layer
     can tell."""
@@ -309,7 +310,7 @@ def madvise_cold_pageout(mm: AddressSpace, behavior: int, vma: Vma, start: int, 
         raise oserror(errno.EINVAL, "madvise: MADV_COLD/PAGEOUT on locked or special memory")
 
 
-def madvise_willneed(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
+def madvise_willneed(mm: MmStruct, behavior: int, vma: Vma, start: int, end: int) -> None:
     """madvise_willneed(): read-ahead or swap-in; never refused with swap configured."""
 
 
@@ -322,7 +323,7 @@ def is_valid_guard_vma(vma: Vma, allow_locked: bool) -> bool:
     return not vma.vm_flags & disallowed
 
 
-def madvise_guard_install(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
+def madvise_guard_install(mm: MmStruct, behavior: int, vma: Vma, start: int, end: int) -> None:
     """madvise_guard_install(): mark the whole VMA VM_MAYBE_GUARD (no split, no merge), give
     an anonymous VMA its anon_vma, zap whatever was faulted in the range and install a guard
     marker on every page of it."""
@@ -341,7 +342,7 @@ def madvise_guard_install(mm: AddressSpace, behavior: int, vma: Vma, start: int,
     pages.guards.update(range(start, end, PAGE_SIZE))
 
 
-def madvise_guard_remove(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
+def madvise_guard_remove(mm: MmStruct, behavior: int, vma: Vma, start: int, end: int) -> None:
     """madvise_guard_remove(): clear the guard markers of the range; allowed on locked VMAs.
     VM_MAYBE_GUARD stays (it only says markers may exist)."""
     if not is_valid_guard_vma(vma, allow_locked=True):
@@ -349,7 +350,7 @@ def madvise_guard_remove(mm: AddressSpace, behavior: int, vma: Vma, start: int, 
     mm.pages.guards.remove_range(start, end)
 
 
-def madvise_collapse(mm: AddressSpace, behavior: int, vma: Vma, start: int, end: int) -> None:
+def madvise_collapse(mm: MmStruct, behavior: int, vma: Vma, start: int, end: int) -> None:
     """madvise_collapse() (mm/khugepaged.c): EINVAL unless the VMA may hold a PMD-sized huge
     page (thp_vma_allowable_order: no VM_NOHUGEPAGE, not special, an aligned 2 MiB block
     inside, file offset aligned alike); a range that contains no whole aligned block
@@ -407,7 +408,7 @@ _PAGE_ADVICES: Final = {
 # -- MADV_POPULATE_(READ|WRITE) -----------------------------------------------------------
 
 
-def populate_vma_refused(mm: AddressSpace, vma: Vma, write: bool) -> bool:
+def populate_vma_refused(mm: MmStruct, vma: Vma, write: bool) -> bool:
     """check_vma_flags() for FOLL_MADV_POPULATE without FOLL_FORCE: PFN and I/O mappings,
     writes without VM_WRITE (or to a shadow stack), reads without VM_READ, and accesses
     the VMA's protection key denies."""
@@ -419,10 +420,10 @@ def populate_vma_refused(mm: AddressSpace, vma: Vma, write: bool) -> bool:
             return True
     elif not flags & VM_READ:
         return True
-    return mm.pkey_denies_access(vma.pkey, write)
+    return cast("AddressSpace", mm).pkey_denies_access(vma.pkey, write)
 
 
-def first_unfaultable(mm: AddressSpace, vma: Vma, start: int, end: int) -> int:
+def first_unfaultable(mm: MmStruct, vma: Vma, start: int, end: int) -> int:
     """The first page of [start, end) whose fault fails (a guard marker: SIGSEGV; a file
     page past the end of the file: SIGBUS), or ``end``."""
     fail = end
@@ -438,7 +439,7 @@ def first_unfaultable(mm: AddressSpace, vma: Vma, start: int, end: int) -> int:
     return fail
 
 
-def faultin_vma_range(mm: AddressSpace, vma: Vma, start: int, end: int, write: bool) -> None:
+def faultin_vma_range(mm: MmStruct, vma: Vma, start: int, end: int, write: bool) -> None:
     """__get_user_pages() over one VMA: fault each page in order until one fails (EFAULT),
     keeping the pages faulted before it. The first fault decides the VMA-level effect (a
     write fault on private memory gives the VMA its anon_vma)."""
@@ -453,7 +454,7 @@ def faultin_vma_range(mm: AddressSpace, vma: Vma, start: int, end: int, write: b
         raise oserror(errno.EFAULT, f"madvise: populate fault failed at {fail:#x}")
 
 
-def madvise_populate(mm: AddressSpace, start: int, end: int, write: bool) -> None:
+def madvise_populate(mm: MmStruct, start: int, end: int, write: bool) -> None:
     """madvise_populate() / faultin_page_range(): walk [start, end) page by page. No VMA at
     an address: ENOMEM; a VMA that refuses the access (check_vma_flags): EINVAL; a failing
     fault (guard marker, past EOF): EFAULT. What was populated before the error stays."""

@@ -26,7 +26,7 @@ from vmamodel.vma import (
 
 if TYPE_CHECKING:
     from vmamodel.file import File
-    from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
 
 
 class MergeState(enum.Enum):
@@ -68,7 +68,7 @@ class VmaMergeStruct:
 
     def __init__(
         self,
-        mm: AddressSpace,
+        mm: MmStruct,
         start: int,
         end: int,
         pgoff: int,
@@ -103,7 +103,7 @@ class VmaMergeStruct:
 
     @classmethod
     def from_vma(
-        cls, mm: AddressSpace, prev: Vma | None, vma: Vma, start: int, end: int
+        cls, mm: MmStruct, prev: Vma | None, vma: Vma, start: int, end: int
     ) -> VmaMergeStruct:
         """VMG_VMA_STATE(): a proposal that copies every attribute of ``vma``."""
         # The class by name, not cls: a native constructor call under mypyc (cls() is a
@@ -185,7 +185,7 @@ def merge_refusal(vmg: VmaMergeStruct, merge_next: bool) -> str | None:
 
 
 
-def vma_pair_refusal(mm: AddressSpace, prev: Vma, vma: Vma) -> str | None:
+def vma_pair_refusal(mm: MmStruct, prev: Vma, vma: Vma) -> str | None:
     """Why two touching VMAs stay two: the rule that would refuse merging all of ``vma`` into
     ``prev`` through vma_merge_existing_range() (as an mprotect of ``vma`` to its own flags
     would try), or None when nothing keeps them apart. The one home of that question for the
@@ -263,7 +263,7 @@ def _undo_dup(dup: Vma | None) -> None:
         dup.fork_child = False
 
 
-def _remove_merged(mm: AddressSpace, first: Vma | None, second: Vma | None) -> None:
+def _remove_merged(mm: MmStruct, first: Vma | None, second: Vma | None) -> None:
     """vma_complete() removal of what a merge absorbed (middle, next, or both, in that
     order): freed without close (merges never remove VMAs with close)."""
     tree = mm.tree
@@ -494,7 +494,7 @@ def vma_modify(vmg: VmaMergeStruct) -> Vma:
 
 
 def vma_modify_flags(
-    mm: AddressSpace, prev: Vma | None, vma: Vma, start: int, end: int, flags: int
+    mm: MmStruct, prev: Vma | None, vma: Vma, start: int, end: int, flags: int
 ) -> tuple[Vma, int]:
     """vma_modify_flags(): returns the VMA now covering [start, end) and the flags to set
     on it (the requested flags plus any sticky flags a merge kept)."""

@@ -38,6 +38,13 @@ from vmamodel.ksm import prctl_memory_merge
 from vmamodel.madvise import do_madvise
 from vmamodel.mbind import kernel_mbind, set_mempolicy_home_node
 from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
+from vmamodel.mm_types import (
+    IdCounter,
+    MmStruct,
+    next_anon_vma_id,
+    next_shmem_ino,
+    next_vma_id,
+)
 from vmamodel.mmap import ksys_mmap_pgoff
 from vmamodel.mprotect import do_mprotect_pkey
 from vmamodel.mremap import do_mremap
@@ -130,7 +137,7 @@ def _check_options(options: dict[str, Any]) -> None:
         raise ValueError("AddressSpace(start_data=..., end_data=...): start_data > end_data")
 
 
-class AddressSpace:
+class AddressSpace(MmStruct):
     """A model of one process's address space (mm_struct) on x86-64 with 4 KiB pages.
 
     Every syscall method raises ``OSError`` with the kernel's errno and otherwise returns
@@ -140,23 +147,20 @@ class AddressSpace:
     segment that RLIMIT_DATA also counts).
     """
 
-    # Slots, not a __dict__: the compiled modules read and write these attributes on every
-    # call through the generic attribute protocol, where a slot is a descriptor away and a
-    # __dict__ a key lookup (about 10% of a compiled mmap + munmap).
+    # The fields the compiled hot paths use live in MmStruct (native there); these are the
+    # rest, in slots: the entry points and the rarer paths reach them by attribute lookup
+    # (debug and pending_driver_error too: every entry point reads them, and interpreted
+    # code reads a slot faster than a native field's descriptor).
     __slots__ = (
-        "_anon_ids", "_execute_only_pkey", "_shmem_inos", "_vma_ids", "aio_contexts", "aio_inos",
-        "aio_max_nr", "anon_vma_name_enabled", "cap_ipc_lock", "cap_sys_rawio",
-        "commit_limit_pages", "committed_pages", "current_brk", "data_vm", "debug", "def_flags",
-        "end_data", "exec_vm", "gate_vma", "hugetlb_pool", "injector", "ipc_ns", "ksm_merge_any",
-        "legacy_layout", "locked_vm", "map_count", "max_lfs_pages", "max_map_count",
-        "mems_allowed", "mmap_base", "mmap_legacy_base", "mmap_min_addr", "overcommit_memory",
-        "pages", "pending_driver_error", "pkey_allocation_map", "pkeys_enabled", "pkru",
-        "possible_cpus", "profile", "read_implies_exec", "rlimit_as", "rlimit_data",
-        "rlimit_data_max", "rlimit_memlock", "rlimit_stack", "shmem_huge", "stack_guard_gap",
-        "stack_vm", "start_brk", "start_data", "start_stack", "task_size", "thp_enabled",
-        "total_swap_pages", "total_vm", "totalram_pages", "tracer", "tree", "uffd_ctxs",
-        "vm_policies",
+        "_execute_only_pkey", "aio_contexts", "aio_inos", "aio_max_nr", "anon_vma_name_enabled",
+        "current_brk", "debug", "end_data", "gate_vma", "hugetlb_pool", "ipc_ns",
+        "mems_allowed", "pending_driver_error", "pkey_allocation_map", "pkru", "possible_cpus",
+        "start_brk", "start_data", "start_stack",
     )
+
+    # Narrower than MmStruct's: the interpreted callers subscribe, collect and inject.
+    tracer: Tracer
+    injector: Injector
 
     def __init__(
         self,
@@ -199,15 +203,15 @@ class AddressSpace:
             else mmap_base
         )
         self.mmap_legacy_base = page_align(task_size // 3)
-        self.legacy_layout = legacy_layout
+        self.legacy_layout = bool(legacy_layout)
         self.profile = get_profile(profile)
         self.rlimit_stack = rlimit_stack
         self.rlimit_as = rlimit_as
         self.rlimit_data = rlimit_data
         self.rlimit_data_max = rlimit_data
         self.rlimit_memlock = rlimit_memlock
-        self.cap_ipc_lock = cap_ipc_lock
-        self.cap_sys_rawio = cap_sys_rawio
+        self.cap_ipc_lock = bool(cap_ipc_lock)
+        self.cap_sys_rawio = bool(cap_sys_rawio)
         self.overcommit_memory = overcommit_memory
         self.totalram_pages = totalram_pages
         self.anon_vma_name_enabled = anon_vma_name  # CONFIG_ANON_VMA_NAME
@@ -215,16 +219,16 @@ class AddressSpace:
         self.commit_limit_pages = totalram_pages
         self.committed_pages = 0
         self.max_lfs_pages = MAX_LFS_PAGES
-        self.thp_enabled = thp_enabled
+        self.thp_enabled = bool(thp_enabled)
         self.shmem_huge = ShmemHuge() if shmem_huge is None else shmem_huge
-        self.read_implies_exec = read_implies_exec
-        self.pkeys_enabled = pkeys
+        self.read_implies_exec = bool(read_implies_exec)
+        self.pkeys_enabled = bool(pkeys)
         # mm->context and the calling thread's PKRU as exec leaves them (init_new_context
         # sets the context only with PKU; without, it stays zero).
         self.pkey_allocation_map = 1 if pkeys else 0
         self._execute_only_pkey = -1 if pkeys else 0
         self.pkru = INIT_PKRU_VALUE if pkeys else 0
-        self.debug = debug
+        self.debug = bool(debug)
         # A misbehaving driver hook of the running call (vmamodel.driver_error.DriverError).
         self.pending_driver_error: DriverError | None = None
 
@@ -259,21 +263,23 @@ class AddressSpace:
         self.gate_vma: Vma | None = None
         self.tracer = Tracer()
         self.injector = Injector()
-        self._vma_ids = itertools.count(1)
-        self._anon_ids = itertools.count(1)
-        self._shmem_inos = itertools.count(1)
+        self.vma_ids = IdCounter()
+        self.anon_ids = IdCounter()
+        self.shmem_inos = IdCounter()
 
     # -- identities ---------------------------------------------------------------------
 
     def next_vma_id(self) -> int:
-        return next(self._vma_ids)
+        """The next VMA id (vmamodel.mm_types.next_vma_id, which compiled callers use)."""
+        return next_vma_id(self)
 
     def next_anon_vma_id(self) -> int:
-        return next(self._anon_ids)
+        """The next anon_vma id (vmamodel.mm_types.next_anon_vma_id)."""
+        return next_anon_vma_id(self)
 
     def next_shmem_ino(self) -> int:
         """get_next_ino() for the shmem files of shared anonymous mappings."""
-        return next(self._shmem_inos)
+        return next_shmem_ino(self)
 
     # -- protection keys (arch/x86/mm/pkeys.c) -------------------------------------------
 

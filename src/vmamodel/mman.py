@@ -24,7 +24,7 @@ from vmamodel.constants import (
 
 if TYPE_CHECKING:
     from vmamodel.file import File
-    from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
 
 
 def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
@@ -40,7 +40,7 @@ def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
     return flags
 
 
-def calc_vm_flag_bits(mm: AddressSpace, file: File | None, flags: int) -> int:
+def calc_vm_flag_bits(mm: MmStruct, file: File | None, flags: int) -> int:
     """calc_vm_flag_bits(): MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC and MAP_STACK (which asks for
     VM_NOHUGEPAGE on THP kernels), taken from the raw flags."""
     vm_flags = 0

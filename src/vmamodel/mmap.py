@@ -6,7 +6,7 @@ completion of mmap actions (mm/util.c) that ends in vm_ops->mapped.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vmamodel.accounting import (
     OVERCOMMIT_NEVER,
@@ -70,6 +70,7 @@ from vmamodel.hooks import (
 from vmamodel.hugetlb import map_hugetlb_file
 from vmamodel.ksm import can_set_ksm_flags_early, ksm_vma_flags
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
+from vmamodel.mm_types import next_shmem_ino, next_vma_id
 from vmamodel.mman import calc_vm_flag_bits, calc_vm_prot_bits
 from vmamodel.mmap_action import (
     MmapAction,
@@ -91,10 +92,11 @@ from vmamodel.vma import Vma, VmAreaDesc, vm_get_page_prot, vma_set_page_prot
 if TYPE_CHECKING:
     from vmamodel.file import VmOperations
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
 
 
 
-def round_hint_to_min(mm: AddressSpace, hint: int) -> int:
+def round_hint_to_min(mm: MmStruct, hint: int) -> int:
     """round_hint_to_min(): page-align a hint; raise a low one to mmap_min_addr."""
     hint &= PAGE_MASK
     if hint and hint < mm.mmap_min_addr:
@@ -102,7 +104,7 @@ def round_hint_to_min(mm: AddressSpace, hint: int) -> int:
     return hint
 
 
-def _file_flags(mm: AddressSpace, file: File, flags: int, prot: int, vm_flags: int) -> int:
+def _file_flags(mm: MmStruct, file: File, flags: int, prot: int, vm_flags: int) -> int:
     """The file branch of do_mmap(): the MAP_TYPE checks and VM_SHARED/VM_MAYSHARE."""
     map_type = flags & MAP_TYPE
     if map_type not in (MAP_SHARED, MAP_SHARED_VALIDATE, MAP_PRIVATE):
@@ -164,7 +166,7 @@ def hstate_sizelog(page_size_log: int) -> int | None:
 
 
 def ksys_mmap_pgoff(
-    mm: AddressSpace,
+    mm: MmStruct,
     addr: int,
     length: int,
     prot: int,
@@ -190,12 +192,12 @@ def ksys_mmap_pgoff(
         elif flags & MAP_HUGETLB:
             raise oserror(errno.EINVAL, "mmap: MAP_HUGETLB on a file that is not hugetlbfs")
     elif flags & MAP_HUGETLB:
-        file, length = map_hugetlb_file(mm, length, flags)
+        file, length = map_hugetlb_file(cast("AddressSpace", mm), length, flags)
     return vm_mmap_pgoff(mm, file, addr, length, prot, flags, pgoff)
 
 
 def vm_mmap_pgoff(
-    mm: AddressSpace, file: File | None, addr: int, length: int, prot: int, flags: int, pgoff: int
+    mm: MmStruct, file: File | None, addr: int, length: int, prot: int, flags: int, pgoff: int
 ) -> int:
     """vm_mmap_pgoff(): do_mmap(), then populate the range when do_mmap() asked for it (the
     kernel does this after dropping mmap_lock, so a failed populate never fails the call)."""
@@ -206,7 +208,7 @@ def vm_mmap_pgoff(
 
 
 def do_mmap(
-    mm: AddressSpace, addr: int, length: int, prot: int, flags: int, file: File | None, pgoff: int
+    mm: MmStruct, addr: int, length: int, prot: int, flags: int, file: File | None, pgoff: int
 ) -> tuple[int, int]:
     """do_mmap(): checks in the kernel's order, vm_flags, placement, mmap_region(). Returns the
     address and how many bytes vm_mmap_pgoff() must populate (0: none)."""
@@ -228,7 +230,7 @@ def do_mmap(
     if mm.injector.armed:
         maybe_inject(mm, "max_map_count")
     # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
-    pkey = mm.execute_only_pkey() if prot == PROT_EXEC else 0
+    pkey = cast("AddressSpace", mm).execute_only_pkey() if prot == PROT_EXEC else 0
     vm_flags: int = (
         calc_vm_prot_bits(prot, pkey if pkey > 0 else 0) | calc_vm_flag_bits(mm, file, flags)
         | mm.def_flags
@@ -237,9 +239,9 @@ def do_mmap(
     addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
     if flags & MAP_FIXED_NOREPLACE and mm.tree.find_intersection(addr, addr + length):
         raise oserror(errno.EEXIST, "mmap: MAP_FIXED_NOREPLACE over an existing mapping")
-    if flags & MAP_LOCKED and not mm.can_do_mlock():
+    if flags & MAP_LOCKED and not cast("AddressSpace", mm).can_do_mlock():
         raise oserror(errno.EPERM, "mmap: MAP_LOCKED without mlock permission")
-    if vm_flags & VM_LOCKED and not mm.mlock_future_ok(vm_flags, length):
+    if vm_flags & VM_LOCKED and not cast("AddressSpace", mm).mlock_future_ok(vm_flags, length):
         raise oserror(errno.EAGAIN, "mmap: over RLIMIT_MEMLOCK")
     if file is not None:
         if file.kind == "regular" and (
@@ -259,7 +261,7 @@ def do_mmap(
 
 
 def mmap_region(
-    mm: AddressSpace, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
+    mm: MmStruct, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
 ) -> int:
     """mmap_region(): a write-sealed memfd refuses a shared writable mapping (EPERM)."""
     if file is not None and vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_SHARED | VM_MAYWRITE:
@@ -309,7 +311,7 @@ class MmapState(VmaMunmapStruct):
         self.file_doesnt_need_get = False
 
 
-def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
+def __mmap_setup(mm: MmStruct, map: MmapState) -> None:
     """__mmap_setup(): gather what the range overlaps, check limits, charge the commit,
     and (past the point of no return for the old mappings) ->close them."""
     # One walk answers both cases: the first VMA ending above addr (in the range, or the
@@ -336,7 +338,7 @@ def __mmap_setup(mm: AddressSpace, map: MmapState) -> None:
     vms_clean_up_area(mm, map)
 
 
-def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDesc:
+def call_mmap_prepare(mm: MmStruct, map: MmapState, file: File) -> VmAreaDesc:
     """call_mmap_prepare(): the driver edits a vm_area_desc before any VMA exists, then
     (v4 and later) its action is prepared; the permitted fields are copied back."""
 
@@ -357,8 +359,8 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
     # Under 6.18 this refuses any use of desc.action, and ops with mapped are refused: a
     # driver using either would not compile there.
     def prepare() -> None:
-        mmap_action_prepare(mm, desc)
-        refuse_mapped_without_profile(mm, desc.vm_ops)
+        mmap_action_prepare(cast("AddressSpace", mm), desc)
+        refuse_mapped_without_profile(cast("AddressSpace", mm), desc.vm_ops)
 
     refuse_unbuildable(mm, "mmap_prepare", ops_owner(file.f_op), None, prepare)
     map.pgoff = desc.pgoff
@@ -372,7 +374,7 @@ def call_mmap_prepare(mm: AddressSpace, map: MmapState, file: File) -> VmAreaDes
     return desc
 
 
-def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
+def __mmap_new_file_vma(mm: MmStruct, map: MmapState, vma: Vma) -> None:
     """__mmap_new_file_vma(): attach the file; a legacy driver's .mmap runs on the VMA
     before it is in the tree. If it fails, the VMA is dropped without ->close."""
 
@@ -383,7 +385,7 @@ def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
     if file.f_op is None or file.f_op.mmap is None:
         return
     try:
-        vfs_mmap(mm, file, vma)
+        vfs_mmap(cast("AddressSpace", mm), file, vma)
     except OSError:
         # mmap_file(): no further hooks may run on a half-made VMA; unmap_region() undoes
         # whatever the driver already mapped (a remap done before a later step failed).
@@ -404,12 +406,12 @@ def __mmap_new_file_vma(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
     map.flags = vma.vm_flags
 
 
-def __mmap_new_vma(mm: AddressSpace, map: MmapState) -> Vma:
+def __mmap_new_vma(mm: MmStruct, map: MmapState) -> Vma:
     """__mmap_new_vma(): allocate and insert a VMA because the range did not merge."""
     armed = mm.injector.armed
     if armed:
         maybe_inject(mm, "vma_alloc")
-    vma = Vma(mm, mm.next_vma_id(), map.addr, map.end, map.pgoff, map.flags)
+    vma = Vma(mm, next_vma_id(mm), map.addr, map.end, map.pgoff, map.flags)
     vma.vm_page_prot = map.page_prot
     if armed:
         maybe_inject(mm, "vma_prealloc")
@@ -426,12 +428,12 @@ def __mmap_new_vma(mm: AddressSpace, map: MmapState) -> Vma:
     return vma
 
 
-def shmem_zero_setup(mm: AddressSpace, vma: Vma) -> None:
+def shmem_zero_setup(mm: MmStruct, vma: Vma) -> None:
     """shmem_zero_setup(): a shared anonymous mapping gets its own /dev/zero shmem file."""
 
     if mm.injector.armed:
         maybe_inject(mm, "shmem_zero_setup")
-    file = shmem_zero_file(mm.next_shmem_ino())
+    file = shmem_zero_file(next_shmem_ino(mm))
     file.size = vma.vm_end - vma.vm_start
     vma.vm_file = file
     vma.vm_ops = SHMEM_VM_OPS
@@ -442,7 +444,7 @@ def vma_supports_mlock(vma: Vma) -> bool:
     return not vma.vm_flags & (VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE)
 
 
-def __mmap_complete(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
+def __mmap_complete(mm: MmStruct, map: MmapState, vma: Vma) -> None:
     """__mmap_complete(): finish unmapping what was replaced, then the statistics."""
     flags = vma.vm_flags
     vms_complete_munmap_vmas(mm, map, "replaced by MAP_FIXED")
@@ -456,7 +458,7 @@ def __mmap_complete(mm: AddressSpace, map: MmapState, vma: Vma) -> None:
 
 
 def __mmap_region(
-    mm: AddressSpace, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
+    mm: MmStruct, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
 ) -> int:
     """__mmap_region(): the mapping pipeline, step by step as the kernel runs it.
 
@@ -507,5 +509,5 @@ def __mmap_region(
     __mmap_complete(mm, map, vma)
     if have_mmap_prepare and allocated_new and mm.profile.has_actions and desc is not None:
 
-        mmap_action_complete(mm, vma, desc.action, is_compat=False)
+        mmap_action_complete(cast("AddressSpace", mm), vma, desc.action, is_compat=False)
     return addr

@@ -21,7 +21,7 @@ import enum
 import errno as E
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vmamodel.constants import (
     PAGE_MASK,
@@ -671,7 +671,7 @@ def mm_of(vma: Vma) -> AddressSpace:
     mm = vma.vm_mm
     if mm is None:
         raise ValueError(f"{vma!r} has no vm_mm")
-    return mm
+    return cast("AddressSpace", mm)
 
 
 def remap_pfn_range(vma: Vma, addr: int, pfn: int, size: int, prot: int) -> None:

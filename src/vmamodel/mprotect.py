@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from vmamodel.accounting import (
     may_expand_vm,
@@ -46,6 +46,7 @@ from vmamodel.vma import vma_set_page_prot
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 #: Both grows bits, and the other PROT bits mprotect(2) accepts. Final: under mypyc a static
@@ -55,7 +56,7 @@ _PROT_KNOWN: Final = PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM
 
 
 def mprotect_fixup(
-    mm: AddressSpace, vma: Vma, prev: Vma | None, start: int, end: int, newflags: int
+    mm: MmStruct, vma: Vma, prev: Vma | None, start: int, end: int, newflags: int
 ) -> Vma:
     """mprotect_fixup(): account, merge or split, then set the flags on [start, end).
     Returns the VMA that now covers the range (which may extend beyond it after a merge)."""
@@ -98,27 +99,27 @@ def mprotect_fixup(
     return vma
 
 
-def arch_override_mprotect_pkey(mm: AddressSpace, vma: Vma, prot: int, pkey: int = -1) -> int:
+def arch_override_mprotect_pkey(mm: MmStruct, vma: Vma, prot: int, pkey: int = -1) -> int:
     """__arch_override_mprotect_pkey(): a key from pkey_mprotect() wins; PROT_EXEC alone
     takes the execute-only key; leaving exec-only drops it back to key 0; anything else keeps
     the VMA's key. Without PKU every VMA keeps key 0."""
     if pkey != -1:
         return pkey if mm.pkeys_enabled else 0
     if prot == PROT_EXEC:
-        pkey = mm.execute_only_pkey()
+        pkey = cast("AddressSpace", mm).execute_only_pkey()
         if pkey > 0:
             return pkey
     elif (
         vma.vm_flags & VM_ACCESS_FLAGS == VM_EXEC
         and mm.pkeys_enabled
-        and vma.pkey == mm._execute_only_pkey
+        and vma.pkey == cast("AddressSpace", mm)._execute_only_pkey
     ):
         return 0
     return vma.pkey
 
 
 def do_mprotect_pkey(
-    mm: AddressSpace, start: int, length: int, prot: int, pkey: int = -1
+    mm: MmStruct, start: int, length: int, prot: int, pkey: int = -1
 ) -> None:
     """do_mprotect_pkey(): validate, then change each VMA of [start, start+len) in turn.
     A hole stops the walk with ENOMEM, keeping the changes already made. ``pkey`` -1 is
@@ -138,7 +139,7 @@ def do_mprotect_pkey(
     if prot & ~_PROT_KNOWN:
         raise oserror(errno.EINVAL, "mprotect: unknown PROT bits")
     if pkey != -1:
-        check_pkey(mm, pkey)
+        check_pkey(cast("AddressSpace", mm), pkey)
     vma = mm.tree.find_intersection(start, end)
     if vma is None:
         raise oserror(errno.ENOMEM, "mprotect: nothing mapped in the range")
@@ -154,7 +155,7 @@ def do_mprotect_pkey(
 
 
 def _mprotect_walk(
-    mm: AddressSpace, vma: Vma, start: int, end: int, prot: int, req_pkey: int = -1
+    mm: MmStruct, vma: Vma, start: int, end: int, prot: int, req_pkey: int = -1
 ) -> None:
     """do_mprotect_pkey(), its loop over the VMAs of [start, end): a hole ends it with
     ENOMEM; it stops once a VMA reaches end (the next one could only start at or above)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import errno
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from vmamodel.accounting import (
     may_expand_vm,
@@ -70,6 +70,7 @@ from vmamodel.vma import vma_dup
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 MREMAP_VALID: Final = MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP
@@ -151,7 +152,7 @@ class VmaRemapStruct:
 
 
 def do_mremap(
-    mm: AddressSpace, old_addr: int, old_len: int, new_len: int, flags: int, new_addr: int
+    mm: MmStruct, old_addr: int, old_len: int, new_len: int, flags: int, new_addr: int
 ) -> int:
     """SYSCALL mremap → do_mremap(): align the lengths, check the arguments, then move
     several VMAs (MREMAP_FIXED, same length), or resize/move the VMA at ``old_addr``.
@@ -176,7 +177,7 @@ def do_mremap(
     return result
 
 
-def check_mremap_params(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
+def check_mremap_params(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """check_mremap_params(): the checks made before any VMA is looked at."""
     if vrm.flags & ~MREMAP_VALID:
         raise oserror(errno.EINVAL, "mremap: unknown flags")
@@ -216,7 +217,7 @@ def align_hugetlb(vrm: VmaRemapStruct, vma: Vma) -> bool:
     return vrm.new_len <= vrm.old_len
 
 
-def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
+def check_prep_vma(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """check_prep_vma(): classify the request and check it against the VMA at ``addr``.
     A call that neither grows nor moves is not checked further (a shrink or a no-op may
     span several VMAs and holes)."""
@@ -249,7 +250,7 @@ def check_prep_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     _check_growth(mm, vrm, vma)
 
 
-def _check_growth(mm: AddressSpace, vrm: VmaRemapStruct, vma: Vma) -> None:
+def _check_growth(mm: MmStruct, vrm: VmaRemapStruct, vma: Vma) -> None:
     """The tail of check_prep_vma() for a growing mapping: offset overflow, VMAs that may
     not grow, RLIMIT_MEMLOCK and RLIMIT_AS/RLIMIT_DATA."""
     if vma.vm_flags & VM_LOCKED:
@@ -259,7 +260,7 @@ def _check_growth(mm: AddressSpace, vrm: VmaRemapStruct, vma: Vma) -> None:
         raise oserror(errno.EINVAL, "mremap: file offset overflows")
     if vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
         raise oserror(errno.EFAULT, "mremap: VM_DONTEXPAND/VM_PFNMAP cannot grow")
-    if not mm.mlock_future_ok(vma.vm_flags & VM_LOCKED, vrm.delta):
+    if not cast("AddressSpace", mm).mlock_future_ok(vma.vm_flags & VM_LOCKED, vrm.delta):
         raise oserror(errno.EAGAIN, "mremap: over RLIMIT_MEMLOCK")
     if not may_expand_vm(mm, vma.vm_flags, vrm.delta >> PAGE_SHIFT):
         raise oserror(errno.ENOMEM, "mremap: over RLIMIT_AS or RLIMIT_DATA")
@@ -279,7 +280,7 @@ def vma_multi_allowed(vma: Vma) -> bool:
     return file.shmem or file.f_op.get_unmapped_area is thp_get_unmapped_area
 
 
-def remap_move(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
+def remap_move(mm: MmStruct, vrm: VmaRemapStruct) -> int:
     """remap_move(): move every VMA of [addr, addr+old_len) to the same offset from
     new_addr (gaps between them are kept, and what lies in a gap at the target stays).
     The range must start inside a VMA; a failure leaves the VMAs moved so far moved."""
@@ -316,7 +317,7 @@ def remap_move(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
 # -- resizing in place ------------------------------------------------------------------------
 
 
-def mremap_at(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
+def mremap_at(mm: MmStruct, vrm: VmaRemapStruct) -> int:
     """mremap_at(): no new address asked for: nothing to do, shrink, or grow."""
     if vrm.remap_type is MremapType.NO_RESIZE:
         return vrm.addr
@@ -326,7 +327,7 @@ def mremap_at(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
     return expand_vma(mm, vrm)
 
 
-def shrink_vma(mm: AddressSpace, vrm: VmaRemapStruct, reload: bool) -> None:
+def shrink_vma(mm: MmStruct, vrm: VmaRemapStruct, reload: bool) -> None:
     """shrink_vma(): unmap [addr+new_len, addr+old_len), whatever VMAs lie there; with
     ``reload`` (a move follows) the VMA at ``addr`` must still exist."""
     do_munmap(mm, (vrm.addr + vrm.new_len) & ULONG_MAX, vrm.delta)
@@ -337,7 +338,7 @@ def shrink_vma(mm: AddressSpace, vrm: VmaRemapStruct, reload: bool) -> None:
             raise oserror(errno.EFAULT, "mremap: the VMA went away")
 
 
-def expand_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
+def expand_vma(mm: MmStruct, vrm: VmaRemapStruct) -> int:
     """expand_vma(): grow in place when the range ends at the VMA's end and the space
     after it is free; otherwise move (MREMAP_MAYMOVE) or fail with ENOMEM."""
     if vrm_can_expand_in_place(mm, vrm):
@@ -349,7 +350,7 @@ def expand_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
     return move_vma(mm, vrm)
 
 
-def vma_expandable(mm: AddressSpace, vma: Vma, delta: int) -> bool:
+def vma_expandable(mm: MmStruct, vma: Vma, delta: int) -> bool:
     """vma_expandable(): nothing in [vm_end, vm_end+delta), and the grown range is a valid
     MAP_FIXED placement."""
     end = vma.vm_end + delta
@@ -364,13 +365,13 @@ def vma_expandable(mm: AddressSpace, vma: Vma, delta: int) -> bool:
     return True
 
 
-def vrm_can_expand_in_place(mm: AddressSpace, vrm: VmaRemapStruct) -> bool:
+def vrm_can_expand_in_place(mm: MmStruct, vrm: VmaRemapStruct) -> bool:
     """vrm_can_expand_in_place()."""
     vma = vrm.source()
     return vma.vm_end - vrm.addr == vrm.old_len and vma_expandable(mm, vma, vrm.delta)
 
 
-def vma_merge_extend(mm: AddressSpace, vma: Vma, delta: int) -> Vma | None:
+def vma_merge_extend(mm: MmStruct, vma: Vma, delta: int) -> Vma | None:
     """vma_merge_extend() (mm/vma.c): a new-range merge of [vm_end, vm_end+delta) with the
     VMA itself as prev, which also takes in the next VMA when it becomes adjacent and is
     compatible. None when nothing merged (a VM_SPECIAL VMA, or an allocation failure)."""
@@ -380,7 +381,7 @@ def vma_merge_extend(mm: AddressSpace, vma: Vma, delta: int) -> Vma | None:
     return vma_merge_new_range(vmg)
 
 
-def expand_vma_in_place(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
+def expand_vma_in_place(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """expand_vma_in_place(): charge, merge-extend, account."""
     vrm_calc_charge(mm, vrm)
     vma = vma_merge_extend(mm, vrm.source(), vrm.delta)
@@ -398,7 +399,7 @@ def expand_vma_in_place(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
 # -- moving one VMA -------------------------------------------------------------------------
 
 
-def mremap_to(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
+def mremap_to(mm: MmStruct, vrm: VmaRemapStruct) -> int:
     """mremap_to(): MREMAP_FIXED unmaps the target first; a shrink is done before the
     move; MREMAP_DONTUNMAP needs RLIMIT_AS room for a second copy."""
     if vrm.flags & MREMAP_FIXED:
@@ -416,7 +417,7 @@ def mremap_to(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
     return move_vma(mm, vrm)
 
 
-def vrm_set_new_addr(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
+def vrm_set_new_addr(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """vrm_set_new_addr(): place the target like mmap would: MAP_FIXED for MREMAP_FIXED,
     new_addr as a hint for MREMAP_DONTUNMAP alone, anywhere otherwise."""
     vma = vrm.source()
@@ -428,7 +429,7 @@ def vrm_set_new_addr(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     vrm.new_addr = get_unmapped_area(mm, vma.vm_file, hint, vrm.new_len, pgoff, map_flags)
 
 
-def vrm_calc_charge(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
+def vrm_calc_charge(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """vrm_calc_charge(): an accounted VMA is charged the growth, or the whole new length
     for MREMAP_DONTUNMAP (the old copy stays charged)."""
     vrm.charged = 0
@@ -442,14 +443,14 @@ def vrm_calc_charge(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
     vrm.charged = pages
 
 
-def vrm_uncharge(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
+def vrm_uncharge(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """vrm_uncharge()."""
     if vrm.source().vm_flags & VM_ACCOUNT:
         vm_unacct_memory(mm, vrm.charged)
         vrm.charged = 0
 
 
-def vrm_stat_account(mm: AddressSpace, vrm: VmaRemapStruct, nbytes: int) -> None:
+def vrm_stat_account(mm: MmStruct, vrm: VmaRemapStruct, nbytes: int) -> None:
     """vrm_stat_account(): total/exec/stack/data and locked_vm grow by ``nbytes``."""
     vma = vrm.source()
     pages = nbytes >> PAGE_SHIFT
@@ -458,7 +459,7 @@ def vrm_stat_account(mm: AddressSpace, vrm: VmaRemapStruct, nbytes: int) -> None
         mm.locked_vm += pages
 
 
-def prep_move_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
+def prep_move_vma(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """prep_move_vma(): map_count headroom for a copy plus a split source, and ->may_split
     at each end of the source range that is not already a VMA boundary."""
     vma = vrm.source()
@@ -474,7 +475,7 @@ def prep_move_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
         call_may_split(mm, vma, vrm.addr + vrm.old_len)
 
 
-def move_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
+def move_vma(mm: MmStruct, vrm: VmaRemapStruct) -> int:
     """move_vma(): copy the VMA and its pages to new_addr, then unmap the source (or, for
     MREMAP_DONTUNMAP, leave it empty). When the copy exists but the move failed, the copy
     is what gets unmapped and the error is returned."""
@@ -486,7 +487,8 @@ def move_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
         raise err
     vrm_stat_account(mm, vrm, vrm.new_len)
     if mm.uffd_ctxs:
-        userfaultfd_reset_ctx(mm, new_vma)  # mremap_userfaultfd_prep without EVENT_REMAP
+        # mremap_userfaultfd_prep without EVENT_REMAP
+        userfaultfd_reset_ctx(cast("AddressSpace", mm), new_vma)
     if err is None and vrm.flags & MREMAP_DONTUNMAP:
         dontunmap_complete(mm, vrm, new_vma)
     else:
@@ -496,7 +498,7 @@ def move_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> int:
     return vrm.new_addr
 
 
-def copy_vma_and_data(mm: AddressSpace, vrm: VmaRemapStruct) -> tuple[Vma | None, OSError | None]:
+def copy_vma_and_data(mm: MmStruct, vrm: VmaRemapStruct) -> tuple[Vma | None, OSError | None]:
     """copy_vma_and_data(): the new VMA (or the neighbour it merged into), then the page
     tables, then ``vm_ops->mremap``. On a failure after the copy the pages go back and the
     request is turned around so that the new range is the one unmapped."""
@@ -525,7 +527,7 @@ def copy_vma_and_data(mm: AddressSpace, vrm: VmaRemapStruct) -> tuple[Vma | None
     return new_vma, err
 
 
-def move_page_tables(mm: AddressSpace, old_addr: int, new_addr: int, length: int) -> int:
+def move_page_tables(mm: MmStruct, old_addr: int, new_addr: int, length: int) -> int:
     """move_page_tables(): pages and guard markers follow the move. Returns the bytes
     moved; the "move_page_tables" failure point makes it move none."""
     if not length:
@@ -539,7 +541,7 @@ def move_page_tables(mm: AddressSpace, old_addr: int, new_addr: int, length: int
     return length
 
 
-def call_mremap_hook(mm: AddressSpace, vma: Vma, new_vma: Vma) -> None:
+def call_mremap_hook(mm: MmStruct, vma: Vma, new_vma: Vma) -> None:
     """``vma->vm_ops->mremap(new_vma)``: the driver is told the mapping moved; an error
     undoes the move."""
     ops = vma.vm_ops
@@ -554,7 +556,7 @@ def call_mremap_hook(mm: AddressSpace, vma: Vma, new_vma: Vma) -> None:
 
 
 def copy_vma(
-    mm: AddressSpace, vma: Vma, addr: int, length: int, pgoff: int
+    mm: MmStruct, vma: Vma, addr: int, length: int, pgoff: int
 ) -> tuple[Vma, Vma] | None:
     """copy_vma() (mm/vma.c): merge [addr, addr+length) with its neighbours as a copy of
     ``vma`` (vma_merge_copied_range), or make a new VMA (->open runs on it). An unfaulted
@@ -581,7 +583,7 @@ def copy_vma(
     return None if new_vma is None else (new_vma, vma)
 
 
-def _copy_vma_new(mm: AddressSpace, vma: Vma, addr: int, length: int, pgoff: int) -> Vma | None:
+def _copy_vma_new(mm: MmStruct, vma: Vma, addr: int, length: int, pgoff: int) -> Vma | None:
     """The no-merge half of copy_vma(): duplicate, open, link. A failure to link closes the
     copy again (->close after ->open)."""
     if mm.injector.armed:
@@ -607,7 +609,7 @@ def _copy_vma_new(mm: AddressSpace, vma: Vma, addr: int, length: int, pgoff: int
     return new_vma
 
 
-def unmap_source_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
+def unmap_source_vma(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """unmap_source_vma(): munmap [addr, addr+old_len) without un-charging what moved
     (VM_ACCOUNT is cleared for the unmap and set again on the pieces that remain). If the
     unmap fails the charge is taken again and VM_ACCOUNT stays cleared, as in the kernel."""
@@ -632,12 +634,12 @@ def unmap_source_vma(mm: AddressSpace, vrm: VmaRemapStruct) -> None:
         _set_account(mm, mm.tree.find(addr))
 
 
-def _set_account(mm: AddressSpace, vma: Vma | None) -> None:
+def _set_account(mm: MmStruct, vma: Vma | None) -> None:
     assert vma is not None
     vma.vm_flags |= VM_ACCOUNT
 
 
-def dontunmap_complete(mm: AddressSpace, vrm: VmaRemapStruct, new_vma: Vma) -> None:
+def dontunmap_complete(mm: MmStruct, vrm: VmaRemapStruct, new_vma: Vma) -> None:
     """dontunmap_complete(): the old VMA stays, emptied; it loses VM_LOCKED/LOCKONFAULT
     (locked_vm is not lowered), keeps VM_ACCOUNT, and drops its anon_vma when the whole
     VMA was moved (so it merges like a never-faulted VMA afterwards)."""

@@ -18,7 +18,7 @@ from vmamodel.hooks import maybe_inject, oserror, vma_close
 from vmamodel.vma import __split_vma, drop_rare_fields
 
 if TYPE_CHECKING:
-    from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 
@@ -55,7 +55,7 @@ class VmaMunmapStruct:
         self.clear_ptes = False
 
 
-def _reattach(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+def _reattach(mm: MmStruct, vms: VmaMunmapStruct) -> None:
     """reattach_vmas(): put gathered VMAs back (splits made on the way stay)."""
     for vma in vms.vmas:
         vma.detached = False
@@ -63,7 +63,7 @@ def _reattach(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
     vms.vmas.clear()
 
 
-def _detach(mm: AddressSpace, vms: VmaMunmapStruct, vma: Vma) -> None:
+def _detach(mm: MmStruct, vms: VmaMunmapStruct, vma: Vma) -> None:
     mm.tree.remove(vma)
     vma.detached = True
     vms.vmas.append(vma)
@@ -82,7 +82,7 @@ def _detach(mm: AddressSpace, vms: VmaMunmapStruct, vma: Vma) -> None:
         vms.data_vm += pages
 
 
-def vms_gather_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+def vms_gather_munmap_vmas(mm: MmStruct, vms: VmaMunmapStruct) -> None:
     """vms_gather_munmap_vmas(): split the ends and detach every VMA in [start, end).
 
     On error the detached VMAs are re-attached, but splits already made remain, as in the
@@ -124,7 +124,7 @@ def vms_gather_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
     vms.clear_ptes = True
 
 
-def vms_clear_ptes(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+def vms_clear_ptes(mm: MmStruct, vms: VmaMunmapStruct) -> None:
     """vms_clear_ptes(): zap the pages (and guard markers) of the gathered range."""
     if not vms.clear_ptes:
         return
@@ -133,7 +133,7 @@ def vms_clear_ptes(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
     vms.clear_ptes = False
 
 
-def vms_clean_up_area(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+def vms_clean_up_area(mm: MmStruct, vms: VmaMunmapStruct) -> None:
     """vms_clean_up_area(): before a MAP_FIXED replacement, zap and ->close the old VMAs.
     After this the old mappings cannot be restored."""
     if not vms.nr_pages:
@@ -143,7 +143,7 @@ def vms_clean_up_area(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
         vma_close(mm, vma)
 
 
-def remove_vma(mm: AddressSpace, vma: Vma, reason: str) -> None:
+def remove_vma(mm: MmStruct, vma: Vma, reason: str) -> None:
     """remove_vma(): ->close (at most once), drop the file, free."""
     vma_close(mm, vma)
     vma.detached = True
@@ -153,7 +153,7 @@ def remove_vma(mm: AddressSpace, vma: Vma, reason: str) -> None:
         mm.tracer.emit(VmaRemoved(vma.id, vma.vm_start, vma.vm_end, reason))
 
 
-def vms_complete_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct, reason: str) -> None:
+def vms_complete_munmap_vmas(mm: MmStruct, vms: VmaMunmapStruct, reason: str) -> None:
     """vms_complete_munmap_vmas(): the point of no return; stats, close, un-account.
     (Counters that would move by zero are left alone.)"""
     vmas = vms.vmas
@@ -178,7 +178,7 @@ def vms_complete_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct, reason: str
     vmas.clear()
 
 
-def vms_abort_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
+def vms_abort_munmap_vmas(mm: MmStruct, vms: VmaMunmapStruct) -> None:
     """vms_abort_munmap_vmas(): undo a gather if the old VMAs are intact, else finish the
     unmap and leave a hole (the documented outcome of a failed MAP_FIXED mmap)."""
     if not vms.nr_pages:
@@ -189,14 +189,14 @@ def vms_abort_munmap_vmas(mm: AddressSpace, vms: VmaMunmapStruct) -> None:
     vms_complete_munmap_vmas(mm, vms, "failed MAP_FIXED mmap")
 
 
-def do_vmi_align_munmap(mm: AddressSpace, vma: Vma, start: int, end: int) -> None:
+def do_vmi_align_munmap(mm: MmStruct, vma: Vma, start: int, end: int) -> None:
     """do_vmi_align_munmap()."""
     vms = VmaMunmapStruct(vma, start, end)
     vms_gather_munmap_vmas(mm, vms)
     vms_complete_munmap_vmas(mm, vms, "munmap")
 
 
-def do_munmap(mm: AddressSpace, start: int, length: int) -> None:
+def do_munmap(mm: MmStruct, start: int, length: int) -> None:
     """do_vmi_munmap() / do_munmap(): validate, then unmap whatever lies in the range."""
     task_size = mm.task_size
     if start & (PAGE_SIZE - 1) or start > task_size or length > task_size - start:

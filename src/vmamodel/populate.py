@@ -4,7 +4,7 @@ MAP_POPULATE, MAP_LOCKED and mlock do after the VMA work is finished."""
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from vmamodel.constants import (
     PAGE_SIZE,
@@ -20,10 +20,11 @@ from vmamodel.hooks import oserror
 
 if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 
-def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) -> None:
+def populate_vma_page_range(mm: MmStruct, vma: Vma, start: int, end: int) -> None:
     """populate_vma_page_range(): write faults for private writable VMAs (so they get an
     anon_vma), read faults otherwise; an inaccessible VMA fails with EFAULT."""
 
@@ -33,7 +34,7 @@ def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) ->
         raise oserror(errno.EFAULT, "populate: PROT_NONE")
     write = vma.vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE
     # check_vma_flags(): GUP asks arch_vma_access_permitted() even with FOLL_FORCE.
-    if mm.pkey_denies_access(vma.pkey, write):
+    if cast("AddressSpace", mm).pkey_denies_access(vma.pkey, write):
         raise oserror(errno.EFAULT, "populate: protection key denies access")
     # A guard marker (MADV_GUARD_INSTALL) faults like SIGSEGV and stops the populate there.
     guard = mm.pages.guards.first_in(start, end)
@@ -53,7 +54,7 @@ def populate_vma_page_range(mm: AddressSpace, vma: Vma, start: int, end: int) ->
         raise oserror(errno.EFAULT, "populate: guard marker")
 
 
-def mm_populate(mm: AddressSpace, start: int, length: int, ignore_errors: bool) -> None:
+def mm_populate(mm: MmStruct, start: int, length: int, ignore_errors: bool) -> None:
     """__mm_populate(): walk the VMAs of [start, start+length); skip VM_IO/VM_PFNMAP."""
     end = start + length
     addr = start

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import errno
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from vmamodel.compat import vfs_mmap
 from vmamodel.constants import (
@@ -146,7 +146,7 @@ class ShmFileOperations(FileOperations):
             raise oserror(errno.EIDRM, "shm_mmap: the segment was removed")
         assert vma.vm_mm is not None
         vma.vm_file = seg.file
-        vfs_mmap(vma.vm_mm, seg.file, vma)
+        vfs_mmap(cast("AddressSpace", vma.vm_mm), seg.file, vma)
         vma.vm_file = file
         seg.nattch += 1
         vma.vm_ops = ShmVmOperations(seg, vma.vm_ops)

@@ -10,7 +10,7 @@ from vmamodel.constants import PAGE_MASK, PAGE_SHIFT, VM_ACCESS_FLAGS, VM_GROWSD
 from vmamodel.events import VmaChanged
 
 if TYPE_CHECKING:
-    from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
 
@@ -18,7 +18,7 @@ def _segv(detail: str) -> OSError:
     return AccessFault("SIGSEGV", detail)
 
 
-def acct_stack_growth(mm: AddressSpace, vma: Vma, size: int, grow: int) -> None:
+def acct_stack_growth(mm: MmStruct, vma: Vma, size: int, grow: int) -> None:
     """acct_stack_growth(): RLIMIT_STACK, RLIMIT_AS, RLIMIT_MEMLOCK and the commit charge."""
     if size > mm.rlimit_stack:
         raise _segv("stack growth past RLIMIT_STACK")
@@ -33,7 +33,7 @@ def acct_stack_growth(mm: AddressSpace, vma: Vma, size: int, grow: int) -> None:
         raise _segv("stack growth: out of memory") from exc
 
 
-def expand_downwards(mm: AddressSpace, vma: Vma, addr: int) -> None:
+def expand_downwards(mm: MmStruct, vma: Vma, addr: int) -> None:
     """expand_downwards(): grow ``vma`` down to ``addr``; the guard gap above a non-stack
     accessible VMA below must stay free."""
     # Not at module level: fault.py imports this module (the fault path grows stacks).
@@ -69,7 +69,7 @@ def expand_downwards(mm: AddressSpace, vma: Vma, addr: int) -> None:
         )
 
 
-def expand_stack_for_fault(mm: AddressSpace, vma: Vma, addr: int) -> Vma:
+def expand_stack_for_fault(mm: MmStruct, vma: Vma, addr: int) -> Vma:
     """lock_mm_and_find_vma(): a fault below a VM_GROWSDOWN VMA grows it."""
     expand_downwards(mm, vma, addr)
     return vma

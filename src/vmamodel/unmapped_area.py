@@ -47,10 +47,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from vmamodel.file import File
-    from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.vma import Vma
 
-    GetArea = Callable[["AddressSpace", "File | None", int, int, int, int], int]
+    GetArea = Callable[["MmStruct", "File | None", int, int, int, int], int]
 
 SZ_4G: Final = 1 << 32
 #: find_start_end(): the MAP_32BIT window (without randomisation).
@@ -114,7 +114,7 @@ class VmUnmappedAreaInfo:
 # -- the gap search (mm/vma.c) ----------------------------------------------------------------
 
 
-def vm_start_gap(mm: AddressSpace, vma: Vma) -> int:
+def vm_start_gap(mm: MmStruct, vma: Vma) -> int:
     """vm_start_gap(): the lowest address a VMA claims, counting the stack guard gap below a
     VM_GROWSDOWN VMA and one page below a shadow stack (clamped at 0)."""
     start = vma.vm_start
@@ -126,7 +126,7 @@ def vm_start_gap(mm: AddressSpace, vma: Vma) -> int:
 
 
 def _find_area(
-    mm: AddressSpace, low: int, high: int, length: int, topdown: bool
+    mm: MmStruct, low: int, high: int, length: int, topdown: bool
 ) -> tuple[int, Vma | None]:
     """vma_iter_area_lowest() / vma_iter_area_highest(): the lowest start (or the highest
     end) of ``length`` free bytes inside [low, high), with the VMA after that gap."""
@@ -138,7 +138,7 @@ def _find_area(
     return (gap_end if topdown else gap_start), following
 
 
-def unmapped_area(mm: AddressSpace, info: VmUnmappedAreaInfo) -> int:
+def unmapped_area(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     """unmapped_area(): the lowest fitting address. A gap whose next VMA's start gap
     (vm_start_gap) would be overlapped is skipped: the search restarts above that VMA."""
     length = info.length + info.align_mask + info.start_gap
@@ -158,7 +158,7 @@ def unmapped_area(mm: AddressSpace, info: VmUnmappedAreaInfo) -> int:
         return gap
 
 
-def unmapped_area_topdown(mm: AddressSpace, info: VmUnmappedAreaInfo) -> int:
+def unmapped_area_topdown(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     """unmapped_area_topdown(): the highest fitting address. When the VMA above the chosen
     range claims a start gap that reaches into it, the high limit drops to that VMA's
     vm_start_gap and the whole search restarts (lower gaps above the new limit are lost)."""
@@ -177,7 +177,7 @@ def unmapped_area_topdown(mm: AddressSpace, info: VmUnmappedAreaInfo) -> int:
         return gap
 
 
-def vm_unmapped_area(mm: AddressSpace, info: VmUnmappedAreaInfo) -> int:
+def vm_unmapped_area(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     """vm_unmapped_area(): the search in the direction ``info`` asks for."""
     if info.topdown:
         return unmapped_area_topdown(mm, info)
@@ -187,7 +187,7 @@ def vm_unmapped_area(mm: AddressSpace, info: VmUnmappedAreaInfo) -> int:
 # -- the x86-64 allocators (arch/x86/kernel/sys_x86_64.c) --------------------------------------
 
 
-def mmap_address_hint_valid(mm: AddressSpace, addr: int, length: int) -> bool:
+def mmap_address_hint_valid(mm: MmStruct, addr: int, length: int) -> bool:
     """mmap_address_hint_valid() (arch/x86/mm/mmap.c): the range fits below TASK_SIZE (with
     4-level paging the 47-bit window is the whole task size)."""
     return addr <= mm.task_size - length
@@ -198,7 +198,7 @@ def stack_guard_placement(vm_flags: int) -> int:
     return PAGE_SIZE if vm_flags & VM_SHADOW_STACK else 0
 
 
-def _hint_is_free(mm: AddressSpace, addr: int, length: int) -> bool:
+def _hint_is_free(mm: MmStruct, addr: int, length: int) -> bool:
     """The hint test of both allocators: the first VMA ending above ``addr`` starts (with its
     start gap) no lower than ``addr + length``. The end gap of the VMA below is not checked."""
     vma = mm.tree.find(addr)
@@ -230,7 +230,7 @@ def _search_info(
 
 
 def arch_get_unmapped_area(
-    mm: AddressSpace, file: File | None, addr: int, length: int, pgoff: int, flags: int,
+    mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int,
     vm_flags: int = 0,
 ) -> int:
     """arch_get_unmapped_area(): the bottom-up allocator. A free hint (rounded up to a page)
@@ -252,7 +252,7 @@ def arch_get_unmapped_area(
 
 
 def arch_get_unmapped_area_topdown(
-    mm: AddressSpace, file: File | None, addr: int, length: int, pgoff: int, flags: int,
+    mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int,
     vm_flags: int = 0,
 ) -> int:
     """arch_get_unmapped_area_topdown(): a free hint wins; else the highest gap below
@@ -282,7 +282,7 @@ def arch_get_unmapped_area_topdown(
 
 
 def mm_get_unmapped_area_vmflags(
-    mm: AddressSpace, file: File | None, addr: int, length: int, pgoff: int, flags: int,
+    mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int,
     vm_flags: int = 0,
 ) -> int:
     """mm_get_unmapped_area_vmflags(): the allocator of the layout chosen at exec (MMF_TOPDOWN
@@ -293,7 +293,7 @@ def mm_get_unmapped_area_vmflags(
 
 
 def mm_get_unmapped_area(
-    mm: AddressSpace, file: File | None, addr: int, length: int, pgoff: int, flags: int
+    mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int
 ) -> int:
     """mm_get_unmapped_area(): the layout's allocator without vm_flags."""
     return mm_get_unmapped_area_vmflags(mm, file, addr, length, pgoff, flags, 0)
@@ -303,7 +303,7 @@ def mm_get_unmapped_area(
 
 
 def __thp_get_unmapped_area(
-    mm: AddressSpace, file: File | None, addr: int, length: int, off: int, flags: int,
+    mm: MmStruct, file: File | None, addr: int, length: int, off: int, flags: int,
     size: int, vm_flags: int,
 ) -> int:
     """__thp_get_unmapped_area(): search for ``length + size`` bytes and move the result up
@@ -335,7 +335,7 @@ def __thp_get_unmapped_area(
 
 
 def thp_get_unmapped_area_vmflags(
-    mm: AddressSpace, file: File | None, addr: int, length: int, pgoff: int, flags: int,
+    mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int,
     vm_flags: int = 0,
 ) -> int:
     """thp_get_unmapped_area_vmflags(): PMD-aligned placement, else the plain allocator."""
@@ -348,7 +348,7 @@ def thp_get_unmapped_area_vmflags(
 
 
 def thp_get_unmapped_area(
-    mm: AddressSpace, file: File | None, addr: int, length: int, pgoff: int, flags: int
+    mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int
 ) -> int:
     """thp_get_unmapped_area(): the file_operations hook of ext4, xfs and other filesystems
     that back files with large folios."""
@@ -367,7 +367,7 @@ class ThpFileOperations(GenericFileOperations):
         self.get_unmapped_area = thp_get_unmapped_area
 
 
-def _shmem_hpage_size(mm: AddressSpace, file: File | None) -> int:
+def _shmem_hpage_size(mm: MmStruct, file: File | None) -> int:
     """The huge page size shmem aligns to, or 0 when it does not align (the huge= setting of
     the superblock is "never" and, for shared anonymous memory, no per-size order is on)."""
     config: ShmemHuge = mm.shmem_huge
@@ -384,7 +384,7 @@ def _shmem_hpage_size(mm: AddressSpace, file: File | None) -> int:
 
 
 def shmem_get_unmapped_area(
-    mm: AddressSpace, file: File | None, uaddr: int, length: int, pgoff: int, flags: int
+    mm: MmStruct, file: File | None, uaddr: int, length: int, pgoff: int, flags: int
 ) -> int:
     """shmem_get_unmapped_area(): the layout's choice, moved to a huge page boundary (matching
     the file offset) when shmem may use huge pages and no hint was honoured. Every shmem file
@@ -432,7 +432,7 @@ def _file_get_area(file: File) -> GetArea | None:
 
 
 def get_unmapped_area(
-    mm: AddressSpace, file: File | None, addr: int, length: int, pgoff: int, flags: int,
+    mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int,
     vm_flags: int = 0,
 ) -> int:
     """__get_unmapped_area(): pick the allocator (file hook, shmem for shared anonymous

@@ -23,9 +23,10 @@ from vmamodel.constants import (
 from vmamodel.events import Split
 from vmamodel.file import File, VmOperations
 from vmamodel.hooks import call_may_split, maybe_inject, oserror, vma_open
+from vmamodel.mm_types import next_vma_id
 
 if TYPE_CHECKING:
-    from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
     from vmamodel.mmap_action import MmapAction
 
 
@@ -71,7 +72,7 @@ class Vma:
 
     def __init__(
         self,
-        mm: AddressSpace | None,
+        mm: MmStruct | None,
         ident: int,
         vm_start: int,
         vm_end: int,
@@ -149,10 +150,10 @@ def vma_set_page_prot(vma: Vma) -> None:
     vma.vm_page_prot = vm_get_page_prot(vma.vm_flags) | cache_mode
 
 
-def vma_dup(mm: AddressSpace, vma: Vma) -> Vma:
+def vma_dup(mm: MmStruct, vma: Vma) -> Vma:
     """vm_area_dup(): a copy of every field; the caller adjusts range and references."""
     new = Vma(
-        vma.vm_mm, mm.next_vma_id(), vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags,
+        vma.vm_mm, next_vma_id(mm), vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags,
         vma.vm_file, vma.vm_ops,
     )
     new.vm_private_data = vma.vm_private_data
@@ -202,7 +203,7 @@ def set_vma_uffd_ctx(vma: Vma, ctx: Any) -> None:
         table[vma] = ctx
 
 
-def dup_rare_fields(mm: AddressSpace, src: Vma, dst: Vma) -> None:
+def dup_rare_fields(mm: MmStruct, src: Vma, dst: Vma) -> None:
     """vma_dup_policy() and the copy of vm_userfaultfd_ctx in vm_area_dup()."""
     policy = mm.vm_policies.get(src)
     if policy is not None:
@@ -212,7 +213,7 @@ def dup_rare_fields(mm: AddressSpace, src: Vma, dst: Vma) -> None:
         mm.uffd_ctxs[dst] = ctx
 
 
-def drop_rare_fields(mm: AddressSpace, vma: Vma) -> None:
+def drop_rare_fields(mm: MmStruct, vma: Vma) -> None:
     """mpol_put(vma_policy(vma)) and the userfaultfd reference of a freed VMA."""
     if mm.vm_policies:
         mm.vm_policies.pop(vma, None)
@@ -262,7 +263,7 @@ class VmAreaDesc:
 
     def __init__(
         self,
-        mm: AddressSpace,
+        mm: MmStruct,
         file: File,
         start: int,
         end: int,
@@ -287,7 +288,7 @@ class VmAreaDesc:
         self.action = action
 
     @property
-    def mm(self) -> AddressSpace:
+    def mm(self) -> MmStruct:
         return self._mm
 
     @property
@@ -311,7 +312,7 @@ class VmAreaDesc:
         )
 
 
-def __split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
+def __split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: bool) -> Vma:
     """__split_vma() (mm/vma.c): cut ``vma`` at ``addr``; return the new piece.
 
     The new piece is ``[vm_start, addr)`` when ``new_below``, else ``[addr, vm_end)``; the
@@ -341,7 +342,7 @@ def __split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
     return new
 
 
-def split_vma(mm: AddressSpace, vma: Vma, addr: int, new_below: bool) -> Vma:
+def split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: bool) -> Vma:
     """split_vma() (mm/vma.c): refuse with ENOMEM when map_count is at the limit."""
     if mm.map_count >= mm.max_map_count:
         raise oserror(errno.ENOMEM, "split_vma: map_count at max_map_count")

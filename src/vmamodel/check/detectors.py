@@ -56,14 +56,17 @@ _CALLER_HOOK = {"call_prepare_hook": "mmap_prepare", "call_success_hook": "succe
                 "call_error_hook": "error_hook"}
 
 
-@dataclass(slots=True)
 class WatchingInjector(Injector):
     """An injector that also tells the monitor when a failure point is reached: every driver
     hook the kernel traces after it ran (mmap_prepare, mmap, mapped...) is preceded by its
     point, so a state change can be pinned on the right hook. Always armed, so that a clean
     run counts how often each point is reached."""
 
-    on_check: Callable[[str], None] | None = None
+    __slots__ = ("on_check",)
+
+    def __init__(self, on_check: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self.on_check = on_check
 
     def check(self, point: str) -> int:
         if self.on_check is not None:

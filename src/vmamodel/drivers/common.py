@@ -10,7 +10,7 @@ from vmamodel.hooks import oserror
 from vmamodel.profiles import NotInProfile
 
 if TYPE_CHECKING:
-    from vmamodel.mm import AddressSpace
+    from vmamodel.mm_types import MmStruct
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ def state_of(file: File | None, cls: type[T]) -> T:
     return file.private_data
 
 
-def require_mapped(mm: AddressSpace, driver: str) -> None:
+def require_mapped(mm: MmStruct, driver: str) -> None:
     """A driver whose vm_ops use ``mapped`` does not build on a kernel without it (6.18)."""
     if not mm.profile.has_mapped:
         raise NotInProfile(f"{driver}: vm_operations_struct has no 'mapped' in {mm.profile.name}")
