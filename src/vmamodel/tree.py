@@ -202,8 +202,8 @@ class VmaTree:
     gap searches of the maple tree (mas_empty_area, mas_empty_area_rev)."""
 
     __slots__ = (
-        "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin", "_hb",
-        "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_shift", "_unit",
+        "_bcnt", "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin",
+        "_hb", "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_shift", "_unit",
     )
 
     def __init__(self, load: int = _LOAD, fanout: int = _FANOUT, shift: int = PAGE_SHIFT) -> None:
@@ -229,6 +229,11 @@ class VmaTree:
         self._gaps: list[array[int]] = []
         self._mins: list[int] = []  # vm_start of each block's first VMA
         self._bmax: list[int] = []  # the largest gap of each block
+        # How many gaps of each block equal its largest, or 0 when not counted yet (after a
+        # split or a rescan; counted when that largest next shrinks): a shrinking largest gap
+        # rescans the block only when it was the last of its size. In a space of equal gaps,
+        # as the benchmark's, most shrinks are then O(1).
+        self._bcnt: list[int] = []
         # The groups of blocks: _gkeys[g] is the first address of group g's first block (-1
         # for group 0, which so never changes key), _gmax[g] its largest gap.
         self._gkeys: list[int] = []
@@ -367,20 +372,49 @@ class VmaTree:
         return None
 
     def find_prev(self, addr: int) -> tuple[Vma | None, Vma | None]:
-        """find_vma_prev(): (first VMA with vm_end > addr, the VMA before it)."""
-        if not self._blocks:
+        """find_vma_prev(): (first VMA with vm_end > addr, the VMA before it). The tree's
+        position is left at the first (vma_iter_next_rewind() leaves the iterator there,
+        for the store of __mmap_new_vma()); the position a gap search or an earlier walk
+        left is tried first."""
+        blocks = self._blocks
+        if not blocks:
             return None, None
+        b, j = self._hb, self._hj
+        if b < len(blocks):
+            blk = blocks[b]
+            if j < len(blk):
+                vma = blk[j]
+                if vma.vm_end > addr:
+                    prev = blk[j - 1] if j else (blocks[b - 1][-1] if b else None)
+                    if prev is None or prev.vm_end <= addr:
+                        return vma, prev
         b, j = self._at_or_before(addr)
-        if j >= 0 and self._blocks[b][j].vm_end > addr:
-            return self._blocks[b][j], self._before(b, j)
-        prev = self._blocks[b][j] if j >= 0 else None
-        return self._vma_at(*self._next_pos(b, j)) if j >= 0 else self._blocks[0][0], prev
+        if j < 0:
+            self._hb = self._hj = 0
+            return blocks[0][0], None
+        blk = blocks[b]
+        vma = blk[j]
+        if vma.vm_end > addr:
+            self._hb, self._hj = b, j
+            return vma, self._before(b, j)
+        if j + 1 < len(blk):
+            self._hb, self._hj = b, j + 1
+            return blk[j + 1], vma
+        self._hb, self._hj = b + 1, 0
+        return (blocks[b + 1][0] if b + 1 < len(blocks) else None), vma
 
     def prev_of(self, vma: Vma) -> Vma | None:
-        return self._before(*self._index_of(vma))
+        b, j = self._index_of(vma)
+        return self._before(b, j)
 
     def next_of(self, vma: Vma) -> Vma | None:
-        return self._vma_at(*self._next_pos(*self._index_of(vma)))
+        b, j = self._index_of(vma)
+        blocks = self._blocks
+        blk = blocks[b]
+        if j + 1 < len(blk):
+            return blk[j + 1]
+        b += 1
+        return blocks[b][0] if b < len(blocks) else None
 
     def prev_before(self, addr: int) -> Vma | None:
         """The last VMA that ends at or before addr (for a gap starting at addr)."""
@@ -441,7 +475,7 @@ class VmaTree:
         if not blocks:
             self._new_first_block(vma)
             return
-        pos = self._position(beside) if beside is not None else None
+        pos = self._position(beside) if beside is not None else self._insert_hint(start, end)
         if pos is not None:
             b, j = pos
             if start >= blocks[b][j].vm_start:
@@ -467,13 +501,32 @@ class VmaTree:
                 self._set_min(b, start)
             else:
                 self._mins[0] = start  # block 0 keys no group (group 0's key is -1)
-        if gap > self._bmax[b]:
-            self._set_bmax(b, gap)
+        top = self._bmax[b]
+        if gap >= top:
+            if gap > top:
+                self._bcnt[b] = 1
+                self._set_bmax(b, gap)
+            elif self._bcnt[b]:
+                self._bcnt[b] += 1
         if nxt is not None:
             nb, nj = self._next_pos(b, j)
             self._set_gap(nb, nj, (nxt.vm_start - end) >> shift)
         if len(blocks[b]) > 2 * self._load:
             self._split(b)
+
+    def _insert_hint(self, start: int, end: int) -> tuple[int, int] | None:
+        """The tree's position, if [start, end) goes right below the VMA there: where the
+        gap search or find_prev of the same mmap left it (the kernel's store reuses the
+        iterator of that walk)."""
+        b, j = self._hb, self._hj
+        blocks = self._blocks
+        if b < len(blocks):
+            blk = blocks[b]
+            if j < len(blk) and blk[j].vm_start >= end:
+                prev = blk[j - 1] if j else (blocks[b - 1][-1] if b else None)
+                if prev is None or prev.vm_end <= start:
+                    return b, j
+        return None
 
     def remove(self, vma: Vma) -> None:
         """vma_iter_clear(): take a VMA of the tree out of it."""
@@ -498,14 +551,18 @@ class VmaTree:
                 else:
                     self._mins[0] = blk[0].vm_start
             # The next VMA's gap swallows the removed one and is larger than both: the
-            # block's largest gap can only grow.
-            gap = gaps[j] + freed
-            gaps[j] = gap
-            if gap > self._bmax[b]:
-                self._set_bmax(b, gap)
+            # block's largest gap can only grow (it does if either of the two was it).
+            grown = gaps[j] + freed
+            gaps[j] = grown
+            top = self._bmax[b]
+            if grown > top:
+                self._bcnt[b] = 1
+                self._set_bmax(b, grown)
+            elif grown == top and self._bcnt[b]:
+                self._bcnt[b] += 1
         else:
             if gap == self._bmax[b]:
-                self._set_bmax(b, max(gaps))
+                self._drop_top(b, gaps)
             if b + 1 < len(blocks):
                 self._set_gap(b + 1, 0, self._gaps[b + 1][0] + freed)
         if len(blk) < self._min_block and len(blocks) > 1:
@@ -540,6 +597,7 @@ class VmaTree:
         self._gaps.append(array("q", (gap,)))
         self._mins.append(vma.vm_start)
         self._bmax.append(gap)
+        self._bcnt.append(1)
         self._gkeys[:] = [-1]
         self._gmax[:] = [gap]
         self._len = 1
@@ -561,10 +619,25 @@ class VmaTree:
         old = gaps[j]
         gaps[j] = gap
         top = self._bmax[b]
-        if gap > top:
-            self._set_bmax(b, gap)
-        elif old == top and gap < old:
-            self._set_bmax(b, max(gaps))
+        if gap >= top:
+            if gap > top:
+                self._bcnt[b] = 1
+                self._set_bmax(b, gap)
+            elif old != top and self._bcnt[b]:
+                self._bcnt[b] += 1
+        elif old == top:
+            self._drop_top(b, gaps)
+
+    def _drop_top(self, b: int, gaps: array[int]) -> None:
+        """One gap equal to block b's largest is gone (shrunk or removed): the largest
+        stays unless that was the last of its size, then the block is rescanned."""
+        bcnt = self._bcnt
+        count = bcnt[b] - 1 if bcnt[b] else gaps.count(self._bmax[b])
+        if count:
+            bcnt[b] = count
+            return
+        bcnt[b] = 0  # not counted: a block rescanned is usually one whose largest is unique
+        self._set_bmax(b, max(gaps))
 
     def _set_bmax(self, b: int, value: int) -> None:
         bmax = self._bmax
@@ -635,7 +708,9 @@ class VmaTree:
         gaps.insert(b + 1, upper_gaps)
         self._mins.insert(b + 1, upper[0].vm_start)
         self._bmax[b] = max(block_gaps)
+        self._bcnt[b] = 0
         self._bmax.insert(b + 1, max(upper_gaps))
+        self._bcnt.insert(b + 1, 0)
         g = self._group_of(b)
         first, end = self._group_range(g)
         if end - first > 2 * self._fanout:
@@ -650,6 +725,7 @@ class VmaTree:
         del self._gaps[b]
         del mins[b]
         del self._bmax[b]
+        del self._bcnt[b]
         gkeys = self._gkeys
         if b == 0 or gkeys[g] == start:
             # b was the group's first block: the next one (now at b) is, if still in it.
@@ -673,8 +749,12 @@ class VmaTree:
         blocks = self._blocks
         blocks[left].extend(blocks[b])
         self._gaps[left].extend(self._gaps[b])
-        if self._bmax[b] > self._bmax[left]:
-            self._set_bmax(left, self._bmax[b])
+        bmax, bcnt = self._bmax, self._bcnt
+        if bmax[b] > bmax[left]:
+            bcnt[left] = bcnt[b]
+            self._set_bmax(left, bmax[b])
+        elif bmax[b] == bmax[left]:
+            bcnt[left] = bcnt[left] + bcnt[b] if bcnt[left] and bcnt[b] else 0
         self._drop_block(b)
         if len(blocks[left]) > 2 * self._load:
             self._split(left)
@@ -822,6 +902,7 @@ class VmaTree:
         prev = self._before(b, j)
         gap_start = prev.vm_end if prev is not None else 0
         if gap_start < high and high - max(gap_start, low) >= length:
+            self._hb, self._hj = b, j
             return max(gap_start, low), high, following
         if prev is None or prev.vm_start <= low:
             return None
@@ -839,6 +920,7 @@ class VmaTree:
         gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
         if vma.vm_start - max(gap_start, low) < length:
             return None
+        self._hb, self._hj = b, found  # where mas_empty_area_rev() leaves the maple state
         return max(gap_start, low), vma.vm_start, vma
 
     def lowest_gap(self, low: int, high: int, length: int) -> Gap | None:
@@ -952,8 +1034,11 @@ class VmaTree:
                 prev_end = vma.vm_end
             if self._bmax[b] != max(gaps):
                 raise AssertionError(f"tree block {b}: largest gap {self._bmax[b]:#x}")
+            if self._bcnt[b] not in (0, gaps.count(self._bmax[b])):
+                raise AssertionError(f"tree block {b}: {self._bcnt[b]} gaps counted as the "
+                                     f"largest, {gaps.count(self._bmax[b])} are")
             count += len(blk)
-        if count != self._len or len(self._mins) != len(self._blocks):
+        if count != self._len or not len(self._mins) == len(self._bcnt) == len(self._blocks):
             raise AssertionError(f"tree counts {self._len} VMAs, holds {count}")
         self._validate_groups()
         levels = self._levels
