@@ -463,23 +463,30 @@ def test_searches_leave_the_position_inserts_use() -> None:
     """A gap search and find_prev leave the tree's position at the VMA above the gap; an
     insert there reuses it, and a position left anywhere else is not trusted."""
     tree, ref = VmaTree(load=4, fanout=2, shift=0), Reference()
-    for i in range(200):
-        vma = make_vma(10 * i + 10, 10 * i + 12)
+    rng = random.Random(5)
+    top = 0
+    for _ in range(200):
+        top += rng.choice((1, 2, 3, 5, 8, 13))
+        vma = make_vma(top, top + 2)
         tree.insert(vma)
         ref.vmas.append(vma)
-    rng = random.Random(5)
-    for _ in range(400):
-        high = rng.randrange(10, 2020)
-        found = tree.highest_gap(0, high, rng.choice((1, 3, 8)))
+        top += 2
+    for _ in range(1500):
+        high = rng.randrange(10, top + 20)
+        length = rng.choice((1, 3, 8))
+        found = tree.highest_gap(0, high, length)
         if found is None:
             continue
-        start = found[1] - 1
+        # Filling the gap or not, so that the block's new largest gap is either piece of
+        # it or one of the others.
+        size = rng.randrange(1, length + 1)
+        start = found[1] - size
         # A lookup somewhere else in between moves the position (or not) at random.
         if rng.random() < 0.5:
-            tree.find_prev(rng.randrange(2020))
+            tree.find_prev(rng.randrange(top + 20))
         after, before = tree.find_prev(start)
         assert (after, before) == (ref.find(start), ref.before(ref.find(start)))
-        vma = make_vma(start, start + 1)
+        vma = make_vma(start, start + size)
         tree.insert(vma)
         ref.vmas.append(vma)
         ref.sort()

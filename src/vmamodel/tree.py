@@ -203,7 +203,8 @@ class VmaTree:
 
     __slots__ = (
         "_bcnt", "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin",
-        "_hb", "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_shift", "_unit",
+        "_hb", "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_rb", "_rest", "_rj",
+        "_shift", "_unit",
     )
 
     def __init__(self, load: int = _LOAD, fanout: int = _FANOUT, shift: int = PAGE_SHIFT) -> None:
@@ -251,6 +252,14 @@ class VmaTree:
         # before use.
         self._hb = 0
         self._hj = 0
+        # What a top-down gap search learnt of the block it found the gap in: the largest
+        # of its other gaps (_rest, -1 when not known) besides the one at (_rb, _rj), the
+        # block's only largest. An insert into that gap, the next step of a placed mmap,
+        # then knows the block's new largest without rescanning it. Any other change of the
+        # gaps forgets it.
+        self._rb = 0
+        self._rj = 0
+        self._rest = -1
 
     def __len__(self) -> int:
         return self._len
@@ -475,24 +484,43 @@ class VmaTree:
         if not blocks:
             self._new_first_block(vma)
             return
-        pos = self._position(beside) if beside is not None else self._insert_hint(start, end)
-        if pos is not None:
-            b, j = pos
-            if start >= blocks[b][j].vm_start:
-                j += 1  # above beside; below it, the new VMA takes beside's index
-        else:
-            b, j = self._at_or_before(start)
-            j += 1
-        prev = self._before(b, j)
-        nxt = self._vma_at(b, j) if j < len(blocks[b]) else self._vma_at(b + 1, 0)
-        if prev is not None and prev.vm_end > start:
-            raise AssertionError(f"{vma!r} overlaps {prev!r}")
-        if nxt is not None and nxt.vm_start < end:
-            raise AssertionError(f"{vma!r} overlaps {nxt!r}")
+        rest = self._rest
+        self._rest = -1
+        # The tree's position, if the range goes right below the VMA there: where the gap
+        # search or find_prev of the same mmap left it (the kernel's store reuses the
+        # iterator of that walk). Otherwise beside's place, or a search.
+        b, j = self._hb, self._hj
+        prev = nxt = None
+        if beside is None and b < len(blocks) and j < len(blocks[b]):
+            nxt = blocks[b][j]
+            if nxt.vm_start >= end:
+                prev = blocks[b][j - 1] if j else (blocks[b - 1][-1] if b else None)
+                if prev is not None and prev.vm_end > start:
+                    nxt = None
+            else:
+                nxt = None
+        if nxt is None:
+            rest = -1
+            pos = self._position(beside) if beside is not None else None
+            if pos is not None:
+                b, j = pos
+                if start >= blocks[b][j].vm_start:
+                    j += 1  # above beside; below it, the new VMA takes beside's index
+            else:
+                b, j = self._at_or_before(start)
+                j += 1
+            prev = self._before(b, j)
+            nxt = self._vma_at(b, j) if j < len(blocks[b]) else self._vma_at(b + 1, 0)
+            if prev is not None and prev.vm_end > start:
+                raise AssertionError(f"{vma!r} overlaps {prev!r}")
+            if nxt is not None and nxt.vm_start < end:
+                raise AssertionError(f"{vma!r} overlaps {nxt!r}")
         shift = self._shift
         gap = (start - (prev.vm_end if prev is not None else 0)) >> shift
-        blocks[b].insert(j, vma)
-        self._gaps[b].insert(j, gap)
+        blk = blocks[b]
+        blk.insert(j, vma)
+        gaps = self._gaps[b]
+        gaps.insert(j, gap)
         self._hb = b
         self._hj = j
         self._len += 1
@@ -509,28 +537,30 @@ class VmaTree:
             elif self._bcnt[b]:
                 self._bcnt[b] += 1
         if nxt is not None:
-            nb, nj = self._next_pos(b, j)
-            self._set_gap(nb, nj, (nxt.vm_start - end) >> shift)
-        if len(blocks[b]) > 2 * self._load:
+            after = (nxt.vm_start - end) >> shift
+            if rest >= 0 and b == self._rb and j == self._rj:
+                # Into the gap a top-down search found: that gap was the block's only
+                # largest, and the search saw the largest of the others.
+                gaps[j + 1] = after
+                self._shrink_top(b, max(rest, gap, after), rest, gap, after)
+            elif j + 1 < len(blk):
+                self._set_gap(b, j + 1, after)
+            else:
+                self._set_gap(b + 1, 0, after)
+        if len(blk) > 2 * self._load:
             self._split(b)
 
-    def _insert_hint(self, start: int, end: int) -> tuple[int, int] | None:
-        """The tree's position, if [start, end) goes right below the VMA there: where the
-        gap search or find_prev of the same mmap left it (the kernel's store reuses the
-        iterator of that walk)."""
-        b, j = self._hb, self._hj
-        blocks = self._blocks
-        if b < len(blocks):
-            blk = blocks[b]
-            if j < len(blk) and blk[j].vm_start >= end:
-                prev = blk[j - 1] if j else (blocks[b - 1][-1] if b else None)
-                if prev is None or prev.vm_end <= start:
-                    return b, j
-        return None
+    def _shrink_top(self, b: int, top: int, rest: int, low: int, high: int) -> None:
+        """Block b's only largest gap split in two, ``low`` and ``high``, beside the others
+        (the largest of them ``rest``): its new largest is ``top``, the largest of the three."""
+        self._bcnt[b] = (low == top) + (high == top) if top > rest else 0
+        if top != self._bmax[b]:
+            self._set_bmax(b, top)
 
     def remove(self, vma: Vma) -> None:
         """vma_iter_clear(): take a VMA of the tree out of it."""
         b, j = self._index_of(vma)
+        self._rest = -1
         blocks = self._blocks
         blk, gaps = blocks[b], self._gaps[b]
         del blk[j]
@@ -571,6 +601,7 @@ class VmaTree:
     def set_range(self, vma: Vma, start: int, end: int, pgoff: int) -> None:
         """vma_set_range(): callers guarantee the new range overlaps no other VMA."""
         pos = self._position(vma)
+        self._rest = -1
         old_start = vma.vm_start
         vma.vm_start = start
         vma.vm_end = end
@@ -911,16 +942,31 @@ class VmaTree:
             b, j = b - 1, len(blocks[b - 1])
         units = (length + self._unit - 1) >> self._shift
         found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
+        rest = -1
         if found < 0:
             b = self._last_block_with(b, units)
             if b < 0:
                 return None
-            found = _last_from_top(self._gaps[b], 0, len(blocks[b]), units, self._bmax[b])
+            # As _last_from_top, keeping what the scan above the largest gap found.
+            gaps = self._gaps[b]
+            found = gaps.index(self._bmax[b])
+            if found + 1 < len(gaps):
+                rest = max(gaps[found + 1:])
+                if rest >= units:
+                    found = _last_index_at_least(gaps, found + 1, len(gaps), units)
+                    rest = -1
+                elif found:
+                    rest = -1  # the gaps below are not known
+            elif found:
+                rest = -1
+            else:
+                rest = 0  # the block's only gap
         vma = blocks[b][found]
         gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
         if vma.vm_start - max(gap_start, low) < length:
             return None
         self._hb, self._hj = b, found  # where mas_empty_area_rev() leaves the maple state
+        self._rb, self._rj, self._rest = b, found, rest
         return max(gap_start, low), vma.vm_start, vma
 
     def lowest_gap(self, low: int, high: int, length: int) -> Gap | None:
