@@ -252,11 +252,12 @@ class VmaTree:
         # before use.
         self._hb = 0
         self._hj = 0
-        # What a top-down gap search learnt of the block it found the gap in: the largest
-        # of its other gaps (_rest, -1 when not known) besides the one at (_rb, _rj), the
-        # block's only largest. An insert into that gap, the next step of a placed mmap,
-        # then knows the block's new largest without rescanning it. Any other change of the
-        # gaps forgets it.
+        # What a top-down gap search learnt of the block it found the gap in: the gap at
+        # (_rb, _rj) is the block's only largest, and no other gap there is larger than
+        # _rest (-1: nothing known). An insert into that gap (the placed mmap's store) then
+        # knows the block's new largest without rescanning it, and the removal of the VMA
+        # above it (its munmap) keeps it true; the next search of that block needs no
+        # scan. Any other change of that block's gaps, or of the blocks' numbers, forgets it.
         self._rb = 0
         self._rj = 0
         self._rest = -1
@@ -485,7 +486,6 @@ class VmaTree:
             self._new_first_block(vma)
             return
         rest = self._rest
-        self._rest = -1
         # The tree's position, if the range goes right below the VMA there: where the gap
         # search or find_prev of the same mmap left it (the kernel's store reuses the
         # iterator of that walk). Otherwise beside's place, or a search.
@@ -521,6 +521,8 @@ class VmaTree:
         blk.insert(j, vma)
         gaps = self._gaps[b]
         gaps.insert(j, gap)
+        if b == self._rb:
+            self._rest = -1  # what was known of the block's gaps (restored below if still)
         self._hb = b
         self._hj = j
         self._len += 1
@@ -538,11 +540,14 @@ class VmaTree:
                 self._bcnt[b] += 1
         if nxt is not None:
             after = (nxt.vm_start - end) >> shift
-            if rest >= 0 and b == self._rb and j == self._rj:
-                # Into the gap a top-down search found: that gap was the block's only
-                # largest, and the search saw the largest of the others.
+            if rest >= 0 and b == self._rb and j == self._rj and max(gap, after) > rest:
+                # Into the block's only largest gap, and a piece of it is still larger than
+                # the others: the block's largest without a rescan.
                 gaps[j + 1] = after
-                self._shrink_top(b, max(rest, gap, after), rest, gap, after)
+                self._split_top(b, gap, after)
+                if gap != after:
+                    self._rj = j if gap > after else j + 1
+                    self._rest = max(rest, min(gap, after))
             elif j + 1 < len(blk):
                 self._set_gap(b, j + 1, after)
             else:
@@ -550,17 +555,22 @@ class VmaTree:
         if len(blk) > 2 * self._load:
             self._split(b)
 
-    def _shrink_top(self, b: int, top: int, rest: int, low: int, high: int) -> None:
-        """Block b's only largest gap split in two, ``low`` and ``high``, beside the others
-        (the largest of them ``rest``): its new largest is ``top``, the largest of the three."""
-        self._bcnt[b] = (low == top) + (high == top) if top > rest else 0
-        if top != self._bmax[b]:
-            self._set_bmax(b, top)
+    def _split_top(self, b: int, low: int, high: int) -> None:
+        """Block b's only largest gap split in two, ``low`` and ``high``, of which one is
+        larger than every other gap of the block: that one is its new largest."""
+        top = max(low, high)
+        self._bcnt[b] = (low == top) + (high == top)
+        self._set_bmax(b, top)
 
     def remove(self, vma: Vma) -> None:
         """vma_iter_clear(): take a VMA of the tree out of it."""
         b, j = self._index_of(vma)
-        self._rest = -1
+        # The removal of the VMA above a block's known only largest gap (see __init__)
+        # keeps what is known: the next VMA's gap, larger still, takes its place.
+        rest = -1
+        if b == self._rb:
+            rest = self._rest if j == self._rj else -1
+            self._rest = -1
         blocks = self._blocks
         blk, gaps = blocks[b], self._gaps[b]
         del blk[j]
@@ -590,6 +600,8 @@ class VmaTree:
                 self._set_bmax(b, grown)
             elif grown == top and self._bcnt[b]:
                 self._bcnt[b] += 1
+            if rest >= 0 and len(blk) >= self._min_block:
+                self._rest = rest
         else:
             if gap == self._bmax[b]:
                 self._drop_top(b, gaps)
@@ -601,7 +613,6 @@ class VmaTree:
     def set_range(self, vma: Vma, start: int, end: int, pgoff: int) -> None:
         """vma_set_range(): callers guarantee the new range overlaps no other VMA."""
         pos = self._position(vma)
-        self._rest = -1
         old_start = vma.vm_start
         vma.vm_start = start
         vma.vm_end = end
@@ -629,6 +640,7 @@ class VmaTree:
         self._mins.append(vma.vm_start)
         self._bmax.append(gap)
         self._bcnt.append(1)
+        self._rest = -1
         self._gkeys[:] = [-1]
         self._gmax[:] = [gap]
         self._len = 1
@@ -646,6 +658,8 @@ class VmaTree:
                 gkeys[g] = start
 
     def _set_gap(self, b: int, j: int, gap: int) -> None:
+        if b == self._rb:
+            self._rest = -1
         gaps = self._gaps[b]
         old = gaps[j]
         gaps[j] = gap
@@ -726,6 +740,7 @@ class VmaTree:
 
     def _split(self, b: int) -> None:
         """Split the full block b in two (its group keeps both halves)."""
+        self._rest = -1  # block numbers change
         blocks, gaps = self._blocks, self._gaps
         blk, block_gaps = blocks[b], gaps[b]
         half = len(blk) // 2
@@ -749,6 +764,7 @@ class VmaTree:
 
     def _drop_block(self, b: int) -> None:
         """Take block b (emptied, or joined into its left neighbour) out of its group."""
+        self._rest = -1  # block numbers change
         mins = self._mins
         start, top = mins[b], self._bmax[b]
         g = self._group_of(b)
@@ -942,32 +958,33 @@ class VmaTree:
             b, j = b - 1, len(blocks[b - 1])
         units = (length + self._unit - 1) >> self._shift
         found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
-        rest = -1
         if found < 0:
             b = self._last_block_with(b, units)
             if b < 0:
                 return None
-            # As _last_from_top, keeping what the scan above the largest gap found.
-            gaps = self._gaps[b]
-            found = gaps.index(self._bmax[b])
-            if found + 1 < len(gaps):
-                rest = max(gaps[found + 1:])
-                if rest >= units:
-                    found = _last_index_at_least(gaps, found + 1, len(gaps), units)
-                    rest = -1
-                elif found:
-                    rest = -1  # the gaps below are not known
-            elif found:
-                rest = -1
+            if b == self._rb and 0 <= self._rest < units:
+                found = self._rj  # the block's only gap that fits (see __init__)
             else:
-                rest = 0  # the block's only gap
+                found = self._last_fitting_gap(b, units)
         vma = blocks[b][found]
         gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
         if vma.vm_start - max(gap_start, low) < length:
             return None
         self._hb, self._hj = b, found  # where mas_empty_area_rev() leaves the maple state
-        self._rb, self._rj, self._rest = b, found, rest
         return max(gap_start, low), vma.vm_start, vma
+
+    def _last_fitting_gap(self, b: int, units: int) -> int:
+        """The index of the last gap of block b that is >= units, where one is (as
+        _last_from_top). When that is the block's first gap and its only largest, what
+        the scan saw of the others is kept (see __init__): top-down placement lands there."""
+        gaps = self._gaps[b]
+        found = gaps.index(self._bmax[b])
+        above = max(gaps[found + 1:]) if found + 1 < len(gaps) else 0
+        if above >= units:
+            return _last_index_at_least(gaps, found + 1, len(gaps), units)
+        if found == 0:
+            self._rb, self._rj, self._rest = b, 0, above
+        return found
 
     def lowest_gap(self, low: int, high: int, length: int) -> Gap | None:
         """The lowest free gap, clipped to [low, high), of at least ``length`` bytes:
@@ -1087,6 +1104,7 @@ class VmaTree:
         if count != self._len or not len(self._mins) == len(self._bcnt) == len(self._blocks):
             raise AssertionError(f"tree counts {self._len} VMAs, holds {count}")
         self._validate_groups()
+        self._validate_rest()
         levels = self._levels
         if levels is not None:
             self._levels = None
@@ -1115,3 +1133,16 @@ class VmaTree:
             if gmax[g] != max(self._bmax[first:end]):
                 raise AssertionError(f"tree group {g}: largest gap {gmax[g]:#x}")
             ends = end
+
+    def _validate_rest(self) -> None:
+        rest = self._rest
+        if rest < 0:
+            return
+        b, j = self._rb, self._rj
+        gaps = self._gaps[b] if b < len(self._gaps) else array("q")
+        if not j < len(gaps) or gaps[j] != self._bmax[b]:
+            raise AssertionError(f"tree block {b}: gap {j} is not its largest")
+        others = max(max(gaps[:j], default=0), max(gaps[j + 1:], default=0))
+        if not others <= rest < gaps[j]:
+            raise AssertionError(f"tree block {b}: the largest gap but {j} is {others:#x},"
+                                 f" over {rest:#x}")
