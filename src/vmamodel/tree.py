@@ -204,7 +204,7 @@ class VmaTree:
     __slots__ = (
         "_bcnt", "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin",
         "_hb", "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_rb", "_rest", "_rj",
-        "_shift", "_unit",
+        "_sb", "_shift", "_sr", "_su", "_unit",
     )
 
     def __init__(self, load: int = _LOAD, fanout: int = _FANOUT, shift: int = PAGE_SHIFT) -> None:
@@ -261,6 +261,14 @@ class VmaTree:
         self._rb = 0
         self._rj = 0
         self._rest = -1
+        # The last climb of a top-down search: from block _sb, the highest lower block with
+        # a gap of _su units is _sr; true while no block between them gets such a gap (see
+        # _set_bmax) and no block is added or taken away (_sb = -1 forgets it). Placed mmaps
+        # search from the same block for the same length, and most other calls move no
+        # block's largest gap up past it.
+        self._sb = -1
+        self._sr = 0
+        self._su = 0
 
     def __len__(self) -> int:
         return self._len
@@ -640,7 +648,7 @@ class VmaTree:
         self._mins.append(vma.vm_start)
         self._bmax.append(gap)
         self._bcnt.append(1)
-        self._rest = -1
+        self._rest = self._sb = -1
         self._gkeys[:] = [-1]
         self._gmax[:] = [gap]
         self._len = 1
@@ -685,6 +693,8 @@ class VmaTree:
         self._set_bmax(b, max(gaps))
 
     def _set_bmax(self, b: int, value: int) -> None:
+        if value >= self._su and b > self._sr:
+            self._sb = -1  # a block above the last search's answer may now be the answer
         bmax = self._bmax
         old = bmax[b]
         bmax[b] = value
@@ -740,7 +750,7 @@ class VmaTree:
 
     def _split(self, b: int) -> None:
         """Split the full block b in two (its group keeps both halves)."""
-        self._rest = -1  # block numbers change
+        self._rest = self._sb = -1  # block numbers change
         blocks, gaps = self._blocks, self._gaps
         blk, block_gaps = blocks[b], gaps[b]
         half = len(blk) // 2
@@ -764,7 +774,7 @@ class VmaTree:
 
     def _drop_block(self, b: int) -> None:
         """Take block b (emptied, or joined into its left neighbour) out of its group."""
-        self._rest = -1  # block numbers change
+        self._rest = self._sb = -1  # block numbers change
         mins = self._mins
         start, top = mins[b], self._bmax[b]
         g = self._group_of(b)
@@ -959,9 +969,14 @@ class VmaTree:
         units = (length + self._unit - 1) >> self._shift
         found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
         if found < 0:
-            b = self._last_block_with(b, units)
-            if b < 0:
-                return None
+            if b == self._sb and units == self._su and self._bmax[self._sr] >= units:
+                b = self._sr
+            else:
+                start = b
+                b = self._last_block_with(b, units)
+                if b < 0:
+                    return None
+                self._sb, self._sr, self._su = start, b, units
             if b == self._rb and 0 <= self._rest < units:
                 found = self._rj  # the block's only gap that fits (see __init__)
             else:
@@ -1135,6 +1150,9 @@ class VmaTree:
             ends = end
 
     def _validate_rest(self) -> None:
+        if self._sb >= 0 and max(self._bmax[self._sr + 1:self._sb], default=0) >= self._su:
+            raise AssertionError(f"tree search from block {self._sb} for {self._su:#x} would"
+                                 f" not stop at block {self._sr}")
         rest = self._rest
         if rest < 0:
             return
