@@ -21,6 +21,14 @@ the limit to the first node that has a gap long enough and descends its last (or
 child down to a group, a block and a gap; a node is searched from the place of its largest
 value (see _last_from_top), by C loops in pure Python and native loops when compiled.
 
+Three things spare the common calls work without changing an answer, each checked by
+:meth:`VmaTree.validate`: per block the number of gaps equal to its largest (a shrinking
+largest rescans the block only when it was the last of its size); the position a gap search
+or find_prev leaves, which the next insert tries before searching (as the kernel's store
+reuses the walk's iterator); and what the last top-down search learnt (the block its climb
+ended in; that block's only largest gap and a bound on the others), kept while no change
+could make it false: a placed mmap and its munmap then scan no block.
+
 Whoever changes ``vm_start`` or ``vm_end`` of a VMA in the tree must do it through
 :meth:`VmaTree.set_range`: the index is only as good as what it is told. :meth:`validate`
 checks it (``AddressSpace.validate_mm`` calls it in debug mode).
@@ -1119,7 +1127,7 @@ class VmaTree:
         if count != self._len or not len(self._mins) == len(self._bcnt) == len(self._blocks):
             raise AssertionError(f"tree counts {self._len} VMAs, holds {count}")
         self._validate_groups()
-        self._validate_rest()
+        self._validate_search_state()
         levels = self._levels
         if levels is not None:
             self._levels = None
@@ -1149,7 +1157,8 @@ class VmaTree:
                 raise AssertionError(f"tree group {g}: largest gap {gmax[g]:#x}")
             ends = end
 
-    def _validate_rest(self) -> None:
+    def _validate_search_state(self) -> None:
+        """What the last top-down search learnt (see __init__) is still true."""
         if self._sb >= 0 and max(self._bmax[self._sr + 1:self._sb], default=0) >= self._su:
             raise AssertionError(f"tree search from block {self._sb} for {self._su:#x} would"
                                  f" not stop at block {self._sr}")
