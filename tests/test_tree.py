@@ -415,3 +415,88 @@ def test_node_searches_agree_with_a_scan() -> None:
             assert tree_module._first_from_top(raw, lo, hi, length, top) == first
             assert tree_module._last_from_top(gaps, lo, hi, length, top) == last
             assert tree_module._first_from_top(gaps, lo, hi, length, top) == first
+
+
+@pytest.mark.parametrize(("load", "fanout"), [(2, 1), (8, 2), (64, 16)])
+def test_equal_gaps_keep_their_count(load: int, fanout: int) -> None:
+    """A grid of one-unit VMAs with equal gaps (as the benchmark's spaces): mappings put
+    into and taken out of the holes, ranges moved by one and back, shrink and restore
+    gaps that equal their block's largest; the counts validate() checks stay right, and
+    the searches agree with the brute force."""
+    rng = random.Random(load + fanout)
+    tree, ref = VmaTree(load=load, fanout=fanout, shift=0), Reference()
+    slots = 600
+    for i in range(slots):
+        vma = make_vma(8 * i + 8, 8 * i + 9)
+        tree.insert(vma)
+        ref.vmas.append(vma)
+    grid = list(ref.vmas)
+    for step in range(3000):
+        action = rng.random()
+        slot = rng.randrange(slots)
+        if action < 0.4:
+            hole = 8 * slot + 8 + rng.choice((2, 4, 6))
+            if ref.lookup(hole) is None and ref.lookup(hole + 1) is None:
+                vma = make_vma(hole, hole + 1)
+                tree.insert(vma)
+                ref.vmas.append(vma)
+                ref.sort()
+        elif action < 0.7:
+            extra = [vma for vma in ref.vmas[slot // 2: slot // 2 + 4] if vma not in grid]
+            if extra:
+                tree.remove(extra[0])
+                ref.vmas.remove(extra[0])
+        else:
+            vma = grid[slot]
+            home = 8 * slot + 8
+            start = home if vma.vm_start != home else home + rng.choice((-1, 1))
+            prev, nxt = ref.before(vma), ref.after(vma)
+            if (prev is None or prev.vm_end <= start) and (nxt is None or nxt.vm_start > start + 1):
+                tree.set_range(vma, start, start + 1, start)
+        tree.validate()
+        if step % 50 == 0:
+            _check_searches(tree, ref, rng, 8 * slots + 8)
+    assert list(tree) == ref.vmas
+
+
+def test_searches_leave_the_position_inserts_use() -> None:
+    """A gap search and find_prev leave the tree's position at the VMA above the gap; an
+    insert there reuses it, and a position left anywhere else is not trusted."""
+    tree, ref = VmaTree(load=4, fanout=2, shift=0), Reference()
+    rng = random.Random(5)
+    top = 0
+    for _ in range(200):
+        top += rng.choice((1, 2, 3, 5, 8, 13))
+        vma = make_vma(top, top + 2)
+        tree.insert(vma)
+        ref.vmas.append(vma)
+        top += 2
+    for _ in range(1500):
+        high = rng.randrange(10, top + 20)
+        length = rng.choice((1, 3, 8))
+        found = tree.highest_gap(0, high, length)
+        if found is None:
+            continue
+        # Filling the gap or not, so that the block's new largest gap is either piece of
+        # it or one of the others.
+        size = rng.randrange(1, length + 1)
+        start = found[1] - size
+        # A lookup somewhere else in between moves the position (or not) at random.
+        if rng.random() < 0.5:
+            tree.find_prev(rng.randrange(top + 20))
+        after, before = tree.find_prev(start)
+        assert (after, before) == (ref.find(start), ref.before(ref.find(start)))
+        vma = make_vma(start, start + size)
+        tree.insert(vma)
+        ref.vmas.append(vma)
+        ref.sort()
+        tree.validate()
+        assert list(tree) == ref.vmas
+        # Unmapping what was just mapped (the placed pair), or anything.
+        action = rng.random()
+        if action < 0.7:
+            victim = vma if action < 0.4 else rng.choice(ref.vmas)
+            tree.remove(victim)
+            ref.vmas.remove(victim)
+            tree.validate()
+    assert list(tree) == ref.vmas

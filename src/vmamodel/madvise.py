@@ -65,6 +65,7 @@ from vmamodel.constants import (
     VM_PFNMAP,
     VM_RAND_READ,
     VM_READ,
+    VM_SEALED,
     VM_SEQ_READ,
     VM_SHADOW_STACK,
     VM_SHARED,
@@ -113,9 +114,9 @@ def madvise_behavior_valid(mm: MmStruct, behavior: int) -> bool:
     return behavior in _ALWAYS_VALID or (mm.thp_enabled and behavior in _THP_ADVICES)
 
 
-def check_input_range(start: int, len_in: int) -> None:
+def check_input_range(start: int, len_in: int) -> int:
     """check_input_range(): aligned start, a length that does not round up to zero from a
-    huge value, a range that does not wrap; all EINVAL."""
+    huge value, a range that does not wrap; all EINVAL. Returns the aligned length."""
     if start & ~PAGE_MASK:
         raise oserror(errno.EINVAL, "madvise: unaligned address")
     length = page_align(len_in)
@@ -123,6 +124,7 @@ def check_input_range(start: int, len_in: int) -> None:
         raise oserror(errno.EINVAL, "madvise: length rounds up to zero")
     if start + length > ULONG_MAX:
         raise oserror(errno.EINVAL, "madvise: range wraps")
+    return length
 
 
 def do_madvise(mm: MmStruct, start: int, len_in: int, behavior: int) -> None:
@@ -130,11 +132,12 @@ def do_madvise(mm: MmStruct, start: int, len_in: int, behavior: int) -> None:
     nothing for an empty range, then populate or walk the VMAs."""
     start &= ULONG_MAX
     len_in &= ULONG_MAX
-    behavior = c_int(behavior)
-    if not madvise_behavior_valid(mm, behavior):
+    if not 0 <= behavior <= 0x7FFFFFFF:  # a non-negative int is its own c_int()
+        behavior = c_int(behavior)
+    # the always-valid advices need no call of madvise_behavior_valid()
+    if behavior not in _ALWAYS_VALID and not madvise_behavior_valid(mm, behavior):
         raise oserror(errno.EINVAL, f"madvise: unknown advice {behavior}")
-    check_input_range(start, len_in)
-    end = start + page_align(len_in)
+    end = start + check_input_range(start, len_in)
     if end == start:
         return
     if behavior in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
@@ -184,7 +187,8 @@ def madvise_vma_behavior(
     mm: MmStruct, behavior: int, prev: Vma | None, vma: Vma, start: int, end: int
 ) -> Vma:
     """madvise_vma_behavior(): one VMA part. Returns the VMA that now covers it."""
-    if not can_madvise_modify(cast("AddressSpace", mm), vma, behavior):
+    # can_madvise_modify() refuses nothing on an unsealed VMA: no call for those.
+    if vma.vm_flags & VM_SEALED and not can_madvise_modify(cast("AddressSpace", mm), vma, behavior):
         raise oserror(errno.EPERM, "madvise: discarding sealed read-only anonymous memory")
     page_advice = _PAGE_ADVICES.get(behavior)
     if page_advice is not None:

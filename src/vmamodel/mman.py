@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.constants import (
     MAP_GROWSDOWN,
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from vmamodel.file import File
     from vmamodel.mm_types import MmStruct
 
+_PROT_RWX: Final = PROT_READ | PROT_WRITE | PROT_EXEC
+_MAP_TO_VM: Final = MAP_GROWSDOWN | MAP_LOCKED | MAP_SYNC | MAP_STACK
 
-def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
-    """calc_vm_prot_bits(): PROT_* to VM_READ/WRITE/EXEC, plus the protection key bits
-    (arch_calc_vm_prot_bits on x86)."""
-    flags = pkey << VM_PKEY_SHIFT
+
+def _prot_to_vm(prot: int) -> int:
+    """_calc_vm_trans() of PROT_READ/WRITE/EXEC to VM_READ/WRITE/EXEC."""
+    flags = 0
     if prot & PROT_READ:
         flags |= VM_READ
     if prot & PROT_WRITE:
@@ -40,9 +42,21 @@ def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
     return flags
 
 
+#: the VM_* bits of each combination of PROT_READ/WRITE/EXEC, indexed by those bits
+_PROT_BITS: Final = tuple(_prot_to_vm(prot) for prot in range(_PROT_RWX + 1))
+
+
+def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
+    """calc_vm_prot_bits(): PROT_* to VM_READ/WRITE/EXEC, plus the protection key bits
+    (arch_calc_vm_prot_bits on x86)."""
+    return _PROT_BITS[prot & _PROT_RWX] | (pkey << VM_PKEY_SHIFT)
+
+
 def calc_vm_flag_bits(mm: MmStruct, file: File | None, flags: int) -> int:
     """calc_vm_flag_bits(): MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC and MAP_STACK (which asks for
     VM_NOHUGEPAGE on THP kernels), taken from the raw flags."""
+    if not flags & _MAP_TO_VM:  # the usual mmap: none of them
+        return 0
     vm_flags = 0
     if flags & MAP_GROWSDOWN:
         vm_flags |= VM_GROWSDOWN

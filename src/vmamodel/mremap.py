@@ -74,6 +74,8 @@ if TYPE_CHECKING:
     from vmamodel.vma import Vma
 
 MREMAP_VALID: Final = MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP
+#: vrm_implies_new_addr(): MREMAP_FIXED or MREMAP_DONTUNMAP always move
+_IMPLIES_NEW_ADDR: Final = MREMAP_FIXED | MREMAP_DONTUNMAP
 
 
 class MremapType(enum.Enum):
@@ -83,6 +85,14 @@ class MremapType(enum.Enum):
     NO_RESIZE = 1
     SHRINK = 2
     EXPAND = 3
+
+
+# The members as module constants: reading an Enum member through its class is a
+# descriptor call (about 0.1 us in CPython 3.11), and the path of every call reads them.
+_INVALID: Final = MremapType.INVALID
+_NO_RESIZE: Final = MremapType.NO_RESIZE
+_SHRINK: Final = MremapType.SHRINK
+_EXPAND: Final = MremapType.EXPAND
 
 
 class VmaRemapStruct:
@@ -111,20 +121,8 @@ class VmaRemapStruct:
         self.vma: Vma | None = None
         self.delta = 0
         self.populate_expand = False
-        self.remap_type = MremapType.INVALID
+        self.remap_type = _INVALID
         self.charged = 0
-
-    def implies_new_addr(self) -> bool:
-        """vrm_implies_new_addr(): MREMAP_FIXED or MREMAP_DONTUNMAP always move."""
-        return bool(self.flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
-
-    def move_only(self) -> bool:
-        """vrm_move_only(): MREMAP_FIXED with an unchanged length."""
-        return bool(self.flags & MREMAP_FIXED) and self.old_len == self.new_len
-
-    def will_map_new(self) -> bool:
-        """vrm_will_map_new(): the call grows the mapping or moves it."""
-        return self.remap_type is MremapType.EXPAND or self.implies_new_addr()
 
     def overlaps(self) -> bool:
         """vrm_overlaps(): source and target ranges intersect (unsigned arithmetic)."""
@@ -134,13 +132,16 @@ class VmaRemapStruct:
 
     def set_delta(self) -> None:
         """vrm_set_delta() and vrm_remap_type()."""
-        self.delta = abs(self.old_len - self.new_len)
-        if self.delta == 0:
-            self.remap_type = MremapType.NO_RESIZE
-        elif self.old_len > self.new_len:
-            self.remap_type = MremapType.SHRINK
+        old_len, new_len = self.old_len, self.new_len
+        if old_len == new_len:
+            self.delta = 0
+            self.remap_type = _NO_RESIZE
+        elif old_len > new_len:
+            self.delta = old_len - new_len
+            self.remap_type = _SHRINK
         else:
-            self.remap_type = MremapType.EXPAND
+            self.delta = new_len - old_len
+            self.remap_type = _EXPAND
 
     def source(self) -> Vma:
         vma = self.vma
@@ -165,12 +166,14 @@ def do_mremap(
         new_addr & ULONG_MAX,
     )
     check_mremap_params(mm, vrm)
-    if vrm.move_only():
+    flags = vrm.flags
+    # vrm_move_only(): MREMAP_FIXED with an unchanged length
+    if flags & MREMAP_FIXED and vrm.old_len == vrm.new_len:
         result = remap_move(mm, vrm)
     else:
         vrm.vma = mm.tree.lookup(vrm.addr)
         check_prep_vma(mm, vrm)
-        result = mremap_to(mm, vrm) if vrm.implies_new_addr() else mremap_at(mm, vrm)
+        result = mremap_to(mm, vrm) if flags & _IMPLIES_NEW_ADDR else mremap_at(mm, vrm)
     if vrm.populate_expand:
 
         mm_populate(mm, vrm.new_addr + vrm.old_len, vrm.delta, ignore_errors=True)
@@ -179,15 +182,16 @@ def do_mremap(
 
 def check_mremap_params(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """check_mremap_params(): the checks made before any VMA is looked at."""
-    if vrm.flags & ~MREMAP_VALID:
+    flags, new_len = vrm.flags, vrm.new_len
+    if flags & ~MREMAP_VALID:
         raise oserror(errno.EINVAL, "mremap: unknown flags")
     if vrm.addr & ~PAGE_MASK:
         raise oserror(errno.EINVAL, "mremap: unaligned old address")
-    if not vrm.new_len:
+    if not new_len:
         raise oserror(errno.EINVAL, "mremap: new length 0")
-    if vrm.new_len > mm.task_size:
+    if new_len > mm.task_size:
         raise oserror(errno.EINVAL, "mremap: new length larger than TASK_SIZE")
-    if not vrm.implies_new_addr():
+    if not flags & _IMPLIES_NEW_ADDR:
         return
     if vrm.new_addr > mm.task_size - vrm.new_len:
         raise oserror(errno.EINVAL, "mremap: new range past TASK_SIZE")
@@ -224,23 +228,27 @@ def check_prep_vma(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     vma = vrm.vma
     if vma is None:
         raise oserror(errno.EFAULT, "mremap: no VMA at the old address")
-    if vma.vm_flags & VM_SEALED:
+    vm_flags = vma.vm_flags
+    if vm_flags & VM_SEALED:
         raise oserror(errno.EPERM, "mremap: sealed VMA")
-    if vma.vm_flags & VM_HUGETLB and not align_hugetlb(vrm, vma):
+    if vm_flags & VM_HUGETLB and not align_hugetlb(vrm, vma):
         raise oserror(errno.EINVAL, "mremap: hugetlb addresses or growth")
     vrm.set_delta()
-    if not vrm.implies_new_addr():
+    implies_new_addr = vrm.flags & _IMPLIES_NEW_ADDR
+    if not implies_new_addr:
         vrm.new_addr = vrm.addr
-    if not vrm.will_map_new():
+    remap_type = vrm.remap_type
+    # vrm_will_map_new(): the call grows the mapping or moves it
+    if remap_type is not _EXPAND and not implies_new_addr:
         return
     old_len, new_len = vrm.old_len, vrm.new_len
-    if not old_len and not vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
+    if not old_len and not vm_flags & (VM_SHARED | VM_MAYSHARE):
         if mm.tracer.active:
             mm.tracer.emit(WarnOn("attempted to duplicate a private mapping with mremap"))
         raise oserror(errno.EINVAL, "mremap: old length 0 on a private mapping")
-    if vrm.flags & MREMAP_DONTUNMAP and vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
+    if vrm.flags & MREMAP_DONTUNMAP and vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
         raise oserror(errno.EINVAL, "mremap: MREMAP_DONTUNMAP of a VM_DONTEXPAND/PFNMAP VMA")
-    if vrm.remap_type is MremapType.SHRINK:
+    if remap_type is _SHRINK:
         # The tail that a shrink unmaps may cross VMA boundaries; what moves may not.
         old_len = new_len
     if old_len > vma.vm_end - vrm.addr:
@@ -253,16 +261,19 @@ def check_prep_vma(mm: MmStruct, vrm: VmaRemapStruct) -> None:
 def _check_growth(mm: MmStruct, vrm: VmaRemapStruct, vma: Vma) -> None:
     """The tail of check_prep_vma() for a growing mapping: offset overflow, VMAs that may
     not grow, RLIMIT_MEMLOCK and RLIMIT_AS/RLIMIT_DATA."""
-    if vma.vm_flags & VM_LOCKED:
+    vm_flags = vma.vm_flags
+    locked = vm_flags & VM_LOCKED
+    if locked:
         vrm.populate_expand = True
     pgoff = vma.vm_pgoff + ((vrm.addr - vma.vm_start) >> PAGE_SHIFT)
     if (pgoff + (vrm.new_len >> PAGE_SHIFT)) & ULONG_MAX < pgoff:
         raise oserror(errno.EINVAL, "mremap: file offset overflows")
-    if vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
+    if vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
         raise oserror(errno.EFAULT, "mremap: VM_DONTEXPAND/VM_PFNMAP cannot grow")
-    if not cast("AddressSpace", mm).mlock_future_ok(vma.vm_flags & VM_LOCKED, vrm.delta):
+    # mlock_future_ok() allows anything that is not VM_LOCKED: no call for those.
+    if locked and not cast("AddressSpace", mm).mlock_future_ok(locked, vrm.delta):
         raise oserror(errno.EAGAIN, "mremap: over RLIMIT_MEMLOCK")
-    if not may_expand_vm(mm, vma.vm_flags, vrm.delta >> PAGE_SHIFT):
+    if not may_expand_vm(mm, vm_flags, vrm.delta >> PAGE_SHIFT):
         raise oserror(errno.ENOMEM, "mremap: over RLIMIT_AS or RLIMIT_DATA")
 
 
@@ -319,9 +330,10 @@ def remap_move(mm: MmStruct, vrm: VmaRemapStruct) -> int:
 
 def mremap_at(mm: MmStruct, vrm: VmaRemapStruct) -> int:
     """mremap_at(): no new address asked for: nothing to do, shrink, or grow."""
-    if vrm.remap_type is MremapType.NO_RESIZE:
+    remap_type = vrm.remap_type
+    if remap_type is _NO_RESIZE:
         return vrm.addr
-    if vrm.remap_type is MremapType.SHRINK:
+    if remap_type is _SHRINK:
         shrink_vma(mm, vrm, reload=False)
         return vrm.addr
     return expand_vma(mm, vrm)
@@ -367,7 +379,8 @@ def vma_expandable(mm: MmStruct, vma: Vma, delta: int) -> bool:
 
 def vrm_can_expand_in_place(mm: MmStruct, vrm: VmaRemapStruct) -> bool:
     """vrm_can_expand_in_place()."""
-    vma = vrm.source()
+    vma = vrm.vma
+    assert vma is not None
     return vma.vm_end - vrm.addr == vrm.old_len and vma_expandable(mm, vma, vrm.delta)
 
 
@@ -407,7 +420,7 @@ def mremap_to(mm: MmStruct, vrm: VmaRemapStruct) -> int:
         vrm.vma = mm.tree.lookup(vrm.addr)
         if vrm.vma is None:
             raise oserror(errno.EFAULT, "mremap: the target unmap removed the source")
-    if vrm.remap_type is MremapType.SHRINK:
+    if vrm.remap_type is _SHRINK:
         shrink_vma(mm, vrm, reload=True)
         vrm.old_len = vrm.new_len
     if vrm.flags & MREMAP_DONTUNMAP:
@@ -420,10 +433,12 @@ def mremap_to(mm: MmStruct, vrm: VmaRemapStruct) -> int:
 def vrm_set_new_addr(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """vrm_set_new_addr(): place the target like mmap would: MAP_FIXED for MREMAP_FIXED,
     new_addr as a hint for MREMAP_DONTUNMAP alone, anywhere otherwise."""
-    vma = vrm.source()
+    vma = vrm.vma
+    assert vma is not None
+    flags = vrm.flags
     pgoff = vma.vm_pgoff + ((vrm.addr - vma.vm_start) >> PAGE_SHIFT)
-    hint = vrm.new_addr if vrm.implies_new_addr() else 0
-    map_flags = MAP_FIXED if vrm.flags & MREMAP_FIXED else 0
+    hint = vrm.new_addr if flags & _IMPLIES_NEW_ADDR else 0
+    map_flags = MAP_FIXED if flags & MREMAP_FIXED else 0
     if vma.vm_flags & VM_MAYSHARE:
         map_flags |= MAP_SHARED
     vrm.new_addr = get_unmapped_area(mm, vma.vm_file, hint, vrm.new_len, pgoff, map_flags)
@@ -433,7 +448,9 @@ def vrm_calc_charge(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """vrm_calc_charge(): an accounted VMA is charged the growth, or the whole new length
     for MREMAP_DONTUNMAP (the old copy stays charged)."""
     vrm.charged = 0
-    if not vrm.source().vm_flags & VM_ACCOUNT:
+    vma = vrm.vma
+    assert vma is not None
+    if not vma.vm_flags & VM_ACCOUNT:
         return
     pages = (vrm.new_len if vrm.flags & MREMAP_DONTUNMAP else vrm.delta) >> PAGE_SHIFT
     try:
@@ -452,17 +469,20 @@ def vrm_uncharge(mm: MmStruct, vrm: VmaRemapStruct) -> None:
 
 def vrm_stat_account(mm: MmStruct, vrm: VmaRemapStruct, nbytes: int) -> None:
     """vrm_stat_account(): total/exec/stack/data and locked_vm grow by ``nbytes``."""
-    vma = vrm.source()
+    vma = vrm.vma
+    assert vma is not None
+    vm_flags = vma.vm_flags
     pages = nbytes >> PAGE_SHIFT
-    vm_stat_account(mm, vma.vm_flags, pages)
-    if vma.vm_flags & VM_LOCKED:
+    vm_stat_account(mm, vm_flags, pages)
+    if vm_flags & VM_LOCKED:
         mm.locked_vm += pages
 
 
 def prep_move_vma(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """prep_move_vma(): map_count headroom for a copy plus a split source, and ->may_split
     at each end of the source range that is not already a VMA boundary."""
-    vma = vrm.source()
+    vma = vrm.vma
+    assert vma is not None
     if mm.map_count >= mm.max_map_count - 3:
         raise oserror(errno.ENOMEM, "mremap: move too close to max_map_count")
     if mm.injector.armed:
@@ -502,7 +522,8 @@ def copy_vma_and_data(mm: MmStruct, vrm: VmaRemapStruct) -> tuple[Vma | None, OS
     """copy_vma_and_data(): the new VMA (or the neighbour it merged into), then the page
     tables, then ``vm_ops->mremap``. On a failure after the copy the pages go back and the
     request is turned around so that the new range is the one unmapped."""
-    vma = vrm.source()
+    vma = vrm.vma
+    assert vma is not None
     pgoff = vma.vm_pgoff + ((vrm.addr - vma.vm_start) >> PAGE_SHIFT)
     copied = copy_vma(mm, vma, vrm.new_addr, vrm.new_len, pgoff)
     if copied is None:
@@ -567,12 +588,14 @@ def copy_vma(
     vma_start = vma.vm_start
     if vma.is_anonymous() and vma.anon_vma is None:
         pgoff = addr >> PAGE_SHIFT
+    # find_vma_prev() then vma_iter_next_rewind(): the VMA found after addr, when it does
+    # not overlap the target, is the next VMA; one search gives both.
     found, prev = mm.tree.find_prev(addr)
     if found is not None and found.vm_start < addr + length:
         return None
     vmg = VmaMergeStruct.from_vma(mm, prev, vma, addr, addr + length)
     vmg.pgoff = pgoff
-    vmg.next = mm.tree.next_from(addr)
+    vmg.next = found
     vmg.copied_from, vmg.middle = vma, None
     merged = vma_merge_new_range(vmg)
     if merged is not None:
@@ -613,7 +636,8 @@ def unmap_source_vma(mm: MmStruct, vrm: VmaRemapStruct) -> None:
     """unmap_source_vma(): munmap [addr, addr+old_len) without un-charging what moved
     (VM_ACCOUNT is cleared for the unmap and set again on the pieces that remain). If the
     unmap fails the charge is taken again and VM_ACCOUNT stays cleared, as in the kernel."""
-    vma = vrm.source()
+    vma = vrm.vma
+    assert vma is not None
     addr, length = vrm.addr, vrm.old_len
     accountable = bool(vma.vm_flags & VM_ACCOUNT) and not vrm.flags & MREMAP_DONTUNMAP
     vm_start, vm_end = vma.vm_start, vma.vm_end
@@ -628,15 +652,17 @@ def unmap_source_vma(mm: MmStruct, vrm: VmaRemapStruct) -> None:
         vrm.vma = None
     if not accountable:
         return
-    if vm_start < addr:
-        _set_account(mm, mm.tree.prev_before(addr))
-    if vm_end > addr + length:
-        _set_account(mm, mm.tree.find(addr))
-
-
-def _set_account(mm: MmStruct, vma: Vma | None) -> None:
-    assert vma is not None
-    vma.vm_flags |= VM_ACCOUNT
+    lower, upper = vm_start < addr, vm_end > addr + length
+    if not (lower or upper):
+        return
+    # vma_prev() and vma_next() of the iterator left at the hole: the pieces either side.
+    after, before = mm.tree.find_prev(addr)
+    if lower:
+        assert before is not None
+        before.vm_flags |= VM_ACCOUNT
+    if upper:
+        assert after is not None
+        after.vm_flags |= VM_ACCOUNT
 
 
 def dontunmap_complete(mm: MmStruct, vrm: VmaRemapStruct, new_vma: Vma) -> None:

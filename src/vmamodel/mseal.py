@@ -23,7 +23,8 @@ from vmamodel.constants import (
     MADV_WIPEONFORK,
     PAGE_MASK,
     ULONG_MAX,
-    VM,
+    VM_SEALED,
+    VM_WRITE,
     page_align,
 )
 from vmamodel.events import VmaChanged
@@ -49,7 +50,7 @@ DISCARD_ADVICES = frozenset({
 
 def vma_is_sealed(vma: Vma) -> bool:
     """vma_is_sealed() (mm/vma.h, 64-bit): VM_SEALED is set."""
-    return bool(vma.vm_flags & VM.SEALED)
+    return bool(vma.vm_flags & VM_SEALED)
 
 
 def can_madvise_modify(mm: AddressSpace, vma: Vma, behavior: int) -> bool:
@@ -60,7 +61,7 @@ def can_madvise_modify(mm: AddressSpace, vma: Vma, behavior: int) -> bool:
         return True
     if not vma.is_anonymous():
         return True
-    return bool(vma.vm_flags & VM.WRITE) and not mm.pkey_denies_access(vma.pkey, write=True)
+    return bool(vma.vm_flags & VM_WRITE) and not mm.pkey_denies_access(vma.pkey, write=True)
 
 
 def range_contains_unmapped(mm: AddressSpace, start: int, end: int) -> bool:
@@ -87,7 +88,7 @@ def mseal_apply(mm: AddressSpace, start: int, end: int) -> None:
         if not vma_is_sealed(vma):
             vma, newflags = vma_modify_flags(
                 mm, prev, vma, max(vma.vm_start, start), min(vma.vm_end, end),
-                vma.vm_flags | VM.SEALED,
+                vma.vm_flags | VM_SEALED,
             )
             vma.vm_flags = newflags
             if mm.tracer.active:

@@ -178,8 +178,14 @@ class PageSet:
 
     def move(self, old: int, new: int, length: int) -> None:
         """The pages of [old, old+length) to the same offsets from ``new``."""
-        delta = new - old
-        self.update([page + delta for page in self.take_range(old, old + length)])
+        if not self._len:
+            return
+        taken: list[int] = []
+        self._cut(old, old + length, taken)
+        if taken:
+            delta = new - old
+            for page in taken:
+                self.add(page + delta)
 
     # -- the set protocol the rest of the model and the tests use ------------------------
 
@@ -252,11 +258,18 @@ class PageTable:
         self.anon = PageSet()
 
     def zap(self, start: int, end: int, keep_guards: bool = False) -> None:
-        """zap_page_range(): drop the pages of [start, end); munmap drops guard markers too."""
-        self.present.remove_range(start, end)
-        self.anon.remove_range(start, end)
+        """zap_page_range(): drop the pages of [start, end); munmap drops guard markers too.
+        An empty set is skipped without a call (most ranges of a replay hold no page)."""
+        present = self.present
+        if present._len:
+            present._cut(start, end, None)
+        anon = self.anon
+        if anon._len:
+            anon._cut(start, end, None)
         if not keep_guards:
-            self.guards.remove_range(start, end)
+            guards = self.guards
+            if guards._len:
+                guards._cut(start, end, None)
 
     def is_guard(self, addr: int) -> bool:
         guards = self.guards
@@ -264,9 +277,9 @@ class PageTable:
 
     def move(self, old: int, new: int, length: int) -> None:
         """move_page_tables(): pages and markers follow an mremap move."""
-        self.present.move(old, new, length)
-        self.anon.move(old, new, length)
-        self.guards.move(old, new, length)
+        for pages in (self.present, self.anon, self.guards):
+            if pages._len:
+                pages.move(old, new, length)
 
     def copy(self) -> PageTable:
         table = PageTable()

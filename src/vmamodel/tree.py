@@ -21,6 +21,14 @@ the limit to the first node that has a gap long enough and descends its last (or
 child down to a group, a block and a gap; a node is searched from the place of its largest
 value (see _last_from_top), by C loops in pure Python and native loops when compiled.
 
+Three things spare the common calls work without changing an answer, each checked by
+:meth:`VmaTree.validate`: per block the number of gaps equal to its largest (a shrinking
+largest rescans the block only when it was the last of its size); the position a gap search
+or find_prev leaves, which the next insert tries before searching (as the kernel's store
+reuses the walk's iterator); and what the last top-down search learnt (the block its climb
+ended in; that block's only largest gap and a bound on the others), kept while no change
+could make it false: a placed mmap and its munmap then scan no block.
+
 Whoever changes ``vm_start`` or ``vm_end`` of a VMA in the tree must do it through
 :meth:`VmaTree.set_range`: the index is only as good as what it is told. :meth:`validate`
 checks it (``AddressSpace.validate_mm`` calls it in debug mode).
@@ -202,8 +210,9 @@ class VmaTree:
     gap searches of the maple tree (mas_empty_area, mas_empty_area_rev)."""
 
     __slots__ = (
-        "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin", "_hb",
-        "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_shift", "_unit",
+        "_bcnt", "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin",
+        "_hb", "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_rb", "_rest", "_rj",
+        "_sb", "_shift", "_sr", "_su", "_unit",
     )
 
     def __init__(self, load: int = _LOAD, fanout: int = _FANOUT, shift: int = PAGE_SHIFT) -> None:
@@ -229,6 +238,11 @@ class VmaTree:
         self._gaps: list[array[int]] = []
         self._mins: list[int] = []  # vm_start of each block's first VMA
         self._bmax: list[int] = []  # the largest gap of each block
+        # How many gaps of each block equal its largest, or 0 when not counted yet (after a
+        # split or a rescan; counted when that largest next shrinks): a shrinking largest gap
+        # rescans the block only when it was the last of its size. In a space of equal gaps,
+        # as the benchmark's, most shrinks are then O(1).
+        self._bcnt: list[int] = []
         # The groups of blocks: _gkeys[g] is the first address of group g's first block (-1
         # for group 0, which so never changes key), _gmax[g] its largest gap.
         self._gkeys: list[int] = []
@@ -246,6 +260,23 @@ class VmaTree:
         # before use.
         self._hb = 0
         self._hj = 0
+        # What a top-down gap search learnt of the block it found the gap in: the gap at
+        # (_rb, _rj) is the block's only largest, and no other gap there is larger than
+        # _rest (-1: nothing known). An insert into that gap (the placed mmap's store) then
+        # knows the block's new largest without rescanning it, and the removal of the VMA
+        # above it (its munmap) keeps it true; the next search of that block needs no
+        # scan. Any other change of that block's gaps, or of the blocks' numbers, forgets it.
+        self._rb = 0
+        self._rj = 0
+        self._rest = -1
+        # The last climb of a top-down search: from block _sb, the highest lower block with
+        # a gap of _su units is _sr; true while no block between them gets such a gap (see
+        # _set_bmax) and no block is added or taken away (_sb = -1 forgets it). Placed mmaps
+        # search from the same block for the same length, and most other calls move no
+        # block's largest gap up past it.
+        self._sb = -1
+        self._sr = 0
+        self._su = 0
 
     def __len__(self) -> int:
         return self._len
@@ -367,20 +398,49 @@ class VmaTree:
         return None
 
     def find_prev(self, addr: int) -> tuple[Vma | None, Vma | None]:
-        """find_vma_prev(): (first VMA with vm_end > addr, the VMA before it)."""
-        if not self._blocks:
+        """find_vma_prev(): (first VMA with vm_end > addr, the VMA before it). The tree's
+        position is left at the first (vma_iter_next_rewind() leaves the iterator there,
+        for the store of __mmap_new_vma()); the position a gap search or an earlier walk
+        left is tried first."""
+        blocks = self._blocks
+        if not blocks:
             return None, None
+        b, j = self._hb, self._hj
+        if b < len(blocks):
+            blk = blocks[b]
+            if j < len(blk):
+                vma = blk[j]
+                if vma.vm_end > addr:
+                    prev = blk[j - 1] if j else (blocks[b - 1][-1] if b else None)
+                    if prev is None or prev.vm_end <= addr:
+                        return vma, prev
         b, j = self._at_or_before(addr)
-        if j >= 0 and self._blocks[b][j].vm_end > addr:
-            return self._blocks[b][j], self._before(b, j)
-        prev = self._blocks[b][j] if j >= 0 else None
-        return self._vma_at(*self._next_pos(b, j)) if j >= 0 else self._blocks[0][0], prev
+        if j < 0:
+            self._hb = self._hj = 0
+            return blocks[0][0], None
+        blk = blocks[b]
+        vma = blk[j]
+        if vma.vm_end > addr:
+            self._hb, self._hj = b, j
+            return vma, self._before(b, j)
+        if j + 1 < len(blk):
+            self._hb, self._hj = b, j + 1
+            return blk[j + 1], vma
+        self._hb, self._hj = b + 1, 0
+        return (blocks[b + 1][0] if b + 1 < len(blocks) else None), vma
 
     def prev_of(self, vma: Vma) -> Vma | None:
-        return self._before(*self._index_of(vma))
+        b, j = self._index_of(vma)
+        return self._before(b, j)
 
     def next_of(self, vma: Vma) -> Vma | None:
-        return self._vma_at(*self._next_pos(*self._index_of(vma)))
+        b, j = self._index_of(vma)
+        blocks = self._blocks
+        blk = blocks[b]
+        if j + 1 < len(blk):
+            return blk[j + 1]
+        b += 1
+        return blocks[b][0] if b < len(blocks) else None
 
     def prev_before(self, addr: int) -> Vma | None:
         """The last VMA that ends at or before addr (for a gap starting at addr)."""
@@ -441,24 +501,44 @@ class VmaTree:
         if not blocks:
             self._new_first_block(vma)
             return
-        pos = self._position(beside) if beside is not None else None
-        if pos is not None:
-            b, j = pos
-            if start >= blocks[b][j].vm_start:
-                j += 1  # above beside; below it, the new VMA takes beside's index
-        else:
-            b, j = self._at_or_before(start)
-            j += 1
-        prev = self._before(b, j)
-        nxt = self._vma_at(b, j) if j < len(blocks[b]) else self._vma_at(b + 1, 0)
-        if prev is not None and prev.vm_end > start:
-            raise AssertionError(f"{vma!r} overlaps {prev!r}")
-        if nxt is not None and nxt.vm_start < end:
-            raise AssertionError(f"{vma!r} overlaps {nxt!r}")
+        rest = self._rest
+        # The tree's position, if the range goes right below the VMA there: where the gap
+        # search or find_prev of the same mmap left it (the kernel's store reuses the
+        # iterator of that walk). Otherwise beside's place, or a search.
+        b, j = self._hb, self._hj
+        prev = nxt = None
+        if beside is None and b < len(blocks) and j < len(blocks[b]):
+            nxt = blocks[b][j]
+            if nxt.vm_start >= end:
+                prev = blocks[b][j - 1] if j else (blocks[b - 1][-1] if b else None)
+                if prev is not None and prev.vm_end > start:
+                    nxt = None
+            else:
+                nxt = None
+        if nxt is None:
+            rest = -1
+            pos = self._position(beside) if beside is not None else None
+            if pos is not None:
+                b, j = pos
+                if start >= blocks[b][j].vm_start:
+                    j += 1  # above beside; below it, the new VMA takes beside's index
+            else:
+                b, j = self._at_or_before(start)
+                j += 1
+            prev = self._before(b, j)
+            nxt = self._vma_at(b, j) if j < len(blocks[b]) else self._vma_at(b + 1, 0)
+            if prev is not None and prev.vm_end > start:
+                raise AssertionError(f"{vma!r} overlaps {prev!r}")
+            if nxt is not None and nxt.vm_start < end:
+                raise AssertionError(f"{vma!r} overlaps {nxt!r}")
         shift = self._shift
         gap = (start - (prev.vm_end if prev is not None else 0)) >> shift
-        blocks[b].insert(j, vma)
-        self._gaps[b].insert(j, gap)
+        blk = blocks[b]
+        blk.insert(j, vma)
+        gaps = self._gaps[b]
+        gaps.insert(j, gap)
+        if b == self._rb:
+            self._rest = -1  # what was known of the block's gaps (restored below if still)
         self._hb = b
         self._hj = j
         self._len += 1
@@ -467,17 +547,46 @@ class VmaTree:
                 self._set_min(b, start)
             else:
                 self._mins[0] = start  # block 0 keys no group (group 0's key is -1)
-        if gap > self._bmax[b]:
-            self._set_bmax(b, gap)
+        top = self._bmax[b]
+        if gap >= top:
+            if gap > top:
+                self._bcnt[b] = 1
+                self._set_bmax(b, gap)
+            elif self._bcnt[b]:
+                self._bcnt[b] += 1
         if nxt is not None:
-            nb, nj = self._next_pos(b, j)
-            self._set_gap(nb, nj, (nxt.vm_start - end) >> shift)
-        if len(blocks[b]) > 2 * self._load:
+            after = (nxt.vm_start - end) >> shift
+            if rest >= 0 and b == self._rb and j == self._rj and max(gap, after) > rest:
+                # Into the block's only largest gap, and a piece of it is still larger than
+                # the others: the block's largest without a rescan.
+                gaps[j + 1] = after
+                self._split_top(b, gap, after)
+                if gap != after:
+                    self._rj = j if gap > after else j + 1
+                    self._rest = max(rest, min(gap, after))
+            elif j + 1 < len(blk):
+                self._set_gap(b, j + 1, after)
+            else:
+                self._set_gap(b + 1, 0, after)
+        if len(blk) > 2 * self._load:
             self._split(b)
+
+    def _split_top(self, b: int, low: int, high: int) -> None:
+        """Block b's only largest gap split in two, ``low`` and ``high``, of which one is
+        larger than every other gap of the block: that one is its new largest."""
+        top = max(low, high)
+        self._bcnt[b] = (low == top) + (high == top)
+        self._set_bmax(b, top)
 
     def remove(self, vma: Vma) -> None:
         """vma_iter_clear(): take a VMA of the tree out of it."""
         b, j = self._index_of(vma)
+        # The removal of the VMA above a block's known only largest gap (see __init__)
+        # keeps what is known: the next VMA's gap, larger still, takes its place.
+        rest = -1
+        if b == self._rb:
+            rest = self._rest if j == self._rj else -1
+            self._rest = -1
         blocks = self._blocks
         blk, gaps = blocks[b], self._gaps[b]
         del blk[j]
@@ -498,14 +607,20 @@ class VmaTree:
                 else:
                     self._mins[0] = blk[0].vm_start
             # The next VMA's gap swallows the removed one and is larger than both: the
-            # block's largest gap can only grow.
-            gap = gaps[j] + freed
-            gaps[j] = gap
-            if gap > self._bmax[b]:
-                self._set_bmax(b, gap)
+            # block's largest gap can only grow (it does if either of the two was it).
+            grown = gaps[j] + freed
+            gaps[j] = grown
+            top = self._bmax[b]
+            if grown > top:
+                self._bcnt[b] = 1
+                self._set_bmax(b, grown)
+            elif grown == top and self._bcnt[b]:
+                self._bcnt[b] += 1
+            if rest >= 0 and len(blk) >= self._min_block:
+                self._rest = rest
         else:
             if gap == self._bmax[b]:
-                self._set_bmax(b, max(gaps))
+                self._drop_top(b, gaps)
             if b + 1 < len(blocks):
                 self._set_gap(b + 1, 0, self._gaps[b + 1][0] + freed)
         if len(blk) < self._min_block and len(blocks) > 1:
@@ -540,6 +655,8 @@ class VmaTree:
         self._gaps.append(array("q", (gap,)))
         self._mins.append(vma.vm_start)
         self._bmax.append(gap)
+        self._bcnt.append(1)
+        self._rest = self._sb = -1
         self._gkeys[:] = [-1]
         self._gmax[:] = [gap]
         self._len = 1
@@ -557,16 +674,35 @@ class VmaTree:
                 gkeys[g] = start
 
     def _set_gap(self, b: int, j: int, gap: int) -> None:
+        if b == self._rb:
+            self._rest = -1
         gaps = self._gaps[b]
         old = gaps[j]
         gaps[j] = gap
         top = self._bmax[b]
-        if gap > top:
-            self._set_bmax(b, gap)
-        elif old == top and gap < old:
-            self._set_bmax(b, max(gaps))
+        if gap >= top:
+            if gap > top:
+                self._bcnt[b] = 1
+                self._set_bmax(b, gap)
+            elif old != top and self._bcnt[b]:
+                self._bcnt[b] += 1
+        elif old == top:
+            self._drop_top(b, gaps)
+
+    def _drop_top(self, b: int, gaps: array[int]) -> None:
+        """One gap equal to block b's largest is gone (shrunk or removed): the largest
+        stays unless that was the last of its size, then the block is rescanned."""
+        bcnt = self._bcnt
+        count = bcnt[b] - 1 if bcnt[b] else gaps.count(self._bmax[b])
+        if count:
+            bcnt[b] = count
+            return
+        bcnt[b] = 0  # not counted: a block rescanned is usually one whose largest is unique
+        self._set_bmax(b, max(gaps))
 
     def _set_bmax(self, b: int, value: int) -> None:
+        if value >= self._su and b > self._sr:
+            self._sb = -1  # a block above the last search's answer may now be the answer
         bmax = self._bmax
         old = bmax[b]
         bmax[b] = value
@@ -622,6 +758,7 @@ class VmaTree:
 
     def _split(self, b: int) -> None:
         """Split the full block b in two (its group keeps both halves)."""
+        self._rest = self._sb = -1  # block numbers change
         blocks, gaps = self._blocks, self._gaps
         blk, block_gaps = blocks[b], gaps[b]
         half = len(blk) // 2
@@ -635,7 +772,9 @@ class VmaTree:
         gaps.insert(b + 1, upper_gaps)
         self._mins.insert(b + 1, upper[0].vm_start)
         self._bmax[b] = max(block_gaps)
+        self._bcnt[b] = 0
         self._bmax.insert(b + 1, max(upper_gaps))
+        self._bcnt.insert(b + 1, 0)
         g = self._group_of(b)
         first, end = self._group_range(g)
         if end - first > 2 * self._fanout:
@@ -643,6 +782,7 @@ class VmaTree:
 
     def _drop_block(self, b: int) -> None:
         """Take block b (emptied, or joined into its left neighbour) out of its group."""
+        self._rest = self._sb = -1  # block numbers change
         mins = self._mins
         start, top = mins[b], self._bmax[b]
         g = self._group_of(b)
@@ -650,6 +790,7 @@ class VmaTree:
         del self._gaps[b]
         del mins[b]
         del self._bmax[b]
+        del self._bcnt[b]
         gkeys = self._gkeys
         if b == 0 or gkeys[g] == start:
             # b was the group's first block: the next one (now at b) is, if still in it.
@@ -673,8 +814,12 @@ class VmaTree:
         blocks = self._blocks
         blocks[left].extend(blocks[b])
         self._gaps[left].extend(self._gaps[b])
-        if self._bmax[b] > self._bmax[left]:
-            self._set_bmax(left, self._bmax[b])
+        bmax, bcnt = self._bmax, self._bcnt
+        if bmax[b] > bmax[left]:
+            bcnt[left] = bcnt[b]
+            self._set_bmax(left, bmax[b])
+        elif bmax[b] == bmax[left]:
+            bcnt[left] = bcnt[left] + bcnt[b] if bcnt[left] and bcnt[b] else 0
         self._drop_block(b)
         if len(blocks[left]) > 2 * self._load:
             self._split(left)
@@ -822,6 +967,7 @@ class VmaTree:
         prev = self._before(b, j)
         gap_start = prev.vm_end if prev is not None else 0
         if gap_start < high and high - max(gap_start, low) >= length:
+            self._hb, self._hj = b, j
             return max(gap_start, low), high, following
         if prev is None or prev.vm_start <= low:
             return None
@@ -831,15 +977,37 @@ class VmaTree:
         units = (length + self._unit - 1) >> self._shift
         found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
         if found < 0:
-            b = self._last_block_with(b, units)
-            if b < 0:
-                return None
-            found = _last_from_top(self._gaps[b], 0, len(blocks[b]), units, self._bmax[b])
+            if b == self._sb and units == self._su and self._bmax[self._sr] >= units:
+                b = self._sr
+            else:
+                start = b
+                b = self._last_block_with(b, units)
+                if b < 0:
+                    return None
+                self._sb, self._sr, self._su = start, b, units
+            if b == self._rb and 0 <= self._rest < units:
+                found = self._rj  # the block's only gap that fits (see __init__)
+            else:
+                found = self._last_fitting_gap(b, units)
         vma = blocks[b][found]
         gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
         if vma.vm_start - max(gap_start, low) < length:
             return None
+        self._hb, self._hj = b, found  # where mas_empty_area_rev() leaves the maple state
         return max(gap_start, low), vma.vm_start, vma
+
+    def _last_fitting_gap(self, b: int, units: int) -> int:
+        """The index of the last gap of block b that is >= units, where one is (as
+        _last_from_top). When that is the block's first gap and its only largest, what
+        the scan saw of the others is kept (see __init__): top-down placement lands there."""
+        gaps = self._gaps[b]
+        found = gaps.index(self._bmax[b])
+        above = max(gaps[found + 1:]) if found + 1 < len(gaps) else 0
+        if above >= units:
+            return _last_index_at_least(gaps, found + 1, len(gaps), units)
+        if found == 0:
+            self._rb, self._rj, self._rest = b, 0, above
+        return found
 
     def lowest_gap(self, low: int, high: int, length: int) -> Gap | None:
         """The lowest free gap, clipped to [low, high), of at least ``length`` bytes:
@@ -952,10 +1120,14 @@ class VmaTree:
                 prev_end = vma.vm_end
             if self._bmax[b] != max(gaps):
                 raise AssertionError(f"tree block {b}: largest gap {self._bmax[b]:#x}")
+            if self._bcnt[b] not in (0, gaps.count(self._bmax[b])):
+                raise AssertionError(f"tree block {b}: {self._bcnt[b]} gaps counted as the "
+                                     f"largest, {gaps.count(self._bmax[b])} are")
             count += len(blk)
-        if count != self._len or len(self._mins) != len(self._blocks):
+        if count != self._len or not len(self._mins) == len(self._bcnt) == len(self._blocks):
             raise AssertionError(f"tree counts {self._len} VMAs, holds {count}")
         self._validate_groups()
+        self._validate_search_state()
         levels = self._levels
         if levels is not None:
             self._levels = None
@@ -984,3 +1156,20 @@ class VmaTree:
             if gmax[g] != max(self._bmax[first:end]):
                 raise AssertionError(f"tree group {g}: largest gap {gmax[g]:#x}")
             ends = end
+
+    def _validate_search_state(self) -> None:
+        """What the last top-down search learnt (see __init__) is still true."""
+        if self._sb >= 0 and max(self._bmax[self._sr + 1:self._sb], default=0) >= self._su:
+            raise AssertionError(f"tree search from block {self._sb} for {self._su:#x} would"
+                                 f" not stop at block {self._sr}")
+        rest = self._rest
+        if rest < 0:
+            return
+        b, j = self._rb, self._rj
+        gaps = self._gaps[b] if b < len(self._gaps) else array("q")
+        if not j < len(gaps) or gaps[j] != self._bmax[b]:
+            raise AssertionError(f"tree block {b}: gap {j} is not its largest")
+        others = max(max(gaps[:j], default=0), max(gaps[j + 1:], default=0))
+        if not others <= rest < gaps[j]:
+            raise AssertionError(f"tree block {b}: the largest gap but {j} is {others:#x},"
+                                 f" over {rest:#x}")

@@ -412,6 +412,31 @@ def test_fixed_move_of_part_of_a_vma_splits_it(mm):
     assert flags_of(mm) == ["rd wr mr mw me ac"] * 3
 
 
+@pytest.mark.parametrize(
+    ("old", "want"),
+    [
+        (0, [(2, 4, "rw-p"), (10, 12, "rw-p")]),  # the head moves: the tail stays accounted
+        (2, [(0, 2, "rw-p"), (10, 12, "rw-p")]),  # the tail moves: the head stays accounted
+    ],
+)
+def test_the_piece_a_move_leaves_keeps_vm_account(mm, old, want):
+    """unmap_source_vma(): VM_ACCOUNT is set again on the piece on each side of the hole."""
+    mm.mmap(at(0), 4 * P, RW, NOREPLACE)
+    assert mm.mremap(at(old), 2 * P, 2 * P, M | F, at(10)) == at(10)
+    assert layout(mm) == want
+    assert flags_of(mm) == ["rd wr mr mw me ac"] * 2
+
+
+def test_a_growing_move_that_merges_into_its_source_splits_it_twice(mm):
+    """copy_vma() merges the target just below the source into the source VMA itself (an
+    unfaulted anonymous VMA takes the new address as its pgoff), then the source range is
+    unmapped from the middle of the merged VMA: both pieces stay accounted."""
+    mm.mmap(at(4), 4 * P, RW, NOREPLACE)
+    assert mm.mremap(at(4), 2 * P, 3 * P, M | F, at(1)) == at(1)
+    assert layout(mm) == [(1, 4, "rw-p"), (6, 8, "rw-p")]
+    assert flags_of(mm) == ["rd wr mr mw me ac"] * 2
+
+
 def test_fixed_move_unmaps_what_was_at_the_target(mm):
     mm.mmap(at(0), 4 * P, RW, NOREPLACE)
     mm.mmap(at(10), 6 * P, RO, NOREPLACE)
