@@ -117,11 +117,15 @@ class _OneSlot(AddressSpace):
     __slots__ = "label"  # a single slot may be a str
 
 
+class _WeakReferable(AddressSpace):
+    __slots__ = ("__weakref__", "label")
+
+
 class _WithDict(AddressSpace):
     """No ``__slots__``: the fields it adds live in a ``__dict__``."""
 
 
-@pytest.mark.parametrize("cls", [_OneSlot, _WithDict])
+@pytest.mark.parametrize("cls", [_OneSlot, _WeakReferable, _WithDict])
 def test_fork_copies_the_fields_a_subclass_adds(cls: type[AddressSpace]) -> None:
     """dup_mm() copies the whole mm_struct: what a subclass adds goes to the child too (a
     list by copy, as for the parent's own fields)."""
