@@ -71,24 +71,38 @@ def best(fn: object, repeats: int) -> float:
     return min(times)
 
 
-def direct_calls(rec: Recording) -> float:
-    """The replayed mm calls made straight on a seeded model: the model's own time."""
+#: the recorded calls that are mm calls of the model
+KINDS = ("mmap", "munmap", "mprotect", "madvise", "mremap", "brk")
+Op = tuple[str, list[int]]
+
+
+def recorded_ops(rec: Recording) -> tuple[AddressSpace, list[Op]]:
+    """The seeded model of a recording and its mm calls with their arguments parsed."""
     plan, _ = _plan(rec)
-    ops = []
-    for call in plan.calls:
-        if call.name in ("mmap", "munmap", "mprotect", "madvise", "mremap", "brk"):
-            ops.append((call.name, [arg_int(a) for a in call.args]))
+    ops = [(c.name, [arg_int(a) for a in c.args]) for c in plan.calls if c.name in KINDS]
     mm = AddressSpace.from_maps(smaps_to_maps(rec.start_smaps), smaps=rec.start_smaps,
                                 fs_of=rec.fs_of, **rec.traits)
+    return mm, ops
+
+
+def call_op(mm: AddressSpace, op: Op) -> None:
+    """One recorded call made straight on the model (its errno is ignored)."""
+    name, args = op
+    try:
+        if name == "mmap":
+            mm.mmap(args[0], args[1], args[2], args[3], None, args[5])
+        else:
+            getattr(mm, name)(*args)
+    except OSError:
+        pass
+
+
+def direct_calls(rec: Recording) -> float:
+    """The replayed mm calls made straight on a seeded model: the model's own time."""
+    mm, ops = recorded_ops(rec)
     start = time.process_time()
-    for name, args in ops:
-        try:
-            if name == "mmap":
-                mm.mmap(args[0], args[1], args[2], args[3], None, args[5])
-            else:
-                getattr(mm, name)(*args)
-        except OSError:
-            pass
+    for op in ops:
+        call_op(mm, op)
     elapsed = time.process_time() - start
     return len(ops) / elapsed
 

@@ -21,48 +21,22 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from pair_opcodes import Counts
-from replay_bench import record_bench
+from replay_bench import Op, call_op, record_bench, recorded_ops
 
 from vmamodel.buildinfo import build_name
 from vmamodel.mm import AddressSpace
 from vmamodel.replay.recording import load_recording
-from vmamodel.replay.replay import _plan, smaps_to_maps
-from vmamodel.replay.strace import arg_int
 
-KINDS = ("mmap", "munmap", "mprotect", "madvise", "mremap", "brk")
 WARM_UP = 2_000
-Op = tuple[str, list[int]]
-
-
-def recorded_ops(out: Path) -> tuple[AddressSpace, list[Op]]:
-    """The seeded model of a recording and its mm calls with their arguments parsed."""
-    rec = load_recording(out)
-    plan, _ = _plan(rec)
-    ops = [(c.name, [arg_int(a) for a in c.args]) for c in plan.calls if c.name in KINDS]
-    mm = AddressSpace.from_maps(smaps_to_maps(rec.start_smaps), smaps=rec.start_smaps,
-                                fs_of=rec.fs_of, **rec.traits)
-    return mm, ops
-
-
-def call(mm: AddressSpace, op: Op) -> None:
-    """One recorded call, as replay_bench.direct_calls makes it (its errno is ignored)."""
-    name, args = op
-    try:
-        if name == "mmap":
-            mm.mmap(args[0], args[1], args[2], args[3], None, args[5])
-        else:
-            getattr(mm, name)(*args)
-    except OSError:
-        pass
 
 
 def measure(mm: AddressSpace, ops: list[Op], calls: int) -> tuple[dict[str, Counts], Counter[str]]:
     for op in ops[:WARM_UP]:
-        call(mm, op)
+        call_op(mm, op)
     kinds: dict[str, Counts] = defaultdict(Counts)
     seen: Counter[str] = Counter()
     for op in ops[WARM_UP:WARM_UP + calls]:
-        kinds[op[0]].run(lambda op=op: call(mm, op))  # type: ignore[misc]
+        kinds[op[0]].run(lambda op=op: call_op(mm, op))  # type: ignore[misc]
         seen[op[0]] += 1
     return kinds, seen
 
@@ -85,7 +59,7 @@ def main() -> None:
         except (OSError, ValueError) as exc:
             sys.exit(f"--baseline {args.baseline}: {exc}")
     out = args.recording if args.recording is not None else record_bench(args.rounds)
-    mm, ops = recorded_ops(out)
+    mm, ops = recorded_ops(load_recording(out))
     if len(ops) < WARM_UP + args.calls:
         sys.exit(f"{out}: {len(ops)} calls; need {WARM_UP + args.calls} (more --rounds)")
     kinds, seen = measure(mm, ops, args.calls)

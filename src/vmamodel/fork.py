@@ -39,7 +39,8 @@ def mm_init(oldmm: AddressSpace) -> AddressSpace:
     pass to the child). Limits, the break, pkeys and the layout are inherited."""
     cls = type(oldmm)
     mm = cls.__new__(cls)
-    for name in mm_struct_fields(cls):
+    # A subclass without __slots__ keeps what it adds in a __dict__: copied the same way.
+    for name in mm_struct_fields(cls) + tuple(getattr(oldmm, "__dict__", ())):
         value = getattr(oldmm, name)
         setattr(mm, name, copy.copy(value) if isinstance(value, (list, dict, set)) else value)
     mm.tree = VmaTree()
@@ -57,12 +58,14 @@ def mm_init(oldmm: AddressSpace) -> AddressSpace:
 
 def mm_struct_fields(cls: type[AddressSpace]) -> tuple[str, ...]:
     """Every field of an AddressSpace: MmStruct's (a compiled class lists no ``__slots__``)
-    and the ``__slots__`` of the interpreted classes above it."""
+    and the ``__slots__`` of the interpreted classes above it (one slot may be a str;
+    ``__dict__`` and ``__weakref__`` are no fields)."""
     names = list(MM_STRUCT_FIELDS)
     for klass in cls.__mro__:
         if klass is not MmStruct:
-            names.extend(vars(klass).get("__slots__", ()))
-    return tuple(names)
+            slots = vars(klass).get("__slots__", ())
+            names.extend((slots,) if isinstance(slots, str) else slots)
+    return tuple(name for name in names if name not in ("__dict__", "__weakref__"))
 
 
 def dup_rare_to_child(oldmm: AddressSpace, mm: AddressSpace, tmp: Vma) -> None:

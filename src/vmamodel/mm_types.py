@@ -66,7 +66,6 @@ class IdCounter:
         self.value = 0
 
 
-
 @mypyc_attr(allow_interpreted_subclasses=True)
 class TracerCore:
     """The tracepoints' static key (struct static_key, include/linux/jump_label.h): emitters
@@ -83,6 +82,8 @@ class TracerCore:
         self.active = False
 
     def emit(self, event: Event) -> None:
+        """A tracepoint fires: every subscriber gets ``event`` (the caller tested
+        ``active`` first)."""
         for callback in self._subscribers:
             callback(event)
 

@@ -111,3 +111,27 @@ def test_the_pure_sources_import_without_mypy_extensions() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"PYTHONPATH": str(src)}, check=True)
     assert out.stdout.split() == ["1", "MmStruct"]
+
+
+class _OneSlot(AddressSpace):
+    __slots__ = "label"  # a single slot may be a str
+
+
+class _WeakReferable(AddressSpace):
+    __slots__ = ("__weakref__", "label")
+
+
+class _WithDict(AddressSpace):
+    """No ``__slots__``: the fields it adds live in a ``__dict__``."""
+
+
+@pytest.mark.parametrize("cls", [_OneSlot, _WeakReferable, _WithDict])
+def test_fork_copies_the_fields_a_subclass_adds(cls: type[AddressSpace]) -> None:
+    """dup_mm() copies the whole mm_struct: what a subclass adds goes to the child too (a
+    list by copy, as for the parent's own fields)."""
+    mm = cls()
+    mm.label = ["parent"]  # type: ignore[attr-defined]
+    child = mm.fork()
+    assert type(child) is cls
+    assert child.label == ["parent"]  # type: ignore[attr-defined]
+    assert child.label is not mm.label  # type: ignore[attr-defined]
