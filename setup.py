@@ -17,6 +17,7 @@ import runpy
 import shutil
 import sys
 import sysconfig
+from collections.abc import Callable
 from typing import Any
 
 from setuptools import setup
@@ -28,7 +29,9 @@ _BUILD_COMMANDS = {"bdist_wheel", "build", "build_ext", "install", "editable_whe
 _EDITABLE_COMMANDS = {"editable_wheel", "develop"}
 _NOTICE = "vmamodel: {}: building pure Python (slower; see README, Speed)"
 
-HOT_MODULES: tuple[str, ...] = runpy.run_path("src/vmamodel/buildinfo.py")["HOT_MODULES"]
+_BUILDINFO = runpy.run_path("src/vmamodel/buildinfo.py")
+HOT_MODULES: tuple[str, ...] = _BUILDINFO["HOT_MODULES"]
+source_path: Callable[[str], str] = _BUILDINFO["source_path"]
 
 
 def notice(reason: str) -> None:
@@ -77,7 +80,7 @@ def ext_modules() -> list[Any]:
     if c_compiler() is None:
         notice("no C compiler found")
         return []
-    paths = [f"src/vmamodel/{name}.py" for name in HOT_MODULES]
+    paths = [f"src/{source_path(name)}" for name in HOT_MODULES]
     try:
         return list(mypycify(paths, opt_level="3"))
     except (Exception, SystemExit) as exc:  # mypy's type check exits on an error

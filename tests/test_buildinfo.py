@@ -32,11 +32,22 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> str:
 def test_every_hot_module_exists_and_none_is_listed_twice() -> None:
     assert len(set(buildinfo.HOT_MODULES)) == len(buildinfo.HOT_MODULES)
     for name in buildinfo.HOT_MODULES:
-        assert any(PACKAGE.glob(f"{name}.*")), name
+        assert (PACKAGE.parent / buildinfo.source_path(name)).is_file(), name
+
+
+def test_source_path_of_a_module_in_a_subpackage() -> None:
+    assert buildinfo.source_path("tree") == "vmamodel/tree.py"
+    assert buildinfo.source_path("replay.step") == "vmamodel/replay/step.py"
+
+
+def extension_name(path: Path) -> str:
+    """The dotted module name (below vmamodel) of an extension file of the package."""
+    relative = path.relative_to(PACKAGE)
+    return ".".join((*relative.parent.parts, relative.name.split(".")[0]))
 
 
 def test_compiled_modules_are_those_loaded_from_an_extension() -> None:
-    extensions = {p.name.split(".")[0] for p in PACKAGE.glob("*.so")}
+    extensions = {extension_name(p) for p in PACKAGE.rglob("*.so")}
     assert set(buildinfo.compiled_modules()) == extensions & set(buildinfo.HOT_MODULES)
     expected = ("pure" if not extensions else
                 "compiled" if extensions >= set(buildinfo.HOT_MODULES) else "mixed")

@@ -12,13 +12,14 @@ from typing import Final
 #: The call path of mmap, munmap, mprotect, mremap, madvise and touch, from the AddressSpace
 #: entry points down (ksm: the VM_MERGEABLE flags of every new VMA; page: PAGE_ALIGN and
 #: PFN_UP, which constants.py re-exports; mm_types:
-#: the fields of the mm_struct those paths use, and the trace and injection switches), which
-#: a regular install compiles with mypyc (setup.py). Left out: access_fault.py and
-#: driver_error.py (subclasses of built-in exceptions, which mypyc cannot compile), mm.py
-#: (its entry points are wrapped by vmamodel.abi's generated converters, which a native class
-#: cannot take: AddressSpace is an interpreted subclass of mm_types.MmStruct), events.py and
-#: inject.py (their Tracer and Injector subclass mm_types' native cores), and everything off
-#: the hot path.
+#: the fields of the mm_struct those paths use, and the trace and injection switches), and the
+#: replay's per-call step (replay.step), which a regular install compiles with mypyc
+#: (setup.py). Names are module paths below ``vmamodel``, dotted in a subpackage. Left out:
+#: access_fault.py and driver_error.py (subclasses of built-in exceptions, which mypyc cannot
+#: compile), mm.py (its entry points are wrapped by vmamodel.abi's generated converters, which
+#: a native class cannot take: AddressSpace is an interpreted subclass of mm_types.MmStruct),
+#: events.py and inject.py (their Tracer and Injector subclass mm_types' native cores), and
+#: everything off the hot path.
 HOT_MODULES: Final = (
     "accounting",
     "fault",
@@ -35,11 +36,18 @@ HOT_MODULES: Final = (
     "page",
     "pagetable",
     "populate",
+    "replay.step",
     "stack",
     "tree",
     "unmapped_area",
     "vma",
 )
+
+
+def source_path(name: str) -> str:
+    """The source file of the hot module ``name``, relative to the package's parent
+    (``replay.step`` -> ``vmamodel/replay/step.py``)."""
+    return f"vmamodel/{name.replace('.', '/')}.py"
 
 
 def compiled_modules() -> list[str]:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from vmamodel.replay.step import call_ints
 from vmamodel.replay.strace import (
     _PLAIN_CALL_RE,
+    StraceCall,
     StraceError,
     _Parser,
     arg_int,
@@ -274,3 +276,44 @@ def test_one_match_path_on_a_real_log() -> None:
     assert parse_strace(lines).calls == general.log.calls
     plain = sum(1 for line in lines if _PLAIN_CALL_RE.fullmatch(line))
     assert plain > len(lines) // 2
+
+
+def test_integer_arguments_are_converted_with_the_line() -> None:
+    """Each call carries its arguments as integers (both parsing paths), or None when one
+    of them is not an integer; a text seen before gives the same value again."""
+    log = parse(
+        "9 mmap(NULL, 8192, 0x3, 0x22, -1, 0) = 0x7f6083ff0000\n"
+        "9 mmap(NULL, 8192, 0x3, 0x22, -1, 0) = 0x7f6083fee000\n"
+        "9 madvise(0x7f6083ff0000, 8192, 0x4) = 0\n"
+        "9 mprotect(0x1000, 4096, 0x1|0x2) = 0\n"
+        "9 umask(022) = 0755\n"
+        "9 munmap(0x2000, 4096</tmp/x>) = 0\n"
+        '9 openat(-100, "/etc/passwd", 0x80000) = 3</etc/passwd>\n'
+        "9 munlockall() = 0\n"
+    )
+    assert [c.ints for c in log.calls] == [
+        (0, 8192, 3, 0x22, -1, 0), (0, 8192, 3, 0x22, -1, 0), (0x7F6083FF0000, 8192, 4),
+        (0x1000, 4096, 3), (0o22,), (0x2000, 4096), None, (),
+    ]
+    assert [c.retval for c in log.calls][:2] == [0x7F6083FF0000, 0x7F6083FEE000]
+
+
+def test_call_ints_with_known_texts_gives_what_arg_ints_gives() -> None:
+    known: dict[str, int] = {}
+    texts = [("NULL", "0x10", "-1"), ("0x10", "010", "NULL"), ("0x1|0x2", "AT_FDCWD"),
+             ("0x10", "x")]
+    for args in texts * 2:
+        try:
+            expected: tuple[int, ...] | None = arg_ints(args)
+        except ValueError:
+            expected = None
+        assert call_ints(args, known) == expected == call_ints(args)
+    assert "x" not in known
+
+
+def test_a_strace_call_compares_and_shows_by_value() -> None:
+    first = StraceCall(7, "munmap", ("0x1000", "4096"), 0, None, None, 3, 3, "", (0x1000, 4096))
+    second = StraceCall(7, "munmap", ("0x1000", "4096"), 0, None, None, 3, 3, "", (0x1000, 4096))
+    assert first == second and first != StraceCall(7, "munmap", (), 0, None, None, 3, 3)
+    assert repr(first).startswith("StraceCall(pid=7, name='munmap', args=('0x1000', '4096')")
+    assert first.describe() == "[pid 7] munmap(0x1000, 4096) = 0"

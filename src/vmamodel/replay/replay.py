@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import errno as errno_mod
 import itertools
 import re
 from collections.abc import Callable, Iterable
@@ -31,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmamodel.constants import (
-    MAP_ANONYMOUS,
     O_RDONLY,
     O_RDWR,
     PAGE_SIZE,
@@ -45,10 +43,26 @@ from vmamodel.parse import parse_maps
 from vmamodel.replay.fdtable import F_DUPFD, F_DUPFD_CLOEXEC, Description, FdTable
 from vmamodel.replay.record import SYSCALL_NR
 from vmamodel.replay.recording import Recording
-from vmamodel.replay.strace import (
+from vmamodel.replay.step import (
+    MM_HANDLERS,
+    PR_SET_VMA,
+    Fault,
+    FdHandler,
+    Handler,
+    Stepper,
     StraceCall,
+    Unsupported,
+    attach_thread_faults,
+    by_thread,
+    errno_name,
+    index_by_id,
+    int_args,
+    select_calls,
+    span,
+    take_faults,
+)
+from vmamodel.replay.strace import (
     arg_int,
-    arg_ints,
     fd_path,
     string_arg,
     struct_field,
@@ -76,7 +90,6 @@ CLONE_FILES = 0x400
 CLONE_VFORK = 0x4000
 CLONE_THREAD = 0x10000
 SIGCHLD = 17
-PR_SET_VMA = 0x53564D41
 PR_SET_VMA_ANON_NAME = 0
 #: prctl options that change VMAs or their merging and that the model does not have yet.
 PRCTL_UNSUPPORTED = {
@@ -92,10 +105,6 @@ O_CREAT_WRONLY_TRUNC = 0o1101
 MAX_PAIRED = 16
 #: How many admissible orders are replayed for one failing call before it is reported.
 MAX_TRIES = 400
-
-
-class Unsupported(Exception):
-    """A call the model cannot replay (yet): the replay stops and names it."""
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -292,10 +301,6 @@ def _tasks(calls: list[StraceCall], root: int, start_line: int) -> dict[int, _Ta
 # -- the replayer -----------------------------------------------------------------------------
 
 
-def _errno_name(exc: OSError) -> str:
-    return errno_mod.errorcode.get(exc.errno or 0, str(exc.errno))
-
-
 def _recorded(call: StraceCall) -> str:
     if call.retval is None:
         return "?"
@@ -306,13 +311,10 @@ def _recorded(call: StraceCall) -> str:
 
 def _model_text(value: int | None, exc: OSError | None) -> str:
     if exc is not None:
-        return f"-1 {_errno_name(exc)}"
+        return f"-1 {errno_name(exc)}"
     if value is None:
         return "(no result)"
     return hex(value) if value > 0xFFFF else str(value)
-
-
-Handler = Callable[["_Run", StraceCall], "int | None"]
 
 
 class _Run:
@@ -367,113 +369,11 @@ class _Run:
             self.tables[pid] = table
         return table
 
-    def fault(self, faults: list[Fault]) -> None:
-        """Page faults as the program took them: a user access, or the kernel's access to a
-        user address (copy_to_user); one that the kernel answered with a signal (or that
-        lands outside every VMA) changes nothing."""
-        touch = self.model.touch
-        limit = self.model.task_size
-        for address, write, _kernel in faults:
-            if address >= limit:
-                continue
-            try:
-                touch(address, write)
-            except OSError:
-                continue
-        self.faults += len(faults)
-
-    def bookkeep(self, call: StraceCall, before_start: bool = False) -> None:
-        """The fd-table effect of a call (also for calls before the start snapshot)."""
-        handler = FD_HANDLERS.get(call.name)
-        if handler is not None and call.retval is not None and call.retval >= 0:
-            handler(self, call, before_start)
-
-def _page_up(length: int) -> int:
-    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-
-
-def _range_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
-    ints = call.ints
-    if ints is None:
-        return ()
-    addr = ints[0]
-    return addr, addr + _page_up(ints[1])
-
-
-def _mmap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
-    ints = call.ints
-    if value is None or ints is None:
-        return ()
-    return value, value + _page_up(ints[1])
-
-
-def _mremap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
-    ints = call.ints
-    if value is None or ints is None:
-        return ()
-    old, old_len, new_len = ints[:3]
-    return old, old + _page_up(old_len), value, value + _page_up(new_len)
-
-
-def _brk_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
-    return () if value is None else (value,)
-
-
-def _prctl_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
-    if len(call.args) > 3 and arg_int(call.args[0]) == PR_SET_VMA:
-        addr, length = arg_int(call.args[2]), arg_int(call.args[3])
-        return addr, addr + _page_up(length)
-    return ()
-
-
-#: name -> the addresses where a call of that name may have cut or joined VMAs
-_EDGES: dict[str, Callable[[StraceCall, int | None], tuple[int, ...]]] = {
-    **dict.fromkeys(("munmap", "mprotect", "pkey_mprotect", "madvise", "mlock", "mlock2",
-                     "munlock", "mseal"), _range_edges),
-    "mmap": _mmap_edges,
-    "mremap": _mremap_edges,
-    "brk": _brk_edges,
-    "prctl": _prctl_edges,
-}
-
-
-def _call_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
-    """The addresses where this call may have cut or joined VMAs."""
-    edges = _EDGES.get(call.name)
-    if edges is None:
-        return ()
-    try:
-        return edges(call, value)
-    except (ValueError, IndexError):
-        return ()
-
-
-def _span(call: StraceCall, value: int | None) -> tuple[int, int] | None:
-    """The address range a call took effect on (None: no range, or no result)."""
-    if value is None or value < 0:
-        return None
-    edges = _call_edges(call, value)
-    return (min(edges), max(edges) + 1) if edges else None
-
-
-# -- handlers: memory management --------------------------------------------------------------
-
-
-def _ints(call: StraceCall, n: int) -> tuple[int, ...]:
-    """The first ``n`` arguments as integers (parsed once, kept on the call)."""
-    ints = call.ints
-    if ints is None or len(ints) < n:
-        if len(call.args) < n:
-            raise Unsupported(f"{call.name} with {len(call.args)} arguments (expected {n})")
-        ints = call.ints = arg_ints(call.args[:n])
-    return ints[:n] if len(ints) > n else ints
-
-
-def _mmap(run: _Run, call: StraceCall) -> int:
-    addr, length, prot, flags, fd, offset = _ints(call, 6)
-    file = None
-    if not flags & MAP_ANONYMOUS:
-        desc = run.table(call.pid).get(fd)
+    def mapped_file(self, call: StraceCall, fd: int, offset: int, length: int) -> File:
+        """The model's File for an mmap of ``fd`` by ``call``: the description's, made at
+        its first mmap (Unsupported when the log did not show its opening, or it is not a
+        regular file or memfd)."""
+        desc = self.table(call.pid).get(fd)
         if desc is None:
             path = fd_path(call.args[4])
             raise Unsupported(
@@ -481,86 +381,25 @@ def _mmap(run: _Run, call: StraceCall) -> int:
             )
         if not desc.path.startswith("/") or desc.path.startswith(("/dev/", "/proc/", "/sys/")):
             raise Unsupported(f"mmap of {desc.path} (not a regular file or memfd)")
-        file = run.files.file(desc)
+        file = self.files.file(desc)
         if desc.size is None:
             # no fstat, ftruncate or O_TRUNC told the size: take the file to cover what it
             # maps, so that faults inside the mapping are not taken for SIGBUS
             file.size = max(file.size, offset + length)
-    return run.model.mmap(addr, length, prot, flags, file, offset)
+        return file
+
+    def bookkeep(self, call: StraceCall, before_start: bool = False) -> None:
+        """The fd-table effect of a call (also for calls before the start snapshot)."""
+        handler = FD_HANDLERS.get(call.name)
+        if handler is not None and call.retval is not None and call.retval >= 0:
+            handler(self, call, before_start)
+
+# -- handlers: memory management --------------------------------------------------------------
 
 
-def _munmap(run: _Run, call: StraceCall) -> int:
-    run.model.munmap(*_ints(call, 2))
-    return 0
-
-
-def _mprotect(run: _Run, call: StraceCall) -> int:
-    run.model.mprotect(*_ints(call, 3))
-    return 0
-
-
-def _pkey_mprotect(run: _Run, call: StraceCall) -> int:
-    addr, length, prot, pkey = _ints(call, 4)
-    run.model.pkey_mprotect(addr, length, prot, pkey)
-    return 0
-
-
-def _pkey_alloc(run: _Run, call: StraceCall) -> int:
-    return run.model.pkey_alloc(*_ints(call, 2))
-
-
-def _pkey_free(run: _Run, call: StraceCall) -> int:
-    run.model.pkey_free(*_ints(call, 1))
-    return 0
-
-
-def _mremap(run: _Run, call: StraceCall) -> int:
-    # recorded raw (-e raw=mremap): all five arguments, new_address included
-    if len(call.args) > 4:
-        old, old_len, new_len, flags, new_addr = _ints(call, 5)
-    else:
-        old, old_len, new_len, flags = _ints(call, 4)
-        new_addr = 0
-    return run.model.mremap(old, old_len, new_len, flags, new_addr)
-
-
-def _madvise(run: _Run, call: StraceCall) -> int:
-    run.model.madvise(*_ints(call, 3))
-    return 0
-
-
-def _brk(run: _Run, call: StraceCall) -> int:
-    return run.model.brk(*_ints(call, 1))
-
-
-def _mlock(run: _Run, call: StraceCall) -> int:
-    run.model.mlock(*_ints(call, 2))
-    return 0
-
-
-def _mlock2(run: _Run, call: StraceCall) -> int:
-    run.model.mlock2(*_ints(call, 3))
-    return 0
-
-
-def _munlock(run: _Run, call: StraceCall) -> int:
-    run.model.munlock(*_ints(call, 2))
-    return 0
-
-
-def _mlockall(run: _Run, call: StraceCall) -> int:
-    run.model.mlockall(*_ints(call, 1))
-    return 0
-
-
-def _munlockall(run: _Run, call: StraceCall) -> int:
-    run.model.munlockall()
-    return 0
-
-
-def _mseal(run: _Run, call: StraceCall) -> int:
-    run.model.mseal(*_ints(call, 3))
-    return 0
+def _ints(call: StraceCall, n: int) -> tuple[int, ...]:
+    """The first ``n`` arguments as integers."""
+    return int_args(call, n)[:n]
 
 
 def _prctl(run: _Run, call: StraceCall) -> int | None:
@@ -705,21 +544,7 @@ def _unsupported(what: str) -> Handler:
 #: The calls the replay runs on the model: name -> handler (returns the value to compare, or
 #: None when there is nothing to compare). Adding a call is one entry.
 SUPPORTED: dict[str, Handler] = {
-    "mmap": _mmap,
-    "munmap": _munmap,
-    "mprotect": _mprotect,
-    "pkey_mprotect": _pkey_mprotect,
-    "pkey_alloc": _pkey_alloc,
-    "pkey_free": _pkey_free,
-    "mremap": _mremap,
-    "madvise": _madvise,
-    "brk": _brk,
-    "mlock": _mlock,
-    "mlock2": _mlock2,
-    "munlock": _munlock,
-    "mlockall": _mlockall,
-    "munlockall": _munlockall,
-    "mseal": _mseal,
+    **MM_HANDLERS,  # mmap, munmap, mprotect, mremap, madvise, brk, mlock...: step.py
     "prctl": _prctl,
     "fork": _fork,
     "vfork": _fork,
@@ -760,9 +585,6 @@ _UNSUPPORTED_NAMES = frozenset(UNSUPPORTED) - frozenset(SUPPORTED)
 
 
 # -- handlers: file descriptions (also before the start) ------------------------------------
-
-
-FdHandler = Callable[[_Run, StraceCall, bool], None]
 
 
 def _open(run: _Run, call: StraceCall, before: bool) -> None:
@@ -912,12 +734,11 @@ FD_HANDLERS: dict[str, FdHandler] = {
     "statx": _fstat,
     "ftruncate": _ftruncate,
 }
+#: The calls a replay runs (on the model, or on its fd tables).
+_REPLAYED_NAMES = frozenset(HANDLERS) | frozenset(FD_HANDLERS)
 
 
 # -- the replay loop --------------------------------------------------------------------------
-
-
-Fault = tuple[int, bool, bool]  # address, write, kernel-mode
 
 
 @dataclass(slots=True)
@@ -940,68 +761,21 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
     plan.faults_before = [None] * len(plan.calls)
     if rec.faults is None:
         return
-    planned = {id(c): i for i, c in enumerate(plan.calls)}
-    by_tid: dict[int, list[StraceCall]] = {}
-    for call in sorted(rec.log.calls, key=_line_of):
-        by_tid.setdefault(call.pid, []).append(call)
+    planned = index_by_id(plan.calls)
+    by_tid = by_thread(rec.log.calls)
     for tid, events in rec.faults.items():
         if tid in tasks:
-            _attach_thread_faults(rec, plan, planned, by_tid.get(tid, []), events)
-
-
-def _line_of(call: StraceCall) -> int:
-    return call.line
-
-
-def _attach_thread_faults(
-    rec: Recording, plan: _Plan, planned: dict[int, int], calls: list[StraceCall],
-    events: list[tuple[str, int, bool, bool]],
-) -> None:
-    """_attach_faults() for one thread: its calls in entry order, perf's events in order."""
-    numbers = [SYSCALL_NR.get(call.name) for call in calls]
-    count = len(calls)
-    index = 0
-    pending: list[Fault] = []
-    faults_before = plan.faults_before
-    for kind, value, write, kernel in events:
-        if kind == "fault":
-            pending.append((value, write, kernel))
-            continue
-        if index < count and numbers[index] == value:
-            call = calls[index]
-            index += 1
-            position = planned.get(id(call))
-            if position is not None:
-                if pending:
-                    before = faults_before[position]
-                    if before is None:
-                        faults_before[position] = pending
-                    else:
-                        before.extend(pending)
-            elif call.line > rec.start_line:
-                plan.tail_faults.extend(pending)
-            pending = []
-        elif index < count and calls[index].line > rec.start_line:
-            plan.unmatched_enters += 1  # only those inside the replayed part matter
+            plan.unmatched_enters += attach_thread_faults(
+                by_tid.get(tid, []), SYSCALL_NR, events, planned, rec.start_line,
+                plan.faults_before, plan.tail_faults)
 
 
 def _plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
     root = rec.root_pid if rec.root_pid is not None else 0
     tasks = _tasks(rec.log.calls, root, rec.start_line)
-    end = rec.end_line
-    pre: list[StraceCall] = []
-    calls: list[StraceCall] = []
-    for call in rec.log.calls:
-        task = tasks.get(call.pid)
-        if task is None:
-            continue
-        if task.exec_line is not None and call.end_line > task.exec_line:
-            continue
-        if call.end_line <= rec.start_line:
-            pre.append(call)
-        elif end is None or call.line < end:
-            if call.name in HANDLERS or call.name in FD_HANDLERS:
-                calls.append(call)
+    exec_lines = {pid: task.exec_line for pid, task in tasks.items()}
+    pre, calls = select_calls(rec.log.calls, exec_lines, rec.start_line, rec.end_line,
+                              _REPLAYED_NAMES)
     plan = _Plan(pre, calls)
     _attach_faults(rec, plan, tasks)
     return plan, tasks
@@ -1033,96 +807,56 @@ class Replayer:
         self.order = list(range(len(self.plan.calls)))
         self.result = ReplayResult(threads=len(self.tasks))
         self.by_path = files_by_path(rec)
+        self.stepper = Stepper(self.plan.calls, self.plan.faults_before, HANDLERS,
+                               FD_HANDLERS, _UNSUPPORTED_NAMES)
 
     def _fresh(self) -> _Run:
         return _Run(self.rec, self.tasks, self.plan.pre, self.by_path)
 
     def _step(self, run: _Run, index: int) -> tuple[bool, int | None, OSError | None]:
-        """Run the call at ``index`` of the plan, after the faults its thread took before
-        it: (matches, model value, model error). Bookkeeping calls match."""
-        call = self.plan.calls[index]
-        faults = self.plan.faults_before[index]
-        if faults:
-            run.fault(faults)
-        name = call.name
-        retval = call.retval
-        fd_handler = FD_HANDLERS.get(name)
-        if fd_handler is not None:
-            if retval is not None and retval >= 0:
-                fd_handler(run, call, False)
-            return True, None, None
-        if retval is None:
-            if call.error:
-                return True, None, None  # ERESTART*: undone, and retried as a new call
-        elif retval < 0 and name in _UNSUPPORTED_NAMES:
-            return True, None, None  # failed: changed nothing
-        try:
-            value = HANDLERS[name](run, call)
-        except OSError as exc:
-            # a failure matches a recorded failure with the same errno (or no result)
-            same = retval is None or (retval < 0 and call.error == _errno_name(exc))
-            return same, None, exc
-        except NotImplementedError as exc:
-            raise Unsupported(f"{name}: not in the model ({exc})") from None
-        edges = run.edges
-        for edge in _call_edges(call, value):
-            edges[edge] = call
-        if retval is None:
-            return True, value, None
-        if retval < 0 and call.error:
-            return False, value, None
-        return value is None or value == retval, value, None
+        """Run the call at ``index`` of the plan (:meth:`Stepper.step`)."""
+        return self.stepper.step(run, index)
 
     def _replay_prefix(self, upto: int) -> _Run:
         run = self._fresh()
-        step, order = self._step, self.order
-        for position in range(upto):
-            step(run, order[position])
+        self.stepper.steps(run, self.order, upto)
         return run
 
     def run(self) -> ReplayResult:
         result = self.result
         run = self._fresh()
-        position = 0
         calls = self.plan.calls
         order = self.order
-        step = self._step
-        # counted inline below: the calls run on the model (not the fd bookkeeping), of
-        # which those with no recorded result are not compared
-        replayed = interrupted = 0
-        while position < len(order):
-            index = order[position]
-            call = calls[index]
+        stepper = self.stepper
+        position = 0
+        while True:
             try:
-                ok, value, exc = step(run, index)
+                position, value, exc = stepper.advance(run, order, position)
             except Unsupported as why:
+                call = calls[order[stepper.position]]
                 result.divergences.append(Divergence("unsupported", call, str(why), _recorded(
                     call), detail=f"{self.rec.source}: line {call.line}: {why}"))
                 break
-            if call.name not in FD_HANDLERS:
-                replayed += 1
-                if call.retval is None:
-                    interrupted += 1
-            if not ok:
-                counted = set(order[:position + 1])
-                fixed = self._try_orders(position, value)
-                if fixed is not None:
-                    run, after = fixed
-                    order = self.order
-                    for moved in order[:after]:
-                        if moved not in counted:
-                            self._count(calls[moved])
-                    position = after
-                    continue
-                result.divergences.append(self._divergence(position, value, exc))
-                if not self.keep_going:
-                    break
+            if position >= len(order):
+                break
+            counted = set(order[:position + 1])
+            fixed = self._try_orders(position, value)
+            if fixed is not None:
+                run, after = fixed
+                for moved in order[:after]:  # _try_orders rewrote a slice of it
+                    if moved not in counted:
+                        self._count(calls[moved])
+                position = after
+                continue
+            result.divergences.append(self._divergence(position, value, exc))
+            if not self.keep_going:
+                break
             position += 1
-        result.replayed += replayed
-        result.skipped_interrupted += interrupted
-        result.compared += replayed - interrupted
+        result.replayed += stepper.replayed
+        result.skipped_interrupted += stepper.interrupted
+        result.compared += stepper.replayed - stepper.interrupted
         if self.plan.tail_faults and (not result.divergences or self.keep_going):
-            run.fault(self.plan.tail_faults)
+            take_faults(run, self.plan.tail_faults)
         result.forks = run.forks
         result.faults = run.faults
         result.edges = run.edges
@@ -1177,13 +911,13 @@ class Replayer:
         took effect, on the model or in the recording (those orders are tried first)."""
         calls, order = self.plan.calls, self.order
         call = calls[order[position]]
-        spans = [s for s in (_span(call, value), _span(call, call.retval)) if s is not None]
+        spans = [s for s in (span(call, value), span(call, call.retval)) if s is not None]
 
         def relevant(q: int) -> bool:
             other = calls[order[q]]
-            span = _span(other, other.retval)
-            return span is not None and any(
-                span[0] < hi and lo < span[1] for lo, hi in spans)
+            took = span(other, other.retval)
+            return took is not None and any(
+                took[0] < hi and lo < took[1] for lo, hi in spans)
 
         return relevant
 

@@ -23,7 +23,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import repeat
+
+from vmamodel.replay.step import (
+    PLAIN_CALL_RE,
+    StraceCall,
+    arg_int,
+    arg_ints,
+    call_ints,
+    scan_lines,
+)
 
 __all__ = [
     "StraceCall",
@@ -31,83 +39,25 @@ __all__ = [
     "StraceLog",
     "arg_fd",
     "arg_int",
+    "arg_ints",
     "fd_path",
     "parse_strace",
     "split_args",
     "struct_field",
 ]
 
-#: strace prints AT_FDCWD as -100 with -X raw, as the name otherwise.
-_NAMED_INTS = {"NULL": 0, "AT_FDCWD": -100}
-
 _PID_RE = re.compile(r"(?:\[pid +(\d+)\] |(\d+) +)")
 _TIME_RE = re.compile(r"(?:\d+:\d+:\d+(?:\.\d+)?|\d+\.\d+) +")
 _NAME_RE = re.compile(r"([a-z_][a-z0-9_]*)\(")
 _RESUMED_RE = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*) resumed>")
 _UNFINISHED = " <unfinished ...>"
-_INT_RE = re.compile(r"-?(?:0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _EXIT_RE = re.compile(r"\+\+\+ (exited with (-?\d+)|killed by (\w+)[^+]*) \+\+\+")
-#: Most lines of a log in one match: a whole call whose arguments hold nothing that nests or
-#: quotes (no quotes, brackets, comments or ``-y`` paths) and are separated by ``, `` alone,
-#: and whose result is a plain number, with or without an errno. Any other line takes the
-#: general path (``_Parser.feed``), which gives the same call for these.
-_PLAIN_CALL_RE = re.compile(
-    r"(?:\[pid +(\d+)\] |(\d+) +)?(?:(?:\d+:\d+:\d+(?:\.\d+)?|\d+\.\d+) +)?"
-    r"(([a-z_][a-z0-9_]*)\(((?:[^\s\",()\[\]{}<>/]+(?:, [^\s\",()\[\]{}<>/]+)*)?)\) += "
-    r"(-?(?:0x[0-9a-f]+|[1-9][0-9]*|0))(?: (E[A-Z0-9_]+) \([^()\n]*\))?)\n?"
-)
-
-#: How much of the argument text a call's one-line description shows.
-DESCRIBE_ARGS = 240
+#: the one-match path of common lines (step.scan_lines)
+_PLAIN_CALL_RE = PLAIN_CALL_RE
 
 
 class StraceError(ValueError):
     """Text that is not strace output; the message names the line."""
-
-
-@dataclass(slots=True)
-class StraceCall:
-    """One system call as strace showed it.
-
-    ``args`` are the argument texts as printed; ``retval`` the result (-1 with ``error`` set
-    for a failure), None for ``?``; ``ret_path`` the ``-y`` path of a returned fd; ``line`` the
-    line where the call started and ``end_line`` where its result was printed.
-    """
-
-    pid: int
-    name: str
-    args: tuple[str, ...]
-    retval: int | None
-    error: str | None
-    ret_path: str | None
-    line: int
-    end_line: int
-    raw: str = ""
-    #: the integer arguments once parsed (the replay parses each call's arguments once)
-    ints: tuple[int, ...] | None = None
-
-    @property
-    def interrupted(self) -> bool:
-        """The kernel did not finish the call (ERESTART* or no result at all)."""
-        return self.retval is None or (self.error or "").startswith("ERESTART")
-
-    @property
-    def overlapped(self) -> bool:
-        """Entry and exit on different lines: other threads may have run in between."""
-        return self.end_line != self.line
-
-    def describe(self) -> str:
-        result = "?" if self.retval is None else _format_result(self.retval)
-        if self.error:
-            result += f" {self.error}"
-        args = ", ".join(self.args)
-        if len(args) > DESCRIBE_ARGS:
-            args = args[:DESCRIBE_ARGS] + "..."
-        return f"[pid {self.pid}] {self.name}({args}) = {result}"
-
-
-def _format_result(value: int) -> str:
-    return hex(value) if value > 0xFFFF else str(value)
 
 
 @dataclass(slots=True)
@@ -217,40 +167,6 @@ def split_args(text: str) -> list[str]:
         return []
     parts, _ = _scan(text, 0, False)
     return parts
-
-
-def arg_int(text: str) -> int:
-    """An integer argument as strace prints it with ``-X raw``: ``NULL``, ``0x1000``, ``-1``,
-    ``AT_FDCWD``, ``3</path>`` (the fd), ``0x1|0x2`` (or-ed parts). ValueError otherwise."""
-    try:
-        # the common case (0x7f..., 4096, -1): int() parses, never evaluates
-        return int(text, 0)
-    except ValueError:
-        pass
-    text = text.strip()
-    named = _NAMED_INTS.get(text)
-    if named is not None:
-        return named
-    cut = text.find("<")
-    if cut > 0:
-        text = text[:cut]
-    if "|" in text:
-        value = 0
-        for part in text.split("|"):
-            value |= arg_int(part)
-        return value
-    if not _INT_RE.fullmatch(text):
-        raise ValueError(f"not an integer: {text!r}")
-    return int(text, 0) if not re.fullmatch(r"-?0[0-7]+", text) else int(text, 8)
-
-
-def arg_ints(args: tuple[str, ...]) -> tuple[int, ...]:
-    """Integer arguments (:func:`arg_int` of each), in one C loop when all are plain numbers."""
-    try:
-        return tuple(map(int, args, repeat(0)))  # base 0: 0x..., decimal, sign
-    except ValueError:
-        named = _NAMED_INTS  # NULL (mmap's usual address) without a second exception
-        return tuple([named[a] if a in named else arg_int(a) for a in args])
 
 
 def arg_fd(text: str) -> int:
@@ -412,13 +328,12 @@ class _Parser:
         if match is None:
             raise ValueError(f"not a system call: {text!r}")
         args, close = _scan(text, match.end(), True)
-        if args == [""]:
-            args = []
-        tail = text[close + 1:]
-        value, error, path = _parse_result(tail)
-        self.log.calls.append(
-            StraceCall(pid, match.group(1), tuple(args), value, error, path, first, number, text)
-        )
+        arguments = () if args == [""] else tuple(args)
+        value, error, path = _parse_result(text[close + 1:])
+        self.log.calls.append(StraceCall(
+            pid, match.group(1), arguments, value, error, path, first, number, text,
+            call_ints(arguments),
+        ))
 
     def finish(self) -> StraceLog:
         for pid, (first, name, head) in self.open.items():
@@ -434,25 +349,12 @@ def parse_strace(
     """Parse strace output. Raises :class:`StraceError` naming ``source:line`` on text that
     is not strace output."""
     parser = _Parser(default_pid)
-    calls = parser.log.calls
-    plain = _PLAIN_CALL_RE.fullmatch
-    number = 0
-    for number, line in enumerate(lines, 1):
-        match = plain(line)
-        if match is not None:
-            calls.append(_plain_call(match, number, default_pid))
-            continue
+
+    def general(number: int, line: str) -> None:
         try:
             parser.feed(number, line)
         except ValueError as exc:
             raise StraceError(f"{source}:{number}: {exc}") from None
+
+    scan_lines(lines, parser.log.calls, general, default_pid)
     return parser.finish()
-
-
-def _plain_call(match: re.Match[str], number: int, default_pid: int) -> StraceCall:
-    """The call of a line that :data:`_PLAIN_CALL_RE` matched."""
-    pid, other_pid, raw, name, args, result, error = match.groups()
-    return StraceCall(
-        int(pid or other_pid or default_pid), name, tuple(args.split(", ")) if args else (),
-        int(result, 0), error, None, number, number, raw,
-    )

@@ -1,0 +1,655 @@
+"""The replay's per-call work, kept small enough for mypyc to compile (a regular install
+does: ``vmamodel.buildinfo.HOT_MODULES``).
+
+- :class:`StraceCall`, the one record of a call, and the parser's hot part: the lines that
+  one regular expression takes whole (:func:`scan_lines`), each with its arguments converted
+  to integers once, while the log is read (:func:`call_ints`; ``int(text, 0)`` parses and
+  never evaluates);
+- the handlers of the memory-management calls whose arguments are all integers (mmap,
+  munmap, mprotect, mremap, madvise, brk, mlock...), the boundaries each call draws
+  (:func:`call_edges`), the page faults a thread took (:func:`take_faults`);
+- :class:`Stepper`: one call of a plan on a replay pass, its result compared with the
+  recorded one, and the loop that steps until a result differs.
+
+The rest of the replay (planning, threads, files, reports) is ``vmamodel.replay.replay``.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import re
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from typing import Any, Final, Protocol
+
+from vmamodel.constants import MAP_ANONYMOUS, PAGE_SIZE
+from vmamodel.file import File
+from vmamodel.mm import AddressSpace
+
+__all__ = [
+    "EDGES",
+    "MM_HANDLERS",
+    "PLAIN_CALL_RE",
+    "Stepper",
+    "StraceCall",
+    "Unsupported",
+    "arg_int",
+    "arg_ints",
+    "call_edges",
+    "call_ints",
+    "errno_name",
+    "scan_lines",
+    "span",
+    "take_faults",
+]
+
+#: strace prints AT_FDCWD as -100 with -X raw, as the name otherwise.
+NAMED_INTS: Final = {"NULL": 0, "AT_FDCWD": -100}
+_INT_RE: Final = re.compile(r"-?(?:0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_OCTAL_RE: Final = re.compile(r"-?0[0-7]+")
+#: Most lines of a log in one match: a whole call whose arguments hold nothing that nests or
+#: quotes (no quotes, brackets, comments or ``-y`` paths) and are separated by ``, `` alone,
+#: and whose result is a plain number, with or without an errno. Any other line takes the
+#: general path (``strace._Parser.feed``), which gives the same call for these.
+PLAIN_CALL_RE: Final = re.compile(
+    r"(?:\[pid +(\d+)\] |(\d+) +)?(?:(?:\d+:\d+:\d+(?:\.\d+)?|\d+\.\d+) +)?"
+    r"(([a-z_][a-z0-9_]*)\(((?:[^\s\",()\[\]{}<>/]+(?:, [^\s\",()\[\]{}<>/]+)*)?)\) += "
+    r"(-?(?:0x[0-9a-f]+|[1-9][0-9]*|0))(?: (E[A-Z0-9_]+) \([^()\n]*\))?)\n?"
+)
+#: How much of the argument text a call's one-line description shows.
+DESCRIBE_ARGS: Final = 240
+PR_SET_VMA: Final = 0x53564D41
+
+
+class Unsupported(Exception):
+    """A call the model cannot replay (yet): the replay stops and names it."""
+
+
+class StraceCall:
+    """One system call as strace showed it.
+
+    ``args`` are the argument texts as printed; ``retval`` the result (-1 with ``error`` set
+    for a failure), None for ``?``; ``ret_path`` the ``-y`` path of a returned fd; ``line`` the
+    line where the call started and ``end_line`` where its result was printed; ``ints`` the
+    arguments as integers (parsed once, with the line), None when one of them is not a number.
+
+    A plain class, not a dataclass: mypyc builds a dataclass through its generated Python
+    ``__init__`` (ten times the cost of a native constructor, once per line of a log).
+    """
+
+    __slots__ = (
+        "args",
+        "end_line",
+        "error",
+        "ints",
+        "line",
+        "name",
+        "pid",
+        "raw",
+        "ret_path",
+        "retval",
+    )
+
+    def __init__(
+        self, pid: int, name: str, args: tuple[str, ...], retval: int | None,
+        error: str | None, ret_path: str | None, line: int, end_line: int, raw: str = "",
+        ints: tuple[int, ...] | None = None,
+    ) -> None:
+        self.pid = pid
+        self.name = name
+        self.args = args
+        self.retval = retval
+        self.error = error
+        self.ret_path = ret_path
+        self.line = line
+        self.end_line = end_line
+        self.raw = raw
+        self.ints = ints
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.pid, self.name, self.args, self.retval, self.error, self.ret_path,
+                self.line, self.end_line, self.raw, self.ints)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StraceCall):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (ints), compared by value
+
+    def __repr__(self) -> str:
+        return (f"StraceCall(pid={self.pid!r}, name={self.name!r}, args={self.args!r}, "
+                f"retval={self.retval!r}, error={self.error!r}, ret_path={self.ret_path!r}, "
+                f"line={self.line!r}, end_line={self.end_line!r}, raw={self.raw!r}, "
+                f"ints={self.ints!r})")
+
+    @property
+    def interrupted(self) -> bool:
+        """The kernel did not finish the call (ERESTART* or no result at all)."""
+        return self.retval is None or (self.error or "").startswith("ERESTART")
+
+    @property
+    def overlapped(self) -> bool:
+        """Entry and exit on different lines: other threads may have run in between."""
+        return self.end_line != self.line
+
+    def describe(self) -> str:
+        result = "?" if self.retval is None else format_result(self.retval)
+        if self.error:
+            result += f" {self.error}"
+        args = ", ".join(self.args)
+        if len(args) > DESCRIBE_ARGS:
+            args = args[:DESCRIBE_ARGS] + "..."
+        return f"[pid {self.pid}] {self.name}({args}) = {result}"
+
+
+def format_result(value: int) -> str:
+    return hex(value) if value > 0xFFFF else str(value)
+
+
+# -- arguments ------------------------------------------------------------------------------
+
+
+def arg_int(text: str) -> int:
+    """An integer argument as strace prints it with ``-X raw``: ``NULL``, ``0x1000``, ``-1``,
+    ``AT_FDCWD``, ``3</path>`` (the fd), ``0x1|0x2`` (or-ed parts). ValueError otherwise."""
+    try:
+        # the common case (0x7f..., 4096, -1): int() parses, never evaluates
+        return int(text, 0)
+    except ValueError:
+        pass
+    text = text.strip()
+    named = NAMED_INTS.get(text)
+    if named is not None:
+        return named
+    cut = text.find("<")
+    if cut > 0:
+        text = text[:cut]
+    if "|" in text:
+        value = 0
+        for part in text.split("|"):
+            value |= arg_int(part)
+        return value
+    if not _INT_RE.fullmatch(text):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text, 8) if _OCTAL_RE.fullmatch(text) else int(text, 0)
+
+
+def arg_ints(args: tuple[str, ...]) -> tuple[int, ...]:
+    """Integer arguments (:func:`arg_int` of each), in one C loop when all are plain numbers
+    (``NULL`` included)."""
+    try:
+        if "NULL" in args:  # mmap's usual address: no exception for it
+            return tuple(map(int, [("0" if a == "NULL" else a) for a in args], repeat(0)))
+        return tuple(map(int, args, repeat(0)))  # base 0: 0x..., decimal, sign
+    except ValueError:
+        return tuple([arg_int(a) for a in args])
+
+
+def call_ints(args: tuple[str, ...], known: dict[str, int] | None = None
+              ) -> tuple[int, ...] | None:
+    """The arguments as integers when every one is an integer argument, else None.
+    ``known``: texts already converted (a log repeats its addresses, lengths and flags:
+    a lookup costs a fraction of ``int()``), to which this call's are added."""
+    if known is not None:
+        ints = tuple(map(known.get, args))
+        if None not in ints:
+            return ints  # type: ignore[return-value]  # no None in it
+    try:
+        values = arg_ints(args)
+    except ValueError:
+        return None
+    if known is not None:
+        known.update(zip(args, values, strict=True))
+    return values
+
+
+# -- the parser's hot part -------------------------------------------------------------------
+
+
+def scan_lines(
+    lines: Iterable[str], calls: list[StraceCall], general: Callable[[int, str], None],
+    default_pid: int,
+) -> None:
+    """Append the call of each line that :data:`PLAIN_CALL_RE` takes whole to ``calls``;
+    hand every other line, with its number, to ``general`` (the full parser)."""
+    plain = PLAIN_CALL_RE.fullmatch
+    known: dict[str, int] = {}  # number texts of this log -> their values
+    pids: dict[str, int] = {}
+    number = 0
+    for line in lines:
+        number += 1
+        match = plain(line)
+        if match is None:
+            general(number, line)
+            continue
+        pid_text, other_pid, raw, name, text, result_text, error = match.groups()
+        pid_text = pid_text or other_pid
+        if pid_text is None:
+            pid = default_pid
+        else:
+            pid = pids.get(pid_text, -1)
+            if pid < 0:
+                pid = pids[pid_text] = int(pid_text)
+        result = known.get(result_text)
+        if result is None:
+            result = known[result_text] = int(result_text, 0)
+        args: tuple[str, ...] = tuple(text.split(", ")) if text else ()
+        calls.append(StraceCall(
+            pid, name, args, result, error, None, number, number, raw, call_ints(args, known),
+        ))
+
+
+# -- boundaries: where a call may have cut or joined VMAs -------------------------------------
+
+
+def _page_up(length: int) -> int:
+    return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+def _range_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    ints = call.ints
+    if ints is None:
+        return ()
+    addr = ints[0]
+    return addr, addr + _page_up(ints[1])
+
+
+def _mmap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    ints = call.ints
+    if value is None or ints is None:
+        return ()
+    return value, value + _page_up(ints[1])
+
+
+def _mremap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    ints = call.ints
+    if value is None or ints is None:
+        return ()
+    old = ints[0]
+    return old, old + _page_up(ints[1]), value, value + _page_up(ints[2])
+
+
+def _brk_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    return () if value is None else (value,)
+
+
+def _prctl_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    if len(call.args) > 3 and arg_int(call.args[0]) == PR_SET_VMA:
+        addr, length = arg_int(call.args[2]), arg_int(call.args[3])
+        return addr, addr + _page_up(length)
+    return ()
+
+
+EdgesOf = Callable[[StraceCall, "int | None"], tuple[int, ...]]
+
+#: name -> the addresses where a call of that name may have cut or joined VMAs
+EDGES: Final[dict[str, EdgesOf]] = {
+    **dict.fromkeys(("munmap", "mprotect", "pkey_mprotect", "madvise", "mlock", "mlock2",
+                     "munlock", "mseal"), _range_edges),
+    "mmap": _mmap_edges,
+    "mremap": _mremap_edges,
+    "brk": _brk_edges,
+    "prctl": _prctl_edges,
+}
+
+
+def call_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
+    """The addresses where this call may have cut or joined VMAs."""
+    edges = EDGES.get(call.name)
+    if edges is None:
+        return ()
+    try:
+        return edges(call, value)
+    except (ValueError, IndexError):
+        return ()
+
+
+def span(call: StraceCall, value: int | None) -> tuple[int, int] | None:
+    """The address range a call took effect on (None: no range, or no result)."""
+    if value is None or value < 0:
+        return None
+    edges = call_edges(call, value)
+    return (min(edges), max(edges) + 1) if edges else None
+
+
+# -- handlers: the memory-management calls of integer arguments ------------------------------
+
+
+class Run(Protocol):
+    """What a step needs of a replay pass (``replay._Run``)."""
+
+    model: AddressSpace
+    edges: dict[int, StraceCall]
+    faults: int
+
+    def mapped_file(self, call: StraceCall, fd: int, offset: int, length: int) -> File:
+        """The model's File for an mmap of ``fd`` (Unsupported when there is none)."""
+
+
+#: A handler runs one call on the model: the value to compare with the recorded result, or
+#: None when there is nothing to compare. (The pass is ``Any``: replay.py's handlers take its
+#: own class.)
+Handler = Callable[[Any, StraceCall], "int | None"]
+FdHandler = Callable[[Any, StraceCall, bool], None]
+Fault = tuple[int, bool, bool]  # address, write, kernel-mode
+
+
+def int_args(call: StraceCall, n: int) -> tuple[int, ...]:
+    """At least the first ``n`` arguments as integers (parsed with the line; else now, and
+    kept on the call)."""
+    ints = call.ints
+    if ints is not None and len(ints) >= n:
+        return ints
+    if len(call.args) < n:
+        raise Unsupported(f"{call.name} with {len(call.args)} arguments (expected {n})")
+    ints = arg_ints(call.args[:n])
+    call.ints = ints
+    return ints
+
+
+def _mmap(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 6)
+    length, flags, offset = ints[1], ints[3], ints[5]
+    file = None if flags & MAP_ANONYMOUS else run.mapped_file(call, ints[4], offset, length)
+    return run.model.mmap(ints[0], length, ints[2], flags, file, offset)
+
+
+def _munmap(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 2)
+    run.model.munmap(ints[0], ints[1])
+    return 0
+
+
+def _mprotect(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 3)
+    run.model.mprotect(ints[0], ints[1], ints[2])
+    return 0
+
+
+def _pkey_mprotect(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 4)
+    run.model.pkey_mprotect(ints[0], ints[1], ints[2], ints[3])
+    return 0
+
+
+def _pkey_alloc(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 2)
+    return run.model.pkey_alloc(ints[0], ints[1])
+
+
+def _pkey_free(run: Run, call: StraceCall) -> int:
+    run.model.pkey_free(int_args(call, 1)[0])
+    return 0
+
+
+def _mremap(run: Run, call: StraceCall) -> int:
+    # recorded raw (-e raw=mremap): all five arguments, new_address included
+    if len(call.args) > 4:
+        ints = int_args(call, 5)
+        new_addr = ints[4]
+    else:
+        ints = int_args(call, 4)
+        new_addr = 0
+    return run.model.mremap(ints[0], ints[1], ints[2], ints[3], new_addr)
+
+
+def _madvise(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 3)
+    run.model.madvise(ints[0], ints[1], ints[2])
+    return 0
+
+
+def _brk(run: Run, call: StraceCall) -> int:
+    return run.model.brk(int_args(call, 1)[0])
+
+
+def _mlock(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 2)
+    run.model.mlock(ints[0], ints[1])
+    return 0
+
+
+def _mlock2(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 3)
+    run.model.mlock2(ints[0], ints[1], ints[2])
+    return 0
+
+
+def _munlock(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 2)
+    run.model.munlock(ints[0], ints[1])
+    return 0
+
+
+def _mlockall(run: Run, call: StraceCall) -> int:
+    run.model.mlockall(int_args(call, 1)[0])
+    return 0
+
+
+def _munlockall(run: Run, call: StraceCall) -> int:
+    run.model.munlockall()
+    return 0
+
+
+def _mseal(run: Run, call: StraceCall) -> int:
+    ints = int_args(call, 3)
+    run.model.mseal(ints[0], ints[1], ints[2])
+    return 0
+
+
+#: The memory-management calls of integer arguments: name -> handler (replay.SUPPORTED
+#: holds these and the others).
+MM_HANDLERS: Final[dict[str, Handler]] = {
+    "mmap": _mmap,
+    "munmap": _munmap,
+    "mprotect": _mprotect,
+    "pkey_mprotect": _pkey_mprotect,
+    "pkey_alloc": _pkey_alloc,
+    "pkey_free": _pkey_free,
+    "mremap": _mremap,
+    "madvise": _madvise,
+    "brk": _brk,
+    "mlock": _mlock,
+    "mlock2": _mlock2,
+    "munlock": _munlock,
+    "mlockall": _mlockall,
+    "munlockall": _munlockall,
+    "mseal": _mseal,
+}
+
+
+def take_faults(run: Run, faults: list[Fault]) -> None:
+    """Page faults as the program took them: a user access, or the kernel's access to a
+    user address (copy_to_user); one that the kernel answered with a signal (or that lands
+    outside every VMA) changes nothing."""
+    model = run.model
+    limit = model.task_size
+    for address, write, _kernel in faults:
+        if address >= limit:
+            continue
+        try:
+            model.touch(address, write)
+        except OSError:
+            continue
+    run.faults += len(faults)
+
+
+def errno_name(exc: OSError) -> str:
+    return errno_mod.errorcode.get(exc.errno or 0, str(exc.errno))
+
+
+# -- the step -------------------------------------------------------------------------------
+
+
+class Stepper:
+    """Runs the calls of a plan (in exit order, by index) on a replay pass and compares each
+    result with the recorded one."""
+
+    def __init__(
+        self, calls: list[StraceCall], faults_before: list[list[Fault] | None],
+        handlers: dict[str, Handler], fd_handlers: dict[str, FdHandler],
+        skip_failed: frozenset[str],
+    ) -> None:
+        self.calls = calls
+        self.faults_before = faults_before
+        self.handlers = handlers
+        self.fd_handlers = fd_handlers
+        #: calls that, failed, changed nothing and are not run (those the model lacks)
+        self.skip_failed = skip_failed
+        #: counted by :meth:`advance`: the calls run on the model (not the fd bookkeeping),
+        #: of which those with no recorded result (not compared)
+        self.replayed = 0
+        self.interrupted = 0
+        #: the position :meth:`advance` is at (where an Unsupported call stopped it)
+        self.position = 0
+
+    def step(self, run: Run, index: int) -> tuple[bool, int | None, OSError | None]:
+        """Run the call at ``index`` of the plan, after the faults its thread took before
+        it: (matches, model value, model error). Bookkeeping calls match."""
+        call = self.calls[index]
+        faults = self.faults_before[index]
+        if faults:
+            take_faults(run, faults)
+        name = call.name
+        retval = call.retval
+        fd_handler = self.fd_handlers.get(name)
+        if fd_handler is not None:
+            if retval is not None and retval >= 0:
+                fd_handler(run, call, False)
+            return True, None, None
+        if retval is None:
+            if call.error:
+                return True, None, None  # ERESTART*: undone, and retried as a new call
+        elif retval < 0 and name in self.skip_failed:
+            return True, None, None  # failed: changed nothing
+        try:
+            value = self.handlers[name](run, call)
+        except OSError as exc:
+            # a failure matches a recorded failure with the same errno (or no result)
+            same = retval is None or (retval < 0 and call.error == errno_name(exc))
+            return same, None, exc
+        except NotImplementedError as exc:
+            raise Unsupported(f"{name}: not in the model ({exc})") from None
+        edges = run.edges
+        for edge in call_edges(call, value):
+            edges[edge] = call
+        if retval is None:
+            return True, value, None
+        if retval < 0 and call.error:
+            return False, value, None
+        return value is None or value == retval, value, None
+
+    def steps(self, run: Run, order: list[int], upto: int) -> None:
+        """Run the calls at positions ``0..upto-1`` of ``order``, whatever their results."""
+        step = self.step
+        for position in range(upto):
+            step(run, order[position])
+
+    def advance(self, run: Run, order: list[int], position: int
+                ) -> tuple[int, int | None, OSError | None]:
+        """Run the calls of ``order`` from ``position`` on, counting them, until one's
+        result differs: (its position, model value, model error), or (len(order), None,
+        None) when none does. An Unsupported call stops it at :attr:`position`."""
+        calls = self.calls
+        fd_handlers = self.fd_handlers
+        step = self.step
+        end = len(order)
+        while position < end:
+            self.position = position
+            index = order[position]
+            ok, value, exc = step(run, index)
+            call = calls[index]
+            if call.name not in fd_handlers:
+                self.replayed += 1
+                if call.retval is None:
+                    self.interrupted += 1
+            if not ok:
+                return position, value, exc
+            position += 1
+        self.position = end
+        return end, None, None
+
+
+# -- the plan: which calls a replay runs, and the faults before each -------------------------
+
+
+def select_calls(
+    calls: list[StraceCall], exec_lines: dict[int, int | None], start_line: int,
+    end_line: int | None, names: frozenset[str],
+) -> tuple[list[StraceCall], list[StraceCall]]:
+    """The calls of the tasks that share the mm (``exec_lines``: pid -> the line of the exec
+    after which its calls are another mm's, or None): those that left before the start
+    snapshot, and those named in ``names`` from the start to the end snapshot."""
+    pre: list[StraceCall] = []
+    chosen: list[StraceCall] = []
+    for call in calls:
+        pid = call.pid
+        if pid not in exec_lines:
+            continue
+        exec_line = exec_lines[pid]
+        if exec_line is not None and call.end_line > exec_line:
+            continue
+        if call.end_line <= start_line:
+            pre.append(call)
+        elif (end_line is None or call.line < end_line) and call.name in names:
+            chosen.append(call)
+    return pre, chosen
+
+
+def by_thread(calls: list[StraceCall]) -> dict[int, list[StraceCall]]:
+    """Each thread's calls in entry order (``calls`` is in exit order)."""
+    threads: dict[int, list[StraceCall]] = {}
+    for call in sorted(calls, key=_entry_line):
+        pid = call.pid
+        if pid in threads:
+            threads[pid].append(call)
+        else:
+            threads[pid] = [call]
+    return threads
+
+
+def _entry_line(call: StraceCall) -> int:
+    return call.line
+
+
+def index_by_id(calls: list[StraceCall]) -> dict[int, int]:
+    """``id()`` of each call -> its index in ``calls``."""
+    return {id(call): index for index, call in enumerate(calls)}
+
+
+def attach_thread_faults(
+    calls: list[StraceCall], numbers: dict[str, int], events: list[tuple[str, int, bool, bool]],
+    planned: dict[int, int], start_line: int, faults_before: list[list[Fault] | None],
+    tail_faults: list[Fault],
+) -> int:
+    """Put one thread's page faults before the calls they preceded (``calls``: the thread's
+    calls in entry order; ``events``: perf's, in order; ``planned``: ``id()`` of a replayed
+    call -> its index). strace shows a subsequence of the entries perf saw, so each entry
+    either is the next call shown (same number) or is skipped. Returns the number of
+    entries skipped inside the replayed part."""
+    count = len(calls)
+    index = 0
+    unmatched = 0
+    pending: list[Fault] = []
+    for kind, value, write, kernel in events:
+        if kind == "fault":
+            pending.append((value, write, kernel))
+            continue
+        if index < count and numbers.get(calls[index].name, -1) == value:
+            call = calls[index]
+            index += 1
+            position = planned.get(id(call), -1)
+            if position >= 0:
+                if pending:
+                    before = faults_before[position]
+                    if before is None:
+                        faults_before[position] = pending
+                    else:
+                        before.extend(pending)
+            elif call.line > start_line:
+                tail_faults.extend(pending)
+            pending = []
+        elif index < count and calls[index].line > start_line:
+            unmatched += 1
+    return unmatched
