@@ -6,7 +6,18 @@ import pytest
 from click.testing import CliRunner, Result
 
 from vmamodel.bench import KINDS, make_sequence, unsupported_kinds
-from vmamodel.bench.pairs import PAIRS, SETUP, make_pair_sequence, pair_means
+from vmamodel.bench.pairs import (
+    PAIRS,
+    SETUP,
+    KernelPairs,
+    ModelPairs,
+    least_kernel,
+    least_means,
+    least_model,
+    make_pair_sequence,
+    pair_means,
+    widest_spread,
+)
 from vmamodel.cli.main import cli
 
 
@@ -15,7 +26,7 @@ def tiny_bench() -> Result:
     """One run of `vmamodel bench` at a tiny size, shared by the tests that read its report."""
     return CliRunner().invoke(
         cli, ["bench", "--sizes", "300", "--rounds", "12", "--repeats", "1", "--memory-n", "50",
-              "--pair-rounds", "10", "--placed-n", "100"]
+              "--pair-rounds", "10", "--placed-n", "100", "--trials", "2"]
     )
 
 
@@ -68,3 +79,31 @@ def test_other_build_must_be_an_executable() -> None:
     result = CliRunner().invoke(cli, ["bench", "--other-build", "/nonexistent/python"])
     assert result.exit_code == 2
     assert "--other-build" in result.output
+
+
+def test_trials_keep_each_sides_least_and_report_the_spread() -> None:
+    fixed, mprotect, placed = PAIRS
+    first = {fixed: 10.0, mprotect: 30.0, placed: 20.0}
+    second = {fixed: 15.0, mprotect: 24.0, placed: 20.0}
+    least, spread = least_means([first, second])
+    assert least == {fixed: 10.0, mprotect: 24.0, placed: 20.0}
+    assert spread == {fixed: 1.5, mprotect: 1.25, placed: 1.0}
+    trials = [ModelPairs("pure", {1000: first}, build_s={1000: 0.5}, bytes_per_vma=290.0),
+              ModelPairs("pure", {1000: second}, build_s={1000: 0.7})]
+    model = least_model(trials)
+    # memory and the builds come from the first trial, the only one that measures them
+    assert model.pairs == {1000: least} and model.build_s == {1000: 0.5}
+    assert model.bytes_per_vma == 290.0
+    slow = {**first, fixed: 20.0}
+    kernel = least_kernel([KernelPairs("C", 1000, slow, []), KernelPairs("C", 1000, second, [])])
+    assert kernel.pairs == {**second, fixed: 15.0}
+    assert widest_spread([model], {1000: kernel}) == (1.5, "pure, fixed mmap + munmap, 1,000 VMAs")
+    assert kernel.spread[mprotect] == 1.25
+    model.spread[1000][fixed] = 1.0
+    assert widest_spread([model], {1000: kernel})[1] == "kernel, fixed mmap + munmap, 1,000 VMAs"
+
+
+def test_trials_must_be_at_least_one() -> None:
+    result = CliRunner().invoke(cli, ["bench", "--trials", "0"])
+    assert result.exit_code == 2
+    assert "--trials" in result.output

@@ -17,7 +17,10 @@ two merge. Each round picks a slot at random and runs three pairs there:
 A pair's time is the sum of its two calls' least times over the passes, averaged over the
 rounds. The kernel runs the very same ops through the C runner (or ctypes); the model runs
 them in this process and, with ``other_python``, in a second build's interpreter (the pure
-build beside the compiled one, or the reverse), through :func:`main` in a subprocess.
+build beside the compiled one, or the reverse), through :func:`main` in a subprocess. With
+several trials, the kernel and each build are measured in turn, trial after trial (so that a
+neighbour's load on the shared CPUs falls on every side alike), and each side's figure is its
+least trial, as each call's is its least pass; the report gives the spread between trials.
 """
 
 from __future__ import annotations
@@ -145,6 +148,8 @@ class ModelPairs:
     bytes_per_vma: float | None = None
     placed_build_s: float | None = None
     placed_build_n: int = 0
+    #: per size and pair, the largest trial's mean over the least (1.0: one trial)
+    spread: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 def run_model_pairs(
@@ -226,6 +231,47 @@ class KernelPairs:
     n: int
     pairs: dict[str, float]
     errnos: list[int]
+    spread: dict[str, float] = field(default_factory=dict)
+
+
+# -- trials ---------------------------------------------------------------------------------
+
+
+def least_means(trials: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per pair, the least of the trials' means, and the spread (largest / least)."""
+    least = {pair: min(t[pair] for t in trials) for pair in trials[0]}
+    spread = {pair: max(t[pair] for t in trials) / least[pair] if least[pair] else 1.0
+              for pair in least}
+    return least, spread
+
+
+def least_model(trials: Sequence[ModelPairs]) -> ModelPairs:
+    """One build's trials as one: each size's least means; the rest from the first trial
+    (the only one that measures memory and the placed build)."""
+    first = trials[0]
+    out = ModelPairs(first.build, errnos=first.errnos, build_s=first.build_s,
+                     bytes_per_vma=first.bytes_per_vma, placed_build_s=first.placed_build_s,
+                     placed_build_n=first.placed_build_n)
+    for n in first.pairs:
+        out.pairs[n], out.spread[n] = least_means([t.pairs[n] for t in trials])
+    return out
+
+
+def least_kernel(trials: Sequence[KernelPairs]) -> KernelPairs:
+    """The kernel's trials at one size as one (least means)."""
+    first = trials[0]
+    pairs, spread = least_means([t.pairs for t in trials])
+    return KernelPairs(first.runner, first.n, pairs, first.errnos, spread)
+
+
+def widest_spread(builds: Sequence[ModelPairs], kernel: dict[int, KernelPairs]
+                  ) -> tuple[float, str]:
+    """The largest spread between trials, and whose it is."""
+    spreads = [(s, f"kernel, {pair}, {n:,} VMAs") for n, k in kernel.items()
+               for pair, s in k.spread.items()]
+    spreads += [(s, f"{b.build}, {pair}, {n:,} VMAs") for b in builds
+                for n, per in b.spread.items() for pair, s in per.items()]
+    return max(spreads, default=(1.0, "-"))
 
 
 def run_kernel_pairs(
@@ -279,6 +325,10 @@ def pairs_table(
                for m, h in zip(b.errnos[n], k.errnos, strict=True))
     if kernel and same:
         yield "  every call had the same outcome (result or errno) on the model and the kernel"
+    spread, whose = widest_spread(builds, kernel)
+    if spread > 1.0:
+        yield (f"  trials: each side's least; the widest spread between trials is {spread:.2f}x "
+               f"({whose})")
 
 
 def worst_ratio(build: ModelPairs, kernel: KernelPairs) -> tuple[str, float]:

@@ -477,9 +477,12 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
                    "model runs the simple pairs too, against the same kernel run.")
 @click.option("--placed-n", type=click.IntRange(min=0), default=1_000_000, show_default=True,
               help="VMAs to build by kernel-placed mmap (0: skip).")
+@click.option("--trials", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Trials of the simple pairs: the kernel and each build in turn, each "
+                   "side's least trial counts.")
 def bench(sizes: tuple[int, ...], rounds: int, seed: int, repeats: int, no_kernel: bool,
           no_c: bool, memory_n: int, pair_rounds: int, other_build: str | None,
-          placed_n: int) -> None:
+          placed_n: int, trials: int) -> None:
     """Time the model against the host kernel on one sequence of calls, at each size."""
 
     if other_build is not None and shutil.which(other_build) is None:
@@ -488,7 +491,7 @@ def bench(sizes: tuple[int, ...], rounds: int, seed: int, repeats: int, no_kerne
     options = Options(sizes=sizes, rounds=rounds, seed=seed, kernel=not no_kernel,
                       use_c=not no_c, memory_n=memory_n, repeats=repeats,
                       pairs=pair_rounds > 0, pair_rounds=max(1, pair_rounds),
-                      other_python=other_build, placed_n=placed_n)
+                      other_python=other_build, placed_n=placed_n, trials=trials)
     lines = run_bench(options, lambda line: click.echo(line, err=True))
     click.echo("\n".join(lines))
 
