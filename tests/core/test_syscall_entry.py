@@ -51,7 +51,7 @@ class Index:
     """Not an int, but usable as one (like a numpy integer)."""
 
     def __index__(self) -> int:
-        return at(0)
+        return int(at(0))
 
     def __repr__(self) -> str:
         return "Index()"
@@ -165,7 +165,7 @@ def test_keyword_arguments_and_defaults() -> None:
     mm.munmap(length=2 * P, addr=at(2))
     assert [(x.vm_start, x.vm_end) for x in mm.vmas()] == [(at(0), at(1))]
     with pytest.raises(TypeError):
-        mm.munmap(at(0))  # type: ignore[call-arg]
+        mm.munmap(at(0))
 
 
 def test_debug_validates_after_each_native_entry() -> None:

@@ -61,8 +61,8 @@ def install(name: str) -> None:
     """Plant bug ``name`` in this process (see BUGS)."""
     if name not in BUGS:
         raise ValueError(f"{ENV}={name!r}: no such planted bug (known: {', '.join(BUGS)})")
-    AddressSpace.mmap = _planted_mmap  # type: ignore[method-assign]
-    AddressSpace.mprotect = _planted_mprotect  # type: ignore[method-assign]
+    AddressSpace.mmap = _planted_mmap  # type: ignore[method-assign, assignment]
+    AddressSpace.mprotect = _planted_mprotect  # type: ignore[method-assign, assignment]
 
 
 def uninstall() -> None:
