@@ -133,8 +133,10 @@ class AddressSpace(SyscallEntry):
     """A model of one process's address space (mm_struct) on x86-64 with 4 KiB pages.
 
     Every syscall method raises ``OSError`` with the kernel's errno and otherwise returns
-    what the syscall returns. ``profile`` chooses the kernel code state ("6.18", "v4",
-    "mainline"); ``debug`` checks the tree invariants after every call (validate_mm).
+    what the syscall returns. mmap, munmap, mprotect, mremap, madvise, brk and touch are
+    :class:`vmamodel.syscalls.SyscallEntry`'s (compiled in the mypyc build).
+    ``profile`` chooses the kernel code state ("6.18", "v4", "mainline"); ``debug`` checks
+    the tree invariants after every call (validate_mm).
     ``start_brk`` is where brk() starts the heap (``start_data``/``end_data`` bound the data
     segment that RLIMIT_DATA also counts).
     """
