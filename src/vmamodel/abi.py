@@ -187,6 +187,8 @@ def convert_args(name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
 
 # What a value already in range looks like, so that the common call converts nothing:
 # ``type(x) is int`` keeps bool and int subclasses on the slow path, which makes them ints.
+# vmamodel.syscalls writes these tests out in its native entry points (the busiest calls);
+# tests/core/test_syscall_entry.py checks that those agree with convert_args.
 _IN_RANGE: Final[dict[str, str]] = {
     ULONG: f"type({{0}}) is int and 0 <= {{0}} <= {ULONG_MAX}",
     INT: f"type({{0}}) is int and {INT_MIN} <= {{0}} <= {INT_MAX}",

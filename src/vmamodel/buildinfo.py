@@ -9,17 +9,18 @@ from __future__ import annotations
 import importlib.util
 from typing import Final
 
-#: The call path of mmap, munmap, mprotect, mremap, madvise and touch, from the AddressSpace
-#: entry points down (ksm: the VM_MERGEABLE flags of every new VMA; page: PAGE_ALIGN and
-#: PFN_UP, which constants.py re-exports; mm_types:
-#: the fields of the mm_struct those paths use, and the trace and injection switches), and the
-#: replay's per-call step (replay.step), which a regular install compiles with mypyc
-#: (setup.py). Names are module paths below ``vmamodel``, dotted in a subpackage. Left out:
-#: access_fault.py and driver_error.py (subclasses of built-in exceptions, which mypyc cannot
-#: compile), mm.py (its entry points are wrapped by vmamodel.abi's generated converters, which
-#: a native class cannot take: AddressSpace is an interpreted subclass of mm_types.MmStruct),
-#: events.py and inject.py (their Tracer and Injector subclass mm_types' native cores), and
-#: everything off the hot path.
+#: The call path of mmap, munmap, mprotect, mremap, madvise, brk and touch, from their entry
+#: points down (syscalls: the entry points themselves, a native base class of AddressSpace;
+#: ksm: the VM_MERGEABLE flags of every new VMA; page: PAGE_ALIGN and PFN_UP, which
+#: constants.py re-exports; mm_types: the fields of the mm_struct those paths use, and the
+#: trace and injection switches), and the replay's per-call step (replay.step), which a
+#: regular install compiles with mypyc (setup.py). Names are module paths below ``vmamodel``,
+#: dotted in a subpackage. Left out: access_fault.py and driver_error.py (subclasses of
+#: built-in exceptions, which mypyc cannot compile), mm.py (its other entry points are
+#: wrapped by vmamodel.abi's generated converters, which a native class cannot take:
+#: AddressSpace is an interpreted subclass of syscalls.SyscallEntry), events.py and inject.py
+#: (their Tracer and Injector subclass mm_types' native cores), and everything off the hot
+#: path.
 HOT_MODULES: Final = (
     "accounting",
     "fault",
@@ -38,6 +39,7 @@ HOT_MODULES: Final = (
     "populate",
     "replay.step",
     "stack",
+    "syscalls",
     "tree",
     "unmapped_area",
     "vma",

@@ -10,13 +10,11 @@ from typing import Any, TypeVar
 from vmamodel.abi import syscall_abi
 from vmamodel.aio import DEFAULT_AIO_MAX_NR, sys_io_destroy, sys_io_setup
 from vmamodel.anon_name import prctl_set_vma_anon_name
-from vmamodel.brk import sys_brk
 from vmamodel.constants import (
     DEFAULT_MAX_MAP_COUNT,
     DEFAULT_MMAP_MIN_ADDR,
     DEFAULT_RLIMIT_STACK,
     MIN_MMAP_GAP,
-    PAGE_MASK,
     PAGE_SHIFT,
     PAGE_SIZE,
     PR_GET_MEMORY_MERGE,
@@ -28,29 +26,23 @@ from vmamodel.constants import (
     page_align,
 )
 from vmamodel.driver_error import DriverError
-from vmamodel.events import Syscall, SyscallReturn, Tracer
+from vmamodel.events import Tracer
 from vmamodel.exec import do_execve
-from vmamodel.fault import do_user_addr_fault
 from vmamodel.fork import dup_mmap, exit_mmap
 from vmamodel.hugetlb import HugetlbPool
 from vmamodel.inject import Injector, _Rule
 from vmamodel.ksm import prctl_memory_merge
-from vmamodel.madvise import do_madvise
 from vmamodel.mbind import kernel_mbind, set_mempolicy_home_node
 from vmamodel.mlock import do_mlock, do_mlockall, do_munlock, do_munlockall, sys_mlock2
 from vmamodel.mm_types import (
     IdCounter,
-    MmStruct,
     next_anon_vma_id,
     next_shmem_ino,
     next_vma_id,
 )
-from vmamodel.mmap import ksys_mmap_pgoff
 from vmamodel.mprotect import do_mprotect_pkey
-from vmamodel.mremap import do_mremap
 from vmamodel.mseal import do_mseal
 from vmamodel.msync import sys_mincore, sys_msync
-from vmamodel.munmap import do_munmap
 from vmamodel.pagetable import PageTable
 from vmamodel.pkeys import (
     INIT_PKRU_VALUE,
@@ -64,6 +56,7 @@ from vmamodel.profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from vmamodel.shm import IpcNamespace, do_shmat, ksys_shmctl_rmid, ksys_shmdt, ksys_shmget
 from vmamodel.shstk import sys_map_shadow_stack
 from vmamodel.snapshot import address_space_from_maps
+from vmamodel.syscalls import SyscallEntry
 from vmamodel.tree import VmaTree
 from vmamodel.unmapped_area import ShmemHuge
 from vmamodel.userfaultfd import (
@@ -75,7 +68,6 @@ from vmamodel.userfaultfd import (
 )
 from vmamodel.vma import Vma, VmaView
 
-T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -137,25 +129,25 @@ def _check_options(options: dict[str, Any]) -> None:
         raise ValueError("AddressSpace(start_data=..., end_data=...): start_data > end_data")
 
 
-class AddressSpace(MmStruct):
+class AddressSpace(SyscallEntry):
     """A model of one process's address space (mm_struct) on x86-64 with 4 KiB pages.
 
     Every syscall method raises ``OSError`` with the kernel's errno and otherwise returns
-    what the syscall returns. ``profile`` chooses the kernel code state ("6.18", "v4",
-    "mainline"); ``debug`` checks the tree invariants after every call (validate_mm).
+    what the syscall returns. mmap, munmap, mprotect, mremap, madvise, brk and touch are
+    :class:`vmamodel.syscalls.SyscallEntry`'s (compiled in the mypyc build).
+    ``profile`` chooses the kernel code state ("6.18", "v4", "mainline"); ``debug`` checks
+    the tree invariants after every call (validate_mm).
     ``start_brk`` is where brk() starts the heap (``start_data``/``end_data`` bound the data
     segment that RLIMIT_DATA also counts).
     """
 
-    # The fields the compiled hot paths use live in MmStruct (native there); these are the
-    # rest, in slots: the entry points and the rarer paths reach them by attribute lookup
-    # (debug and pending_driver_error too: every entry point reads them, and interpreted
-    # code reads a slot faster than a native field's descriptor).
+    # The fields the compiled hot paths and the entry points use live in MmStruct (native
+    # there); these are the rest, in slots: the rarer paths reach them by attribute lookup.
     __slots__ = (
         "_execute_only_pkey", "aio_contexts", "aio_inos", "aio_max_nr", "anon_vma_name_enabled",
-        "current_brk", "debug", "end_data", "gate_vma", "hugetlb_pool", "ipc_ns",
-        "mems_allowed", "pending_driver_error", "pkey_allocation_map", "pkru", "possible_cpus",
-        "start_brk", "start_data", "start_stack",
+        "current_brk", "end_data", "gate_vma", "hugetlb_pool", "ipc_ns", "mems_allowed",
+        "pkey_allocation_map", "pkru", "possible_cpus", "start_brk", "start_data",
+        "start_stack",
     )
 
     # Narrower than MmStruct's: the interpreted callers subscribe, collect and inject.
@@ -310,62 +302,8 @@ class AddressSpace(MmStruct):
 
     # -- entry points -------------------------------------------------------------------
 
-    # The busiest entry points call straight through when nobody traces and debug is off,
-    # so that an untraced call builds no argument tuple and no closure.
-    def _call(self, name: str, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
-        if not self.tracer.active:
-            result = fn()
-            if self.debug:
-                self.validate_mm()
-            return result
-        self.tracer.emit(Syscall(name, args))
-        try:
-            result = fn()
-        except OSError as exc:
-            self.tracer.emit(SyscallReturn(name, None, exc.errno or 0))
-            if self.debug:
-                self.validate_mm()
-            raise
-        self.tracer.emit(SyscallReturn(name, result, 0))
-        if self.debug:
-            self.validate_mm()
-        return result
-
-    @entry("mmap")
-    def mmap(
-        self,
-        addr: int,
-        length: int,
-        prot: int,
-        flags: int,
-        file: Any = None,
-        offset: int = 0,
-    ) -> int:
-        """mmap(2). Returns the mapped address."""
-        if not (self.tracer.active or self.debug):
-            return ksys_mmap_pgoff(self, addr, length, prot, flags, file, offset)
-        args = (addr, length, prot, flags, file, offset)
-        return self._call(
-            "mmap", args, lambda: ksys_mmap_pgoff(self, addr, length, prot, flags, file, offset)
-        )
-
-    @entry("munmap")
-    def munmap(self, addr: int, length: int) -> None:
-        """munmap(2)."""
-        if not (self.tracer.active or self.debug):
-            do_munmap(self, addr, length)
-            return
-        self._call("munmap", (addr, length), lambda: do_munmap(self, addr, length))
-
-    @entry("mprotect")
-    def mprotect(self, addr: int, length: int, prot: int) -> None:
-        """mprotect(2)."""
-        if not (self.tracer.active or self.debug):
-            do_mprotect_pkey(self, addr, length, prot)
-            return
-        self._call(
-            "mprotect", (addr, length, prot), lambda: do_mprotect_pkey(self, addr, length, prot)
-        )
+    # -- entry points: mmap, munmap, mprotect, mremap, madvise, brk and touch are
+    # SyscallEntry's (vmamodel.syscalls, native in the compiled build); these are the rest.
 
     @entry("pkey_mprotect")
     def pkey_mprotect(self, addr: int, length: int, prot: int, pkey: int) -> None:
@@ -517,35 +455,6 @@ class AddressSpace(MmStruct):
         changes (VM_SEALED); it cannot be undone."""
         self._call("mseal", (addr, length, flags), lambda: do_mseal(self, addr, length, flags))
 
-    @entry("touch")
-    def touch(self, addr: int, write: bool = False) -> None:
-        """A user read or write of one byte. Raises ``AccessFault`` (an ``OSError`` with
-        EFAULT) where the access would raise SIGSEGV or SIGBUS, changing nothing."""
-        if not (self.tracer.active or self.debug):
-            do_user_addr_fault(self, addr, write)
-            return
-        self._call("touch", (addr, write), lambda: do_user_addr_fault(self, addr, write))
-
-    @entry("mremap")
-    def mremap(
-        self, old_addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0
-    ) -> int:
-        """mremap(2). Returns the new address."""
-        if not (self.tracer.active or self.debug):
-            return do_mremap(self, old_addr, old_len, new_len, flags, new_addr)
-        args = (old_addr, old_len, new_len, flags, new_addr)
-        return self._call("mremap", args, lambda: do_mremap(self, *args))
-
-    @entry("madvise")
-    def madvise(self, addr: int, length: int, advice: int) -> None:
-        """madvise(2)."""
-        if not (self.tracer.active or self.debug):
-            do_madvise(self, addr, length, advice)
-            return
-        self._call(
-            "madvise", (addr, length, advice), lambda: do_madvise(self, addr, length, advice)
-        )
-
     @entry("mlock")
     def mlock(self, addr: int, length: int) -> None:
         """mlock(2)."""
@@ -570,11 +479,6 @@ class AddressSpace(MmStruct):
     def munlockall(self) -> None:
         """munlockall(2)."""
         self._call("munlockall", (), lambda: do_munlockall(self))
-
-    @entry("brk")
-    def brk(self, addr: int) -> int:
-        """brk(2): returns the new break, or the old one when the request fails."""
-        return self._call("brk", (addr,), lambda: sys_brk(self, addr))
 
     @entry("fork")
     def fork(self) -> AddressSpace:
@@ -645,29 +549,6 @@ class AddressSpace(MmStruct):
         ``vmamodel.inject.FAILURE_POINTS``)."""
         with self.injector.inject(point, nth, errno, repeat) as rule:
             yield rule
-
-    # -- invariants ---------------------------------------------------------------------
-
-    def validate_mm(self) -> None:
-        """validate_mm(): sorted, non-overlapping, page-aligned, counted, within limits."""
-        prev_end = -1
-        count = 0
-        for vma in self.tree:
-            if vma.vm_start >= vma.vm_end:
-                raise AssertionError(f"empty or inverted {vma!r}")
-            if (vma.vm_start | vma.vm_end) & ~PAGE_MASK:
-                raise AssertionError(f"unaligned {vma!r}")
-            if vma.vm_start < prev_end:
-                raise AssertionError(f"overlap or disorder at {vma!r}")
-            if vma.detached:
-                raise AssertionError(f"detached VMA in the tree: {vma!r}")
-            prev_end = vma.vm_end
-            count += 1
-        if count != self.map_count:
-            raise AssertionError(f"map_count {self.map_count} but {count} VMAs")
-        if count > self.max_map_count + 1:
-            raise AssertionError(f"{count} VMAs exceed max_map_count {self.max_map_count}")
-        self.tree.validate()
 
     def __repr__(self) -> str:
         return f"AddressSpace({self.map_count} VMAs, profile={self.profile.name})"

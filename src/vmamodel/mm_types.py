@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 if TYPE_CHECKING:
+    from vmamodel.driver_error import DriverError
     from vmamodel.events import Event
     from vmamodel.inject import _Rule
     from vmamodel.pagetable import PageTable
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 try:
-    from mypy_extensions import mypyc_attr
+    from mypy_extensions import mypyc_attr as mypyc_attr  # vmamodel.syscalls uses it too
 except ImportError:  # the core needs only the standard library: then the decorator is a no-op
 
     def mypyc_attr(*attrs: str, **kwattrs: object) -> Callable[[_T], _T]:
@@ -42,13 +43,13 @@ except ImportError:  # the core needs only the standard library: then the decora
 #: the compiled class has no ``__slots__`` attribute to list them.
 MM_STRUCT_FIELDS: Final = (
     "anon_ids", "cap_ipc_lock", "cap_sys_rawio", "commit_limit_pages", "committed_pages",
-    "data_vm", "def_flags", "exec_vm", "injector", "ksm_merge_any", "legacy_layout",
-    "locked_vm", "map_count", "max_lfs_pages", "max_map_count", "mmap_base",
-    "mmap_legacy_base", "mmap_min_addr", "overcommit_memory", "pages", "pkeys_enabled",
+    "data_vm", "debug", "def_flags", "exec_vm", "injector", "ksm_merge_any", "legacy_layout",
+    "locked_vm", "map_count", "max_lfs_pages", "max_map_count", "mmap_base", "mmap_legacy_base",
+    "mmap_min_addr", "overcommit_memory", "pages", "pending_driver_error", "pkeys_enabled",
     "profile", "read_implies_exec", "rlimit_as", "rlimit_data", "rlimit_data_max",
-    "rlimit_memlock", "rlimit_stack", "shmem_huge", "shmem_inos", "stack_guard_gap",
-    "stack_vm", "task_size", "thp_enabled", "total_swap_pages", "total_vm", "totalram_pages",
-    "tracer", "tree", "uffd_ctxs", "vm_policies", "vma_ids",
+    "rlimit_memlock", "rlimit_stack", "shmem_huge", "shmem_inos", "stack_guard_gap", "stack_vm",
+    "task_size", "thp_enabled", "total_swap_pages", "total_vm", "totalram_pages", "tracer", "tree",
+    "uffd_ctxs", "vm_policies", "vma_ids",
 )
 
 
@@ -124,10 +125,10 @@ class MmStruct:
     layout (task_size, mmap_base, mmap_legacy_base), the VMA tree and map_count, the
     statistics (total_vm, locked_vm, data_vm, exec_vm, stack_vm), def_flags, the commit
     charge, the rlimits and capabilities of the owning task, the sysctls and boot options
-    the paths consult, and the tracing and injection switches. (``debug`` and
-    ``pending_driver_error``, which only the interpreted entry points read on every call,
-    stay in AddressSpace's slots: Python reads a slot faster than a native field.)
-    vmamodel.mm.AddressSpace subclasses it and sets every field in its constructor."""
+    the paths consult, the tracing and injection switches, and what the entry points
+    (vmamodel.syscalls) test on every call: ``debug`` and the DriverError a hook left
+    pending. vmamodel.mm.AddressSpace subclasses it (through vmamodel.syscalls.SyscallEntry)
+    and sets every field in its constructor."""
 
     __slots__ = MM_STRUCT_FIELDS
 
@@ -179,6 +180,10 @@ class MmStruct:
     # The switches of the event trace and of fault injection.
     tracer: TracerCore
     injector: InjectorCore
+    # validate_mm() after every call (the model's CONFIG_DEBUG_VM_MAPLE_TREE), and the
+    # DriverError of a misbehaving driver hook, raised when the running call returns.
+    debug: bool
+    pending_driver_error: DriverError | None
     # The model's numbering of VMAs, anon_vmas and shmem inodes.
     vma_ids: IdCounter
     anon_ids: IdCounter

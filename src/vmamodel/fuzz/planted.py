@@ -9,10 +9,11 @@ such rule). Two adjacent read-only private anonymous mmaps are then two VMAs in 
 one in the kernel: the fuzzer must find that and shrink it to a couple of calls.
 
 The switch is read once per shard by the fuzz task (vmamodel.fuzz.shard), never by the core:
-the model's hot path is untouched unless a test installs the wrapper. It wraps the entry
-point of mm.py, which is plain Python in both builds, so it works the same on the pure and
-on the mypyc-compiled model (a patch of a compiled module's function would not be seen by
-the compiled callers).
+the model's hot path is untouched unless a test installs the wrapper. It sets the wrappers
+on the AddressSpace class, which is plain Python in both builds (the entry points it wraps
+are vmamodel.syscalls.SyscallEntry's, compiled in the mypyc build), so it works the same on
+the pure and on the compiled model (a patch of a compiled module's function would not be
+seen by the compiled callers).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def install(name: str) -> None:
     """Plant bug ``name`` in this process (see BUGS)."""
     if name not in BUGS:
         raise ValueError(f"{ENV}={name!r}: no such planted bug (known: {', '.join(BUGS)})")
-    AddressSpace.mmap = _planted_mmap  # type: ignore[method-assign]
-    AddressSpace.mprotect = _planted_mprotect  # type: ignore[method-assign]
+    AddressSpace.mmap = _planted_mmap  # type: ignore[method-assign, assignment]
+    AddressSpace.mprotect = _planted_mprotect  # type: ignore[method-assign, assignment]
 
 
 def uninstall() -> None:
