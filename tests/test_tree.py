@@ -500,3 +500,37 @@ def test_searches_leave_the_position_inserts_use() -> None:
             ref.vmas.remove(victim)
             tree.validate()
     assert list(tree) == ref.vmas
+
+
+@pytest.mark.parametrize(("load", "fanout"), [(2, 1), (4, 2), (64, 16)])
+def test_the_largest_gap_keeps_its_bound_per_level(load: int, fanout: int) -> None:
+    """A top-down build: the lowest block holds the largest gap of the tree, so its shrinks
+    and growths set its group's and each max-tree node's maximum from the bound kept on the
+    others (_kb, _krest); gaps opened elsewhere, larger or not than that bound, and the
+    splits of the build must forget or keep it rightly (validate checks it each step)."""
+    rng = random.Random(11)
+    tree, ref = VmaTree(load=load, fanout=fanout, shift=0), Reference()
+    top = 1 << 30
+    kept = 0
+    for step in range(3000):
+        # A placed mmap: right below the lowest mapping (the search's answer).
+        found = tree.highest_gap(0, top, 2)
+        assert found == [g for g in ref.gaps(0, top) if g[1] - g[0] >= 2][-1]
+        vma = make_vma(found[1] - 1, found[1], step & 1)
+        tree.insert(vma)
+        ref.vmas.append(vma)
+        ref.sort()
+        kept += tree._kb >= 0
+        roll = rng.random()
+        if roll < 0.3:
+            tree.remove(vma)  # its munmap (the placed pair)
+            ref.vmas.remove(vma)
+        elif roll < 0.4 and len(ref.vmas) > 2:
+            # An unmap above the bottom: a gap of a few pages, or, when the mappings around
+            # go too, one larger than every gap but the lowest.
+            victim = rng.choice(ref.vmas[1:])
+            tree.remove(victim)
+            ref.vmas.remove(victim)
+        tree.validate()
+        assert list(tree) == ref.vmas
+    assert kept > 1000

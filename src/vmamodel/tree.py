@@ -211,8 +211,8 @@ class VmaTree:
 
     __slots__ = (
         "_bcnt", "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin",
-        "_hb", "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_rb", "_rest", "_rj",
-        "_sb", "_shift", "_sr", "_su", "_unit",
+        "_hb", "_hj", "_kb", "_kg", "_krest", "_len", "_levels", "_load", "_min_block", "_mins",
+        "_rb", "_rest", "_rj", "_sb", "_shift", "_sr", "_su", "_unit",
     )
 
     def __init__(self, load: int = _LOAD, fanout: int = _FANOUT, shift: int = PAGE_SHIFT) -> None:
@@ -277,6 +277,16 @@ class VmaTree:
         self._sb = -1
         self._sr = 0
         self._su = 0
+        # The search's bound kept per level, as _rest is per block: block _kb (in group _kg)
+        # holds the largest gap of the whole tree, and every other block of its group and
+        # every other child of each max-tree node above it is at most _krest. While so, a
+        # change of _kb's largest to a value >= _krest sets its group's and each node's
+        # maximum to that value without recomputing any (a placed mmap shrinks the lowest
+        # block's largest, its munmap grows it back). _kb = -1: nothing known. Forgotten
+        # when another block's largest passes _krest, or block or group numbers change.
+        self._kb = -1
+        self._kg = 0
+        self._krest = 0
 
     def __len__(self) -> int:
         return self._len
@@ -656,7 +666,7 @@ class VmaTree:
         self._mins.append(vma.vm_start)
         self._bmax.append(gap)
         self._bcnt.append(1)
-        self._rest = self._sb = -1
+        self._rest = self._sb = self._kb = -1
         self._gkeys[:] = [-1]
         self._gmax[:] = [gap]
         self._len = 1
@@ -704,6 +714,22 @@ class VmaTree:
         if value >= self._su and b > self._sr:
             self._sb = -1  # a block above the last search's answer may now be the answer
         bmax = self._bmax
+        if b == self._kb:
+            if value >= self._krest:
+                # Still the largest of the tree (see __init__): its group and every node
+                # above it take the value.
+                bmax[b] = value
+                g = self._kg
+                self._gmax[g] = value
+                levels = self._levels
+                if levels is not None:
+                    for d in range(1, len(levels)):
+                        g >>= _NODE_SHIFT
+                        levels[d][g] = value
+                return
+            self._kb = -1
+        elif value > self._krest:
+            self._kb = -1  # another block may now hold the largest
         old = bmax[b]
         bmax[b] = value
         gkeys, mins = self._gkeys, self._mins
@@ -716,6 +742,27 @@ class VmaTree:
             first = bisect_left(mins, gkeys[g]) if g else 0
             end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
             self._set_gmax(g, _max_of(bmax, first, end) if _NATIVE else max(bmax[first:end]))
+            levels = self._levels
+            # Still the largest under its root-level node: maybe of the whole tree.
+            if levels is None or value == levels[-1][g >> (_NODE_SHIFT * (len(levels) - 1))]:
+                self._learn_rest(b, g, first, end)
+
+    def _learn_rest(self, b: int, g: int, first: int, end: int) -> None:
+        """After block b's largest shrank and stayed the largest of the whole tree: bound
+        the other blocks of its group and the other children of each node above it, so
+        that its next changes climb no further (see __init__). Once per block split or so
+        in a placed build; the per-block bound (_rest) is learnt by the search likewise."""
+        levels = self._max_tree()
+        bmax = self._bmax
+        rest = max(max(bmax[first:b], default=-1), max(bmax[b + 1:end], default=-1))
+        i = g
+        for level in levels:
+            lo = i & -_NODE
+            hi = min(lo + _NODE, len(level))
+            rest = max(rest, max(level[lo:i], default=-1), max(level[i + 1:hi], default=-1))
+            i >>= _NODE_SHIFT
+        if bmax[b] >= rest:
+            self._kb, self._kg, self._krest = b, g, rest
 
     def _set_gmax(self, g: int, value: int) -> None:
         """Group g's largest gap is now ``value``: climb the max-tree while nodes change."""
@@ -758,7 +805,7 @@ class VmaTree:
 
     def _split(self, b: int) -> None:
         """Split the full block b in two (its group keeps both halves)."""
-        self._rest = self._sb = -1  # block numbers change
+        self._rest = self._sb = self._kb = -1  # block numbers change
         blocks, gaps = self._blocks, self._gaps
         blk, block_gaps = blocks[b], gaps[b]
         half = len(blk) // 2
@@ -782,7 +829,7 @@ class VmaTree:
 
     def _drop_block(self, b: int) -> None:
         """Take block b (emptied, or joined into its left neighbour) out of its group."""
-        self._rest = self._sb = -1  # block numbers change
+        self._rest = self._sb = self._kb = -1  # block numbers change
         mins = self._mins
         start, top = mins[b], self._bmax[b]
         g = self._group_of(b)
@@ -833,6 +880,7 @@ class VmaTree:
         self._gmax[g] = max(bmax[first:mid])
         self._gmax.insert(g + 1, max(bmax[mid:end]))
         self._levels = None
+        self._kb = -1
 
     def _remove_group(self, g: int) -> None:
         gkeys = self._gkeys
@@ -841,6 +889,7 @@ class VmaTree:
         if gkeys:
             gkeys[0] = -1
         self._levels = None
+        self._kb = -1
 
     def _join_group(self, g: int) -> None:
         """Merge the small group g into a neighbour (then split again if too big)."""
@@ -852,6 +901,7 @@ class VmaTree:
         del self._gkeys[g]
         del gmax[g]
         self._levels = None
+        self._kb = -1
         first, end = self._group_range(g - 1)
         if end - first > 2 * self._fanout:
             self._split_group(g - 1, first, end)
@@ -1159,6 +1209,14 @@ class VmaTree:
 
     def _validate_search_state(self) -> None:
         """What the last top-down search learnt (see __init__) is still true."""
+        kb = self._kb
+        if kb >= 0:
+            if self._group_of(kb) != self._kg:
+                raise AssertionError(f"tree block {kb} is not in group {self._kg}")
+            others = self._bmax[:kb] + self._bmax[kb + 1:]
+            if max(others, default=-1) > self._krest or self._bmax[kb] < self._krest:
+                raise AssertionError(f"tree block {kb}: not the largest of the tree over "
+                                     f"{self._krest:#x}")
         if self._sb >= 0 and max(self._bmax[self._sr + 1:self._sb], default=0) >= self._su:
             raise AssertionError(f"tree search from block {self._sb} for {self._su:#x} would"
                                  f" not stop at block {self._sr}")
