@@ -1213,8 +1213,8 @@ class VmaTree:
         if kb >= 0:
             if self._group_of(kb) != self._kg:
                 raise AssertionError(f"tree block {kb} is not in group {self._kg}")
-            others = self._bmax[:kb] + self._bmax[kb + 1:]
-            if max(others, default=-1) > self._krest or self._bmax[kb] < self._krest:
+            blocks_but_kb = self._bmax[:kb] + self._bmax[kb + 1:]
+            if max(blocks_but_kb, default=-1) > self._krest or self._bmax[kb] < self._krest:
                 raise AssertionError(f"tree block {kb}: not the largest of the tree over "
                                      f"{self._krest:#x}")
         if self._sb >= 0 and max(self._bmax[self._sr + 1:self._sb], default=0) >= self._su:
