@@ -1012,9 +1012,15 @@ class VmaTree:
         blocks = self._blocks
         if not blocks:
             return (max(low, 0), high, None) if high - max(low, 0) >= length else None
-        b, j = self._first_at_or_after(high)
-        following = self._vma_at(b, j)
-        prev = self._before(b, j)
+        highest = blocks[-1][-1]
+        prev: Vma | None = highest
+        following: Vma | None = None
+        if highest.vm_start < high:  # nothing starts at or above high: the usual limit
+            b, j = len(blocks), 0
+        else:
+            b, j = self._first_at_or_after(high)
+            following = self._vma_at(b, j)
+            prev = self._before(b, j)
         gap_start = prev.vm_end if prev is not None else 0
         if gap_start < high and high - max(gap_start, low) >= length:
             self._hb, self._hj = b, j
