@@ -193,7 +193,7 @@ def vma_pair_refusal(mm: MmStruct, prev: Vma, vma: Vma) -> str | None:
     if (prev.vm_flags | vma.vm_flags) & VM_SPECIAL:
         return "VM_SPECIAL"
     vmg = VmaMergeStruct.from_vma(mm, prev, vma, vma.vm_start, vma.vm_end)
-    reason = merge_refusal(vmg, merge_next=False)
+    reason = merge_refusal(vmg, False)
     if reason is not None:
         return reason
     if not can_merge_remove_vma(vma):
@@ -220,7 +220,7 @@ def can_vma_merge_left(vmg: VmaMergeStruct) -> bool:
     prev = vmg.prev
     if prev is None or prev.vm_end != vmg.start:
         return False
-    reason = merge_refusal(vmg, merge_next=False)
+    reason = merge_refusal(vmg, False)
     if reason is not None:
         _refused(vmg, "prev", prev, reason)
         return False
@@ -233,7 +233,7 @@ def can_vma_merge_right(vmg: VmaMergeStruct, can_merge_left: bool) -> bool:
     nxt = vmg.next
     if nxt is None or vmg.end != nxt.vm_start:
         return False
-    reason = merge_refusal(vmg, merge_next=True)
+    reason = merge_refusal(vmg, True)
     if reason is not None:
         _refused(vmg, "next", nxt, reason)
         return False

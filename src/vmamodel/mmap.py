@@ -224,7 +224,7 @@ def do_mmap(
         prot |= PROT_EXEC
     if flags & MAP_FIXED_NOREPLACE:
         flags |= MAP_FIXED
-    if not flags & MAP_FIXED:
+    if not flags & MAP_FIXED and addr:  # round_hint_to_min() leaves a zero hint alone
         addr = round_hint_to_min(mm, addr)
     # PAGE_ALIGN(): a macro in the kernel; the length is an unsigned long (below 2**64).
     length = (length + PAGE_SIZE - 1) & PAGE_MASK

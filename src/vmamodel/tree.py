@@ -566,14 +566,21 @@ class VmaTree:
                 self._bcnt[b] += 1
         if nxt is not None:
             after = (nxt.vm_start - end) >> shift
-            if rest >= 0 and b == self._rb and j == self._rj and max(gap, after) > rest:
+            if rest >= 0 and b == self._rb and j == self._rj and (
+                gap > rest or after > rest
+            ):
                 # Into the block's only largest gap, and a piece of it is still larger than
                 # the others: the block's largest without a rescan.
                 gaps[j + 1] = after
                 self._split_top(b, gap, after)
-                if gap != after:
-                    self._rj = j if gap > after else j + 1
-                    self._rest = max(rest, min(gap, after))
+                if gap > after:
+                    self._rj = j
+                    if after > rest:
+                        self._rest = after
+                elif gap < after:
+                    self._rj = j + 1
+                    if gap > rest:
+                        self._rest = gap
             elif j + 1 < len(blk):
                 self._set_gap(b, j + 1, after)
             else:
@@ -584,7 +591,7 @@ class VmaTree:
     def _split_top(self, b: int, low: int, high: int) -> None:
         """Block b's only largest gap split in two, ``low`` and ``high``, of which one is
         larger than every other gap of the block: that one is its new largest."""
-        top = max(low, high)
+        top = low if low > high else high
         self._bcnt[b] = (low == top) + (high == top)
         self._set_bmax(b, top)
 
@@ -1006,30 +1013,41 @@ class VmaTree:
 
         mas_empty_area_rev() as vma_iter_area_highest() calls it; the same answer as the
         first gap of :meth:`gaps_topdown` that is long enough, in O(log n)."""
-        length = max(length, 1)
+        # (Conditional expressions rather than max(): this runs on every placed mmap, and
+        # a call of a builtin costs more than a comparison in both builds.)
+        if length < 1:
+            length = 1
         if high <= low:
             return None
         blocks = self._blocks
         if not blocks:
             return (max(low, 0), high, None) if high - max(low, 0) >= length else None
         highest = blocks[-1][-1]
-        prev: Vma | None = highest
-        following: Vma | None = None
-        if highest.vm_start < high:  # nothing starts at or above high: the usual limit
-            b, j = len(blocks), 0
+        if highest.vm_start < high:
+            # Nothing starts at or above high (the usual limit, mmap_base): the free range
+            # above the highest VMA, else the gaps below it.
+            gap_start = highest.vm_end
+            if gap_start < high and high - (gap_start if gap_start > low else low) >= length:
+                self._hb, self._hj = len(blocks), 0
+                return (gap_start if gap_start > low else low), high, None
+            if highest.vm_start <= low:
+                return None
+            b = len(blocks) - 1
+            j = len(blocks[b])
         else:
             b, j = self._first_at_or_after(high)
             following = self._vma_at(b, j)
             prev = self._before(b, j)
-        gap_start = prev.vm_end if prev is not None else 0
-        if gap_start < high and high - max(gap_start, low) >= length:
-            self._hb, self._hj = b, j
-            return max(gap_start, low), high, following
-        if prev is None or prev.vm_start <= low:
-            return None
-        # The gaps below prev and lower: the last VMA at or before (b, j - 1) whose gap fits.
-        if j == 0:
-            b, j = b - 1, len(blocks[b - 1])
+            gap_start = prev.vm_end if prev is not None else 0
+            if gap_start < high and high - max(gap_start, low) >= length:
+                self._hb, self._hj = b, j
+                return max(gap_start, low), high, following
+            if prev is None or prev.vm_start <= low:
+                return None
+            # The gaps below prev and lower: the last VMA at or before (b, j - 1) whose gap
+            # fits.
+            if j == 0:
+                b, j = b - 1, len(blocks[b - 1])
         units = (length + self._unit - 1) >> self._shift
         found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
         if found < 0:
@@ -1046,11 +1064,14 @@ class VmaTree:
             else:
                 found = self._last_fitting_gap(b, units)
         vma = blocks[b][found]
-        gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
-        if vma.vm_start - max(gap_start, low) < length:
+        gap_end = vma.vm_start
+        gap_start = gap_end - (self._gaps[b][found] << self._shift)
+        if gap_start < low:
+            gap_start = low
+        if gap_end - gap_start < length:
             return None
         self._hb, self._hj = b, found  # where mas_empty_area_rev() leaves the maple state
-        return max(gap_start, low), vma.vm_start, vma
+        return gap_start, gap_end, vma
 
     def _last_fitting_gap(self, b: int, units: int) -> int:
         """The index of the last gap of block b that is >= units, where one is (as
