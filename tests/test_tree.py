@@ -534,3 +534,25 @@ def test_the_largest_gap_keeps_its_bound_per_level(load: int, fanout: int) -> No
         tree.validate()
         assert list(tree) == ref.vmas
     assert kept > 1000
+
+
+def test_a_top_down_build_keeps_what_its_searches_learnt() -> None:
+    """Each mapping placed right below the last: the insert into the lowest block's only
+    largest gap keeps the bound the search learnt on the block's other gaps (_rest), and
+    the largest gap's bound per level (_kb); so the next search and insert scan no block
+    but after a split."""
+    tree = VmaTree(load=64, fanout=16, shift=0)
+    top = 1 << 40
+    tree.insert(make_vma(top - 1, top))
+    steps = 20_000
+    kept_rest = kept_levels = 0
+    for step in range(steps):
+        found = tree.highest_gap(0, top, 1)
+        assert found is not None and found[0] == 0
+        tree.insert(make_vma(found[1] - 1, found[1], step & 1))
+        kept_rest += tree._rest >= 0
+        kept_levels += tree._kb >= 0
+    tree.validate()
+    # A split (every 64 insertions) forgets both until the next search and shrink.
+    assert kept_rest > 0.95 * steps
+    assert kept_levels > 0.95 * steps

@@ -575,12 +575,10 @@ class VmaTree:
                 self._split_top(b, gap, after)
                 if gap > after:
                     self._rj = j
-                    if after > rest:
-                        self._rest = after
+                    self._rest = after if after > rest else rest
                 elif gap < after:
                     self._rj = j + 1
-                    if gap > rest:
-                        self._rest = gap
+                    self._rest = gap if gap > rest else rest
             elif j + 1 < len(blk):
                 self._set_gap(b, j + 1, after)
             else:
