@@ -222,7 +222,8 @@ def can_vma_merge_left(vmg: VmaMergeStruct) -> bool:
         return False
     reason = merge_refusal(vmg, False)
     if reason is not None:
-        _refused(vmg, "prev", prev, reason)
+        if vmg.mm.tracer.active:
+            _refused(vmg, "prev", prev, reason)
         return False
     return True
 
@@ -235,7 +236,8 @@ def can_vma_merge_right(vmg: VmaMergeStruct, can_merge_left: bool) -> bool:
         return False
     reason = merge_refusal(vmg, True)
     if reason is not None:
-        _refused(vmg, "next", nxt, reason)
+        if vmg.mm.tracer.active:
+            _refused(vmg, "next", nxt, reason)
         return False
     if not can_merge_left:
         return True
@@ -360,7 +362,8 @@ def vma_merge_new_range(vmg: VmaMergeStruct) -> Vma | None:
         return None
     # A new range [start, end) in the gap between prev and next: prev|new| grows prev,
     # |new|next grows next down, prev|new|next makes prev cover all three (next goes).
-    left = can_vma_merge_left(vmg)
+    # can_vma_merge_left() opens with the test that prev touches the range.
+    left = prev is not None and prev.vm_end == start and can_vma_merge_left(vmg)
     right = not vmg.just_expand and can_vma_merge_right(vmg, left)
     if right:
         assert nxt is not None

@@ -260,8 +260,10 @@ def do_mmap(
             raise oserror(errno.EOVERFLOW, "mmap: beyond the largest file offset")
         vm_flags = _file_flags(mm, file, flags, prot, vm_flags)
     else:
-        vm_flags = _anon_flags(flags, vm_flags)
-        pgoff = 0 if flags & MAP_TYPE == MAP_SHARED else addr >> PAGE_SHIFT
+        map_type = flags & MAP_TYPE
+        if map_type != MAP_PRIVATE:  # the switch's MAP_PRIVATE case changes nothing
+            vm_flags = _anon_flags(flags, vm_flags)
+        pgoff = 0 if map_type == MAP_SHARED else addr >> PAGE_SHIFT
     if flags & MAP_NORESERVE and mm.overcommit_memory != OVERCOMMIT_NEVER:
         vm_flags |= VM_NORESERVE
     addr = mmap_region(mm, file, addr, length, vm_flags, pgoff)

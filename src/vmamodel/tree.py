@@ -572,7 +572,11 @@ class VmaTree:
                 # Into the block's only largest gap, and a piece of it is still larger than
                 # the others: the block's largest without a rescan.
                 gaps[j + 1] = after
-                self._split_top(b, gap, after)
+                # The block's only largest gap split in two, gap and after, of which one
+                # is larger than every other gap of the block: that one is its new largest.
+                top = gap if gap > after else after
+                self._bcnt[b] = (gap == top) + (after == top)
+                self._set_bmax(b, top)
                 if gap > after:
                     self._rj = j
                     self._rest = after if after > rest else rest
@@ -585,13 +589,6 @@ class VmaTree:
                 self._set_gap(b + 1, 0, after)
         if len(blk) > 2 * self._load:
             self._split(b)
-
-    def _split_top(self, b: int, low: int, high: int) -> None:
-        """Block b's only largest gap split in two, ``low`` and ``high``, of which one is
-        larger than every other gap of the block: that one is its new largest."""
-        top = low if low > high else high
-        self._bcnt[b] = (low == top) + (high == top)
-        self._set_bmax(b, top)
 
     def remove(self, vma: Vma) -> None:
         """vma_iter_clear(): take a VMA of the tree out of it."""

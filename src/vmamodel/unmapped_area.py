@@ -210,20 +210,6 @@ def get_align_mask(file: File | None) -> int:
     return (size - 1) & PAGE_MASK
 
 
-def _search_info(
-    length: int, low: int, high: int, pgoff: int, vm_flags: int, topdown: bool,
-    file: File | None,
-) -> VmUnmappedAreaInfo:
-    """The struct vm_unmapped_area_info both allocators fill. get_align_mask() and
-    stack_guard_placement() are called only when the condition each opens with holds (a
-    file; a shadow stack): this is on every placed mmap."""
-    return VmUnmappedAreaInfo(
-        length, low, high, topdown, 0 if file is None else get_align_mask(file),
-        (pgoff << PAGE_SHIFT) & ULONG_MAX,
-        stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0,
-    )
-
-
 def arch_get_unmapped_area(
     mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int,
     vm_flags: int = 0,
@@ -242,7 +228,13 @@ def arch_get_unmapped_area(
         addr = page_align(addr)
         if end - length >= addr and _hint_is_free(mm, addr, length):
             return addr
-    info = _search_info(length, begin, end, pgoff, vm_flags, False, file)
+    # The struct vm_unmapped_area_info, filled in place as the kernel does (get_align_mask()
+    # and stack_guard_placement() only under the condition each opens with).
+    info = VmUnmappedAreaInfo(
+        length, begin, end, False, 0 if file is None else get_align_mask(file),
+        (pgoff << PAGE_SHIFT) & ULONG_MAX,
+        stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0,
+    )
     return vm_unmapped_area(mm, info)
 
 
@@ -265,7 +257,13 @@ def arch_get_unmapped_area_topdown(
         ):
             return hint
         low = SZ_4G if flags & MAP_ABOVE4G else PAGE_SIZE
-        info = _search_info(length, low, mm.mmap_base, pgoff, vm_flags, True, file)
+        # Filled in place as the kernel does (see arch_get_unmapped_area); this is on
+        # every placed mmap.
+        info = VmUnmappedAreaInfo(
+            length, low, mm.mmap_base, True, 0 if file is None else get_align_mask(file),
+            (pgoff << PAGE_SHIFT) & ULONG_MAX,
+            stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0,
+        )
         try:
             return vm_unmapped_area(mm, info)
         except OSError:
