@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from vmamodel.bench import model_space
 from vmamodel.bench.pairs import PAIR_SLOT, PAIRS, PLACED_LENGTH, build_pair_model
 from vmamodel.buildinfo import build_name
 from vmamodel.constants import (
@@ -101,7 +102,27 @@ def measure(n: int, rounds: int, seed: int) -> dict[str, Counts]:
         out[mprotect].run(mprotect_pair)
         mm.munmap(s + 3 * P, 3 * P)
         out[placed].run(placed_pair)
+    out[PLACED_BUILD] = measure_placed_build(n, rounds)
     return out
+
+
+#: One mmap of ``placed_build_seconds`` (bench/pairs.py): a one-page kernel-placed mmap
+#: below n others, protections alternating so that it does not merge.
+PLACED_BUILD = "placed build: one mmap"
+
+
+def measure_placed_build(n: int, rounds: int) -> Counts:
+    """The placed build's mmap, counted on a space that n of them built (each round one more
+    mmap, so the round's call is the build's next one)."""
+    mm = model_space(n + rounds)
+    mmap = mm.mmap
+    for i in range(n):
+        mmap(0, P, RW if i & 1 else PROT_READ, ANON)
+    counts = Counts()
+    for i in range(n, n + rounds):
+        prot = RW if i & 1 else PROT_READ
+        counts.run(lambda prot=prot: mmap(0, P, prot, ANON))
+    return counts
 
 
 def main() -> None:

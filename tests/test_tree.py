@@ -500,3 +500,59 @@ def test_searches_leave_the_position_inserts_use() -> None:
             ref.vmas.remove(victim)
             tree.validate()
     assert list(tree) == ref.vmas
+
+
+@pytest.mark.parametrize(("load", "fanout"), [(2, 1), (4, 2), (64, 16)])
+def test_the_largest_gap_keeps_its_bound_per_level(load: int, fanout: int) -> None:
+    """A top-down build: the lowest block holds the largest gap of the tree, so its shrinks
+    and growths set its group's and each max-tree node's maximum from the bound kept on the
+    others (_kb, _krest); gaps opened elsewhere, larger or not than that bound, and the
+    splits of the build must forget or keep it rightly (validate checks it each step)."""
+    rng = random.Random(11)
+    tree, ref = VmaTree(load=load, fanout=fanout, shift=0), Reference()
+    top = 1 << 30
+    kept = 0
+    for step in range(3000):
+        # A placed mmap: right below the lowest mapping (the search's answer).
+        found = tree.highest_gap(0, top, 2)
+        assert found == [g for g in ref.gaps(0, top) if g[1] - g[0] >= 2][-1]
+        vma = make_vma(found[1] - 1, found[1], step & 1)
+        tree.insert(vma)
+        ref.vmas.append(vma)
+        ref.sort()
+        kept += tree._kb >= 0
+        roll = rng.random()
+        if roll < 0.3:
+            tree.remove(vma)  # its munmap (the placed pair)
+            ref.vmas.remove(vma)
+        elif roll < 0.4 and len(ref.vmas) > 2:
+            # An unmap above the bottom: a gap of a few pages, or, when the mappings around
+            # go too, one larger than every gap but the lowest.
+            victim = rng.choice(ref.vmas[1:])
+            tree.remove(victim)
+            ref.vmas.remove(victim)
+        tree.validate()
+        assert list(tree) == ref.vmas
+    assert kept > 1000
+
+
+def test_a_top_down_build_keeps_what_its_searches_learnt() -> None:
+    """Each mapping placed right below the last: the insert into the lowest block's only
+    largest gap keeps the bound the search learnt on the block's other gaps (_rest), and
+    the largest gap's bound per level (_kb); so the next search and insert scan no block
+    but after a split."""
+    tree = VmaTree(load=64, fanout=16, shift=0)
+    top = 1 << 40
+    tree.insert(make_vma(top - 1, top))
+    steps = 20_000
+    kept_rest = kept_levels = 0
+    for step in range(steps):
+        found = tree.highest_gap(0, top, 1)
+        assert found is not None and found[0] == 0
+        tree.insert(make_vma(found[1] - 1, found[1], step & 1))
+        kept_rest += tree._rest >= 0
+        kept_levels += tree._kb >= 0
+    tree.validate()
+    # A split (every 64 insertions) forgets both until the next search and shrink.
+    assert kept_rest > 0.95 * steps
+    assert kept_levels > 0.95 * steps

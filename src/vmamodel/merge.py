@@ -193,7 +193,7 @@ def vma_pair_refusal(mm: MmStruct, prev: Vma, vma: Vma) -> str | None:
     if (prev.vm_flags | vma.vm_flags) & VM_SPECIAL:
         return "VM_SPECIAL"
     vmg = VmaMergeStruct.from_vma(mm, prev, vma, vma.vm_start, vma.vm_end)
-    reason = merge_refusal(vmg, merge_next=False)
+    reason = merge_refusal(vmg, False)
     if reason is not None:
         return reason
     if not can_merge_remove_vma(vma):
@@ -220,9 +220,10 @@ def can_vma_merge_left(vmg: VmaMergeStruct) -> bool:
     prev = vmg.prev
     if prev is None or prev.vm_end != vmg.start:
         return False
-    reason = merge_refusal(vmg, merge_next=False)
+    reason = merge_refusal(vmg, False)
     if reason is not None:
-        _refused(vmg, "prev", prev, reason)
+        if vmg.mm.tracer.active:
+            _refused(vmg, "prev", prev, reason)
         return False
     return True
 
@@ -233,9 +234,10 @@ def can_vma_merge_right(vmg: VmaMergeStruct, can_merge_left: bool) -> bool:
     nxt = vmg.next
     if nxt is None or vmg.end != nxt.vm_start:
         return False
-    reason = merge_refusal(vmg, merge_next=True)
+    reason = merge_refusal(vmg, True)
     if reason is not None:
-        _refused(vmg, "next", nxt, reason)
+        if vmg.mm.tracer.active:
+            _refused(vmg, "next", nxt, reason)
         return False
     if not can_merge_left:
         return True
@@ -360,7 +362,8 @@ def vma_merge_new_range(vmg: VmaMergeStruct) -> Vma | None:
         return None
     # A new range [start, end) in the gap between prev and next: prev|new| grows prev,
     # |new|next grows next down, prev|new|next makes prev cover all three (next goes).
-    left = can_vma_merge_left(vmg)
+    # can_vma_merge_left() opens with the test that prev touches the range.
+    left = prev is not None and prev.vm_end == start and can_vma_merge_left(vmg)
     right = not vmg.just_expand and can_vma_merge_right(vmg, left)
     if right:
         assert nxt is not None

@@ -6,7 +6,7 @@ completion of mmap actions (mm/util.c) that ends in vm_ops->mapped.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from vmamodel.accounting import (
     OVERCOMMIT_NEVER,
@@ -23,6 +23,7 @@ from vmamodel.constants import (
     MAP_DROPPABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
     MAP_HUGETLB,
     MAP_LOCKED,
     MAP_NONBLOCK,
@@ -31,10 +32,12 @@ from vmamodel.constants import (
     MAP_PRIVATE,
     MAP_SHARED,
     MAP_SHARED_VALIDATE,
+    MAP_STACK,
     MAP_SYNC,
     MAP_TYPE,
     PAGE_MASK,
     PAGE_SHIFT,
+    PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -94,6 +97,9 @@ if TYPE_CHECKING:
     from vmamodel.mm import AddressSpace
     from vmamodel.mm_types import MmStruct
 
+#: The MAP_* flags that calc_vm_flag_bits() turns into VM_* flags: do_mmap() calls it only
+#: when one is set (the usual mmap has none).
+_MAP_TO_VM_FLAGS: Final = MAP_GROWSDOWN | MAP_LOCKED | MAP_SYNC | MAP_STACK
 
 
 def round_hint_to_min(mm: MmStruct, hint: int) -> int:
@@ -218,9 +224,12 @@ def do_mmap(
         prot |= PROT_EXEC
     if flags & MAP_FIXED_NOREPLACE:
         flags |= MAP_FIXED
-    if not flags & MAP_FIXED:
+    if not flags & MAP_FIXED and addr:  # round_hint_to_min() leaves a zero hint alone
         addr = round_hint_to_min(mm, addr)
-    length = page_align(length)
+    # PAGE_ALIGN(): a macro in the kernel; the length is an unsigned long (below 2**64).
+    length = (length + PAGE_SIZE - 1) & PAGE_MASK
+    if length >> 64:
+        length &= ULONG_MAX
     if length == 0:
         raise oserror(errno.ENOMEM, "mmap: length overflows")
     if pgoff + (length >> PAGE_SHIFT) > ULONG_MAX:
@@ -232,10 +241,11 @@ def do_mmap(
     # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
     pkey = cast("AddressSpace", mm).execute_only_pkey() if prot == PROT_EXEC else 0
     vm_flags: int = (
-        calc_vm_prot_bits(prot, pkey if pkey > 0 else 0) | calc_vm_flag_bits(mm, file, flags)
-        | mm.def_flags
+        calc_vm_prot_bits(prot, pkey if pkey > 0 else 0) | mm.def_flags
         | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
     )
+    if flags & _MAP_TO_VM_FLAGS:  # calc_vm_flag_bits() reads only these
+        vm_flags |= calc_vm_flag_bits(mm, file, flags)
     addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
     if flags & MAP_FIXED_NOREPLACE and mm.tree.find_intersection(addr, addr + length):
         raise oserror(errno.EEXIST, "mmap: MAP_FIXED_NOREPLACE over an existing mapping")
@@ -250,8 +260,10 @@ def do_mmap(
             raise oserror(errno.EOVERFLOW, "mmap: beyond the largest file offset")
         vm_flags = _file_flags(mm, file, flags, prot, vm_flags)
     else:
-        vm_flags = _anon_flags(flags, vm_flags)
-        pgoff = 0 if flags & MAP_TYPE == MAP_SHARED else addr >> PAGE_SHIFT
+        map_type = flags & MAP_TYPE
+        if map_type != MAP_PRIVATE:  # the switch's MAP_PRIVATE case changes nothing
+            vm_flags = _anon_flags(flags, vm_flags)
+        pgoff = 0 if map_type == MAP_SHARED else addr >> PAGE_SHIFT
     if flags & MAP_NORESERVE and mm.overcommit_memory != OVERCOMMIT_NEVER:
         vm_flags |= VM_NORESERVE
     addr = mmap_region(mm, file, addr, length, vm_flags, pgoff)
@@ -296,9 +308,17 @@ class MmapState(VmaMunmapStruct):
     def __init__(
         self, addr: int, length: int, pgoff: int, flags: int, file: File | None
     ) -> None:
-        # init_vma_munmap() of the embedded struct runs here; __mmap_setup() (which always
-        # runs first) sets its vma when the range overlaps one.
-        super().__init__(None, addr, addr + length)
+        # init_vma_munmap() of the embedded struct runs here, written out (a call through
+        # super() costs more than the stores); __mmap_setup() (which always runs first)
+        # sets its vma when the range overlaps one.
+        self.vma = None
+        self.start = addr
+        self.end = addr + length
+        self.vmas = []
+        self.prev = self.next = None
+        self.nr_pages = self.locked_vm = self.nr_accounted = 0
+        self.exec_vm = self.stack_vm = self.data_vm = 0
+        self.clear_ptes = False
         self.addr = addr
         self.pgoff = pgoff
         self.pglen = length >> PAGE_SHIFT
@@ -335,7 +355,8 @@ def __mmap_setup(mm: MmStruct, map: MmapState) -> None:
             security_vm_enough_memory(mm, map.charged)
         map.nr_accounted = 0
         map.flags |= VM_ACCOUNT
-    vms_clean_up_area(mm, map)
+    if map.nr_pages:  # the test vms_clean_up_area() opens with
+        vms_clean_up_area(mm, map)
 
 
 def call_mmap_prepare(mm: MmStruct, map: MmapState, file: File) -> VmAreaDesc:
@@ -411,16 +432,16 @@ def __mmap_new_vma(mm: MmStruct, map: MmapState) -> Vma:
     armed = mm.injector.armed
     if armed:
         maybe_inject(mm, "vma_alloc")
-    vma = Vma(mm, next_vma_id(mm), map.addr, map.end, map.pgoff, map.flags)
-    vma.vm_page_prot = map.page_prot
+    vma = Vma(
+        mm, next_vma_id(mm), map.addr, map.end, map.pgoff, map.flags, None, None, map.page_prot
+    )
     if armed:
         maybe_inject(mm, "vma_prealloc")
     if map.file is not None:
         __mmap_new_file_vma(mm, map, vma)
     elif map.flags & VM_SHARED:
         shmem_zero_setup(mm, vma)
-    else:
-        vma.vm_ops = None
+    # else vma_set_anonymous(): vm_ops is None from the constructor
     mm.tree.insert(vma)
     mm.map_count += 1
     if mm.tracer.active:
@@ -447,8 +468,9 @@ def vma_supports_mlock(vma: Vma) -> bool:
 def __mmap_complete(mm: MmStruct, map: MmapState, vma: Vma) -> None:
     """__mmap_complete(): finish unmapping what was replaced, then the statistics."""
     flags = vma.vm_flags
-    vms_complete_munmap_vmas(mm, map, "replaced by MAP_FIXED")
-    vm_stat_account(mm, vma.vm_flags, map.pglen)
+    if map.nr_pages:
+        vms_complete_munmap_vmas(mm, map, "replaced by MAP_FIXED")
+    vm_stat_account(mm, flags, map.pglen)
     if flags & VM_LOCKED:
         if not vma_supports_mlock(vma):
             vma.vm_flags &= ~VM_LOCKED_MASK
@@ -481,18 +503,19 @@ def __mmap_region(
         # The commit charge of a failed mmap_prepare is not returned (the kernel's own leak).
         vms_abort_munmap_vmas(mm, map)
         raise
-    check_ksm_early = can_set_ksm_flags_early(file)
-    if check_ksm_early:
+    # update_ksm_flags(): ksm_vma_flags() changes nothing unless MMF_VM_MERGE_ANY is set.
+    check_ksm_early = file is None or can_set_ksm_flags_early(file)
+    ksm_any = mm.ksm_merge_any
+    if check_ksm_early and ksm_any:
         map.flags = ksm_vma_flags(mm, map.file, map.flags)
     vma: Vma | None = None
-    if map.prev is not None or map.next is not None:
-        vmg = VmaMergeStruct(
-            mm, map.addr, map.end, map.pgoff, map.flags, map.file, prev=map.prev, next=map.next
-        )
+    prev, nxt = map.prev, map.next
+    if prev is not None or nxt is not None:
+        vmg = VmaMergeStruct(mm, map.addr, map.end, map.pgoff, map.flags, map.file, prev, None, nxt)
         vma = vma_merge_new_range(vmg)
     allocated_new = False
     if vma is None:
-        if not check_ksm_early:
+        if not check_ksm_early and ksm_any:
             map.flags = ksm_vma_flags(mm, map.file, map.flags)
         try:
             vma = __mmap_new_vma(mm, map)

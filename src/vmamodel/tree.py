@@ -211,8 +211,8 @@ class VmaTree:
 
     __slots__ = (
         "_bcnt", "_blocks", "_bmax", "_fanout", "_flags", "_gaps", "_gkeys", "_gmax", "_gmin",
-        "_hb", "_hj", "_len", "_levels", "_load", "_min_block", "_mins", "_rb", "_rest", "_rj",
-        "_sb", "_shift", "_sr", "_su", "_unit",
+        "_hb", "_hj", "_kb", "_kg", "_krest", "_len", "_levels", "_load", "_min_block", "_mins",
+        "_rb", "_rest", "_rj", "_sb", "_shift", "_sr", "_su", "_unit",
     )
 
     def __init__(self, load: int = _LOAD, fanout: int = _FANOUT, shift: int = PAGE_SHIFT) -> None:
@@ -277,6 +277,16 @@ class VmaTree:
         self._sb = -1
         self._sr = 0
         self._su = 0
+        # The search's bound kept per level, as _rest is per block: block _kb (in group _kg)
+        # holds the largest gap of the whole tree, and every other block of its group and
+        # every other child of each max-tree node above it is at most _krest. While so, a
+        # change of _kb's largest to a value >= _krest sets its group's and each node's
+        # maximum to that value without recomputing any (a placed mmap shrinks the lowest
+        # block's largest, its munmap grows it back). _kb = -1: nothing known. Forgotten
+        # when another block's largest passes _krest, or block or group numbers change.
+        self._kb = -1
+        self._kg = 0
+        self._krest = 0
 
     def __len__(self) -> int:
         return self._len
@@ -556,27 +566,29 @@ class VmaTree:
                 self._bcnt[b] += 1
         if nxt is not None:
             after = (nxt.vm_start - end) >> shift
-            if rest >= 0 and b == self._rb and j == self._rj and max(gap, after) > rest:
+            if rest >= 0 and b == self._rb and j == self._rj and (
+                gap > rest or after > rest
+            ):
                 # Into the block's only largest gap, and a piece of it is still larger than
                 # the others: the block's largest without a rescan.
                 gaps[j + 1] = after
-                self._split_top(b, gap, after)
-                if gap != after:
-                    self._rj = j if gap > after else j + 1
-                    self._rest = max(rest, min(gap, after))
+                # The block's only largest gap split in two, gap and after, of which one
+                # is larger than every other gap of the block: that one is its new largest.
+                top = gap if gap > after else after
+                self._bcnt[b] = (gap == top) + (after == top)
+                self._set_bmax(b, top)
+                if gap > after:
+                    self._rj = j
+                    self._rest = after if after > rest else rest
+                elif gap < after:
+                    self._rj = j + 1
+                    self._rest = gap if gap > rest else rest
             elif j + 1 < len(blk):
                 self._set_gap(b, j + 1, after)
             else:
                 self._set_gap(b + 1, 0, after)
         if len(blk) > 2 * self._load:
             self._split(b)
-
-    def _split_top(self, b: int, low: int, high: int) -> None:
-        """Block b's only largest gap split in two, ``low`` and ``high``, of which one is
-        larger than every other gap of the block: that one is its new largest."""
-        top = max(low, high)
-        self._bcnt[b] = (low == top) + (high == top)
-        self._set_bmax(b, top)
 
     def remove(self, vma: Vma) -> None:
         """vma_iter_clear(): take a VMA of the tree out of it."""
@@ -656,7 +668,7 @@ class VmaTree:
         self._mins.append(vma.vm_start)
         self._bmax.append(gap)
         self._bcnt.append(1)
-        self._rest = self._sb = -1
+        self._rest = self._sb = self._kb = -1
         self._gkeys[:] = [-1]
         self._gmax[:] = [gap]
         self._len = 1
@@ -704,6 +716,22 @@ class VmaTree:
         if value >= self._su and b > self._sr:
             self._sb = -1  # a block above the last search's answer may now be the answer
         bmax = self._bmax
+        if b == self._kb:
+            if value >= self._krest:
+                # Still the largest of the tree (see __init__): its group and every node
+                # above it take the value.
+                bmax[b] = value
+                g = self._kg
+                self._gmax[g] = value
+                levels = self._levels
+                if levels is not None:
+                    for d in range(1, len(levels)):
+                        g >>= _NODE_SHIFT
+                        levels[d][g] = value
+                return
+            self._kb = -1
+        elif value > self._krest:
+            self._kb = -1  # another block may now hold the largest
         old = bmax[b]
         bmax[b] = value
         gkeys, mins = self._gkeys, self._mins
@@ -716,6 +744,27 @@ class VmaTree:
             first = bisect_left(mins, gkeys[g]) if g else 0
             end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
             self._set_gmax(g, _max_of(bmax, first, end) if _NATIVE else max(bmax[first:end]))
+            levels = self._levels
+            # Still the largest under its root-level node: maybe of the whole tree.
+            if levels is None or value == levels[-1][g >> (_NODE_SHIFT * (len(levels) - 1))]:
+                self._learn_rest(b, g, first, end)
+
+    def _learn_rest(self, b: int, g: int, first: int, end: int) -> None:
+        """After block b's largest shrank and stayed the largest of the whole tree: bound
+        the other blocks of its group and the other children of each node above it, so
+        that its next changes climb no further (see __init__). Once per block split or so
+        in a placed build; the per-block bound (_rest) is learnt by the search likewise."""
+        levels = self._max_tree()
+        bmax = self._bmax
+        rest = max(max(bmax[first:b], default=-1), max(bmax[b + 1:end], default=-1))
+        i = g
+        for level in levels:
+            lo = i & -_NODE
+            hi = min(lo + _NODE, len(level))
+            rest = max(rest, max(level[lo:i], default=-1), max(level[i + 1:hi], default=-1))
+            i >>= _NODE_SHIFT
+        if bmax[b] >= rest:
+            self._kb, self._kg, self._krest = b, g, rest
 
     def _set_gmax(self, g: int, value: int) -> None:
         """Group g's largest gap is now ``value``: climb the max-tree while nodes change."""
@@ -758,7 +807,7 @@ class VmaTree:
 
     def _split(self, b: int) -> None:
         """Split the full block b in two (its group keeps both halves)."""
-        self._rest = self._sb = -1  # block numbers change
+        self._rest = self._sb = self._kb = -1  # block numbers change
         blocks, gaps = self._blocks, self._gaps
         blk, block_gaps = blocks[b], gaps[b]
         half = len(blk) // 2
@@ -782,7 +831,7 @@ class VmaTree:
 
     def _drop_block(self, b: int) -> None:
         """Take block b (emptied, or joined into its left neighbour) out of its group."""
-        self._rest = self._sb = -1  # block numbers change
+        self._rest = self._sb = self._kb = -1  # block numbers change
         mins = self._mins
         start, top = mins[b], self._bmax[b]
         g = self._group_of(b)
@@ -833,6 +882,7 @@ class VmaTree:
         self._gmax[g] = max(bmax[first:mid])
         self._gmax.insert(g + 1, max(bmax[mid:end]))
         self._levels = None
+        self._kb = -1
 
     def _remove_group(self, g: int) -> None:
         gkeys = self._gkeys
@@ -841,6 +891,7 @@ class VmaTree:
         if gkeys:
             gkeys[0] = -1
         self._levels = None
+        self._kb = -1
 
     def _join_group(self, g: int) -> None:
         """Merge the small group g into a neighbour (then split again if too big)."""
@@ -852,6 +903,7 @@ class VmaTree:
         del self._gkeys[g]
         del gmax[g]
         self._levels = None
+        self._kb = -1
         first, end = self._group_range(g - 1)
         if end - first > 2 * self._fanout:
             self._split_group(g - 1, first, end)
@@ -956,24 +1008,41 @@ class VmaTree:
 
         mas_empty_area_rev() as vma_iter_area_highest() calls it; the same answer as the
         first gap of :meth:`gaps_topdown` that is long enough, in O(log n)."""
-        length = max(length, 1)
+        # (Conditional expressions rather than max(): this runs on every placed mmap, and
+        # a call of a builtin costs more than a comparison in both builds.)
+        if length < 1:
+            length = 1
         if high <= low:
             return None
         blocks = self._blocks
         if not blocks:
             return (max(low, 0), high, None) if high - max(low, 0) >= length else None
-        b, j = self._first_at_or_after(high)
-        following = self._vma_at(b, j)
-        prev = self._before(b, j)
-        gap_start = prev.vm_end if prev is not None else 0
-        if gap_start < high and high - max(gap_start, low) >= length:
-            self._hb, self._hj = b, j
-            return max(gap_start, low), high, following
-        if prev is None or prev.vm_start <= low:
-            return None
-        # The gaps below prev and lower: the last VMA at or before (b, j - 1) whose gap fits.
-        if j == 0:
-            b, j = b - 1, len(blocks[b - 1])
+        highest = blocks[-1][-1]
+        if highest.vm_start < high:
+            # Nothing starts at or above high (the usual limit, mmap_base): the free range
+            # above the highest VMA, else the gaps below it.
+            gap_start = highest.vm_end
+            if gap_start < high and high - (gap_start if gap_start > low else low) >= length:
+                self._hb, self._hj = len(blocks), 0
+                return (gap_start if gap_start > low else low), high, None
+            if highest.vm_start <= low:
+                return None
+            b = len(blocks) - 1
+            j = len(blocks[b])
+        else:
+            b, j = self._first_at_or_after(high)
+            following = self._vma_at(b, j)
+            prev = self._before(b, j)
+            gap_start = prev.vm_end if prev is not None else 0
+            if gap_start < high and high - max(gap_start, low) >= length:
+                self._hb, self._hj = b, j
+                return max(gap_start, low), high, following
+            if prev is None or prev.vm_start <= low:
+                return None
+            # The gaps below prev and lower: the last VMA at or before (b, j - 1) whose gap
+            # fits.
+            if j == 0:
+                b, j = b - 1, len(blocks[b - 1])
         units = (length + self._unit - 1) >> self._shift
         found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
         if found < 0:
@@ -990,11 +1059,14 @@ class VmaTree:
             else:
                 found = self._last_fitting_gap(b, units)
         vma = blocks[b][found]
-        gap_start = vma.vm_start - (self._gaps[b][found] << self._shift)
-        if vma.vm_start - max(gap_start, low) < length:
+        gap_end = vma.vm_start
+        gap_start = gap_end - (self._gaps[b][found] << self._shift)
+        if gap_start < low:
+            gap_start = low
+        if gap_end - gap_start < length:
             return None
         self._hb, self._hj = b, found  # where mas_empty_area_rev() leaves the maple state
-        return max(gap_start, low), vma.vm_start, vma
+        return gap_start, gap_end, vma
 
     def _last_fitting_gap(self, b: int, units: int) -> int:
         """The index of the last gap of block b that is >= units, where one is (as
@@ -1159,6 +1231,14 @@ class VmaTree:
 
     def _validate_search_state(self) -> None:
         """What the last top-down search learnt (see __init__) is still true."""
+        kb = self._kb
+        if kb >= 0:
+            if self._group_of(kb) != self._kg:
+                raise AssertionError(f"tree block {kb} is not in group {self._kg}")
+            blocks_but_kb = self._bmax[:kb] + self._bmax[kb + 1:]
+            if max(blocks_but_kb, default=-1) > self._krest or self._bmax[kb] < self._krest:
+                raise AssertionError(f"tree block {kb}: not the largest of the tree over "
+                                     f"{self._krest:#x}")
         if self._sb >= 0 and max(self._bmax[self._sr + 1:self._sb], default=0) >= self._su:
             raise AssertionError(f"tree search from block {self._sb} for {self._su:#x} would"
                                  f" not stop at block {self._sr}")

@@ -35,6 +35,7 @@ from vmamodel.constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     PMD_SIZE,
+    ULONG_MAX,
     VM_GROWSDOWN,
     VM_SHADOW_STACK,
     VM_STARTGAP_FLAGS,
@@ -125,26 +126,17 @@ def vm_start_gap(mm: MmStruct, vma: Vma) -> int:
     return start
 
 
-def _find_area(
-    mm: MmStruct, low: int, high: int, length: int, topdown: bool
-) -> tuple[int, Vma | None]:
-    """vma_iter_area_lowest() / vma_iter_area_highest(): the lowest start (or the highest
-    end) of ``length`` free bytes inside [low, high), with the VMA after that gap."""
-    search = mm.tree.highest_gap if topdown else mm.tree.lowest_gap
-    found = search(low, high, length)
-    if found is None:
-        raise oserror(errno.ENOMEM, "no free gap")
-    gap_start, gap_end, following = found
-    return (gap_end if topdown else gap_start), following
-
-
 def unmapped_area(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     """unmapped_area(): the lowest fitting address. A gap whose next VMA's start gap
     (vm_start_gap) would be overlapped is skipped: the search restarts above that VMA."""
     length = info.length + info.align_mask + info.start_gap
     low = max(info.low_limit, mm.mmap_min_addr)
     while True:
-        start, following = _find_area(mm, low, info.high_limit, length, topdown=False)
+        # vma_iter_area_lowest(): the lowest gap of length bytes in [low, high_limit).
+        found = mm.tree.lowest_gap(low, info.high_limit, length)
+        if found is None:
+            raise oserror(errno.ENOMEM, "no free gap")
+        start, _, following = found
         gap = start + info.start_gap
         gap += (info.align_offset - gap) & info.align_mask
         # x86 has no VM_GROWSUP, so only the following VMA can claim a guard gap.
@@ -166,7 +158,11 @@ def unmapped_area_topdown(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     low = max(info.low_limit, mm.mmap_min_addr)
     high = info.high_limit
     while True:
-        gap_end, following = _find_area(mm, low, high, length, topdown=True)
+        # vma_iter_area_highest(): the highest gap of length bytes in [low, high).
+        found = mm.tree.highest_gap(low, high, length)
+        if found is None:
+            raise oserror(errno.ENOMEM, "no free gap")
+        _, gap_end, following = found
         gap = gap_end - info.length
         gap -= (gap - info.align_offset) & info.align_mask
         if following is not None and following.vm_flags & VM_STARTGAP_FLAGS:
@@ -214,17 +210,6 @@ def get_align_mask(file: File | None) -> int:
     return (size - 1) & PAGE_MASK
 
 
-def _search_info(
-    length: int, low: int, high: int, pgoff: int, vm_flags: int, topdown: bool,
-    file: File | None = None,
-) -> VmUnmappedAreaInfo:
-    # Positional: a call with keywords costs more in both builds (it is on every placed mmap).
-    return VmUnmappedAreaInfo(
-        length, low, high, topdown, get_align_mask(file),
-        (pgoff << PAGE_SHIFT) & ((1 << 64) - 1), stack_guard_placement(vm_flags),
-    )
-
-
 def arch_get_unmapped_area(
     mm: MmStruct, file: File | None, addr: int, length: int, pgoff: int, flags: int,
     vm_flags: int = 0,
@@ -243,7 +228,13 @@ def arch_get_unmapped_area(
         addr = page_align(addr)
         if end - length >= addr and _hint_is_free(mm, addr, length):
             return addr
-    info = _search_info(length, begin, end, pgoff, vm_flags, topdown=False, file=file)
+    # The struct vm_unmapped_area_info, filled in place as the kernel does (get_align_mask()
+    # and stack_guard_placement() only under the condition each opens with).
+    info = VmUnmappedAreaInfo(
+        length, begin, end, False, 0 if file is None else get_align_mask(file),
+        (pgoff << PAGE_SHIFT) & ULONG_MAX,
+        stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0,
+    )
     return vm_unmapped_area(mm, info)
 
 
@@ -266,8 +257,12 @@ def arch_get_unmapped_area_topdown(
         ):
             return hint
         low = SZ_4G if flags & MAP_ABOVE4G else PAGE_SIZE
-        info = _search_info(
-            length, low, mm.mmap_base, pgoff, vm_flags, topdown=True, file=file
+        # Filled in place as the kernel does (see arch_get_unmapped_area); this is on
+        # every placed mmap.
+        info = VmUnmappedAreaInfo(
+            length, low, mm.mmap_base, True, 0 if file is None else get_align_mask(file),
+            (pgoff << PAGE_SHIFT) & ULONG_MAX,
+            stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0,
         )
         try:
             return vm_unmapped_area(mm, info)

@@ -80,7 +80,10 @@ class Vma:
         vm_flags: int,
         vm_file: File | None = None,
         vm_ops: VmOperations | None = None,
+        vm_page_prot: int = -1,
     ) -> None:
+        """``vm_page_prot`` -1: the one vm_flags give (vm_get_page_prot()); a caller that
+        has it (mmap's map->page_prot, a copy's) passes it, so it is not computed twice."""
         self.vm_mm = mm
         self.id = ident
         self.vm_start = vm_start
@@ -89,12 +92,11 @@ class Vma:
         self.vm_flags = vm_flags
         self.vm_file = vm_file
         self.vm_ops = vm_ops
+        self.vm_page_prot = vm_get_page_prot(vm_flags) if vm_page_prot < 0 else vm_page_prot
         self.vm_private_data: Any = None
-        self.vm_page_prot = vm_get_page_prot(vm_flags)
         self.anon_vma: AnonVma | None = None
-        self.fork_child = False
-        self.detached = False
         self.anon_name: str | None = None  # struct anon_vma_name (CONFIG_ANON_VMA_NAME)
+        self.fork_child = self.detached = False
 
     @property
     def pages(self) -> int:
@@ -154,10 +156,9 @@ def vma_dup(mm: MmStruct, vma: Vma) -> Vma:
     """vm_area_dup(): a copy of every field; the caller adjusts range and references."""
     new = Vma(
         vma.vm_mm, next_vma_id(mm), vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags,
-        vma.vm_file, vma.vm_ops,
+        vma.vm_file, vma.vm_ops, vma.vm_page_prot,
     )
     new.vm_private_data = vma.vm_private_data
-    new.vm_page_prot = vma.vm_page_prot
     new.anon_vma = vma.anon_vma
     new.fork_child = vma.fork_child
     new.anon_name = vma.anon_name
