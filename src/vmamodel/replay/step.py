@@ -207,37 +207,159 @@ def call_ints(args: tuple[str, ...], known: dict[str, int] | None = None
 # -- the parser's hot part -------------------------------------------------------------------
 
 
+#: The parts of :data:`PLAIN_CALL_RE`, each alone: a text that one of them takes is taken
+#: by the same part of the whole pattern.
+_PID_TEXT_RE: Final = re.compile(r"\d+")
+_NAME_TEXT_RE: Final = re.compile(r"[a-z_][a-z0-9_]*")
+_ARG_TEXT_RE: Final = re.compile(r"[^\s\",()\[\]{}<>/]+")
+_RESULT_TEXT_RE: Final = re.compile(r"-?(?:0x[0-9a-f]+|[1-9][0-9]*|0)")
+
+
+#: How many whole call texts a :class:`_LineCache` keeps (their memory is bounded; the
+#: parts are still looked up beyond it).
+CALL_TEXTS: Final = 1 << 16
+#: A call as :func:`_common_call` cut it: name, argument texts, their integers (None when one
+#: is not an integer), result, the text strace printed (``StraceCall.raw``).
+CommonCall = tuple[str, tuple[str, ...], "tuple[int, ...] | None", int, str]
+
+
+class _LineCache:
+    """What the common lines of a log repeat, each taken by its part of
+    :data:`PLAIN_CALL_RE` once: the pids, names and results (with their values), the
+    argument texts as integers (``call_ints``'s ``known``: every key is an argument or result
+    that the pattern took) and whole call texts after the pid (a program repeats its calls:
+    replay_bench.c's 59,872 lines hold 426 distinct ones)."""
+
+    __slots__ = ("calls", "known", "names", "pids", "results")
+
+    def __init__(self) -> None:
+        self.known: dict[str, int] = {}
+        self.pids: dict[str, int] = {}
+        self.names: set[str] = set()
+        self.results: dict[str, int] = {}
+        self.calls: dict[str, CommonCall] = {}
+
+
+def _common_call(line: str, number: int, cache: _LineCache, default_pid: int
+                 ) -> StraceCall | None:
+    """The call of the commonest form of line (``PID  name(args) = result``, or the same
+    without the pid; no time, no errno), found with string methods and the known texts of
+    ``cache``, or None: then :func:`_plain_call` decides. Every line this takes,
+    :data:`PLAIN_CALL_RE` takes whole, with the same groups: the pid ends at the first space,
+    and the rest is a known call text or is cut where the pattern cuts it
+    (:func:`_cut_call`)."""
+    pid = default_pid
+    text = line
+    space = line.find(" ")
+    if space > 0:
+        pid_text = line[:space]
+        pid = cache.pids.get(pid_text, -1)
+        if pid < 0 and _PID_TEXT_RE.fullmatch(pid_text) is not None:
+            pid = cache.pids[pid_text] = int(pid_text)
+        if pid >= 0:
+            start = space + 1
+            end = len(line)
+            while start < end and line[start] == " ":
+                start += 1
+            text = line[start:]
+        else:
+            pid = default_pid  # "name(" with no pid, or another form
+    calls = cache.calls
+    common = calls.get(text)
+    if common is None:
+        common = _cut_call(text, cache)
+        if common is None:
+            return None
+        if len(calls) < CALL_TEXTS:
+            calls[text] = common
+    name, args, ints, result, raw = common
+    return StraceCall(pid, name, args, result, None, None, number, number, raw, ints)
+
+
+def _cut_call(text: str, cache: _LineCache) -> CommonCall | None:
+    """``name(args) += result`` (then at most a newline) cut at the first ``(``, the first
+    ``)`` (neither may occur before in the pattern's parts) and the ``= `` after its spaces,
+    each piece known or taken by its part of :data:`PLAIN_CALL_RE` (``_*_TEXT_RE``); None
+    for anything else."""
+    open_at = text.find("(")
+    if open_at <= 0:
+        return None
+    name = text[:open_at]
+    if name not in cache.names:
+        if _NAME_TEXT_RE.fullmatch(name) is None:
+            return None  # a time, or not a call's name
+        cache.names.add(name)
+    close = text.find(")", open_at)
+    if close < 0:
+        return None
+    inner = text[open_at + 1:close]
+    args: tuple[str, ...] = tuple(inner.split(", ")) if inner else ()
+    known = cache.known
+    for arg in args:
+        if arg not in known and _ARG_TEXT_RE.fullmatch(arg) is None:
+            return None
+    end = len(text)
+    at = close + 1
+    if at >= end or text[at] != " ":
+        return None
+    while at < end and text[at] == " ":
+        at += 1
+    if not text.startswith("= ", at):
+        return None
+    if text.endswith("\n"):
+        end -= 1
+    result_text = text[at + 2:end]
+    result = cache.results.get(result_text)
+    if result is None:
+        if _RESULT_TEXT_RE.fullmatch(result_text) is None:
+            return None  # an errno, a path, ?...: the pattern decides
+        result = cache.results[result_text] = int(result_text, 0)
+    return name, args, call_ints(args, known), result, text[:end]
+
+
+def _plain_call(line: str, number: int, cache: _LineCache, default_pid: int
+                ) -> StraceCall | None:
+    """The call of a line that :data:`PLAIN_CALL_RE` takes whole, else None."""
+    match = PLAIN_CALL_RE.fullmatch(line)
+    if match is None:
+        return None
+    pid_text, other_pid, raw, name, text, result_text, error = match.groups()
+    pid_text = pid_text or other_pid
+    if pid_text is None:
+        pid = default_pid
+    else:
+        pid = cache.pids.get(pid_text, -1)
+        if pid < 0:
+            pid = cache.pids[pid_text] = int(pid_text)
+    cache.names.add(name)
+    known = cache.known
+    result = known.get(result_text)
+    if result is None:
+        result = known[result_text] = int(result_text, 0)
+    args: tuple[str, ...] = tuple(text.split(", ")) if text else ()
+    return StraceCall(pid, name, args, result, error, None, number, number, raw,
+                      call_ints(args, known))
+
+
 def scan_lines(
     lines: Iterable[str], calls: list[StraceCall], general: Callable[[int, str], None],
     default_pid: int,
 ) -> None:
     """Append the call of each line that :data:`PLAIN_CALL_RE` takes whole to ``calls``;
-    hand every other line, with its number, to ``general`` (the full parser)."""
-    plain = PLAIN_CALL_RE.fullmatch
-    known: dict[str, int] = {}  # number texts of this log -> their values
-    pids: dict[str, int] = {}
+    hand every other line, with its number, to ``general`` (the full parser). The
+    commonest lines are cut with string methods (:func:`_common_call`), the other plain
+    ones matched (:func:`_plain_call`)."""
+    cache = _LineCache()
     number = 0
     for line in lines:
         number += 1
-        match = plain(line)
-        if match is None:
-            general(number, line)
-            continue
-        pid_text, other_pid, raw, name, text, result_text, error = match.groups()
-        pid_text = pid_text or other_pid
-        if pid_text is None:
-            pid = default_pid
-        else:
-            pid = pids.get(pid_text, -1)
-            if pid < 0:
-                pid = pids[pid_text] = int(pid_text)
-        result = known.get(result_text)
-        if result is None:
-            result = known[result_text] = int(result_text, 0)
-        args: tuple[str, ...] = tuple(text.split(", ")) if text else ()
-        calls.append(StraceCall(
-            pid, name, args, result, error, None, number, number, raw, call_ints(args, known),
-        ))
+        call = _common_call(line, number, cache, default_pid)
+        if call is None:
+            call = _plain_call(line, number, cache, default_pid)
+            if call is None:
+                general(number, line)
+                continue
+        calls.append(call)
 
 
 # -- boundaries: where a call may have cut or joined VMAs -------------------------------------
