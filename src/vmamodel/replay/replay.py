@@ -57,6 +57,7 @@ from vmamodel.replay.step import (
     errno_name,
     index_by_id,
     int_args,
+    named,
     select_calls,
     span,
     take_faults,
@@ -266,6 +267,11 @@ def _clone_flags(call: StraceCall) -> int:
     return arg_int(call.args[2]) if len(call.args) > 2 else 0  # raw: (flags, stack, ...)
 
 
+_CLONES = ("clone", "clone3", "fork", "vfork")
+_EXECS = ("execve", "execveat")
+_TASK_NAMES = frozenset(_CLONES + _EXECS)
+
+
 @dataclass(slots=True)
 class _Task:
     parent: int | None
@@ -278,19 +284,20 @@ def _tasks(calls: list[StraceCall], root: int, start_line: int) -> dict[int, _Ta
     one of them, until it execs (after the start: the exec that made the root's image is
     before it)."""
     tasks = {root: _Task(None, 0)}
+    calls = named(calls, _TASK_NAMES)  # the rest cannot make or end a task's share
     grown = True
     while grown:
         grown = False
         for call in calls:
             if call.pid not in tasks or call.retval is None or call.retval <= 0:
                 continue
-            if call.name in ("clone", "clone3", "fork", "vfork"):
+            if call.name in _CLONES:
                 flags = _clone_flags(call)
                 if flags & CLONE_VM and call.retval not in tasks:
                     tasks[call.retval] = _Task(call.pid, flags)
                     grown = True
     for call in calls:
-        if (call.name in ("execve", "execveat") and call.pid in tasks and call.retval == 0
+        if (call.name in _EXECS and call.pid in tasks and call.retval == 0
                 and call.end_line > start_line):
             task = tasks[call.pid]
             if task.exec_line is None:
@@ -762,7 +769,7 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
     if rec.faults is None:
         return
     planned = index_by_id(plan.calls)
-    by_tid = by_thread(rec.log.calls)
+    by_tid = by_thread(rec.log.calls, rec.faults.keys() & tasks.keys())
     for tid, events in rec.faults.items():
         if tid in tasks:
             plan.unmatched_enters += attach_thread_faults(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from itertools import repeat
 from typing import Any, Final, Protocol
 
@@ -38,6 +38,7 @@ __all__ = [
     "call_edges",
     "call_ints",
     "errno_name",
+    "fault_events",
     "scan_lines",
     "span",
     "take_faults",
@@ -360,6 +361,58 @@ def scan_lines(
                 general(number, line)
                 continue
         calls.append(call)
+
+
+# -- faults.txt ------------------------------------------------------------------------------
+
+#: perf's events of one thread: ("enter", NR, False, False) or ("fault", address, write,
+#: kernel-mode)
+FaultEvent = tuple[str, int, bool, bool]
+#: How many distinct lines :func:`fault_events` keeps with their events (memory bounded).
+FAULT_TEXTS: Final = 1 << 16
+
+
+def fault_events(text: str, source: str) -> dict[int, list[FaultEvent]]:
+    """faults.txt: ``TID enter NR`` and ``TID fault ADDRESS ERROR_CODE [k]`` lines (fields
+    split at whitespace, numbers as ``int`` reads them, blank lines skipped) -> each
+    thread's events in order. A line read before is looked up (a log's entries repeat:
+    replay_bench.c's 63,088 lines hold 501 distinct ones). ValueError names
+    ``source:line``."""
+    events: dict[int, list[FaultEvent]] = {}
+    seen: dict[str, tuple[int, FaultEvent]] = {}
+    number = 0
+    for line in text.splitlines():
+        number += 1
+        read = seen.get(line)
+        if read is None:
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                read = _fault_line(parts)
+            except (ValueError, IndexError):
+                raise ValueError(f"{source}:{number}: not a fault line: {line!r}") from None
+            if len(seen) < FAULT_TEXTS:
+                seen[line] = read
+        tid, event = read
+        thread = events.get(tid)
+        if thread is None:
+            events[tid] = [event]
+        else:
+            thread.append(event)
+    return events
+
+
+def _fault_line(parts: list[str]) -> tuple[int, FaultEvent]:
+    """The thread and event of one line's fields (ValueError, IndexError: not a line)."""
+    tid = int(parts[0])
+    kind = parts[1]
+    if kind == "enter" and len(parts) == 3:
+        return tid, ("enter", int(parts[2]), False, False)
+    if kind == "fault" and len(parts) in (4, 5):
+        code = int(parts[3], 16)
+        return tid, ("fault", int(parts[2], 16), bool(code & 2), len(parts) == 5)
+    raise ValueError(kind)
 
 
 # -- boundaries: where a call may have cut or joined VMAs -------------------------------------
@@ -719,15 +772,32 @@ def select_calls(
     return pre, chosen
 
 
-def by_thread(calls: list[StraceCall]) -> dict[int, list[StraceCall]]:
-    """Each thread's calls in entry order (``calls`` is in exit order)."""
+def named(calls: list[StraceCall], names: frozenset[str]) -> list[StraceCall]:
+    """The calls of the given names, in their order (one pass, natively when compiled)."""
+    return [call for call in calls if call.name in names]
+
+
+def by_thread(calls: list[StraceCall], wanted: Container[int] | None = None
+              ) -> dict[int, list[StraceCall]]:
+    """Each thread's calls in entry order (``calls`` is in exit order; ``wanted``: only
+    these threads). A thread whose calls never overlap (most) needs no sort."""
     threads: dict[int, list[StraceCall]] = {}
-    for call in sorted(calls, key=_entry_line):
+    for call in calls:
         pid = call.pid
-        if pid in threads:
-            threads[pid].append(call)
-        else:
+        if wanted is not None and pid not in wanted:
+            continue
+        thread = threads.get(pid)
+        if thread is None:
             threads[pid] = [call]
+        else:
+            thread.append(call)
+    for thread in threads.values():
+        last = -1
+        for call in thread:
+            if call.line < last:
+                thread.sort(key=_entry_line)  # stable: as sorted() of the exit order
+                break
+            last = call.line
     return threads
 
 
@@ -741,7 +811,7 @@ def index_by_id(calls: list[StraceCall]) -> dict[int, int]:
 
 
 def attach_thread_faults(
-    calls: list[StraceCall], numbers: dict[str, int], events: list[tuple[str, int, bool, bool]],
+    calls: list[StraceCall], numbers: dict[str, int], events: list[FaultEvent],
     planned: dict[int, int], start_line: int, faults_before: list[list[Fault] | None],
     tail_faults: list[Fault],
 ) -> int:
