@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vmamodel.host.traits import parse_mountinfo
-from vmamodel.replay.step import FaultEvent, fault_events
+from vmamodel.replay.step import FaultEvent, fault_events, named
 from vmamodel.replay.strace import StraceError, StraceLog, parse_strace
 from vmamodel.unmapped_area import ShmemHuge
 
@@ -75,11 +75,14 @@ def _traits(meta: dict[str, Any], path: Path) -> dict[str, Any]:
     return traits
 
 
+_OPENAT = frozenset({"openat"})
+
+
 def _marker_line(log: StraceLog, out_dir: str, name: str) -> tuple[int | None, int | None]:
     """(line, pid) of the helper's openat of ``out_dir/name``, or (None, None)."""
     wanted = f'"{out_dir}/{name}"'
-    for call in log.calls:
-        if call.name == "openat" and len(call.args) > 1 and call.args[1] == wanted:
+    for call in named(log.calls, _OPENAT):
+        if len(call.args) > 1 and call.args[1] == wanted:
             return call.line, call.pid
     return None, None
 
