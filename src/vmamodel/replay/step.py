@@ -524,20 +524,26 @@ def int_args(call: StraceCall, n: int) -> tuple[int, ...]:
 
 
 def _mmap(run: Run, call: StraceCall) -> int:
-    ints = int_args(call, 6)
+    ints = call.ints
+    if ints is None or len(ints) < 6:  # else int_args() returns them: no call
+        ints = int_args(call, 6)
     length, flags, offset = ints[1], ints[3], ints[5]
     file = None if flags & MAP_ANONYMOUS else run.mapped_file(call, ints[4], offset, length)
     return run.model.mmap(ints[0], length, ints[2], flags, file, offset)
 
 
 def _munmap(run: Run, call: StraceCall) -> int:
-    ints = int_args(call, 2)
+    ints = call.ints
+    if ints is None or len(ints) < 2:  # else int_args() returns them: no call
+        ints = int_args(call, 2)
     run.model.munmap(ints[0], ints[1])
     return 0
 
 
 def _mprotect(run: Run, call: StraceCall) -> int:
-    ints = int_args(call, 3)
+    ints = call.ints
+    if ints is None or len(ints) < 3:  # else int_args() returns them: no call
+        ints = int_args(call, 3)
     run.model.mprotect(ints[0], ints[1], ints[2])
     return 0
 
@@ -560,17 +566,22 @@ def _pkey_free(run: Run, call: StraceCall) -> int:
 
 def _mremap(run: Run, call: StraceCall) -> int:
     # recorded raw (-e raw=mremap): all five arguments, new_address included
+    ints = call.ints
     if len(call.args) > 4:
-        ints = int_args(call, 5)
+        if ints is None or len(ints) < 5:
+            ints = int_args(call, 5)
         new_addr = ints[4]
     else:
-        ints = int_args(call, 4)
+        if ints is None or len(ints) < 4:
+            ints = int_args(call, 4)
         new_addr = 0
     return run.model.mremap(ints[0], ints[1], ints[2], ints[3], new_addr)
 
 
 def _madvise(run: Run, call: StraceCall) -> int:
-    ints = int_args(call, 3)
+    ints = call.ints
+    if ints is None or len(ints) < 3:  # else int_args() returns them: no call
+        ints = int_args(call, 3)
     run.model.madvise(ints[0], ints[1], ints[2])
     return 0
 
@@ -706,9 +717,15 @@ class Stepper:
             return same, None, exc
         except NotImplementedError as exc:
             raise Unsupported(f"{name}: not in the model ({exc})") from None
-        edges = run.edges
-        for edge in call_edges(call, value):
-            edges[edge] = call
+        edges_of = EDGES.get(name)  # call_edges(), inline
+        if edges_of is not None:
+            try:
+                drawn = edges_of(call, value)
+            except (ValueError, IndexError):
+                drawn = ()
+            edges = run.edges
+            for edge in drawn:
+                edges[edge] = call
         if retval is None:
             return True, value, None
         if retval < 0 and call.error:
