@@ -195,6 +195,21 @@ def files_by_path(rec: Recording) -> dict[str, tuple[tuple[int, int], int]]:
     return by_path
 
 
+class _PathIndex:
+    """:func:`files_by_path` of a recording, read from the snapshots at the first lookup
+    (the first mmap of a file no fstat described): a replay that maps no file never
+    parses the snapshots' maps for it."""
+
+    def __init__(self, rec: Recording) -> None:
+        self.rec = rec
+        self._by_path: dict[str, tuple[tuple[int, int], int]] | None = None
+
+    def get(self, path: str) -> tuple[tuple[int, int], int] | None:
+        if self._by_path is None:
+            self._by_path = files_by_path(self.rec)
+        return self._by_path.get(path)
+
+
 def _cover_seeded_files(model: AddressSpace) -> None:
     """A snapshot does not show file sizes: take each seeded file to be as long as the
     furthest page it maps (fstat or ftruncate, when the log has one, corrects it)."""
@@ -209,8 +224,7 @@ class _Files:
     A description opened before the start snapshot maps the seeded File of its inode."""
 
     def __init__(
-        self, model: AddressSpace, rec: Recording,
-        by_path: dict[str, tuple[tuple[int, int], int]],
+        self, model: AddressSpace, rec: Recording, by_path: _PathIndex,
     ) -> None:
         self.fs_of = rec.fs_of
         self.seeded: dict[tuple[tuple[int, int], int], File] = {}
@@ -329,7 +343,7 @@ class _Run:
 
     def __init__(
         self, rec: Recording, tasks: dict[int, _Task], pre: list[StraceCall],
-        by_path: dict[str, tuple[tuple[int, int], int]],
+        by_path: _PathIndex,
     ) -> None:
         self.rec = rec
         self.tasks = tasks
@@ -813,7 +827,7 @@ class Replayer:
         self.plan, self.tasks = _plan(rec)
         self.order = list(range(len(self.plan.calls)))
         self.result = ReplayResult(threads=len(self.tasks))
-        self.by_path = files_by_path(rec)
+        self.by_path = _PathIndex(rec)
         self.stepper = Stepper(self.plan.calls, self.plan.faults_before, HANDLERS,
                                FD_HANDLERS, _UNSUPPORTED_NAMES)
 
