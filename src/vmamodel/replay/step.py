@@ -418,6 +418,12 @@ def _fault_line(parts: list[str]) -> tuple[int, FaultEvent]:
 # -- boundaries: where a call may have cut or joined VMAs -------------------------------------
 
 
+#: a length rounded up to whole pages is (length + _PAGE_LESS) & _PAGE_ROUND (written out in
+#: the edges of the common calls: one call fewer a step)
+_PAGE_LESS: Final = PAGE_SIZE - 1
+_PAGE_ROUND: Final = ~(PAGE_SIZE - 1)
+
+
 def _page_up(length: int) -> int:
     return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
@@ -427,14 +433,14 @@ def _range_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     if ints is None:
         return ()
     addr = ints[0]
-    return addr, addr + _page_up(ints[1])
+    return addr, addr + ((ints[1] + _PAGE_LESS) & _PAGE_ROUND)
 
 
 def _mmap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     ints = call.ints
     if value is None or ints is None:
         return ()
-    return value, value + _page_up(ints[1])
+    return value, value + ((ints[1] + _PAGE_LESS) & _PAGE_ROUND)
 
 
 def _mremap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
@@ -442,7 +448,8 @@ def _mremap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     if value is None or ints is None:
         return ()
     old = ints[0]
-    return old, old + _page_up(ints[1]), value, value + _page_up(ints[2])
+    return (old, old + ((ints[1] + _PAGE_LESS) & _PAGE_ROUND), value,
+            value + ((ints[2] + _PAGE_LESS) & _PAGE_ROUND))
 
 
 def _brk_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
@@ -689,6 +696,13 @@ class Stepper:
         self.interrupted = 0
         #: the position :meth:`advance` is at (where an Unsupported call stopped it)
         self.position = 0
+        #: per call: 1 when it runs on the model (not fd bookkeeping); 1 when it does and
+        #: has no recorded result
+        self.on_model = [0 if call.name in fd_handlers else 1 for call in calls]
+        self.unanswered = [
+            1 if flag and call.retval is None else 0
+            for call, flag in zip(calls, self.on_model, strict=True)
+        ]
 
     def step(self, run: Run, index: int) -> tuple[bool, int | None, OSError | None]:
         """Run the call at ``index`` of the plan, after the faults its thread took before
@@ -743,24 +757,27 @@ class Stepper:
         """Run the calls of ``order`` from ``position`` on, counting them, until one's
         result differs: (its position, model value, model error), or (len(order), None,
         None) when none does. An Unsupported call stops it at :attr:`position`."""
-        calls = self.calls
-        fd_handlers = self.fd_handlers
         step = self.step
         end = len(order)
-        while position < end:
-            self.position = position
-            index = order[position]
-            ok, value, exc = step(run, index)
-            call = calls[index]
-            if call.name not in fd_handlers:
-                self.replayed += 1
-                if call.retval is None:
-                    self.interrupted += 1
-            if not ok:
-                return position, value, exc
-            position += 1
-        self.position = end
-        return end, None, None
+        start = counted = position
+        try:
+            while position < end:
+                self.position = position
+                ok, value, exc = step(run, order[position])
+                counted = position + 1
+                if not ok:
+                    return position, value, exc
+                position += 1
+            self.position = end
+            return end, None, None
+        finally:
+            self._count(order[start:counted])
+
+    def _count(self, indexes: list[int]) -> None:
+        """Count the calls at these indexes that ran on the model, and those of them that
+        had no recorded result (per-call flags made once: no lookups in the loop)."""
+        self.replayed += sum(map(self.on_model.__getitem__, indexes))
+        self.interrupted += sum(map(self.unanswered.__getitem__, indexes))
 
 
 # -- the plan: which calls a replay runs, and the faults before each -------------------------
