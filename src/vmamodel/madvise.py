@@ -143,10 +143,7 @@ def do_madvise(mm: MmStruct, start: int, len_in: int, behavior: int) -> None:
     if behavior in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
         madvise_populate(mm, start, end, behavior == MADV_POPULATE_WRITE)
     else:
-        madvise_walk_vmas(
-            mm, start, end,
-            lambda prev, vma, lo, hi: madvise_vma_behavior(mm, behavior, prev, vma, lo, hi),
-        )
+        madvise_walk_vmas(mm, start, end, None, behavior)
 
 
 # -- the walk ------------------------------------------------------------------------------
@@ -155,10 +152,13 @@ def do_madvise(mm: MmStruct, start: int, len_in: int, behavior: int) -> None:
 VmaVisitor = Callable[["Vma | None", "Vma", int, int], "Vma"]
 
 
-def madvise_walk_vmas(mm: MmStruct, start: int, last_end: int, visit: VmaVisitor) -> None:
-    """madvise_walk_vmas(): apply ``visit`` (an advice, or an anonymous name) to each VMA
-    part of [start, last_end) in turn. A hole is remembered and reported as ENOMEM at the
-    end; a per-VMA error stops the walk."""
+def madvise_walk_vmas(
+    mm: MmStruct, start: int, last_end: int, visit: VmaVisitor | None, behavior: int = 0
+) -> None:
+    """madvise_walk_vmas(): apply ``visit`` (an anonymous name), or with None the advice
+    ``behavior`` (madvise_vma_behavior(), called as the kernel's walk calls it: no closure
+    per call), to each VMA part of [start, last_end) in turn. A hole is remembered and
+    reported as ENOMEM at the end; a per-VMA error stops the walk."""
     vma, prev = mm.tree.find_prev(start)
     if vma is not None and start > vma.vm_start:
         prev = vma
@@ -172,7 +172,10 @@ def madvise_walk_vmas(mm: MmStruct, start: int, last_end: int, visit: VmaVisitor
             if start >= last_end:
                 break
         end = min(vma.vm_end, last_end)
-        vma = visit(prev, vma, start, end)
+        if visit is None:
+            vma = madvise_vma_behavior(mm, behavior, prev, vma, start, end)
+        else:
+            vma = visit(prev, vma, start, end)
         prev = vma
         end = max(end, vma.vm_end)
         if end >= last_end:

@@ -259,13 +259,26 @@ class PageTable:
 
     def zap(self, start: int, end: int, keep_guards: bool = False) -> None:
         """zap_page_range(): drop the pages of [start, end); munmap drops guard markers too.
-        An empty set is skipped without a call (most ranges of a replay hold no page)."""
+        An empty set, or a range inside one page table where a set has no page, is skipped
+        without a call (most ranges of a replay hold no page)."""
         present = self.present
-        if present._len:
-            present._cut(start, end, None)
         anon = self.anon
-        if anon._len:
-            anon._cut(start, end, None)
+        if (present._len or anon._len) and end > start:
+            key = start >> BLOCK_SHIFT
+            if key == (end - 1) >> BLOCK_SHIFT:  # one block: PageSet._cut's first case, inline
+                if present._len:
+                    block = present._blocks.get(key)
+                    if block is not None:
+                        present._cut_block(key, block, start, end, None)
+                if anon._len:
+                    block = anon._blocks.get(key)
+                    if block is not None:
+                        anon._cut_block(key, block, start, end, None)
+            else:
+                if present._len:
+                    present._cut(start, end, None)
+                if anon._len:
+                    anon._cut(start, end, None)
         if not keep_guards:
             guards = self.guards
             if guards._len:
@@ -276,9 +289,15 @@ class PageTable:
         return guards._len > 0 and (addr & ~(PAGE_SIZE - 1)) in guards
 
     def move(self, old: int, new: int, length: int) -> None:
-        """move_page_tables(): pages and markers follow an mremap move."""
-        for pages in (self.present, self.anon, self.guards):
-            if pages._len:
+        """move_page_tables(): pages and markers follow an mremap move. A set with no page
+        in the block of a one-block range is skipped without a call."""
+        present, anon, guards = self.present, self.anon, self.guards
+        if not (present._len or anon._len or guards._len):
+            return
+        key = old >> BLOCK_SHIFT
+        one_block = key == (old + length - 1) >> BLOCK_SHIFT
+        for pages in (present, anon, guards):
+            if pages._len and (not one_block or key in pages._blocks):
                 pages.move(old, new, length)
 
     def copy(self) -> PageTable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmamodel.replay.recording import RecordingError, _parse_faults_lines, parse_faults
+from vmamodel.replay.recording import RecordingError, parse_faults
 
 WRITTEN = (
     "4958 fault 0x55f0b7344128 0x2 k\n"
@@ -24,14 +24,22 @@ def test_faults_file_events_by_thread() -> None:
     }
 
 
-@pytest.mark.parametrize("text", [
-    WRITTEN,
-    WRITTEN.replace("4959 enter 11", "4959  enter\t11 "),  # spacing the pattern does not take
-    WRITTEN.replace("4958 enter 9", "04958 enter 9"),
-    "1 fault 0X10 0x2\n2 enter 3",
+@pytest.mark.parametrize(("text", "expected"), [
+    (WRITTEN.replace("4959 enter 11", "4959  enter\t11 "), ("enter", 11, False, False)),
+    (WRITTEN.replace("4959 enter 11", "04959 enter 11"), ("enter", 11, False, False)),
+    (WRITTEN.replace("4959 enter 11", "4959 fault 0X10 0x2 kernel"), ("fault", 16, True, True)),
 ])
-def test_one_pattern_pass_gives_what_the_line_by_line_pass_gives(text: str) -> None:
-    assert parse_faults(text, "f") == _parse_faults_lines(text, "f")
+def test_fields_split_at_whitespace_and_read_as_int_reads_them(
+    text: str, expected: tuple[str, int, bool, bool]
+) -> None:
+    assert parse_faults(text, "f")[4959][-1] == expected
+
+
+def test_a_repeated_line_gives_the_same_events() -> None:
+    text = WRITTEN * 3
+    assert parse_faults(text, "f") == {
+        tid: events * 3 for tid, events in parse_faults(WRITTEN, "f").items()
+    }
 
 
 @pytest.mark.parametrize("line", ["4958 fault 0x10", "4958 leave 3", "x enter 3",

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vmamodel.replay.step import call_ints
+from vmamodel.replay import step
+from vmamodel.replay.step import PLAIN_CALL_RE, call_ints
 from vmamodel.replay.strace import (
     _PLAIN_CALL_RE,
     StraceCall,
@@ -317,3 +320,104 @@ def test_a_strace_call_compares_and_shows_by_value() -> None:
     assert first == second and first != StraceCall(7, "munmap", (), 0, None, None, 3, 3)
     assert repr(first).startswith("StraceCall(pid=7, name='munmap', args=('0x1000', '4096')")
     assert first.describe() == "[pid 7] munmap(0x1000, 4096) = 0"
+
+
+# -- the string-method path of the commonest lines (step._common_call) -------------------------
+
+#: Each part of a line, well-formed or not: pids, times, names, arguments, separators,
+#: results and tails, with characters the pattern refuses or reads its own way (Unicode
+#: digits and spaces, tabs, CR, quotes, brackets, paths).
+_PIDS = ["", "123 ", "9  ", "[pid 4] ", "[pid  4] ", "\u0663 ", "12a ", "1\t", " ", "9"]
+_TIMES = ["", "", "17:01:02.5 ", "1700000000.5 ", "12 "]
+_NAMES = ["mmap", "brk", "x1_", "_", "Mm", "1x", "", "m m", "\u00e9"]
+_ARGS = ["NULL", "0x10", "-1", "4096", "010", "0x1|0x2", "a=b", "3</tmp/x>", '"s"', "{}",
+         "[1]", "", " ", "x\u00a0", "\u0663", "(", "/"]
+_SEPS = [", ", ", ", ",", " , ", ",  "]
+_SPACES = [" ", " ", "    ", "", "\t", "\u00a0"]
+_RESULTS = ["= 0", "= 0x7f00", "= -22", "= 18", "= 0X1", "= 01", "= ?", "=0", "= ", "= \u0663",
+            "= 3</x>", "= 0x1F"]
+_TAILS = ["", "\n", "", " EINVAL (Invalid argument)", " (flags x)", "\r\n", "\n\n", " ",
+          " /* c */"]
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> str:
+    args = draw(st.lists(st.sampled_from(_ARGS), max_size=4))
+    seps = [draw(st.sampled_from(_SEPS)) for _ in args[1:]]
+    inner = args[0] + "".join(sep + arg for sep, arg in zip(seps, args[1:], strict=True)) \
+        if args else ""
+    return (draw(st.sampled_from(_PIDS)) + draw(st.sampled_from(_TIMES))
+            + draw(st.sampled_from(_NAMES)) + "(" + inner + ")"
+            + draw(st.sampled_from(_SPACES)) + draw(st.sampled_from(_RESULTS))
+            + draw(st.sampled_from(_TAILS)))
+
+
+def _common_or_none(line: str, cache: step._LineCache) -> StraceCall | None:
+    return step._common_call(line, 1, cache, 7)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "4526  mmap(NULL, 8192, 0x3, 0x22, -1, 0) = 0x7ffff7fc0000\n",
+        "4526  brk(NULL)                         = 0x555555559000\n",
+        "mmap(NULL, 8192, 0x3, 0x22, -1, 0) = 0x7f6083ff0000",
+        "9 munlockall() = 0",
+        "9 madvise(0x1000, 8192, 0x4) = 0\n",
+        "9 mprotect(0x1000, 4096, 0x1|0x2) = 0\n",
+        "9 umask(022) = 18\n",
+        "\u0663 munmap(0x2000, 4096) = 0",  # a Unicode digit is a pid digit for both
+    ],
+)
+def test_the_string_method_path_gives_what_the_pattern_gives(line: str) -> None:
+    """The commonest lines are cut with string methods: the same call as the pattern's
+    path, the first time (each part checked) and again (the whole call text known)."""
+    cache = step._LineCache()
+    for _ in range(2):
+        call = _common_or_none(line, cache)
+        assert call is not None
+        assert call == step._plain_call(line, 1, step._LineCache(), 7)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[pid 456] munmap(0x2000, 4096) = 0",  # the pattern takes these; the string path not
+        "123 17:01:02.123456 brk(NULL) = 0x5000",
+        "1700000000.5 brk(NULL) = 0x6000",
+        "9 munmap(0x2000, 4096) = -1 EINVAL (Invalid argument)",
+        "9 madvise(0x1000,8192 ,  0x4) = 0",  # nor these
+        "9 madvise(0x1000, 8192, 0x4)  =  0",
+        "9 madvise(0x1000, 8192, 0x4) = 0\r\n",
+        "9 madvise(0x1000, 8192, 0x4) = 0\n\n",
+        "9 madvise(0x1000, 8192, 0x4) = 00",
+        "9 madvise(0x1000, 8192, 0x4) = 0X1",
+        "9 munmap(0x2000, 4096\u00a0) = 0",
+        "9 munmap(0x2000, 4096) = \u0663",
+        "9 Munmap(0x2000, 4096) = 0",
+        "9 close(3</tmp/a, b>) = 0",
+        '9 openat(-100, "/etc/passwd", 0x80000) = 3</etc/passwd>',
+        "9 exit_group(0) = ?",
+        "9 munmap(0x2000, 4096) = 0 /* x */",
+        "9 ",
+        "9",
+    ],
+)
+def test_the_string_method_path_leaves_the_other_lines(line: str) -> None:
+    cache = step._LineCache()
+    assert _common_or_none(line, cache) is None
+    assert _common_or_none(line, cache) is None
+
+
+@given(_lines(), st.integers(0, 2))
+@settings(max_examples=1500)
+def test_the_string_method_path_takes_only_what_the_pattern_takes(line: str, warm: int
+                                                                   ) -> None:
+    """Any line: the string-method path either leaves it, or gives exactly the call the
+    pattern's path gives (the pattern takes it whole), with a cold cache and a warm one."""
+    cache = step._LineCache()
+    for _ in range(warm + 1):
+        call = _common_or_none(line, cache)
+        if call is not None:
+            assert PLAIN_CALL_RE.fullmatch(line) is not None, line
+            assert call == step._plain_call(line, 1, step._LineCache(), 7), line

@@ -8,12 +8,12 @@ takes a raw strace log and smaps snapshots instead. Every problem with the input
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vmamodel.host.traits import parse_mountinfo
+from vmamodel.replay.step import FaultEvent, fault_events, named
 from vmamodel.replay.strace import StraceError, StraceLog, parse_strace
 from vmamodel.unmapped_area import ShmemHuge
 
@@ -42,7 +42,7 @@ class Recording:
     meta: dict[str, Any] = field(default_factory=dict)
     #: perf's events per thread, in order: ("enter", NR) or ("fault", address, write,
     #: kernel-mode); None when the recording has no faults
-    faults: dict[int, list[tuple[str, int, bool, bool]]] | None = None
+    faults: dict[int, list[FaultEvent]] | None = None
 
 
 def _read(path: Path) -> str:
@@ -75,61 +75,26 @@ def _traits(meta: dict[str, Any], path: Path) -> dict[str, Any]:
     return traits
 
 
+_OPENAT = frozenset({"openat"})
+
+
 def _marker_line(log: StraceLog, out_dir: str, name: str) -> tuple[int | None, int | None]:
     """(line, pid) of the helper's openat of ``out_dir/name``, or (None, None)."""
     wanted = f'"{out_dir}/{name}"'
-    for call in log.calls:
-        if call.name == "openat" and len(call.args) > 1 and call.args[1] == wanted:
+    for call in named(log.calls, _OPENAT):
+        if len(call.args) > 1 and call.args[1] == wanted:
             return call.line, call.pid
     return None, None
 
 
-#: One well-formed line of faults.txt, in the form the recorder writes (single spaces, hex
-#: with 0x or without); a file with any other line is read by the general path, which takes
-#: what ``str.split`` and ``int`` take and names the line it cannot read.
-_FAULT_LINE_RE = re.compile(
-    r"^(0|[1-9]\d*) (?:enter (\d+)|fault ((?:0x)?[0-9a-f]+) ((?:0x)?[0-9a-f]+)( k)?)$",
-    re.MULTILINE,
-)
-
-
-def parse_faults(text: str, source: str) -> dict[int, list[tuple[str, int, bool, bool]]]:
-    """faults.txt: ``TID enter NR`` and ``TID fault ADDRESS ERROR_CODE [k]`` lines."""
-    lines = _FAULT_LINE_RE.findall(text)
-    if len(lines) != sum(1 for line in text.splitlines() if line.strip()):
-        return _parse_faults_lines(text, source)
-    events: dict[int, list[tuple[str, int, bool, bool]]] = {}
-    for tid, nr, address, code, kernel in lines:
-        thread = events.get(tid)
-        if thread is None:
-            thread = events[tid] = []
-        if nr:
-            thread.append(("enter", int(nr), False, False))
-        else:
-            thread.append(("fault", int(address, 16), bool(int(code, 16) & 2), bool(kernel)))
-    return {int(tid): thread for tid, thread in events.items()}
-
-
-def _parse_faults_lines(text: str, source: str) -> dict[int, list[tuple[str, int, bool, bool]]]:
-    """parse_faults() line by line: what the one-pattern pass did not take."""
-    events: dict[int, list[tuple[str, int, bool, bool]]] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        try:
-            tid = int(parts[0])
-            if parts[1] == "enter" and len(parts) == 3:
-                events.setdefault(tid, []).append(("enter", int(parts[2]), False, False))
-            elif parts[1] == "fault" and len(parts) in (4, 5):
-                code = int(parts[3], 16)
-                events.setdefault(tid, []).append(
-                    ("fault", int(parts[2], 16), bool(code & 2), len(parts) == 5))
-            else:
-                raise ValueError(line)
-        except (ValueError, IndexError):
-            raise RecordingError(f"{source}:{number}: not a fault line: {line!r}") from None
-    return events
+def parse_faults(text: str, source: str) -> dict[int, list[FaultEvent]]:
+    """faults.txt: ``TID enter NR`` and ``TID fault ADDRESS ERROR_CODE [k]`` lines
+    (:func:`vmamodel.replay.step.fault_events`); RecordingError names the line it cannot
+    read."""
+    try:
+        return fault_events(text, source)
+    except ValueError as exc:
+        raise RecordingError(str(exc)) from None
 
 
 def load_recording(directory: Path) -> Recording:

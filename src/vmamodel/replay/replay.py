@@ -57,6 +57,7 @@ from vmamodel.replay.step import (
     errno_name,
     index_by_id,
     int_args,
+    named,
     select_calls,
     span,
     take_faults,
@@ -194,6 +195,21 @@ def files_by_path(rec: Recording) -> dict[str, tuple[tuple[int, int], int]]:
     return by_path
 
 
+class _PathIndex:
+    """:func:`files_by_path` of a recording, read from the snapshots at the first lookup
+    (the first mmap of a file no fstat described): a replay that maps no file never
+    parses the snapshots' maps for it."""
+
+    def __init__(self, rec: Recording) -> None:
+        self.rec = rec
+        self._by_path: dict[str, tuple[tuple[int, int], int]] | None = None
+
+    def get(self, path: str) -> tuple[tuple[int, int], int] | None:
+        if self._by_path is None:
+            self._by_path = files_by_path(self.rec)
+        return self._by_path.get(path)
+
+
 def _cover_seeded_files(model: AddressSpace) -> None:
     """A snapshot does not show file sizes: take each seeded file to be as long as the
     furthest page it maps (fstat or ftruncate, when the log has one, corrects it)."""
@@ -208,8 +224,7 @@ class _Files:
     A description opened before the start snapshot maps the seeded File of its inode."""
 
     def __init__(
-        self, model: AddressSpace, rec: Recording,
-        by_path: dict[str, tuple[tuple[int, int], int]],
+        self, model: AddressSpace, rec: Recording, by_path: _PathIndex,
     ) -> None:
         self.fs_of = rec.fs_of
         self.seeded: dict[tuple[tuple[int, int], int], File] = {}
@@ -266,6 +281,11 @@ def _clone_flags(call: StraceCall) -> int:
     return arg_int(call.args[2]) if len(call.args) > 2 else 0  # raw: (flags, stack, ...)
 
 
+_CLONES = ("clone", "clone3", "fork", "vfork")
+_EXECS = ("execve", "execveat")
+_TASK_NAMES = frozenset(_CLONES + _EXECS)
+
+
 @dataclass(slots=True)
 class _Task:
     parent: int | None
@@ -278,19 +298,20 @@ def _tasks(calls: list[StraceCall], root: int, start_line: int) -> dict[int, _Ta
     one of them, until it execs (after the start: the exec that made the root's image is
     before it)."""
     tasks = {root: _Task(None, 0)}
+    calls = named(calls, _TASK_NAMES)  # the rest cannot make or end a task's share
     grown = True
     while grown:
         grown = False
         for call in calls:
             if call.pid not in tasks or call.retval is None or call.retval <= 0:
                 continue
-            if call.name in ("clone", "clone3", "fork", "vfork"):
+            if call.name in _CLONES:
                 flags = _clone_flags(call)
                 if flags & CLONE_VM and call.retval not in tasks:
                     tasks[call.retval] = _Task(call.pid, flags)
                     grown = True
     for call in calls:
-        if (call.name in ("execve", "execveat") and call.pid in tasks and call.retval == 0
+        if (call.name in _EXECS and call.pid in tasks and call.retval == 0
                 and call.end_line > start_line):
             task = tasks[call.pid]
             if task.exec_line is None:
@@ -322,7 +343,7 @@ class _Run:
 
     def __init__(
         self, rec: Recording, tasks: dict[int, _Task], pre: list[StraceCall],
-        by_path: dict[str, tuple[tuple[int, int], int]],
+        by_path: _PathIndex,
     ) -> None:
         self.rec = rec
         self.tasks = tasks
@@ -762,7 +783,7 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
     if rec.faults is None:
         return
     planned = index_by_id(plan.calls)
-    by_tid = by_thread(rec.log.calls)
+    by_tid = by_thread(rec.log.calls, rec.faults.keys() & tasks.keys())
     for tid, events in rec.faults.items():
         if tid in tasks:
             plan.unmatched_enters += attach_thread_faults(
@@ -806,7 +827,7 @@ class Replayer:
         self.plan, self.tasks = _plan(rec)
         self.order = list(range(len(self.plan.calls)))
         self.result = ReplayResult(threads=len(self.tasks))
-        self.by_path = files_by_path(rec)
+        self.by_path = _PathIndex(rec)
         self.stepper = Stepper(self.plan.calls, self.plan.faults_before, HANDLERS,
                                FD_HANDLERS, _UNSUPPORTED_NAMES)
 

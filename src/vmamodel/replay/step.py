@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from itertools import repeat
 from typing import Any, Final, Protocol
 
@@ -38,6 +38,7 @@ __all__ = [
     "call_edges",
     "call_ints",
     "errno_name",
+    "fault_events",
     "scan_lines",
     "span",
     "take_faults",
@@ -207,40 +208,220 @@ def call_ints(args: tuple[str, ...], known: dict[str, int] | None = None
 # -- the parser's hot part -------------------------------------------------------------------
 
 
+#: The parts of :data:`PLAIN_CALL_RE`, each alone: a text that one of them takes is taken
+#: by the same part of the whole pattern.
+_PID_TEXT_RE: Final = re.compile(r"\d+")
+_NAME_TEXT_RE: Final = re.compile(r"[a-z_][a-z0-9_]*")
+_ARG_TEXT_RE: Final = re.compile(r"[^\s\",()\[\]{}<>/]+")
+_RESULT_TEXT_RE: Final = re.compile(r"-?(?:0x[0-9a-f]+|[1-9][0-9]*|0)")
+
+
+#: How many whole call texts a :class:`_LineCache` keeps (their memory is bounded; the
+#: parts are still looked up beyond it).
+CALL_TEXTS: Final = 1 << 16
+#: A call as :func:`_common_call` cut it: name, argument texts, their integers (None when one
+#: is not an integer), result, the text strace printed (``StraceCall.raw``).
+CommonCall = tuple[str, tuple[str, ...], "tuple[int, ...] | None", int, str]
+
+
+class _LineCache:
+    """What the common lines of a log repeat, each taken by its part of
+    :data:`PLAIN_CALL_RE` once: the pids, names and results (with their values), the
+    argument texts as integers (``call_ints``'s ``known``: every key is an argument or result
+    that the pattern took) and whole call texts after the pid (a program repeats its calls:
+    replay_bench.c's 59,872 lines hold 426 distinct ones)."""
+
+    __slots__ = ("calls", "known", "names", "pids", "results")
+
+    def __init__(self) -> None:
+        self.known: dict[str, int] = {}
+        self.pids: dict[str, int] = {}
+        self.names: set[str] = set()
+        self.results: dict[str, int] = {}
+        self.calls: dict[str, CommonCall] = {}
+
+
+def _common_call(line: str, number: int, cache: _LineCache, default_pid: int
+                 ) -> StraceCall | None:
+    """The call of the commonest form of line (``PID  name(args) = result``, or the same
+    without the pid; no time, no errno), found with string methods and the known texts of
+    ``cache``, or None: then :func:`_plain_call` decides. Every line this takes,
+    :data:`PLAIN_CALL_RE` takes whole, with the same groups: the pid ends at the first space,
+    and the rest is a known call text or is cut where the pattern cuts it
+    (:func:`_cut_call`)."""
+    pid = default_pid
+    text = line
+    space = line.find(" ")
+    if space > 0:
+        pid_text = line[:space]
+        pid = cache.pids.get(pid_text, -1)
+        if pid < 0 and _PID_TEXT_RE.fullmatch(pid_text) is not None:
+            pid = cache.pids[pid_text] = int(pid_text)
+        if pid >= 0:
+            start = space + 1
+            end = len(line)
+            while start < end and line[start] == " ":
+                start += 1
+            text = line[start:]
+        else:
+            pid = default_pid  # "name(" with no pid, or another form
+    calls = cache.calls
+    common = calls.get(text)
+    if common is None:
+        common = _cut_call(text, cache)
+        if common is None:
+            return None
+        if len(calls) < CALL_TEXTS:
+            calls[text] = common
+    name, args, ints, result, raw = common
+    return StraceCall(pid, name, args, result, None, None, number, number, raw, ints)
+
+
+def _cut_call(text: str, cache: _LineCache) -> CommonCall | None:
+    """``name(args) += result`` (then at most a newline) cut at the first ``(``, the first
+    ``)`` (neither may occur before in the pattern's parts) and the ``= `` after its spaces,
+    each piece known or taken by its part of :data:`PLAIN_CALL_RE` (``_*_TEXT_RE``); None
+    for anything else."""
+    open_at = text.find("(")
+    if open_at <= 0:
+        return None
+    name = text[:open_at]
+    if name not in cache.names:
+        if _NAME_TEXT_RE.fullmatch(name) is None:
+            return None  # a time, or not a call's name
+        cache.names.add(name)
+    close = text.find(")", open_at)
+    if close < 0:
+        return None
+    inner = text[open_at + 1:close]
+    args: tuple[str, ...] = tuple(inner.split(", ")) if inner else ()
+    known = cache.known
+    for arg in args:
+        if arg not in known and _ARG_TEXT_RE.fullmatch(arg) is None:
+            return None
+    end = len(text)
+    at = close + 1
+    if at >= end or text[at] != " ":
+        return None
+    while at < end and text[at] == " ":
+        at += 1
+    if not text.startswith("= ", at):
+        return None
+    if text.endswith("\n"):
+        end -= 1
+    result_text = text[at + 2:end]
+    result = cache.results.get(result_text)
+    if result is None:
+        if _RESULT_TEXT_RE.fullmatch(result_text) is None:
+            return None  # an errno, a path, ?...: the pattern decides
+        result = cache.results[result_text] = int(result_text, 0)
+    return name, args, call_ints(args, known), result, text[:end]
+
+
+def _plain_call(line: str, number: int, cache: _LineCache, default_pid: int
+                ) -> StraceCall | None:
+    """The call of a line that :data:`PLAIN_CALL_RE` takes whole, else None."""
+    match = PLAIN_CALL_RE.fullmatch(line)
+    if match is None:
+        return None
+    pid_text, other_pid, raw, name, text, result_text, error = match.groups()
+    pid_text = pid_text or other_pid
+    if pid_text is None:
+        pid = default_pid
+    else:
+        pid = cache.pids.get(pid_text, -1)
+        if pid < 0:
+            pid = cache.pids[pid_text] = int(pid_text)
+    cache.names.add(name)
+    known = cache.known
+    result = known.get(result_text)
+    if result is None:
+        result = known[result_text] = int(result_text, 0)
+    args: tuple[str, ...] = tuple(text.split(", ")) if text else ()
+    return StraceCall(pid, name, args, result, error, None, number, number, raw,
+                      call_ints(args, known))
+
+
 def scan_lines(
     lines: Iterable[str], calls: list[StraceCall], general: Callable[[int, str], None],
     default_pid: int,
 ) -> None:
     """Append the call of each line that :data:`PLAIN_CALL_RE` takes whole to ``calls``;
-    hand every other line, with its number, to ``general`` (the full parser)."""
-    plain = PLAIN_CALL_RE.fullmatch
-    known: dict[str, int] = {}  # number texts of this log -> their values
-    pids: dict[str, int] = {}
+    hand every other line, with its number, to ``general`` (the full parser). The
+    commonest lines are cut with string methods (:func:`_common_call`), the other plain
+    ones matched (:func:`_plain_call`)."""
+    cache = _LineCache()
     number = 0
     for line in lines:
         number += 1
-        match = plain(line)
-        if match is None:
-            general(number, line)
-            continue
-        pid_text, other_pid, raw, name, text, result_text, error = match.groups()
-        pid_text = pid_text or other_pid
-        if pid_text is None:
-            pid = default_pid
+        call = _common_call(line, number, cache, default_pid)
+        if call is None:
+            call = _plain_call(line, number, cache, default_pid)
+            if call is None:
+                general(number, line)
+                continue
+        calls.append(call)
+
+
+# -- faults.txt ------------------------------------------------------------------------------
+
+#: perf's events of one thread: ("enter", NR, False, False) or ("fault", address, write,
+#: kernel-mode)
+FaultEvent = tuple[str, int, bool, bool]
+#: How many distinct lines :func:`fault_events` keeps with their events (memory bounded).
+FAULT_TEXTS: Final = 1 << 16
+
+
+def fault_events(text: str, source: str) -> dict[int, list[FaultEvent]]:
+    """faults.txt: ``TID enter NR`` and ``TID fault ADDRESS ERROR_CODE [k]`` lines (fields
+    split at whitespace, numbers as ``int`` reads them, blank lines skipped) -> each
+    thread's events in order. A line read before is looked up (a log's entries repeat:
+    replay_bench.c's 63,088 lines hold 501 distinct ones). ValueError names
+    ``source:line``."""
+    events: dict[int, list[FaultEvent]] = {}
+    seen: dict[str, tuple[int, FaultEvent]] = {}
+    number = 0
+    for line in text.splitlines():
+        number += 1
+        read = seen.get(line)
+        if read is None:
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                read = _fault_line(parts)
+            except (ValueError, IndexError):
+                raise ValueError(f"{source}:{number}: not a fault line: {line!r}") from None
+            if len(seen) < FAULT_TEXTS:
+                seen[line] = read
+        tid, event = read
+        thread = events.get(tid)
+        if thread is None:
+            events[tid] = [event]
         else:
-            pid = pids.get(pid_text, -1)
-            if pid < 0:
-                pid = pids[pid_text] = int(pid_text)
-        result = known.get(result_text)
-        if result is None:
-            result = known[result_text] = int(result_text, 0)
-        args: tuple[str, ...] = tuple(text.split(", ")) if text else ()
-        calls.append(StraceCall(
-            pid, name, args, result, error, None, number, number, raw, call_ints(args, known),
-        ))
+            thread.append(event)
+    return events
+
+
+def _fault_line(parts: list[str]) -> tuple[int, FaultEvent]:
+    """The thread and event of one line's fields (ValueError, IndexError: not a line)."""
+    tid = int(parts[0])
+    kind = parts[1]
+    if kind == "enter" and len(parts) == 3:
+        return tid, ("enter", int(parts[2]), False, False)
+    if kind == "fault" and len(parts) in (4, 5):
+        code = int(parts[3], 16)
+        return tid, ("fault", int(parts[2], 16), bool(code & 2), len(parts) == 5)
+    raise ValueError(kind)
 
 
 # -- boundaries: where a call may have cut or joined VMAs -------------------------------------
+
+
+#: a length rounded up to whole pages is (length + _PAGE_LESS) & _PAGE_ROUND (written out in
+#: the edges of the common calls: one call fewer a step)
+_PAGE_LESS: Final = PAGE_SIZE - 1
+_PAGE_ROUND: Final = ~(PAGE_SIZE - 1)
 
 
 def _page_up(length: int) -> int:
@@ -252,14 +433,14 @@ def _range_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     if ints is None:
         return ()
     addr = ints[0]
-    return addr, addr + _page_up(ints[1])
+    return addr, addr + ((ints[1] + _PAGE_LESS) & _PAGE_ROUND)
 
 
 def _mmap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     ints = call.ints
     if value is None or ints is None:
         return ()
-    return value, value + _page_up(ints[1])
+    return value, value + ((ints[1] + _PAGE_LESS) & _PAGE_ROUND)
 
 
 def _mremap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
@@ -267,7 +448,8 @@ def _mremap_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
     if value is None or ints is None:
         return ()
     old = ints[0]
-    return old, old + _page_up(ints[1]), value, value + _page_up(ints[2])
+    return (old, old + ((ints[1] + _PAGE_LESS) & _PAGE_ROUND), value,
+            value + ((ints[2] + _PAGE_LESS) & _PAGE_ROUND))
 
 
 def _brk_edges(call: StraceCall, value: int | None) -> tuple[int, ...]:
@@ -349,20 +531,26 @@ def int_args(call: StraceCall, n: int) -> tuple[int, ...]:
 
 
 def _mmap(run: Run, call: StraceCall) -> int:
-    ints = int_args(call, 6)
+    ints = call.ints
+    if ints is None or len(ints) < 6:  # else int_args() returns them: no call
+        ints = int_args(call, 6)
     length, flags, offset = ints[1], ints[3], ints[5]
     file = None if flags & MAP_ANONYMOUS else run.mapped_file(call, ints[4], offset, length)
     return run.model.mmap(ints[0], length, ints[2], flags, file, offset)
 
 
 def _munmap(run: Run, call: StraceCall) -> int:
-    ints = int_args(call, 2)
+    ints = call.ints
+    if ints is None or len(ints) < 2:  # else int_args() returns them: no call
+        ints = int_args(call, 2)
     run.model.munmap(ints[0], ints[1])
     return 0
 
 
 def _mprotect(run: Run, call: StraceCall) -> int:
-    ints = int_args(call, 3)
+    ints = call.ints
+    if ints is None or len(ints) < 3:  # else int_args() returns them: no call
+        ints = int_args(call, 3)
     run.model.mprotect(ints[0], ints[1], ints[2])
     return 0
 
@@ -385,17 +573,22 @@ def _pkey_free(run: Run, call: StraceCall) -> int:
 
 def _mremap(run: Run, call: StraceCall) -> int:
     # recorded raw (-e raw=mremap): all five arguments, new_address included
+    ints = call.ints
     if len(call.args) > 4:
-        ints = int_args(call, 5)
+        if ints is None or len(ints) < 5:
+            ints = int_args(call, 5)
         new_addr = ints[4]
     else:
-        ints = int_args(call, 4)
+        if ints is None or len(ints) < 4:
+            ints = int_args(call, 4)
         new_addr = 0
     return run.model.mremap(ints[0], ints[1], ints[2], ints[3], new_addr)
 
 
 def _madvise(run: Run, call: StraceCall) -> int:
-    ints = int_args(call, 3)
+    ints = call.ints
+    if ints is None or len(ints) < 3:  # else int_args() returns them: no call
+        ints = int_args(call, 3)
     run.model.madvise(ints[0], ints[1], ints[2])
     return 0
 
@@ -503,6 +696,13 @@ class Stepper:
         self.interrupted = 0
         #: the position :meth:`advance` is at (where an Unsupported call stopped it)
         self.position = 0
+        #: per call: 1 when it runs on the model (not fd bookkeeping); 1 when it does and
+        #: has no recorded result
+        self.on_model = [0 if call.name in fd_handlers else 1 for call in calls]
+        self.unanswered = [
+            1 if flag and call.retval is None else 0
+            for call, flag in zip(calls, self.on_model, strict=True)
+        ]
 
     def step(self, run: Run, index: int) -> tuple[bool, int | None, OSError | None]:
         """Run the call at ``index`` of the plan, after the faults its thread took before
@@ -531,9 +731,15 @@ class Stepper:
             return same, None, exc
         except NotImplementedError as exc:
             raise Unsupported(f"{name}: not in the model ({exc})") from None
-        edges = run.edges
-        for edge in call_edges(call, value):
-            edges[edge] = call
+        edges_of = EDGES.get(name)  # call_edges(), inline
+        if edges_of is not None:
+            try:
+                drawn = edges_of(call, value)
+            except (ValueError, IndexError):
+                drawn = ()
+            edges = run.edges
+            for edge in drawn:
+                edges[edge] = call
         if retval is None:
             return True, value, None
         if retval < 0 and call.error:
@@ -551,24 +757,27 @@ class Stepper:
         """Run the calls of ``order`` from ``position`` on, counting them, until one's
         result differs: (its position, model value, model error), or (len(order), None,
         None) when none does. An Unsupported call stops it at :attr:`position`."""
-        calls = self.calls
-        fd_handlers = self.fd_handlers
         step = self.step
         end = len(order)
-        while position < end:
-            self.position = position
-            index = order[position]
-            ok, value, exc = step(run, index)
-            call = calls[index]
-            if call.name not in fd_handlers:
-                self.replayed += 1
-                if call.retval is None:
-                    self.interrupted += 1
-            if not ok:
-                return position, value, exc
-            position += 1
-        self.position = end
-        return end, None, None
+        start = counted = position
+        try:
+            while position < end:
+                self.position = position
+                ok, value, exc = step(run, order[position])
+                counted = position + 1
+                if not ok:
+                    return position, value, exc
+                position += 1
+            self.position = end
+            return end, None, None
+        finally:
+            self._count(order[start:counted])
+
+    def _count(self, indexes: list[int]) -> None:
+        """Count the calls at these indexes that ran on the model, and those of them that
+        had no recorded result (per-call flags made once: no lookups in the loop)."""
+        self.replayed += sum(map(self.on_model.__getitem__, indexes))
+        self.interrupted += sum(map(self.unanswered.__getitem__, indexes))
 
 
 # -- the plan: which calls a replay runs, and the faults before each -------------------------
@@ -597,15 +806,32 @@ def select_calls(
     return pre, chosen
 
 
-def by_thread(calls: list[StraceCall]) -> dict[int, list[StraceCall]]:
-    """Each thread's calls in entry order (``calls`` is in exit order)."""
+def named(calls: list[StraceCall], names: frozenset[str]) -> list[StraceCall]:
+    """The calls of the given names, in their order (one pass, natively when compiled)."""
+    return [call for call in calls if call.name in names]
+
+
+def by_thread(calls: list[StraceCall], wanted: Container[int] | None = None
+              ) -> dict[int, list[StraceCall]]:
+    """Each thread's calls in entry order (``calls`` is in exit order; ``wanted``: only
+    these threads). A thread whose calls never overlap (most) needs no sort."""
     threads: dict[int, list[StraceCall]] = {}
-    for call in sorted(calls, key=_entry_line):
+    for call in calls:
         pid = call.pid
-        if pid in threads:
-            threads[pid].append(call)
-        else:
+        if wanted is not None and pid not in wanted:
+            continue
+        thread = threads.get(pid)
+        if thread is None:
             threads[pid] = [call]
+        else:
+            thread.append(call)
+    for thread in threads.values():
+        last = -1
+        for call in thread:
+            if call.line < last:
+                thread.sort(key=_entry_line)  # stable: as sorted() of the exit order
+                break
+            last = call.line
     return threads
 
 
@@ -619,7 +845,7 @@ def index_by_id(calls: list[StraceCall]) -> dict[int, int]:
 
 
 def attach_thread_faults(
-    calls: list[StraceCall], numbers: dict[str, int], events: list[tuple[str, int, bool, bool]],
+    calls: list[StraceCall], numbers: dict[str, int], events: list[FaultEvent],
     planned: dict[int, int], start_line: int, faults_before: list[list[Fault] | None],
     tail_faults: list[Fault],
 ) -> int:
