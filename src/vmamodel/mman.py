@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from vmamodel.mm_types import MmStruct
 
 _PROT_RWX: Final = PROT_READ | PROT_WRITE | PROT_EXEC
-_MAP_TO_VM: Final = MAP_GROWSDOWN | MAP_LOCKED | MAP_SYNC | MAP_STACK
+#: The MAP_* flags calc_vm_flag_bits() turns into VM_* flags (the usual mmap has none).
+MAP_TO_VM_FLAGS: Final = MAP_GROWSDOWN | MAP_LOCKED | MAP_SYNC | MAP_STACK
 
 
 def _prot_to_vm(prot: int) -> int:
@@ -55,7 +56,7 @@ def calc_vm_prot_bits(prot: int, pkey: int = 0) -> int:
 def calc_vm_flag_bits(mm: MmStruct, file: File | None, flags: int) -> int:
     """calc_vm_flag_bits(): MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC and MAP_STACK (which asks for
     VM_NOHUGEPAGE on THP kernels), taken from the raw flags."""
-    if not flags & _MAP_TO_VM:  # the usual mmap: none of them
+    if not flags & MAP_TO_VM_FLAGS:  # the usual mmap: none of them
         return 0
     vm_flags = 0
     if flags & MAP_GROWSDOWN:

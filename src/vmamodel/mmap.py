@@ -6,7 +6,7 @@ completion of mmap actions (mm/util.c) that ends in vm_ops->mapped.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from vmamodel.accounting import (
     OVERCOMMIT_NEVER,
@@ -23,7 +23,6 @@ from vmamodel.constants import (
     MAP_DROPPABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
-    MAP_GROWSDOWN,
     MAP_HUGETLB,
     MAP_LOCKED,
     MAP_NONBLOCK,
@@ -32,7 +31,6 @@ from vmamodel.constants import (
     MAP_PRIVATE,
     MAP_SHARED,
     MAP_SHARED_VALIDATE,
-    MAP_STACK,
     MAP_SYNC,
     MAP_TYPE,
     PAGE_MASK,
@@ -74,7 +72,7 @@ from vmamodel.hugetlb import map_hugetlb_file
 from vmamodel.ksm import can_set_ksm_flags_early, ksm_vma_flags
 from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
 from vmamodel.mm_types import next_shmem_ino, next_vma_id
-from vmamodel.mman import calc_vm_flag_bits, calc_vm_prot_bits
+from vmamodel.mman import MAP_TO_VM_FLAGS, calc_vm_flag_bits, calc_vm_prot_bits
 from vmamodel.mmap_action import (
     MmapAction,
     mmap_action_complete,
@@ -96,11 +94,6 @@ if TYPE_CHECKING:
     from vmamodel.file import VmOperations
     from vmamodel.mm import AddressSpace
     from vmamodel.mm_types import MmStruct
-
-#: The MAP_* flags that calc_vm_flag_bits() turns into VM_* flags: do_mmap() calls it only
-#: when one is set (the usual mmap has none).
-_MAP_TO_VM_FLAGS: Final = MAP_GROWSDOWN | MAP_LOCKED | MAP_SYNC | MAP_STACK
-
 
 def round_hint_to_min(mm: MmStruct, hint: int) -> int:
     """round_hint_to_min(): page-align a hint; raise a low one to mmap_min_addr."""
@@ -244,7 +237,7 @@ def do_mmap(
         calc_vm_prot_bits(prot, pkey if pkey > 0 else 0) | mm.def_flags
         | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
     )
-    if flags & _MAP_TO_VM_FLAGS:  # calc_vm_flag_bits() reads only these
+    if flags & MAP_TO_VM_FLAGS:  # calc_vm_flag_bits() reads only these
         vm_flags |= calc_vm_flag_bits(mm, file, flags)
     addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
     if flags & MAP_FIXED_NOREPLACE and mm.tree.find_intersection(addr, addr + length):
