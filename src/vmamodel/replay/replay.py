@@ -25,7 +25,7 @@ import contextlib
 import difflib
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ from vmamodel.constants import (
     PR_GET_MEMORY_MERGE,
     PR_SET_MEMORY_MERGE,
 )
-from vmamodel.events import Event
+from vmamodel.events import Event, format_event
 from vmamodel.file import File, memfd_create
 from vmamodel.mm import AddressSpace
 from vmamodel.parse import parse_maps
@@ -59,7 +59,6 @@ from vmamodel.replay.step import (
     int_args,
     named,
     select_calls,
-    span,
     take_faults,
 )
 from vmamodel.replay.strace import (
@@ -102,10 +101,12 @@ DELETED = " (deleted)"
 O_TRUNC = 0o1000
 #: creat(2) is open(O_WRONLY | O_CREAT | O_TRUNC).
 O_CREAT_WRONLY_TRUNC = 0o1101
-#: How many overlapping calls are paired when no single move across a failing call helps.
-MAX_PAIRED = 16
-#: How many admissible orders are replayed for one failing call before it is reported.
+#: How many times the calls before a window of overlapping calls are replayed again while
+#: searching its orders (once after each call that gave another result) before the failing
+#: call is reported.
 MAX_TRIES = 400
+#: The most calls one search reorders.
+MAX_WINDOW = 96
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -122,6 +123,18 @@ class Divergence:
     events: list[Event] = field(default_factory=list)
     maps_around: str = ""
     detail: str = ""
+
+    def report(self) -> str:
+        """:meth:`describe`, then the model's events of the call and its maps around the
+        address before it (what ``vmamodel replay`` prints)."""
+        text = [self.describe()]
+        if self.events:
+            text.append("  events of the call on the model:")
+            text += [f"    · {format_event(event)}" for event in self.events]
+        if self.maps_around:
+            text.append("  model maps around the address before the call:")
+            text += [f"    {line}" for line in self.maps_around.splitlines()]
+        return "\n".join(text)
 
     def describe(self) -> str:
         if self.call is None:
@@ -830,6 +843,10 @@ class Replayer:
         self.by_path = _PathIndex(rec)
         self.stepper = Stepper(self.plan.calls, self.plan.faults_before, HANDLERS,
                                FD_HANDLERS, _UNSUPPORTED_NAMES)
+        #: the replays of a prefix the last order search made (for its report)
+        self.tried = 0
+        #: the first position of each window of calls an order search reordered
+        self.fixed_windows: list[int] = []
 
     def _fresh(self) -> _Run:
         return _Run(self.rec, self.tasks, self.plan.pre, self.by_path)
@@ -861,7 +878,7 @@ class Replayer:
             if position >= len(order):
                 break
             counted = set(order[:position + 1])
-            fixed = self._try_orders(position, value)
+            fixed = self._try_orders(position)
             if fixed is not None:
                 run, after = fixed
                 for moved in order[:after]:  # _try_orders rewrote a slice of it
@@ -898,102 +915,111 @@ class Replayer:
 
     # -- threads: other admissible orders of overlapping calls ------------------------------
 
-    def _candidates(self, position: int) -> tuple[list[int], list[int]]:
-        """The positions of the calls that overlapped the call at ``position`` in time:
-        later ones that entered before it left (they may have taken effect before it), and
-        earlier ones that left after it entered (they may have taken effect after it)."""
+    def _window(self, position: int) -> tuple[int, int]:
+        """The positions ``lo..hi`` of the calls that overlapped the call at ``position`` in
+        time: earlier ones that left after it entered (they may have taken effect after
+        it) and later ones that entered before it left (they may have taken effect before
+        it), with everything between them."""
         calls, order = self.plan.calls, self.order
         call = calls[order[position]]
-        later = [q for q in range(position + 1, len(order))
-                 if calls[order[q]].line < call.end_line]
-        earlier = [q for q in range(position - 1, -1, -1)
-                   if calls[order[q]].end_line > call.line]
-        return later, earlier
+        lo = hi = position
+        for q in range(position + 1, len(order)):
+            if calls[order[q]].line < call.end_line:
+                hi = q
+        for q in range(position - 1, -1, -1):
+            if calls[order[q]].end_line > call.line:
+                lo = q
+        return lo, hi
 
-    def _reordered(self, position: int, pull: tuple[int, ...], push: tuple[int, ...]
-                   ) -> tuple[int, list[int]] | None:
-        """The order with the later calls at ``pull`` moved just before the call at
-        ``position`` and the earlier ones at ``push`` just after it: (first changed
-        position, the changed slice), or None when that order is not admissible."""
-        order = self.order
-        lo = min((position, *push))
-        hi = max((position, *pull))
-        moved = set(pull) | set(push)
-        before = [order[q] for q in range(lo, position) if q not in moved]
-        after = [order[q] for q in range(position + 1, hi + 1) if q not in moved]
-        chunk = (before + [order[q] for q in sorted(pull)] + [order[position]]
-                 + [order[q] for q in sorted(push)] + after)
-        if not self._admissible(tuple(chunk)):
-            return None
-        return lo, chunk
-
-    def _relevant(self, position: int, value: int | None) -> Callable[[int], bool]:
-        """Whether the call at a position touched the addresses where the failing call
-        took effect, on the model or in the recording (those orders are tried first)."""
-        calls, order = self.plan.calls, self.order
-        call = calls[order[position]]
-        spans = [s for s in (span(call, value), span(call, call.retval)) if s is not None]
-
-        def relevant(q: int) -> bool:
-            other = calls[order[q]]
-            took = span(other, other.retval)
-            return took is not None and any(
-                took[0] < hi and lo < took[1] for lo, hi in spans)
-
-        return relevant
-
-    def _admissible(self, perm: tuple[int, ...]) -> bool:
+    def _available(self, pending: list[int]) -> list[int]:
+        """The calls of ``pending`` (in the current order) that may take effect next: no
+        pending call of the same thread entered before it, no pending call left before
+        it entered."""
         calls = self.plan.calls
-        for i, a in enumerate(perm):
-            for b in perm[i + 1:]:
-                first, later = calls[a], calls[b]
-                if later.pid == first.pid and later.line < first.line:
-                    return False  # one thread's calls keep their order
-                if later.end_line < first.line:
-                    return False  # ``later`` left before ``first`` entered
-        return True
+        free = []
+        for c in pending:
+            mine = calls[c]
+            if not any(
+                (calls[d].pid == mine.pid and calls[d].line < mine.line)
+                or calls[d].end_line < mine.line
+                for d in pending if d != c
+            ):
+                free.append(c)
+        return free
 
-    def _moves(self, position: int, value: int | None
-               ) -> Iterable[tuple[tuple[int, ...], tuple[int, ...]]]:
-        """The reorderings to try when the call at ``position`` differs, most likely first:
-        one overlapping call moved across it (those that touched its addresses first),
-        then two."""
-        later, earlier = self._candidates(position)
-        relevant = self._relevant(position, value)
-        singles: list[tuple[tuple[int, ...], tuple[int, ...]]] = [
-            ((q,), ()) for q in later] + [((), (q,)) for q in earlier]
-        singles.sort(key=lambda m: (not relevant((m[0] or m[1])[0]),
-                                    abs((m[0] or m[1])[0] - position)))
-        yield from singles
-        near = [m for m in singles if relevant((m[0] or m[1])[0])] + [
-            m for m in singles if not relevant((m[0] or m[1])[0])]
-        near = near[:MAX_PAIRED]
-        for a, b in itertools.combinations(near, 2):
-            yield a[0] + b[0], a[1] + b[1]
-
-    def _try_orders(self, position: int, value: int | None) -> tuple[_Run, int] | None:
-        """Find an admissible order of the calls that overlapped the failing one under
-        which every call up to the moved ones gives its recorded result."""
-        tries = 0
-        for pull, push in self._moves(position, value):
-            found = self._reordered(position, pull, push)
-            if found is None:
+    def _search(self, lo: int, hi: int, budget: list[int]) -> tuple[_Run, list[int]] | None:
+        """An admissible order of the calls at positions ``lo..hi`` under which each gives
+        its recorded result: a depth-first search that places one call at a time, the
+        earliest available in the current (exit) order first, and backtracks when no
+        available call matches. A state met before (the same calls placed, the same maps)
+        is not explored again. ``budget[0]``: replays of the prefix still allowed (each
+        mismatch costs one)."""
+        window = self.order[lo:hi + 1]
+        chosen: list[int] = []
+        options = [self._available(window)]
+        seen: set[tuple[frozenset[int], str]] = set()
+        run: _Run | None = self._replay_prefix(lo)
+        while True:
+            if not options[-1]:
+                options.pop()
+                if not chosen:
+                    return None
+                chosen.pop()
+                run = None  # it ran the popped call: rebuilt before the next try
                 continue
-            lo, chunk = found
-            tries += 1
-            if tries > MAX_TRIES:
-                return None
-            run = self._replay_prefix(lo)
+            candidate = options[-1].pop(0)
+            if run is None:
+                if budget[0] <= 0:
+                    return None
+                budget[0] -= 1
+                self.tried += 1
+                run = self._replay_prefix(lo)
+                for index in chosen:
+                    self._step(run, index)
             try:
-                good = all(self._step(run, i)[0] for i in chunk)
+                good = self._step(run, candidate)[0]
             except Unsupported:
                 good = False
-            if good:
-                current = self.order[lo:lo + len(chunk)]
-                self.order[lo:lo + len(chunk)] = chunk
-                self.result.reordered += sum(
-                    1 for a, b in zip(chunk, current, strict=True) if a != b)
-                return run, lo + len(chunk)
+            if not good:
+                run = None
+                continue
+            chosen.append(candidate)
+            if len(chosen) == len(window):
+                return run, chosen
+            state = (frozenset(chosen), run.model.maps())
+            if state in seen:
+                chosen.pop()
+                run = None
+                continue
+            seen.add(state)
+            options.append(self._available([c for c in window if c not in state[0]]))
+
+    def _try_orders(self, position: int) -> tuple[_Run, int] | None:
+        """Find an admissible order of the calls that overlapped the failing one under
+        which every one of them gives its recorded result; when there is none, search again
+        over a window reaching back over the previous reordering (its order may be the one
+        that was wrong: two orders can agree on every result up to a later call)."""
+        lo, hi = self._window(position)
+        budget = [MAX_TRIES]
+        self.tried = 0
+        starts = [lo]
+        earlier = [start for start in self.fixed_windows if start < lo]
+        if earlier and hi - earlier[-1] < MAX_WINDOW:
+            starts.append(earlier[-1])
+        for start in starts:
+            if hi - start >= MAX_WINDOW:
+                continue
+            found = self._search(start, hi, budget)
+            if found is None:
+                continue
+            run, chunk = found
+            current = self.order[start:hi + 1]
+            self.order[start:hi + 1] = chunk
+            self.result.reordered += sum(1 for a, b in zip(chunk, current, strict=True)
+                                         if a != b)
+            if chunk != current:
+                self.fixed_windows.append(start)
+            return run, hi + 1
         return None
 
     # -- reporting --------------------------------------------------------------------------
@@ -1001,13 +1027,18 @@ class Replayer:
     def _divergence(self, position: int, value: int | None, exc: OSError | None) -> Divergence:
         index = self.order[position]
         call = self.plan.calls[index]
+        lo, hi = self._window(position)
         run = self._replay_prefix(position)
         before = _maps_around(run.model, call)
         with run.model.tracer.collect() as events, contextlib.suppress(Unsupported):
             self._step(run, index)
+        lines = sorted(self.plan.calls[i].line for i in self.order[lo:hi + 1])
         return Divergence(
             "result", call, _model_text(value, exc), _recorded(call), list(events),
             maps_around=before,
+            detail=f"no order of the {hi - lo + 1} overlapping call(s) (lines {lines[0]}.."
+                   f"{lines[-1]}) gives every recorded result: {self.tried} mismatching "
+                   f"order(s) tried; {self.result.reordered} call(s) reordered before",
         )
 
     def _final(self, run: _Run) -> None:
