@@ -105,7 +105,7 @@ O_CREAT_WRONLY_TRUNC = 0o1101
 #: searching its orders (once after each call that gave another result) before the failing
 #: call is reported.
 MAX_TRIES = 400
-#: The most calls one search reorders.
+#: The most calls one search reorders (the failing one in the middle).
 MAX_WINDOW = 96
 
 
@@ -843,10 +843,8 @@ class Replayer:
         self.by_path = _PathIndex(rec)
         self.stepper = Stepper(self.plan.calls, self.plan.faults_before, HANDLERS,
                                FD_HANDLERS, _UNSUPPORTED_NAMES)
-        #: the replays of a prefix the last order search made (for its report)
+        #: the orders the last search tried that gave another result (for its report)
         self.tried = 0
-        #: the first position of each window of calls an order search reordered
-        self.fixed_windows: list[int] = []
 
     def _fresh(self) -> _Run:
         return _Run(self.rec, self.tasks, self.plan.pre, self.by_path)
@@ -919,14 +917,15 @@ class Replayer:
         """The positions ``lo..hi`` of the calls that overlapped the call at ``position`` in
         time: earlier ones that left after it entered (they may have taken effect after
         it) and later ones that entered before it left (they may have taken effect before
-        it), with everything between them."""
+        it), with everything between them; at most :data:`MAX_WINDOW` // 2 positions on
+        either side."""
         calls, order = self.plan.calls, self.order
         call = calls[order[position]]
         lo = hi = position
-        for q in range(position + 1, len(order)):
+        for q in range(position + 1, min(len(order), position + MAX_WINDOW // 2 + 1)):
             if calls[order[q]].line < call.end_line:
                 hi = q
-        for q in range(position - 1, -1, -1):
+        for q in range(position - 1, max(-1, position - MAX_WINDOW // 2 - 1), -1):
             if calls[order[q]].end_line > call.line:
                 lo = q
         return lo, hi
@@ -972,7 +971,6 @@ class Replayer:
                 if budget[0] <= 0:
                     return None
                 budget[0] -= 1
-                self.tried += 1
                 run = self._replay_prefix(lo)
                 for index in chosen:
                     self._step(run, index)
@@ -981,6 +979,7 @@ class Replayer:
             except Unsupported:
                 good = False
             if not good:
+                self.tried += 1
                 run = None
                 continue
             chosen.append(candidate)
@@ -996,31 +995,18 @@ class Replayer:
 
     def _try_orders(self, position: int) -> tuple[_Run, int] | None:
         """Find an admissible order of the calls that overlapped the failing one under
-        which every one of them gives its recorded result; when there is none, search again
-        over a window reaching back over the previous reordering (its order may be the one
-        that was wrong: two orders can agree on every result up to a later call)."""
+        which every one of them gives its recorded result (:meth:`_search`); rewrite the
+        order with it: (the pass after them, the position after them)."""
         lo, hi = self._window(position)
-        budget = [MAX_TRIES]
         self.tried = 0
-        starts = [lo]
-        earlier = [start for start in self.fixed_windows if start < lo]
-        if earlier and hi - earlier[-1] < MAX_WINDOW:
-            starts.append(earlier[-1])
-        for start in starts:
-            if hi - start >= MAX_WINDOW:
-                continue
-            found = self._search(start, hi, budget)
-            if found is None:
-                continue
-            run, chunk = found
-            current = self.order[start:hi + 1]
-            self.order[start:hi + 1] = chunk
-            self.result.reordered += sum(1 for a, b in zip(chunk, current, strict=True)
-                                         if a != b)
-            if chunk != current:
-                self.fixed_windows.append(start)
-            return run, hi + 1
-        return None
+        found = self._search(lo, hi, [MAX_TRIES])
+        if found is None:
+            return None
+        run, chunk = found
+        current = self.order[lo:hi + 1]
+        self.order[lo:hi + 1] = chunk
+        self.result.reordered += sum(1 for a, b in zip(chunk, current, strict=True) if a != b)
+        return run, hi + 1
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -1032,12 +1018,13 @@ class Replayer:
         before = _maps_around(run.model, call)
         with run.model.tracer.collect() as events, contextlib.suppress(Unsupported):
             self._step(run, index)
-        lines = sorted(self.plan.calls[i].line for i in self.order[lo:hi + 1])
+        window = [self.plan.calls[i] for i in self.order[lo:hi + 1]]
+        first, last = min(c.line for c in window), max(c.end_line for c in window)
         return Divergence(
             "result", call, _model_text(value, exc), _recorded(call), list(events),
             maps_around=before,
-            detail=f"no order of the {hi - lo + 1} overlapping call(s) (lines {lines[0]}.."
-                   f"{lines[-1]}) gives every recorded result: {self.tried} mismatching "
+            detail=f"no order of the {hi - lo + 1} overlapping call(s) (lines {first}.."
+                   f"{last}) gives every recorded result: {self.tried} mismatching "
                    f"order(s) tried; {self.result.reordered} call(s) reordered before",
         )
 
