@@ -59,6 +59,7 @@ from vmamodel.replay.step import (
     int_args,
     named,
     select_calls,
+    span,
     take_faults,
 )
 from vmamodel.replay.strace import (
@@ -107,6 +108,11 @@ O_CREAT_WRONLY_TRUNC = 0o1101
 MAX_TRIES = 400
 #: The most calls one search reorders (the failing one in the middle).
 MAX_WINDOW = 96
+#: The calls that map or unmap: any of them may move where a later mapping is placed.
+LAYOUT_CALLS = frozenset({
+    "mmap", "munmap", "mremap", "brk", "shmat", "shmdt", "io_setup", "io_destroy",
+    "map_shadow_stack",
+})
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -876,12 +882,16 @@ class Replayer:
             if position >= len(order):
                 break
             counted = set(order[:position + 1])
-            fixed = self._try_orders(position)
+            fixed = self._try_orders(position, value)
             if fixed is not None:
-                run, after = fixed
-                for moved in order[:after]:  # _try_orders rewrote a slice of it
+                run, after, end = fixed
+                # _try_orders rewrote a slice of it: count each call once, where it ran
+                for moved in order[:after]:
                     if moved not in counted:
                         self._count(calls[moved])
+                for pushed in order[after:end]:
+                    if pushed in counted:  # counted, and run again after the failing call
+                        self._count(calls[pushed], -1)
                 position = after
                 continue
             result.divergences.append(self._divergence(position, value, exc))
@@ -902,14 +912,14 @@ class Replayer:
         self._notes()
         return result
 
-    def _count(self, call: StraceCall) -> None:
+    def _count(self, call: StraceCall, times: int = 1) -> None:
         if call.name in FD_HANDLERS:
             return
-        self.result.replayed += 1
+        self.result.replayed += times
         if call.retval is None:
-            self.result.skipped_interrupted += 1
+            self.result.skipped_interrupted += times
         else:
-            self.result.compared += 1
+            self.result.compared += times
 
     # -- threads: other admissible orders of overlapping calls ------------------------------
 
@@ -930,32 +940,61 @@ class Replayer:
                 lo = q
         return lo, hi
 
-    def _available(self, pending: list[int]) -> list[int]:
-        """The calls of ``pending`` (in the current order) that may take effect next: no
-        pending call of the same thread entered before it, no pending call left before
-        it entered."""
+    def _prerequisites(self, c: int, pending: list[int]) -> list[int]:
+        """The calls of ``pending`` that must take effect before call ``c``: those of its
+        thread that entered before it, those that left before it entered."""
         calls = self.plan.calls
-        free = []
-        for c in pending:
-            mine = calls[c]
-            if not any(
-                (calls[d].pid == mine.pid and calls[d].line < mine.line)
-                or calls[d].end_line < mine.line
-                for d in pending if d != c
-            ):
-                free.append(c)
-        return free
+        mine = calls[c]
+        return [d for d in pending if d != c and (
+            (calls[d].pid == mine.pid and calls[d].line < mine.line)
+            or calls[d].end_line < mine.line)]
 
-    def _search(self, lo: int, hi: int, budget: list[int]) -> tuple[_Run, list[int]] | None:
-        """An admissible order of the calls at positions ``lo..hi`` under which each gives
-        its recorded result: a depth-first search that places one call at a time, the
-        earliest available in the current (exit) order first, and backtracks when no
-        available call matches. A state met before (the same calls placed, the same maps)
-        is not explored again. ``budget[0]``: replays of the prefix still allowed (each
-        mismatch costs one)."""
+    def _useful(self, target: int, value: int | None, window: list[int]) -> set[int]:
+        """The calls of ``window`` that may change the result of call ``target``: those
+        that map or unmap (a placement depends on every mapping), those whose range meets
+        its own (recorded or model), and the calls that must precede one of these."""
+        calls = self.plan.calls
+        call = calls[target]
+        spans = [s for s in (span(call, value), span(call, call.retval)) if s is not None]
+
+        def touches(c: int) -> bool:
+            other = calls[c]
+            if other.name in LAYOUT_CALLS:
+                return True
+            took = span(other, other.retval)
+            return took is not None and any(
+                took[0] <= hi + PAGE_SIZE and lo - PAGE_SIZE <= took[1] for lo, hi in spans)
+
+        useful = {c for c in window if c != target and touches(c)}
+        todo = list(useful)
+        while todo:
+            for d in self._prerequisites(todo.pop(), window):
+                if d not in useful:
+                    useful.add(d)
+                    todo.append(d)
+        return useful
+
+    def _options(self, pending: list[int], target: int, useful: set[int]) -> list[int]:
+        """The calls to try next, most likely first: the next one in the current order,
+        the failing call, then the available calls that may change its result."""
+        free = [c for c in pending if not self._prerequisites(c, pending)]
+        first = free[:1]
+        if target in free and target not in first:
+            first.append(target)
+        return first + [c for c in free if c in useful and c not in first]
+
+    def _search(self, lo: int, target: int, value: int | None, hi: int, budget: list[int]
+                ) -> tuple[_Run, list[int]] | None:
+        """An admissible order of the calls at positions ``lo..hi`` under which the failing
+        call ``target`` and every call placed before it give their recorded results (the
+        others follow in the current order): a depth-first search placing one call at a
+        time (:meth:`_options`), backtracking when none matches. A state met before (the
+        same calls placed, the same maps) is not explored again. ``budget[0]``: the
+        mismatches still allowed (each costs a replay of the calls before ``lo``)."""
         window = self.order[lo:hi + 1]
+        useful = self._useful(target, value, window)
         chosen: list[int] = []
-        options = [self._available(window)]
+        options = [self._options(window, target, useful)]
         seen: set[tuple[frozenset[int], str]] = set()
         run: _Run | None = self._replay_prefix(lo)
         while True:
@@ -968,9 +1007,6 @@ class Replayer:
                 continue
             candidate = options[-1].pop(0)
             if run is None:
-                if budget[0] <= 0:
-                    return None
-                budget[0] -= 1
                 run = self._replay_prefix(lo)
                 for index in chosen:
                     self._step(run, index)
@@ -980,33 +1016,41 @@ class Replayer:
                 good = False
             if not good:
                 self.tried += 1
+                budget[0] -= 1
+                if budget[0] <= 0:
+                    return None
                 run = None
                 continue
             chosen.append(candidate)
-            if len(chosen) == len(window):
-                return run, chosen
+            if candidate == target:
+                placed = set(chosen)
+                return run, chosen + [c for c in window if c not in placed]
             state = (frozenset(chosen), run.model.maps())
             if state in seen:
                 chosen.pop()
                 run = None
                 continue
             seen.add(state)
-            options.append(self._available([c for c in window if c not in state[0]]))
+            options.append(self._options([c for c in window if c not in state[0]], target,
+                                         useful))
 
-    def _try_orders(self, position: int) -> tuple[_Run, int] | None:
+    def _try_orders(self, position: int, value: int | None
+                    ) -> tuple[_Run, int, int] | None:
         """Find an admissible order of the calls that overlapped the failing one under
-        which every one of them gives its recorded result (:meth:`_search`); rewrite the
-        order with it: (the pass after them, the position after them)."""
+        which it and every call before it give their recorded results (:meth:`_search`);
+        rewrite the order with it: (the pass, the position after the failing call, the
+        position after the rewritten slice)."""
         lo, hi = self._window(position)
+        target = self.order[position]
         self.tried = 0
-        found = self._search(lo, hi, [MAX_TRIES])
+        found = self._search(lo, target, value, hi, [MAX_TRIES])
         if found is None:
             return None
         run, chunk = found
         current = self.order[lo:hi + 1]
         self.order[lo:hi + 1] = chunk
         self.result.reordered += sum(1 for a, b in zip(chunk, current, strict=True) if a != b)
-        return run, hi + 1
+        return run, lo + chunk.index(target) + 1, hi + 1
 
     # -- reporting --------------------------------------------------------------------------
 
