@@ -10,9 +10,10 @@ snapshot byte for byte (inodes renumbered by first appearance, as ``compare`` do
 Threads: strace shows when each call entered and left, not when it took effect (somewhere
 between its two lines). Calls are replayed in exit order; where a result differs, the calls of
 other threads that overlapped it (a later one that entered before it left, an earlier one that
-left after it entered) are moved across it, one then two at a time, those touching its
-addresses first, in admissible orders only (each thread's own order kept, a call never before
-one that left before it entered), before a divergence is reported.
+left after it entered) are searched depth first for an admissible order (each thread's own
+order kept, a call never before one that left before it entered) under which it and every
+call placed before it give their recorded results, any number of them moved, before a
+divergence is reported.
 
 What the replay cannot know, and says: page faults are not in the log (strace sees system
 calls only), so a new mapping gets its anon_vma only when the model itself needs one, and stack
