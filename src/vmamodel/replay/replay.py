@@ -104,8 +104,8 @@ O_TRUNC = 0o1000
 #: creat(2) is open(O_WRONLY | O_CREAT | O_TRUNC).
 O_CREAT_WRONLY_TRUNC = 0o1101
 #: How many times the calls before a window of overlapping calls are replayed again while
-#: searching its orders (once after each call that gave another result) before the failing
-#: call is reported.
+#: searching its orders (after a call that gave another result, a state met before, a step
+#: back) before the failing call is reported.
 MAX_TRIES = 400
 #: The most calls one search reorders (the failing one in the middle).
 MAX_WINDOW = 96
@@ -990,8 +990,9 @@ class Replayer:
         call ``target`` and every call placed before it give their recorded results (the
         others follow in the current order): a depth-first search placing one call at a
         time (:meth:`_options`), backtracking when none matches. A state met before (the
-        same calls placed, the same maps) is not explored again. ``budget[0]``: the
-        mismatches still allowed (each costs a replay of the calls before ``lo``)."""
+        same calls placed, the same maps) is not explored again. ``budget[0]``: how many
+        more times the pass may be rebuilt (the calls before ``lo`` and those placed
+        replayed again: after a mismatch, a state met before or a step back)."""
         window = self.order[lo:hi + 1]
         useful = self._useful(target, value, window)
         chosen: list[int] = []
@@ -1008,6 +1009,9 @@ class Replayer:
                 continue
             candidate = options[-1].pop(0)
             if run is None:
+                if budget[0] <= 0:
+                    return None
+                budget[0] -= 1
                 run = self._replay_prefix(lo)
                 for index in chosen:
                     self._step(run, index)
@@ -1015,25 +1019,21 @@ class Replayer:
                 good = self._step(run, candidate)[0]
             except Unsupported:
                 good = False
-            if not good:
-                self.tried += 1
-                budget[0] -= 1
-                if budget[0] <= 0:
-                    return None
-                run = None
-                continue
-            chosen.append(candidate)
-            if candidate == target:
-                placed = set(chosen)
-                return run, chosen + [c for c in window if c not in placed]
-            state = (frozenset(chosen), run.model.maps())
-            if state in seen:
+            if good:
+                chosen.append(candidate)
+                if candidate == target:
+                    placed = set(chosen)
+                    return run, chosen + [c for c in window if c not in placed]
+                state = (frozenset(chosen), run.model.maps())
+                if state not in seen:
+                    seen.add(state)
+                    options.append(self._options(
+                        [c for c in window if c not in state[0]], target, useful))
+                    continue
                 chosen.pop()
-                run = None
-                continue
-            seen.add(state)
-            options.append(self._options([c for c in window if c not in state[0]], target,
-                                         useful))
+            else:
+                self.tried += 1
+            run = None  # it ran a call not kept: rebuilt before the next try
 
     def _try_orders(self, position: int, value: int | None
                     ) -> tuple[_Run, int, int] | None:
