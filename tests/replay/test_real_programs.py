@@ -58,8 +58,15 @@ MIN_CALLS = {"true": 0, "python": 50, "subprocess": 20, "churn": 100, "files": 1
              "node": 300}
 
 
-def _check_exact(result: ReplayResult) -> None:
-    text = "\n".join(d.describe() for d in result.divergences)
+def _check_exact(result: ReplayResult, recording: Path | None = None) -> None:
+    """Exact, or a message that says why: every divergence with the model's events and maps
+    around it, the reorderings of thread calls made before it, and where the recording is
+    (pytest keeps its tmp_path) to replay it again with ``vmamodel replay``."""
+    text = "\n".join(d.report() for d in result.divergences)
+    if recording is not None:
+        text += f"\nrecording kept at {recording}"
+    text += (f"\n{result.reordered} call(s) reordered, {result.replayed} replayed, "
+             f"{result.threads} task(s)")
     assert result.exact, text
     assert result.final_compared
     assert not result.approximations, result.approximations
@@ -75,7 +82,8 @@ def test_real_program_replays_exactly(
     rec = load_recording(out)
     assert rec.faults is not None, "perf recorded no page faults"
     result = replay(rec)
-    _check_exact(result)
+    print(f"recording: {out}")  # kept by pytest's tmp_path
+    _check_exact(result, out)
     assert result.replayed >= MIN_CALLS[name]
     if name == "churn":
         assert result.threads == 5 and result.faults > 0
@@ -110,6 +118,26 @@ def test_a_changed_result_is_a_divergence_with_events_and_maps(
     assert "model:    0x" in outcome.output and "recorded: 0x" in outcome.output
     assert "· Syscall name=mmap" in outcome.output
     assert "model maps around the address" in outcome.output
+
+
+def test_a_failed_exact_check_says_why_and_where_the_recording_is(
+    churn_recording: Path, tmp_path: Path
+) -> None:
+    rec = _copy(churn_recording, tmp_path / "rec")
+    lines = (rec / "trace.txt").read_text().splitlines(keepends=True)
+    marker = next(i for i, line in enumerate(lines) if "start.smaps" in line)
+    index = next(i for i in range(marker, len(lines))
+                 if " mmap(NULL, " in lines[i] and ") = 0x" in lines[i])
+    head, _, value = lines[index].rstrip("\n").rpartition(" = ")
+    lines[index] = f"{head} = {int(value, 16) + 0x1000:#x}\n"
+    (rec / "trace.txt").write_text("".join(lines))
+    with pytest.raises(AssertionError) as failed:
+        _check_exact(replay(load_recording(rec)), rec)
+    message = str(failed.value)
+    assert f"result at line {index + 1}:" in message
+    assert "mismatching order(s) tried" in message and "call(s) reordered, " in message
+    assert "· Syscall name=mmap" in message and "model maps around the address" in message
+    assert f"recording kept at {rec}" in message
 
 
 def test_changed_final_maps_and_vmflags_are_divergences(

@@ -10,9 +10,10 @@ snapshot byte for byte (inodes renumbered by first appearance, as ``compare`` do
 Threads: strace shows when each call entered and left, not when it took effect (somewhere
 between its two lines). Calls are replayed in exit order; where a result differs, the calls of
 other threads that overlapped it (a later one that entered before it left, an earlier one that
-left after it entered) are moved across it, one then two at a time, those touching its
-addresses first, in admissible orders only (each thread's own order kept, a call never before
-one that left before it entered), before a divergence is reported.
+left after it entered) are searched depth first for an admissible order (each thread's own
+order kept, a call never before one that left before it entered) under which it and every
+call placed before it give their recorded results, any number of them moved, before a
+divergence is reported.
 
 What the replay cannot know, and says: page faults are not in the log (strace sees system
 calls only), so a new mapping gets its anon_vma only when the model itself needs one, and stack
@@ -25,7 +26,7 @@ import contextlib
 import difflib
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from vmamodel.constants import (
     PR_GET_MEMORY_MERGE,
     PR_SET_MEMORY_MERGE,
 )
-from vmamodel.events import Event
+from vmamodel.events import Event, format_event
 from vmamodel.file import File, memfd_create
 from vmamodel.mm import AddressSpace
 from vmamodel.parse import parse_maps
@@ -102,10 +103,17 @@ DELETED = " (deleted)"
 O_TRUNC = 0o1000
 #: creat(2) is open(O_WRONLY | O_CREAT | O_TRUNC).
 O_CREAT_WRONLY_TRUNC = 0o1101
-#: How many overlapping calls are paired when no single move across a failing call helps.
-MAX_PAIRED = 16
-#: How many admissible orders are replayed for one failing call before it is reported.
+#: How many times the calls before a window of overlapping calls are replayed again while
+#: searching its orders (after a call that gave another result, a state met before, a step
+#: back) before the failing call is reported.
 MAX_TRIES = 400
+#: The most calls one search reorders (the failing one in the middle).
+MAX_WINDOW = 96
+#: The calls that map or unmap: any of them may move where a later mapping is placed.
+LAYOUT_CALLS = frozenset({
+    "mmap", "munmap", "mremap", "brk", "shmat", "shmdt", "io_setup", "io_destroy",
+    "map_shadow_stack",
+})
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -122,6 +130,18 @@ class Divergence:
     events: list[Event] = field(default_factory=list)
     maps_around: str = ""
     detail: str = ""
+
+    def report(self) -> str:
+        """:meth:`describe`, then the model's events of the call and its maps around the
+        address before it (what ``vmamodel replay`` prints)."""
+        text = [self.describe()]
+        if self.events:
+            text.append("  events of the call on the model:")
+            text += [f"    · {format_event(event)}" for event in self.events]
+        if self.maps_around:
+            text.append("  model maps around the address before the call:")
+            text += [f"    {line}" for line in self.maps_around.splitlines()]
+        return "\n".join(text)
 
     def describe(self) -> str:
         if self.call is None:
@@ -830,6 +850,8 @@ class Replayer:
         self.by_path = _PathIndex(rec)
         self.stepper = Stepper(self.plan.calls, self.plan.faults_before, HANDLERS,
                                FD_HANDLERS, _UNSUPPORTED_NAMES)
+        #: the orders the last search tried that gave another result (for its report)
+        self.tried = 0
 
     def _fresh(self) -> _Run:
         return _Run(self.rec, self.tasks, self.plan.pre, self.by_path)
@@ -863,10 +885,14 @@ class Replayer:
             counted = set(order[:position + 1])
             fixed = self._try_orders(position, value)
             if fixed is not None:
-                run, after = fixed
-                for moved in order[:after]:  # _try_orders rewrote a slice of it
+                run, after, end = fixed
+                # _try_orders rewrote a slice of it: count each call once, where it ran
+                for moved in order[:after]:
                     if moved not in counted:
                         self._count(calls[moved])
+                for pushed in order[after:end]:
+                    if pushed in counted:  # counted, and run again after the failing call
+                        self._count(calls[pushed], -1)
                 position = after
                 continue
             result.divergences.append(self._divergence(position, value, exc))
@@ -887,127 +913,164 @@ class Replayer:
         self._notes()
         return result
 
-    def _count(self, call: StraceCall) -> None:
+    def _count(self, call: StraceCall, times: int = 1) -> None:
         if call.name in FD_HANDLERS:
             return
-        self.result.replayed += 1
+        self.result.replayed += times
         if call.retval is None:
-            self.result.skipped_interrupted += 1
+            self.result.skipped_interrupted += times
         else:
-            self.result.compared += 1
+            self.result.compared += times
 
     # -- threads: other admissible orders of overlapping calls ------------------------------
 
-    def _candidates(self, position: int) -> tuple[list[int], list[int]]:
-        """The positions of the calls that overlapped the call at ``position`` in time:
-        later ones that entered before it left (they may have taken effect before it), and
-        earlier ones that left after it entered (they may have taken effect after it)."""
+    def _window(self, position: int) -> tuple[int, int]:
+        """The positions ``lo..hi`` of the calls that overlapped the call at ``position`` in
+        time: earlier ones that left after it entered (they may have taken effect after
+        it) and later ones that entered before it left (they may have taken effect before
+        it), with everything between them; at most :data:`MAX_WINDOW` // 2 positions on
+        either side."""
         calls, order = self.plan.calls, self.order
         call = calls[order[position]]
-        later = [q for q in range(position + 1, len(order))
-                 if calls[order[q]].line < call.end_line]
-        earlier = [q for q in range(position - 1, -1, -1)
-                   if calls[order[q]].end_line > call.line]
-        return later, earlier
+        lo = hi = position
+        for q in range(position + 1, min(len(order), position + MAX_WINDOW // 2 + 1)):
+            if calls[order[q]].line < call.end_line:
+                hi = q
+        for q in range(position - 1, max(-1, position - MAX_WINDOW // 2 - 1), -1):
+            if calls[order[q]].end_line > call.line:
+                lo = q
+        return lo, hi
 
-    def _reordered(self, position: int, pull: tuple[int, ...], push: tuple[int, ...]
-                   ) -> tuple[int, list[int]] | None:
-        """The order with the later calls at ``pull`` moved just before the call at
-        ``position`` and the earlier ones at ``push`` just after it: (first changed
-        position, the changed slice), or None when that order is not admissible."""
-        order = self.order
-        lo = min((position, *push))
-        hi = max((position, *pull))
-        moved = set(pull) | set(push)
-        before = [order[q] for q in range(lo, position) if q not in moved]
-        after = [order[q] for q in range(position + 1, hi + 1) if q not in moved]
-        chunk = (before + [order[q] for q in sorted(pull)] + [order[position]]
-                 + [order[q] for q in sorted(push)] + after)
-        if not self._admissible(tuple(chunk)):
-            return None
-        return lo, chunk
+    def _prerequisites(self, c: int, pending: list[int]) -> list[int]:
+        """The calls of ``pending`` that must take effect before call ``c``: those of its
+        thread that entered before it, those that left before it entered."""
+        calls = self.plan.calls
+        mine = calls[c]
+        return [d for d in pending if d != c and (
+            (calls[d].pid == mine.pid and calls[d].line < mine.line)
+            or calls[d].end_line < mine.line)]
 
-    def _relevant(self, position: int, value: int | None) -> Callable[[int], bool]:
-        """Whether the call at a position touched the addresses where the failing call
-        took effect, on the model or in the recording (those orders are tried first)."""
-        calls, order = self.plan.calls, self.order
-        call = calls[order[position]]
+    def _useful(self, target: int, value: int | None, window: list[int]) -> set[int]:
+        """The calls of ``window`` that may change the result of call ``target``: those
+        that map or unmap (a placement depends on every mapping), those whose range meets
+        its own (recorded or model), and the calls that must precede one of these."""
+        calls = self.plan.calls
+        call = calls[target]
         spans = [s for s in (span(call, value), span(call, call.retval)) if s is not None]
 
-        def relevant(q: int) -> bool:
-            other = calls[order[q]]
+        def touches(c: int) -> bool:
+            other = calls[c]
+            if other.name in LAYOUT_CALLS:
+                return True
             took = span(other, other.retval)
             return took is not None and any(
-                took[0] < hi and lo < took[1] for lo, hi in spans)
+                took[0] <= hi + PAGE_SIZE and lo - PAGE_SIZE <= took[1] for lo, hi in spans)
 
-        return relevant
+        useful = {c for c in window if c != target and touches(c)}
+        todo = list(useful)
+        while todo:
+            for d in self._prerequisites(todo.pop(), window):
+                if d not in useful:
+                    useful.add(d)
+                    todo.append(d)
+        return useful
 
-    def _admissible(self, perm: tuple[int, ...]) -> bool:
-        calls = self.plan.calls
-        for i, a in enumerate(perm):
-            for b in perm[i + 1:]:
-                first, later = calls[a], calls[b]
-                if later.pid == first.pid and later.line < first.line:
-                    return False  # one thread's calls keep their order
-                if later.end_line < first.line:
-                    return False  # ``later`` left before ``first`` entered
-        return True
+    def _options(self, pending: list[int], target: int, useful: set[int]) -> list[int]:
+        """The calls to try next, most likely first: the next one in the current order,
+        the failing call, then the available calls that may change its result."""
+        free = [c for c in pending if not self._prerequisites(c, pending)]
+        first = free[:1]
+        if target in free and target not in first:
+            first.append(target)
+        return first + [c for c in free if c in useful and c not in first]
 
-    def _moves(self, position: int, value: int | None
-               ) -> Iterable[tuple[tuple[int, ...], tuple[int, ...]]]:
-        """The reorderings to try when the call at ``position`` differs, most likely first:
-        one overlapping call moved across it (those that touched its addresses first),
-        then two."""
-        later, earlier = self._candidates(position)
-        relevant = self._relevant(position, value)
-        singles: list[tuple[tuple[int, ...], tuple[int, ...]]] = [
-            ((q,), ()) for q in later] + [((), (q,)) for q in earlier]
-        singles.sort(key=lambda m: (not relevant((m[0] or m[1])[0]),
-                                    abs((m[0] or m[1])[0] - position)))
-        yield from singles
-        near = [m for m in singles if relevant((m[0] or m[1])[0])] + [
-            m for m in singles if not relevant((m[0] or m[1])[0])]
-        near = near[:MAX_PAIRED]
-        for a, b in itertools.combinations(near, 2):
-            yield a[0] + b[0], a[1] + b[1]
-
-    def _try_orders(self, position: int, value: int | None) -> tuple[_Run, int] | None:
-        """Find an admissible order of the calls that overlapped the failing one under
-        which every call up to the moved ones gives its recorded result."""
-        tries = 0
-        for pull, push in self._moves(position, value):
-            found = self._reordered(position, pull, push)
-            if found is None:
+    def _search(self, lo: int, target: int, value: int | None, hi: int, budget: list[int]
+                ) -> tuple[_Run, list[int]] | None:
+        """An admissible order of the calls at positions ``lo..hi`` under which the failing
+        call ``target`` and every call placed before it give their recorded results (the
+        others follow in the current order): a depth-first search placing one call at a
+        time (:meth:`_options`), backtracking when none matches. A state met before (the
+        same calls placed, the same maps) is not explored again. ``budget[0]``: how many
+        more times the pass may be rebuilt (the calls before ``lo`` and those placed
+        replayed again: after a mismatch, a state met before or a step back)."""
+        window = self.order[lo:hi + 1]
+        useful = self._useful(target, value, window)
+        chosen: list[int] = []
+        options = [self._options(window, target, useful)]
+        seen: set[tuple[frozenset[int], str]] = set()
+        run: _Run | None = self._replay_prefix(lo)
+        while True:
+            if not options[-1]:
+                options.pop()
+                if not chosen:
+                    return None
+                chosen.pop()
+                run = None  # it ran the popped call: rebuilt before the next try
                 continue
-            lo, chunk = found
-            tries += 1
-            if tries > MAX_TRIES:
-                return None
-            run = self._replay_prefix(lo)
+            candidate = options[-1].pop(0)
+            if run is None:
+                if budget[0] <= 0:
+                    return None
+                budget[0] -= 1
+                run = self._replay_prefix(lo)
+                for index in chosen:
+                    self._step(run, index)
             try:
-                good = all(self._step(run, i)[0] for i in chunk)
+                good = self._step(run, candidate)[0]
             except Unsupported:
                 good = False
             if good:
-                current = self.order[lo:lo + len(chunk)]
-                self.order[lo:lo + len(chunk)] = chunk
-                self.result.reordered += sum(
-                    1 for a, b in zip(chunk, current, strict=True) if a != b)
-                return run, lo + len(chunk)
-        return None
+                chosen.append(candidate)
+                if candidate == target:
+                    placed = set(chosen)
+                    return run, chosen + [c for c in window if c not in placed]
+                state = (frozenset(chosen), run.model.maps())
+                if state not in seen:
+                    seen.add(state)
+                    options.append(self._options(
+                        [c for c in window if c not in state[0]], target, useful))
+                    continue
+                chosen.pop()
+            else:
+                self.tried += 1
+            run = None  # it ran a call not kept: rebuilt before the next try
+
+    def _try_orders(self, position: int, value: int | None
+                    ) -> tuple[_Run, int, int] | None:
+        """Find an admissible order of the calls that overlapped the failing one under
+        which it and every call before it give their recorded results (:meth:`_search`);
+        rewrite the order with it: (the pass, the position after the failing call, the
+        position after the rewritten slice)."""
+        lo, hi = self._window(position)
+        target = self.order[position]
+        self.tried = 0
+        found = self._search(lo, target, value, hi, [MAX_TRIES])
+        if found is None:
+            return None
+        run, chunk = found
+        current = self.order[lo:hi + 1]
+        self.order[lo:hi + 1] = chunk
+        self.result.reordered += sum(1 for a, b in zip(chunk, current, strict=True) if a != b)
+        return run, lo + chunk.index(target) + 1, hi + 1
 
     # -- reporting --------------------------------------------------------------------------
 
     def _divergence(self, position: int, value: int | None, exc: OSError | None) -> Divergence:
         index = self.order[position]
         call = self.plan.calls[index]
+        lo, hi = self._window(position)
         run = self._replay_prefix(position)
         before = _maps_around(run.model, call)
         with run.model.tracer.collect() as events, contextlib.suppress(Unsupported):
             self._step(run, index)
+        window = [self.plan.calls[i] for i in self.order[lo:hi + 1]]
+        first, last = min(c.line for c in window), max(c.end_line for c in window)
         return Divergence(
             "result", call, _model_text(value, exc), _recorded(call), list(events),
             maps_around=before,
+            detail=f"no order of the {hi - lo + 1} overlapping call(s) (lines {first}.."
+                   f"{last}) gives every recorded result: {self.tried} mismatching "
+                   f"order(s) tried; {self.result.reordered} call(s) reordered before",
         )
 
     def _final(self, run: _Run) -> None:
