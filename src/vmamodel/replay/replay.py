@@ -42,7 +42,7 @@ from vmamodel.mm import AddressSpace
 from vmamodel.parse import parse_maps
 from vmamodel.replay.fdtable import F_DUPFD, F_DUPFD_CLOEXEC, Description, FdTable
 from vmamodel.replay.record import SYSCALL_NR
-from vmamodel.replay.recording import Recording
+from vmamodel.replay.recording import Recording, collector_paused
 from vmamodel.replay.step import (
     MM_HANDLERS,
     PR_SET_VMA,
@@ -792,6 +792,13 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
 
 
 def _plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
+    """The calls a replay runs and the faults before each (the collector paused: a plan is
+    an object or two a call and no cycle, :func:`collector_paused`)."""
+    with collector_paused():
+        return _make_plan(rec)
+
+
+def _make_plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
     root = rec.root_pid if rec.root_pid is not None else 0
     tasks = _tasks(rec.log.calls, root, rec.start_line)
     exec_lines = {pid: task.exec_line for pid, task in tasks.items()}

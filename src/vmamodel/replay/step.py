@@ -20,11 +20,12 @@ import errno as errno_mod
 import re
 from collections.abc import Callable, Container, Iterable
 from itertools import repeat
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 from vmamodel.constants import MAP_ANONYMOUS, PAGE_SIZE
 from vmamodel.file import File
 from vmamodel.mm import AddressSpace
+from vmamodel.syscalls import SyscallEntry
 
 __all__ = [
     "EDGES",
@@ -220,8 +221,11 @@ _RESULT_TEXT_RE: Final = re.compile(r"-?(?:0x[0-9a-f]+|[1-9][0-9]*|0)")
 #: parts are still looked up beyond it).
 CALL_TEXTS: Final = 1 << 16
 #: A call as :func:`_common_call` cut it: name, argument texts, their integers (None when one
-#: is not an integer), result, the text strace printed (``StraceCall.raw``).
-CommonCall = tuple[str, tuple[str, ...], "tuple[int, ...] | None", int, str]
+#: is not an integer), result, the text strace printed (``StraceCall.raw``). The result is
+#: typed ``int | None`` (it is never None) so that mypyc keeps the object: an ``int`` item
+#: would be unboxed from each cached tuple and boxed anew for every call (an address is
+#: a new int object each time).
+CommonCall = tuple[str, tuple[str, ...], "tuple[int, ...] | None", "int | None", str]
 
 
 class _LineCache:
@@ -310,7 +314,7 @@ def _cut_call(text: str, cache: _LineCache) -> CommonCall | None:
     if text.endswith("\n"):
         end -= 1
     result_text = text[at + 2:end]
-    result = cache.results.get(result_text)
+    result: int | None = cache.results.get(result_text)
     if result is None:
         if _RESULT_TEXT_RE.fullmatch(result_text) is None:
             return None  # an errno, a path, ?...: the pattern decides
@@ -376,10 +380,14 @@ def fault_events(text: str, source: str) -> dict[int, list[FaultEvent]]:
     """faults.txt: ``TID enter NR`` and ``TID fault ADDRESS ERROR_CODE [k]`` lines (fields
     split at whitespace, numbers as ``int`` reads them, blank lines skipped) -> each
     thread's events in order. A line read before is looked up (a log's entries repeat:
-    replay_bench.c's 63,088 lines hold 501 distinct ones). ValueError names
+    replay_bench.c's 63,088 lines hold 501 distinct ones) with its thread's list and its
+    event, both kept as the objects made for its first occurrence: compiled, a repeated line
+    costs a lookup and an append, no tuple or integer made again. ValueError names
     ``source:line``."""
-    events: dict[int, list[FaultEvent]] = {}
-    seen: dict[str, tuple[int, FaultEvent]] = {}
+    # Values are kept as objects (``list[Any]``, ``object``): typed as FaultEvent, mypyc
+    # would unbox each cached tuple and box a new one for every line.
+    events: dict[int, list[Any]] = {}
+    seen: dict[str, tuple[list[Any], object]] = {}
     number = 0
     for line in text.splitlines():
         number += 1
@@ -389,18 +397,19 @@ def fault_events(text: str, source: str) -> dict[int, list[FaultEvent]]:
             if not parts:
                 continue
             try:
-                read = _fault_line(parts)
+                tid, event = _fault_line(parts)
             except (ValueError, IndexError):
                 raise ValueError(f"{source}:{number}: not a fault line: {line!r}") from None
+            thread = events.get(tid)
+            if thread is None:
+                thread = events[tid] = []
+            boxed: object = event
             if len(seen) < FAULT_TEXTS:
-                seen[line] = read
-        tid, event = read
-        thread = events.get(tid)
-        if thread is None:
-            events[tid] = [event]
-        else:
-            thread.append(event)
-    return events
+                seen[line] = (thread, boxed)
+            thread.append(boxed)
+            continue
+        read[0].append(read[1])
+    return cast("dict[int, list[FaultEvent]]", events)
 
 
 def _fault_line(parts: list[str]) -> tuple[int, FaultEvent]:
@@ -675,6 +684,76 @@ def errno_name(exc: OSError) -> str:
 # -- the step -------------------------------------------------------------------------------
 
 
+#: What :meth:`Stepper.step` does with a call of the plan, decided once per call from its
+#: name and recorded result (``Stepper.kinds``).
+_MATCHES: Final = 0  # nothing to run, it matches: an fd call that failed, a call that failed
+#                      and changed nothing, one the kernel restarted (ERESTART*)
+_FD: Final = 1  # fd-table bookkeeping
+_HANDLER: Final = 2  # the handler of its name, called through the table
+#: The commonest calls, run by a native call of SyscallEntry's entry point (the handler's
+#: work, written out: no call through the table, no integer unboxed and boxed again) when
+#: their arguments are integers and the model is an AddressSpace (which does not override
+#: them).
+_MUNMAP: Final = 3
+_MPROTECT: Final = 4
+_MADVISE: Final = 5
+_MMAP_ANON: Final = 6
+_MREMAP: Final = 7
+_MREMAP_RAW: Final = 8
+
+
+def _kind(call: StraceCall, handlers: dict[str, Handler], fd_handlers: dict[str, FdHandler],
+          skip_failed: frozenset[str]) -> int:
+    """What a step does with ``call`` (``_MATCHES`` ... ``_MREMAP_RAW``), as
+    :meth:`Stepper.step` would decide it from the call's name and recorded result."""
+    name = call.name
+    retval = call.retval
+    if name in fd_handlers:
+        return _FD if retval is not None and retval >= 0 else _MATCHES
+    if retval is None:
+        if call.error:
+            return _MATCHES  # ERESTART*: undone, and retried as a new call
+    elif retval < 0 and name in skip_failed:
+        return _MATCHES  # failed: changed nothing
+    own = MM_HANDLERS.get(name)
+    if own is None or handlers.get(name) is not own:
+        return _HANDLER
+    ints = call.ints
+    count = 0 if ints is None else len(ints)
+    if name == "munmap" and count >= 2:
+        return _MUNMAP
+    if name == "mprotect" and count >= 3:
+        return _MPROTECT
+    if name == "madvise" and count >= 3:
+        return _MADVISE
+    if ints is not None and name == "mmap" and count >= 6 and ints[3] & MAP_ANONYMOUS:
+        return _MMAP_ANON
+    if name == "mremap" and len(call.args) > 4 and count >= 5:
+        return _MREMAP_RAW
+    if name == "mremap" and len(call.args) <= 4 and count >= 4:
+        return _MREMAP
+    return _HANDLER
+
+
+def _run_direct(model: SyscallEntry, kind: int, args: tuple[Any, ...]) -> int:
+    """Run a call of a direct kind: SyscallEntry's entry point, called natively, on the
+    argument objects as parsed (what the handler of its name does: ``_munmap``...)."""
+    if kind == _MUNMAP:
+        SyscallEntry.munmap(model, args[0], args[1])
+        return 0
+    if kind == _MPROTECT:
+        SyscallEntry.mprotect(model, args[0], args[1], args[2])
+        return 0
+    if kind == _MADVISE:
+        SyscallEntry.madvise(model, args[0], args[1], args[2])
+        return 0
+    if kind == _MMAP_ANON:
+        return SyscallEntry.mmap(model, args[0], args[1], args[2], args[3], None, args[5])
+    if kind == _MREMAP_RAW:
+        return SyscallEntry.mremap(model, args[0], args[1], args[2], args[3], args[4])
+    return SyscallEntry.mremap(model, args[0], args[1], args[2], args[3], 0)
+
+
 class Stepper:
     """Runs the calls of a plan (in exit order, by index) on a replay pass and compares each
     result with the recorded one."""
@@ -696,6 +775,8 @@ class Stepper:
         self.interrupted = 0
         #: the position :meth:`advance` is at (where an Unsupported call stopped it)
         self.position = 0
+        #: per call: what a step does with it (``_MATCHES`` ... ``_MREMAP_RAW``)
+        self.kinds = [_kind(call, handlers, fd_handlers, skip_failed) for call in calls]
         #: per call: 1 when it runs on the model (not fd bookkeeping); 1 when it does and
         #: has no recorded result
         self.on_model = [0 if call.name in fd_handlers else 1 for call in calls]
@@ -707,24 +788,31 @@ class Stepper:
     def step(self, run: Run, index: int) -> tuple[bool, int | None, OSError | None]:
         """Run the call at ``index`` of the plan, after the faults its thread took before
         it: (matches, model value, model error). Bookkeeping calls match."""
+        return self._step(run, _direct_model(run), index)
+
+    def _step(self, run: Run, direct: SyscallEntry | None, index: int
+              ) -> tuple[bool, int | None, OSError | None]:
+        """:meth:`step`; ``direct``: the pass's model when the common calls may be run by
+        a native call of its entry points (:func:`_direct_model`), else None."""
         call = self.calls[index]
         faults = self.faults_before[index]
         if faults:
             take_faults(run, faults)
-        name = call.name
-        retval = call.retval
-        fd_handler = self.fd_handlers.get(name)
-        if fd_handler is not None:
-            if retval is not None and retval >= 0:
-                fd_handler(run, call, False)
+        kind = self.kinds[index]
+        if kind == _MATCHES:
             return True, None, None
-        if retval is None:
-            if call.error:
-                return True, None, None  # ERESTART*: undone, and retried as a new call
-        elif retval < 0 and name in self.skip_failed:
-            return True, None, None  # failed: changed nothing
+        name = call.name
+        if kind == _FD:
+            self.fd_handlers[name](run, call, False)
+            return True, None, None
+        retval = call.retval
         try:
-            value = self.handlers[name](run, call)
+            if direct is not None and kind > _HANDLER:
+                # a direct kind has its integers (_kind): taken as the objects parsed
+                args = cast("tuple[Any, ...]", call.ints)
+                value: int | None = _run_direct(direct, kind, args)
+            else:
+                value = self.handlers[name](run, call)
         except OSError as exc:
             # a failure matches a recorded failure with the same errno (or no result)
             same = retval is None or (retval < 0 and call.error == errno_name(exc))
@@ -748,22 +836,22 @@ class Stepper:
 
     def steps(self, run: Run, order: list[int], upto: int) -> None:
         """Run the calls at positions ``0..upto-1`` of ``order``, whatever their results."""
-        step = self.step
+        direct = _direct_model(run)
         for position in range(upto):
-            step(run, order[position])
+            self._step(run, direct, order[position])
 
     def advance(self, run: Run, order: list[int], position: int
                 ) -> tuple[int, int | None, OSError | None]:
         """Run the calls of ``order`` from ``position`` on, counting them, until one's
         result differs: (its position, model value, model error), or (len(order), None,
         None) when none does. An Unsupported call stops it at :attr:`position`."""
-        step = self.step
+        direct = _direct_model(run)
         end = len(order)
         start = counted = position
         try:
             while position < end:
                 self.position = position
-                ok, value, exc = step(run, order[position])
+                ok, value, exc = self._step(run, direct, order[position])
                 counted = position + 1
                 if not ok:
                     return position, value, exc
@@ -771,13 +859,29 @@ class Stepper:
             self.position = end
             return end, None, None
         finally:
-            self._count(order[start:counted])
+            self._count(order, start, counted)
 
-    def _count(self, indexes: list[int]) -> None:
-        """Count the calls at these indexes that ran on the model, and those of them that
-        had no recorded result (per-call flags made once: no lookups in the loop)."""
-        self.replayed += sum(map(self.on_model.__getitem__, indexes))
-        self.interrupted += sum(map(self.unanswered.__getitem__, indexes))
+    def _count(self, order: list[int], start: int, stop: int) -> None:
+        """Count the calls at positions ``start..stop-1`` of ``order`` that ran on the
+        model, and those of them that had no recorded result (per-call flags made once)."""
+        on_model = self.on_model
+        unanswered = self.unanswered
+        replayed = interrupted = 0
+        for position in range(start, stop):
+            index = order[position]
+            replayed += on_model[index]
+            interrupted += unanswered[index]
+        self.replayed += replayed
+        self.interrupted += interrupted
+
+
+def _direct_model(run: Run) -> SyscallEntry | None:
+    """The pass's model when it is an AddressSpace (whose class leaves mmap, munmap,
+    mprotect, madvise and mremap to SyscallEntry: a native call of those is the call
+    itself), else None (a subclass may override them: every call goes through its
+    handler)."""
+    model = run.model
+    return model if type(model) is AddressSpace else None
 
 
 # -- the plan: which calls a replay runs, and the faults before each -------------------------
