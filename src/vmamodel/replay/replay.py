@@ -25,7 +25,7 @@ import contextlib
 import difflib
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ from vmamodel.replay.step import (
     Handler,
     Stepper,
     StraceCall,
+    Trail,
     Unsupported,
     attach_thread_faults,
     by_thread,
@@ -149,8 +150,9 @@ class ReplayResult:
     approximations: list[str] = field(default_factory=list)
     final_compared: bool = False
     model: AddressSpace | None = None
-    #: address -> the last replayed call whose range began or ended there
-    edges: dict[int, StraceCall] = field(default_factory=dict)
+    #: address -> the last replayed call whose range began or ended there (worked out when
+    #: first read: :class:`CallEdges`)
+    edges: Mapping[int, StraceCall] = field(default_factory=dict)
 
     @property
     def exact(self) -> bool:
@@ -166,6 +168,33 @@ _SMAPS_HEADER = re.compile(r"^[0-9a-f]+-[0-9a-f]+ [^\n]*\n?", re.MULTILINE)
 def smaps_to_maps(smaps: str) -> str:
     """The maps text inside an smaps text (its header lines)."""
     return "".join(_SMAPS_HEADER.findall(smaps))
+
+
+class CallEdges(Mapping[int, StraceCall]):
+    """Address -> the last call of a replay pass whose range began or ended there: the
+    pass's :class:`~vmamodel.replay.step.Trail`, worked out at the first lookup (only
+    ``explain`` looks; a replay that does not pays nothing for it)."""
+
+    def __init__(self, trail: Trail) -> None:
+        self._trail = trail
+        self._edges: dict[int, StraceCall] | None = None
+
+    def _worked_out(self) -> dict[int, StraceCall]:
+        if self._edges is None:
+            self._edges = self._trail.edges()
+        return self._edges
+
+    def __getitem__(self, address: int) -> StraceCall:
+        return self._worked_out()[address]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._worked_out())
+
+    def __len__(self) -> int:
+        return len(self._worked_out())
+
+    def __repr__(self) -> str:
+        return f"CallEdges({self._worked_out()!r})"
 
 
 def _decode_dev(value: int) -> tuple[int, int]:
@@ -365,11 +394,16 @@ class _Run:
         self.faults = 0
         #: SysV shm ids: the recorded kernel's -> the model's
         self.shm_ids: dict[int, int] = {}
-        #: address -> the last call whose range began or ended there (a boundary between
-        #: two VMAs is made by such a call; explain names it)
-        self.edges: dict[int, StraceCall] = {}
+        #: what the pass ran, from which :attr:`edges` is worked out
+        self.trail = Trail()
         for call in pre:
             self.bookkeep(call, before_start=True)
+
+    @property
+    def edges(self) -> CallEdges:
+        """Address -> the last call whose range began or ended there (a boundary between
+        two VMAs is made by such a call; explain names it), worked out when first read."""
+        return CallEdges(self.trail)
 
     def _start_brk(self, pre: list[StraceCall]) -> int | None:
         found = None

@@ -33,6 +33,7 @@ __all__ = [
     "PLAIN_CALL_RE",
     "Stepper",
     "StraceCall",
+    "Trail",
     "Unsupported",
     "arg_int",
     "arg_ints",
@@ -511,7 +512,7 @@ class Run(Protocol):
     """What a step needs of a replay pass (``replay._Run``)."""
 
     model: AddressSpace
-    edges: dict[int, StraceCall]
+    trail: Trail
     faults: int
 
     def mapped_file(self, call: StraceCall, fd: int, offset: int, length: int) -> File:
@@ -702,37 +703,26 @@ _MREMAP: Final = 7
 _MREMAP_RAW: Final = 8
 
 
-def _kind(call: StraceCall, handlers: dict[str, Handler], fd_handlers: dict[str, FdHandler],
-          skip_failed: frozenset[str]) -> int:
-    """What a step does with ``call`` (``_MATCHES`` ... ``_MREMAP_RAW``), as
-    :meth:`Stepper.step` would decide it from the call's name and recorded result."""
-    name = call.name
-    retval = call.retval
-    if name in fd_handlers:
-        return _FD if retval is not None and retval >= 0 else _MATCHES
-    if retval is None:
-        if call.error:
-            return _MATCHES  # ERESTART*: undone, and retried as a new call
-    elif retval < 0 and name in skip_failed:
-        return _MATCHES  # failed: changed nothing
-    own = MM_HANDLERS.get(name)
-    if own is None or handlers.get(name) is not own:
-        return _HANDLER
-    ints = call.ints
-    count = 0 if ints is None else len(ints)
-    if name == "munmap" and count >= 2:
-        return _MUNMAP
-    if name == "mprotect" and count >= 3:
-        return _MPROTECT
-    if name == "madvise" and count >= 3:
-        return _MADVISE
-    if ints is not None and name == "mmap" and count >= 6 and ints[3] & MAP_ANONYMOUS:
-        return _MMAP_ANON
-    if name == "mremap" and len(call.args) > 4 and count >= 5:
-        return _MREMAP_RAW
-    if name == "mremap" and len(call.args) <= 4 and count >= 4:
-        return _MREMAP
-    return _HANDLER
+def _name_kinds(handlers: dict[str, Handler], fd_handlers: dict[str, FdHandler]
+                ) -> dict[str, int]:
+    """Per call name: ``_FD``, the direct kind of its handler (mremap: ``_MREMAP``) when the
+    table has step.py's own, else ``_HANDLER``."""
+    kinds: dict[str, int] = {}
+    for name in handlers:
+        own = MM_HANDLERS.get(name)
+        kinds[name] = _HANDLER if own is None or handlers[name] is not own else _DIRECT.get(
+            name, _HANDLER)
+    for name in fd_handlers:
+        kinds[name] = _FD
+    return kinds
+
+
+#: the direct kind of each name (mmap: only anonymous; mremap: _MREMAP_RAW with five
+#: arguments) and how many integers it needs
+_DIRECT: Final = {"munmap": _MUNMAP, "mprotect": _MPROTECT, "madvise": _MADVISE,
+                  "mmap": _MMAP_ANON, "mremap": _MREMAP}
+_DIRECT_ARGS: Final = {_MUNMAP: 2, _MPROTECT: 3, _MADVISE: 3, _MMAP_ANON: 6, _MREMAP: 4,
+                       _MREMAP_RAW: 5}
 
 
 def _run_direct(model: SyscallEntry, kind: int, args: tuple[Any, ...]) -> int:
@@ -775,25 +765,60 @@ class Stepper:
         self.interrupted = 0
         #: the position :meth:`advance` is at (where an Unsupported call stopped it)
         self.position = 0
-        #: per call: what a step does with it (``_MATCHES`` ... ``_MREMAP_RAW``)
-        self.kinds = [_kind(call, handlers, fd_handlers, skip_failed) for call in calls]
-        #: per call: 1 when it runs on the model (not fd bookkeeping); 1 when it does and
-        #: has no recorded result
-        self.on_model = [0 if call.name in fd_handlers else 1 for call in calls]
-        self.unanswered = [
-            1 if flag and call.retval is None else 0
-            for call, flag in zip(calls, self.on_model, strict=True)
-        ]
+        #: per call: what a step does with it (``_MATCHES`` ... ``_MREMAP_RAW``); 1 when it
+        #: runs on the model (not fd bookkeeping); 1 when it does and has no recorded result
+        self.kinds: list[int] = []
+        self.on_model: list[int] = []
+        self.unanswered: list[int] = []
+        self._decide(_name_kinds(handlers, fd_handlers))
+
+    def _decide(self, by_name: dict[str, int]) -> None:
+        """:attr:`kinds`, :attr:`on_model` and :attr:`unanswered` of every call, as a step
+        would decide them from its name and recorded result (one loop, no call a call:
+        the pure build runs it too)."""
+        kinds = self.kinds
+        on_model = self.on_model
+        unanswered = self.unanswered
+        skip_failed = self.skip_failed
+        for call in self.calls:
+            name = call.name
+            retval = call.retval
+            kind = by_name.get(name, _HANDLER)
+            if kind == _FD:
+                kinds.append(_FD if retval is not None and retval >= 0 else _MATCHES)
+                on_model.append(0)
+                unanswered.append(0)
+                continue
+            on_model.append(1)
+            unanswered.append(1 if retval is None else 0)
+            if retval is None:
+                if call.error:
+                    kind = _MATCHES  # ERESTART*: undone, and retried as a new call
+            elif retval < 0 and name in skip_failed:
+                kind = _MATCHES  # failed: changed nothing
+            if kind > _HANDLER:
+                ints = call.ints
+                if kind == _MREMAP and len(call.args) > 4:
+                    kind = _MREMAP_RAW  # recorded raw: new_address too
+                if (ints is None or len(ints) < _DIRECT_ARGS[kind]
+                        or (kind == _MMAP_ANON and not ints[3] & MAP_ANONYMOUS)):
+                    kind = _HANDLER
+            kinds.append(kind)
 
     def step(self, run: Run, index: int) -> tuple[bool, int | None, OSError | None]:
         """Run the call at ``index`` of the plan, after the faults its thread took before
         it: (matches, model value, model error). Bookkeeping calls match."""
-        return self._step(run, _direct_model(run), index)
+        trail = run.trail
+        trail.stepper = self
+        result = self._step(run, _direct_model(run), trail, index)
+        trail.ran.append([index])
+        return result
 
-    def _step(self, run: Run, direct: SyscallEntry | None, index: int
+    def _step(self, run: Run, direct: SyscallEntry | None, trail: Trail, index: int
               ) -> tuple[bool, int | None, OSError | None]:
         """:meth:`step`; ``direct``: the pass's model when the common calls may be run by
-        a native call of its entry points (:func:`_direct_model`), else None."""
+        a native call of its entry points (:func:`_direct_model`), else None. The caller
+        adds ``index`` to ``trail.ran`` once the step returned."""
         call = self.calls[index]
         faults = self.faults_before[index]
         if faults:
@@ -808,28 +833,23 @@ class Stepper:
         retval = call.retval
         try:
             if direct is not None and kind > _HANDLER:
-                # a direct kind has its integers (_kind): taken as the objects parsed
+                # a direct kind has its integers (_decide): taken as the objects parsed
                 args = cast("tuple[Any, ...]", call.ints)
                 value: int | None = _run_direct(direct, kind, args)
             else:
                 value = self.handlers[name](run, call)
         except OSError as exc:
+            trail.raised.add(index)  # no boundary drawn
             # a failure matches a recorded failure with the same errno (or no result)
             same = retval is None or (retval < 0 and call.error == errno_name(exc))
             return same, None, exc
         except NotImplementedError as exc:
             raise Unsupported(f"{name}: not in the model ({exc})") from None
-        edges_of = EDGES.get(name)  # call_edges(), inline
-        if edges_of is not None:
-            try:
-                drawn = edges_of(call, value)
-            except (ValueError, IndexError):
-                drawn = ()
-            edges = run.edges
-            for edge in drawn:
-                edges[edge] = call
         if retval is None:
+            trail.values[index] = value
             return True, value, None
+        if value is None or value != retval:
+            trail.values[index] = value  # the boundaries are the model's
         if retval < 0 and call.error:
             return False, value, None
         return value is None or value == retval, value, None
@@ -837,8 +857,15 @@ class Stepper:
     def steps(self, run: Run, order: list[int], upto: int) -> None:
         """Run the calls at positions ``0..upto-1`` of ``order``, whatever their results."""
         direct = _direct_model(run)
-        for position in range(upto):
-            self._step(run, direct, order[position])
+        trail = run.trail
+        trail.stepper = self
+        done = 0
+        try:
+            for position in range(upto):
+                self._step(run, direct, trail, order[position])
+                done = position + 1
+        finally:
+            trail.ran.append(order[:done])
 
     def advance(self, run: Run, order: list[int], position: int
                 ) -> tuple[int, int | None, OSError | None]:
@@ -846,12 +873,14 @@ class Stepper:
         result differs: (its position, model value, model error), or (len(order), None,
         None) when none does. An Unsupported call stops it at :attr:`position`."""
         direct = _direct_model(run)
+        trail = run.trail
+        trail.stepper = self
         end = len(order)
         start = counted = position
         try:
             while position < end:
                 self.position = position
-                ok, value, exc = self._step(run, direct, order[position])
+                ok, value, exc = self._step(run, direct, trail, order[position])
                 counted = position + 1
                 if not ok:
                     return position, value, exc
@@ -859,6 +888,7 @@ class Stepper:
             self.position = end
             return end, None, None
         finally:
+            trail.ran.append(order[start:counted])
             self._count(order, start, counted)
 
     def _count(self, order: list[int], start: int, stop: int) -> None:
@@ -873,6 +903,55 @@ class Stepper:
             interrupted += unanswered[index]
         self.replayed += replayed
         self.interrupted += interrupted
+
+    def edges(self, trail: Trail) -> dict[int, StraceCall]:
+        """Address -> the last call of the pass whose range began or ended there
+        (:func:`call_edges` of each call the pass ran, in its order, with the model's
+        value: the recorded result unless :attr:`Trail.values` has another; none for a
+        call that failed on the model or was not run on it)."""
+        edges: dict[int, StraceCall] = {}
+        calls = self.calls
+        kinds = self.kinds
+        values = trail.values
+        raised = trail.raised
+        for indexes in trail.ran:
+            for index in indexes:
+                if kinds[index] <= _FD or index in raised:
+                    continue
+                call = calls[index]
+                edges_of = EDGES.get(call.name)
+                if edges_of is None:
+                    continue
+                value = values.get(index, call.retval)
+                try:
+                    drawn = edges_of(call, value)
+                except (ValueError, IndexError):
+                    continue
+                for edge in drawn:
+                    edges[edge] = call
+        return edges
+
+
+class Trail:
+    """What one replay pass ran, from which the boundaries its calls drew are worked out
+    when asked (:meth:`edges`; only ``explain`` asks): drawing them at every step cost a
+    tenth of the compiled replay. ``ran``: the plan indexes run, in order, in slices;
+    ``values``: the model's value of each call whose value is not its recorded result;
+    ``raised``: the calls that failed on the model."""
+
+    __slots__ = ("raised", "ran", "stepper", "values")
+
+    def __init__(self) -> None:
+        self.ran: list[list[int]] = []
+        self.values: dict[int, int | None] = {}
+        self.raised: set[int] = set()
+        #: the Stepper that ran them (it knows the plan's calls)
+        self.stepper: Stepper | None = None
+
+    def edges(self) -> dict[int, StraceCall]:
+        """Address -> the last call whose range began or ended there
+        (:meth:`Stepper.edges`)."""
+        return {} if self.stepper is None else self.stepper.edges(self)
 
 
 def _direct_model(run: Run) -> SyscallEntry | None:
