@@ -352,19 +352,31 @@ def scan_lines(
     default_pid: int,
 ) -> None:
     """Append the call of each line that :data:`PLAIN_CALL_RE` takes whole to ``calls``;
-    hand every other line, with its number, to ``general`` (the full parser). The
-    commonest lines are cut with string methods (:func:`_common_call`), the other plain
-    ones matched (:func:`_plain_call`)."""
+    hand every other line, with its number, to ``general`` (the full parser). A line seen
+    before (a one-thread program repeats its lines whole: replay_bench.c's 59,910 hold 426
+    distinct ones) gives a copy of the call it gave, with its own line number; the other
+    common lines are cut with string methods (:func:`_common_call`), the other plain ones
+    matched (:func:`_plain_call`)."""
     cache = _LineCache()
+    #: line -> the call it gave (its fields but the line numbers are the line's alone)
+    seen: dict[str, StraceCall] = {}
     number = 0
     for line in lines:
         number += 1
+        first = seen.get(line)
+        if first is not None:
+            calls.append(StraceCall(first.pid, first.name, first.args, first.retval,
+                                    first.error, None, number, number, first.raw,
+                                    first.ints))
+            continue
         call = _common_call(line, number, cache, default_pid)
         if call is None:
             call = _plain_call(line, number, cache, default_pid)
             if call is None:
                 general(number, line)
                 continue
+        if len(seen) < CALL_TEXTS:
+            seen[line] = call
         calls.append(call)
 
 
@@ -685,63 +697,35 @@ def errno_name(exc: OSError) -> str:
 # -- the step -------------------------------------------------------------------------------
 
 
-#: What :meth:`Stepper.step` does with a call of the plan, decided once per call from its
-#: name and recorded result (``Stepper.kinds``).
-_MATCHES: Final = 0  # nothing to run, it matches: an fd call that failed, a call that failed
-#                      and changed nothing, one the kernel restarted (ERESTART*)
-_FD: Final = 1  # fd-table bookkeeping
-_HANDLER: Final = 2  # the handler of its name, called through the table
-#: The commonest calls, run by a native call of SyscallEntry's entry point (the handler's
-#: work, written out: no call through the table, no integer unboxed and boxed again) when
-#: their arguments are integers and the model is an AddressSpace (which does not override
-#: them).
+#: What a step does with a call, by its name (``Stepper.by_name``): fd-table bookkeeping,
+#: its handler called through the table, or one of the commonest calls run by a native
+#: call of SyscallEntry's entry point (the handler's work written out: no call through the
+#: table, no integer unboxed and boxed again) when its arguments are integers and the model
+#: is an AddressSpace (which does not override them).
+_FD: Final = 1
+_HANDLER: Final = 2
 _MUNMAP: Final = 3
 _MPROTECT: Final = 4
 _MADVISE: Final = 5
-_MMAP_ANON: Final = 6
+_MMAP: Final = 6  # anonymous ones only (a file's needs its description)
 _MREMAP: Final = 7
-_MREMAP_RAW: Final = 8
+#: the direct kind of each handler of step.py's own
+_DIRECT: Final = {"munmap": _MUNMAP, "mprotect": _MPROTECT, "madvise": _MADVISE,
+                  "mmap": _MMAP, "mremap": _MREMAP}
 
 
 def _name_kinds(handlers: dict[str, Handler], fd_handlers: dict[str, FdHandler]
                 ) -> dict[str, int]:
-    """Per call name: ``_FD``, the direct kind of its handler (mremap: ``_MREMAP``) when the
-    table has step.py's own, else ``_HANDLER``."""
+    """Per call name: ``_FD``; the direct kind of its handler when the table has step.py's
+    own; else ``_HANDLER``."""
     kinds: dict[str, int] = {}
-    for name in handlers:
+    for name, handler in handlers.items():
         own = MM_HANDLERS.get(name)
-        kinds[name] = _HANDLER if own is None or handlers[name] is not own else _DIRECT.get(
+        kinds[name] = _HANDLER if own is None or handler is not own else _DIRECT.get(
             name, _HANDLER)
     for name in fd_handlers:
         kinds[name] = _FD
     return kinds
-
-
-#: the direct kind of each name (mmap: only anonymous; mremap: _MREMAP_RAW with five
-#: arguments) and how many integers it needs
-_DIRECT: Final = {"munmap": _MUNMAP, "mprotect": _MPROTECT, "madvise": _MADVISE,
-                  "mmap": _MMAP_ANON, "mremap": _MREMAP}
-_DIRECT_ARGS: Final = {_MUNMAP: 2, _MPROTECT: 3, _MADVISE: 3, _MMAP_ANON: 6, _MREMAP: 4,
-                       _MREMAP_RAW: 5}
-
-
-def _run_direct(model: SyscallEntry, kind: int, args: tuple[Any, ...]) -> int:
-    """Run a call of a direct kind: SyscallEntry's entry point, called natively, on the
-    argument objects as parsed (what the handler of its name does: ``_munmap``...)."""
-    if kind == _MUNMAP:
-        SyscallEntry.munmap(model, args[0], args[1])
-        return 0
-    if kind == _MPROTECT:
-        SyscallEntry.mprotect(model, args[0], args[1], args[2])
-        return 0
-    if kind == _MADVISE:
-        SyscallEntry.madvise(model, args[0], args[1], args[2])
-        return 0
-    if kind == _MMAP_ANON:
-        return SyscallEntry.mmap(model, args[0], args[1], args[2], args[3], None, args[5])
-    if kind == _MREMAP_RAW:
-        return SyscallEntry.mremap(model, args[0], args[1], args[2], args[3], args[4])
-    return SyscallEntry.mremap(model, args[0], args[1], args[2], args[3], 0)
 
 
 class Stepper:
@@ -759,51 +743,21 @@ class Stepper:
         self.fd_handlers = fd_handlers
         #: calls that, failed, changed nothing and are not run (those the model lacks)
         self.skip_failed = skip_failed
+        #: what a step does with a call of each name (``_FD`` ... ``_MREMAP``)
+        self.by_name = _name_kinds(handlers, fd_handlers)
         #: counted by :meth:`advance`: the calls run on the model (not the fd bookkeeping),
         #: of which those with no recorded result (not compared)
         self.replayed = 0
         self.interrupted = 0
         #: the position :meth:`advance` is at (where an Unsupported call stopped it)
         self.position = 0
-        #: per call: what a step does with it (``_MATCHES`` ... ``_MREMAP_RAW``); 1 when it
-        #: runs on the model (not fd bookkeeping); 1 when it does and has no recorded result
-        self.kinds: list[int] = []
-        self.on_model: list[int] = []
-        self.unanswered: list[int] = []
-        self._decide(_name_kinds(handlers, fd_handlers))
-
-    def _decide(self, by_name: dict[str, int]) -> None:
-        """:attr:`kinds`, :attr:`on_model` and :attr:`unanswered` of every call, as a step
-        would decide them from its name and recorded result (one loop, no call a call:
-        the pure build runs it too)."""
-        kinds = self.kinds
-        on_model = self.on_model
-        unanswered = self.unanswered
-        skip_failed = self.skip_failed
-        for call in self.calls:
-            name = call.name
-            retval = call.retval
-            kind = by_name.get(name, _HANDLER)
-            if kind == _FD:
-                kinds.append(_FD if retval is not None and retval >= 0 else _MATCHES)
-                on_model.append(0)
-                unanswered.append(0)
-                continue
-            on_model.append(1)
-            unanswered.append(1 if retval is None else 0)
-            if retval is None:
-                if call.error:
-                    kind = _MATCHES  # ERESTART*: undone, and retried as a new call
-            elif retval < 0 and name in skip_failed:
-                kind = _MATCHES  # failed: changed nothing
-            if kind > _HANDLER:
-                ints = call.ints
-                if kind == _MREMAP and len(call.args) > 4:
-                    kind = _MREMAP_RAW  # recorded raw: new_address too
-                if (ints is None or len(ints) < _DIRECT_ARGS[kind]
-                        or (kind == _MMAP_ANON and not ints[3] & MAP_ANONYMOUS)):
-                    kind = _HANDLER
-            kinds.append(kind)
+        #: per call: 1 when it runs on the model (not fd bookkeeping); 1 when it does and
+        #: has no recorded result
+        self.on_model = [0 if call.name in fd_handlers else 1 for call in calls]
+        self.unanswered = [
+            1 if flag and call.retval is None else 0
+            for call, flag in zip(calls, self.on_model, strict=True)
+        ]
 
     def step(self, run: Run, index: int) -> tuple[bool, int | None, OSError | None]:
         """Run the call at ``index`` of the plan, after the faults its thread took before
@@ -823,19 +777,42 @@ class Stepper:
         faults = self.faults_before[index]
         if faults:
             take_faults(run, faults)
-        kind = self.kinds[index]
-        if kind == _MATCHES:
-            return True, None, None
         name = call.name
-        if kind == _FD:
-            self.fd_handlers[name](run, call, False)
-            return True, None, None
         retval = call.retval
+        kind = self.by_name.get(name, _HANDLER)
+        if kind == _FD:
+            if retval is not None and retval >= 0:
+                self.fd_handlers[name](run, call, False)
+            return True, None, None
+        if retval is None:
+            if call.error:
+                return True, None, None  # ERESTART*: undone, and retried as a new call
+        elif retval < 0 and name in self.skip_failed:
+            return True, None, None  # failed: changed nothing
+        # the argument objects as parsed (typed Any: compiled, no int unboxed and reboxed)
+        ints: tuple[Any, ...] | None = call.ints
+        value: int | None
         try:
-            if direct is not None and kind > _HANDLER:
-                # a direct kind has its integers (_decide): taken as the objects parsed
-                args = cast("tuple[Any, ...]", call.ints)
-                value: int | None = _run_direct(direct, kind, args)
+            if direct is None or kind == _HANDLER or ints is None:
+                value = self.handlers[name](run, call)
+            elif kind == _MUNMAP and len(ints) >= 2:
+                SyscallEntry.munmap(direct, ints[0], ints[1])
+                value = 0
+            elif kind == _MPROTECT and len(ints) >= 3:
+                SyscallEntry.mprotect(direct, ints[0], ints[1], ints[2])
+                value = 0
+            elif kind == _MADVISE and len(ints) >= 3:
+                SyscallEntry.madvise(direct, ints[0], ints[1], ints[2])
+                value = 0
+            elif kind == _MMAP and len(ints) >= 6 and ints[3] & MAP_ANONYMOUS:
+                value = SyscallEntry.mmap(direct, ints[0], ints[1], ints[2], ints[3], None,
+                                          ints[5])
+            elif kind == _MREMAP and len(call.args) > 4 and len(ints) >= 5:
+                # recorded raw (-e raw=mremap): all five arguments, new_address included
+                value = SyscallEntry.mremap(direct, ints[0], ints[1], ints[2], ints[3],
+                                            ints[4])
+            elif kind == _MREMAP and len(call.args) <= 4 and len(ints) >= 4:
+                value = SyscallEntry.mremap(direct, ints[0], ints[1], ints[2], ints[3], 0)
             else:
                 value = self.handlers[name](run, call)
         except OSError as exc:
@@ -853,6 +830,16 @@ class Stepper:
         if retval < 0 and call.error:
             return False, value, None
         return value is None or value == retval, value, None
+
+    def _runs_handler(self, call: StraceCall) -> bool:
+        """Whether a step runs the call on the model (as :meth:`_step` decides)."""
+        name = call.name
+        retval = call.retval
+        if self.by_name.get(name, _HANDLER) == _FD:
+            return False
+        if retval is None:
+            return not call.error
+        return not (retval < 0 and name in self.skip_failed)
 
     def steps(self, run: Run, order: list[int], upto: int) -> None:
         """Run the calls at positions ``0..upto-1`` of ``order``, whatever their results."""
@@ -879,14 +866,17 @@ class Stepper:
         start = counted = position
         try:
             while position < end:
-                self.position = position
                 ok, value, exc = self._step(run, direct, trail, order[position])
                 counted = position + 1
                 if not ok:
+                    self.position = position
                     return position, value, exc
                 position += 1
             self.position = end
             return end, None, None
+        except Unsupported:
+            self.position = position
+            raise
         finally:
             trail.ran.append(order[start:counted])
             self._count(order, start, counted)
@@ -896,6 +886,11 @@ class Stepper:
         model, and those of them that had no recorded result (per-call flags made once)."""
         on_model = self.on_model
         unanswered = self.unanswered
+        if start == 0 and stop == len(order) == len(on_model):
+            # all of a permutation of the plan (the usual single pass): the totals
+            self.replayed += sum(on_model)
+            self.interrupted += sum(unanswered)
+            return
         replayed = interrupted = 0
         for position in range(start, stop):
             index = order[position]
@@ -911,14 +906,13 @@ class Stepper:
         call that failed on the model or was not run on it)."""
         edges: dict[int, StraceCall] = {}
         calls = self.calls
-        kinds = self.kinds
         values = trail.values
         raised = trail.raised
         for indexes in trail.ran:
             for index in indexes:
-                if kinds[index] <= _FD or index in raised:
-                    continue
                 call = calls[index]
+                if index in raised or not self._runs_handler(call):
+                    continue
                 edges_of = EDGES.get(call.name)
                 if edges_of is None:
                     continue
