@@ -56,7 +56,7 @@ from vmamodel.replay.step import (
     attach_thread_faults,
     by_thread,
     errno_name,
-    index_by_id,
+    index_by_line,
     int_args,
     named,
     select_calls,
@@ -816,7 +816,7 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
     plan.faults_before = [None] * len(plan.calls)
     if rec.faults is None:
         return
-    planned = index_by_id(plan.calls)
+    planned = index_by_line(plan.calls)
     by_tid = by_thread(rec.log.calls, rec.faults.keys() & tasks.keys())
     for tid, events in rec.faults.items():
         if tid in tasks:

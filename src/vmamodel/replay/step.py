@@ -969,11 +969,19 @@ def select_calls(
     snapshot, and those named in ``names`` from the start to the end snapshot."""
     pre: list[StraceCall] = []
     chosen: list[StraceCall] = []
+    # a pid's entry is looked up when the pid changes (a log has runs of one pid's calls;
+    # compiled, each lookup boxes the pid)
+    last_pid = -1
+    shares = False
+    exec_line: int | None = None
     for call in calls:
         pid = call.pid
-        if pid not in exec_lines:
+        if pid != last_pid:
+            last_pid = pid
+            shares = pid in exec_lines
+            exec_line = exec_lines[pid] if shares else None
+        if not shares:
             continue
-        exec_line = exec_lines[pid]
         if exec_line is not None and call.end_line > exec_line:
             continue
         if call.end_line <= start_line:
@@ -993,14 +1001,19 @@ def by_thread(calls: list[StraceCall], wanted: Container[int] | None = None
     """Each thread's calls in entry order (``calls`` is in exit order; ``wanted``: only
     these threads). A thread whose calls never overlap (most) needs no sort."""
     threads: dict[int, list[StraceCall]] = {}
+    last_pid = -1
+    thread: list[StraceCall] | None = None
     for call in calls:
         pid = call.pid
-        if wanted is not None and pid not in wanted:
-            continue
-        thread = threads.get(pid)
-        if thread is None:
-            threads[pid] = [call]
-        else:
+        if pid != last_pid:  # looked up when the pid changes (see select_calls)
+            last_pid = pid
+            if wanted is not None and pid not in wanted:
+                thread = None
+            else:
+                thread = threads.get(pid)
+                if thread is None:
+                    thread = threads[pid] = []
+        if thread is not None:
             thread.append(call)
     for thread in threads.values():
         last = -1
@@ -1016,20 +1029,27 @@ def _entry_line(call: StraceCall) -> int:
     return call.line
 
 
-def index_by_id(calls: list[StraceCall]) -> dict[int, int]:
-    """``id()`` of each call -> its index in ``calls``."""
-    return {id(call): index for index, call in enumerate(calls)}
+def index_by_line(calls: list[StraceCall]) -> list[int]:
+    """Entry line -> the index in ``calls`` of the call that entered there, -1 for the
+    other lines (a line starts at most one call): a list lookup, where a dict keyed by
+    ``id()`` cost a boxed integer a call."""
+    last = max((call.line for call in calls), default=0)
+    at_line = [-1] * (last + 1)
+    for index, call in enumerate(calls):
+        at_line[call.line] = index
+    return at_line
 
 
 def attach_thread_faults(
     calls: list[StraceCall], numbers: dict[str, int], events: list[FaultEvent],
-    planned: dict[int, int], start_line: int, faults_before: list[list[Fault] | None],
+    planned: list[int], start_line: int, faults_before: list[list[Fault] | None],
     tail_faults: list[Fault],
 ) -> int:
     """Put one thread's page faults before the calls they preceded (``calls``: the thread's
-    calls in entry order; ``events``: perf's, in order; ``planned``: ``id()`` of a replayed
-    call -> its index). strace shows a subsequence of the entries perf saw, so each entry
-    either is the next call shown (same number) or is skipped. Returns the number of
+    calls in entry order; ``events``: perf's, in order; ``planned``: entry line -> the
+    index of the replayed call that entered there, -1 for the others,
+    :func:`index_by_line`). strace shows a subsequence of the entries perf saw, so each
+    entry either is the next call shown (same number) or is skipped. Returns the number of
     entries skipped inside the replayed part."""
     count = len(calls)
     index = 0
@@ -1042,7 +1062,8 @@ def attach_thread_faults(
         if index < count and numbers.get(calls[index].name, -1) == value:
             call = calls[index]
             index += 1
-            position = planned.get(id(call), -1)
+            line = call.line
+            position = planned[line] if line < len(planned) else -1
             if position >= 0:
                 if pending:
                     before = faults_before[position]
