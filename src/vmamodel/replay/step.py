@@ -1033,7 +1033,10 @@ def index_by_line(calls: list[StraceCall]) -> list[int]:
     """Entry line -> the index in ``calls`` of the call that entered there, -1 for the
     other lines (a line starts at most one call): a list lookup, where a dict keyed by
     ``id()`` cost a boxed integer a call."""
-    last = max((call.line for call in calls), default=0)
+    last = 0
+    for call in calls:  # a loop, not max() of a generator: native when compiled
+        if call.line > last:
+            last = call.line
     at_line = [-1] * (last + 1)
     for index, call in enumerate(calls):
         at_line[call.line] = index
