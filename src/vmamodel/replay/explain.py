@@ -18,6 +18,7 @@ import functools
 import itertools
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -345,7 +346,7 @@ def _made_by(exp: Explanation, reason: str, call: StraceCall | None) -> None:
 
 
 def explain_model(
-    mm: AddressSpace, *, source: str = "model", edges: dict[int, StraceCall] | None = None
+    mm: AddressSpace, *, source: str = "model", edges: Mapping[int, StraceCall] | None = None
 ) -> Explanation:
     """Explain a model address space (exact: the model's own merge rules). ``edges`` (from a
     replay): the last call whose range began or ended at each address, named for each

@@ -26,7 +26,7 @@ import contextlib
 import difflib
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ from vmamodel.mm import AddressSpace
 from vmamodel.parse import parse_maps
 from vmamodel.replay.fdtable import F_DUPFD, F_DUPFD_CLOEXEC, Description, FdTable
 from vmamodel.replay.record import SYSCALL_NR
-from vmamodel.replay.recording import Recording
+from vmamodel.replay.recording import Recording, collector_paused
 from vmamodel.replay.step import (
     MM_HANDLERS,
     PR_SET_VMA,
@@ -52,11 +52,12 @@ from vmamodel.replay.step import (
     Handler,
     Stepper,
     StraceCall,
+    Trail,
     Unsupported,
     attach_thread_faults,
     by_thread,
     errno_name,
-    index_by_id,
+    index_by_line,
     int_args,
     named,
     select_calls,
@@ -169,8 +170,9 @@ class ReplayResult:
     approximations: list[str] = field(default_factory=list)
     final_compared: bool = False
     model: AddressSpace | None = None
-    #: address -> the last replayed call whose range began or ended there
-    edges: dict[int, StraceCall] = field(default_factory=dict)
+    #: address -> the last replayed call whose range began or ended there (worked out when
+    #: first read: :class:`CallEdges`)
+    edges: Mapping[int, StraceCall] = field(default_factory=dict)
 
     @property
     def exact(self) -> bool:
@@ -186,6 +188,33 @@ _SMAPS_HEADER = re.compile(r"^[0-9a-f]+-[0-9a-f]+ [^\n]*\n?", re.MULTILINE)
 def smaps_to_maps(smaps: str) -> str:
     """The maps text inside an smaps text (its header lines)."""
     return "".join(_SMAPS_HEADER.findall(smaps))
+
+
+class CallEdges(Mapping[int, StraceCall]):
+    """Address -> the last call of a replay pass whose range began or ended there: the
+    pass's :class:`~vmamodel.replay.step.Trail`, worked out at the first lookup (only
+    ``explain`` looks; a replay that does not pays nothing for it)."""
+
+    def __init__(self, trail: Trail) -> None:
+        self._trail = trail
+        self._edges: dict[int, StraceCall] | None = None
+
+    def _worked_out(self) -> dict[int, StraceCall]:
+        if self._edges is None:
+            self._edges = self._trail.edges()
+        return self._edges
+
+    def __getitem__(self, address: int) -> StraceCall:
+        return self._worked_out()[address]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._worked_out())
+
+    def __len__(self) -> int:
+        return len(self._worked_out())
+
+    def __repr__(self) -> str:
+        return f"CallEdges({self._worked_out()!r})"
 
 
 def _decode_dev(value: int) -> tuple[int, int]:
@@ -385,11 +414,16 @@ class _Run:
         self.faults = 0
         #: SysV shm ids: the recorded kernel's -> the model's
         self.shm_ids: dict[int, int] = {}
-        #: address -> the last call whose range began or ended there (a boundary between
-        #: two VMAs is made by such a call; explain names it)
-        self.edges: dict[int, StraceCall] = {}
+        #: what the pass ran, from which :attr:`edges` is worked out
+        self.trail = Trail()
         for call in pre:
             self.bookkeep(call, before_start=True)
+
+    @property
+    def edges(self) -> CallEdges:
+        """Address -> the last call whose range began or ended there (a boundary between
+        two VMAs is made by such a call; explain names it), worked out when first read."""
+        return CallEdges(self.trail)
 
     def _start_brk(self, pre: list[StraceCall]) -> int | None:
         found = None
@@ -802,7 +836,7 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
     plan.faults_before = [None] * len(plan.calls)
     if rec.faults is None:
         return
-    planned = index_by_id(plan.calls)
+    planned = index_by_line(plan.calls)
     by_tid = by_thread(rec.log.calls, rec.faults.keys() & tasks.keys())
     for tid, events in rec.faults.items():
         if tid in tasks:
@@ -812,6 +846,13 @@ def _attach_faults(rec: Recording, plan: _Plan, tasks: dict[int, _Task]) -> None
 
 
 def _plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
+    """The calls a replay runs and the faults before each (the collector paused: a plan is
+    an object or two a call and no cycle, :func:`collector_paused`)."""
+    with collector_paused():
+        return _make_plan(rec)
+
+
+def _make_plan(rec: Recording) -> tuple[_Plan, dict[int, _Task]]:
     root = rec.root_pid if rec.root_pid is not None else 0
     tasks = _tasks(rec.log.calls, root, rec.start_line)
     exec_lines = {pid: task.exec_line for pid, task in tasks.items()}

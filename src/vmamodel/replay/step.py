@@ -20,11 +20,12 @@ import errno as errno_mod
 import re
 from collections.abc import Callable, Container, Iterable
 from itertools import repeat
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 from vmamodel.constants import MAP_ANONYMOUS, PAGE_SIZE
 from vmamodel.file import File
 from vmamodel.mm import AddressSpace
+from vmamodel.syscalls import SyscallEntry
 
 __all__ = [
     "EDGES",
@@ -32,6 +33,7 @@ __all__ = [
     "PLAIN_CALL_RE",
     "Stepper",
     "StraceCall",
+    "Trail",
     "Unsupported",
     "arg_int",
     "arg_ints",
@@ -220,8 +222,11 @@ _RESULT_TEXT_RE: Final = re.compile(r"-?(?:0x[0-9a-f]+|[1-9][0-9]*|0)")
 #: parts are still looked up beyond it).
 CALL_TEXTS: Final = 1 << 16
 #: A call as :func:`_common_call` cut it: name, argument texts, their integers (None when one
-#: is not an integer), result, the text strace printed (``StraceCall.raw``).
-CommonCall = tuple[str, tuple[str, ...], "tuple[int, ...] | None", int, str]
+#: is not an integer), result, the text strace printed (``StraceCall.raw``). The result is
+#: typed ``int | None`` (it is never None) so that mypyc keeps the object: an ``int`` item
+#: would be unboxed from each cached tuple and boxed anew for every call (an address is
+#: a new int object each time).
+CommonCall = tuple[str, tuple[str, ...], "tuple[int, ...] | None", "int | None", str]
 
 
 class _LineCache:
@@ -310,7 +315,7 @@ def _cut_call(text: str, cache: _LineCache) -> CommonCall | None:
     if text.endswith("\n"):
         end -= 1
     result_text = text[at + 2:end]
-    result = cache.results.get(result_text)
+    result: int | None = cache.results.get(result_text)
     if result is None:
         if _RESULT_TEXT_RE.fullmatch(result_text) is None:
             return None  # an errno, a path, ?...: the pattern decides
@@ -347,19 +352,31 @@ def scan_lines(
     default_pid: int,
 ) -> None:
     """Append the call of each line that :data:`PLAIN_CALL_RE` takes whole to ``calls``;
-    hand every other line, with its number, to ``general`` (the full parser). The
-    commonest lines are cut with string methods (:func:`_common_call`), the other plain
-    ones matched (:func:`_plain_call`)."""
+    hand every other line, with its number, to ``general`` (the full parser). A line seen
+    before (a one-thread program repeats its lines whole: replay_bench.c's 59,910 hold 426
+    distinct ones) gives a copy of the call it gave, with its own line number; the other
+    common lines are cut with string methods (:func:`_common_call`), the other plain ones
+    matched (:func:`_plain_call`)."""
     cache = _LineCache()
+    #: line -> the call it gave (its fields but the line numbers are the line's alone)
+    seen: dict[str, StraceCall] = {}
     number = 0
     for line in lines:
         number += 1
+        first = seen.get(line)
+        if first is not None:
+            calls.append(StraceCall(first.pid, first.name, first.args, first.retval,
+                                    first.error, None, number, number, first.raw,
+                                    first.ints))
+            continue
         call = _common_call(line, number, cache, default_pid)
         if call is None:
             call = _plain_call(line, number, cache, default_pid)
             if call is None:
                 general(number, line)
                 continue
+        if len(seen) < CALL_TEXTS:
+            seen[line] = call
         calls.append(call)
 
 
@@ -376,10 +393,14 @@ def fault_events(text: str, source: str) -> dict[int, list[FaultEvent]]:
     """faults.txt: ``TID enter NR`` and ``TID fault ADDRESS ERROR_CODE [k]`` lines (fields
     split at whitespace, numbers as ``int`` reads them, blank lines skipped) -> each
     thread's events in order. A line read before is looked up (a log's entries repeat:
-    replay_bench.c's 63,088 lines hold 501 distinct ones). ValueError names
+    replay_bench.c's 63,088 lines hold 501 distinct ones) with its thread's list and its
+    event, both kept as the objects made for its first occurrence: compiled, a repeated line
+    costs a lookup and an append, no tuple or integer made again. ValueError names
     ``source:line``."""
-    events: dict[int, list[FaultEvent]] = {}
-    seen: dict[str, tuple[int, FaultEvent]] = {}
+    # Values are kept as objects (``list[Any]``, ``object``): typed as FaultEvent, mypyc
+    # would unbox each cached tuple and box a new one for every line.
+    events: dict[int, list[Any]] = {}
+    seen: dict[str, tuple[list[Any], object]] = {}
     number = 0
     for line in text.splitlines():
         number += 1
@@ -389,18 +410,19 @@ def fault_events(text: str, source: str) -> dict[int, list[FaultEvent]]:
             if not parts:
                 continue
             try:
-                read = _fault_line(parts)
+                tid, event = _fault_line(parts)
             except (ValueError, IndexError):
                 raise ValueError(f"{source}:{number}: not a fault line: {line!r}") from None
+            thread = events.get(tid)
+            if thread is None:
+                thread = events[tid] = []
+            boxed: object = event
             if len(seen) < FAULT_TEXTS:
-                seen[line] = read
-        tid, event = read
-        thread = events.get(tid)
-        if thread is None:
-            events[tid] = [event]
-        else:
-            thread.append(event)
-    return events
+                seen[line] = (thread, boxed)
+            thread.append(boxed)
+            continue
+        read[0].append(read[1])
+    return cast("dict[int, list[FaultEvent]]", events)
 
 
 def _fault_line(parts: list[str]) -> tuple[int, FaultEvent]:
@@ -502,7 +524,7 @@ class Run(Protocol):
     """What a step needs of a replay pass (``replay._Run``)."""
 
     model: AddressSpace
-    edges: dict[int, StraceCall]
+    trail: Trail
     faults: int
 
     def mapped_file(self, call: StraceCall, fd: int, offset: int, length: int) -> File:
@@ -675,6 +697,37 @@ def errno_name(exc: OSError) -> str:
 # -- the step -------------------------------------------------------------------------------
 
 
+#: What a step does with a call, by its name (``Stepper.by_name``): fd-table bookkeeping,
+#: its handler called through the table, or one of the commonest calls run by a native
+#: call of SyscallEntry's entry point (the handler's work written out: no call through the
+#: table, no integer unboxed and boxed again) when its arguments are integers and the model
+#: is an AddressSpace (which does not override them).
+_FD: Final = 1
+_HANDLER: Final = 2
+_MUNMAP: Final = 3
+_MPROTECT: Final = 4
+_MADVISE: Final = 5
+_MMAP: Final = 6  # anonymous ones only (a file's needs its description)
+_MREMAP: Final = 7
+#: the direct kind of each handler of step.py's own
+_DIRECT: Final = {"munmap": _MUNMAP, "mprotect": _MPROTECT, "madvise": _MADVISE,
+                  "mmap": _MMAP, "mremap": _MREMAP}
+
+
+def _name_kinds(handlers: dict[str, Handler], fd_handlers: dict[str, FdHandler]
+                ) -> dict[str, int]:
+    """Per call name: ``_FD``; the direct kind of its handler when the table has step.py's
+    own; else ``_HANDLER``."""
+    kinds: dict[str, int] = {}
+    for name, handler in handlers.items():
+        own = MM_HANDLERS.get(name)
+        kinds[name] = _HANDLER if own is None or handler is not own else _DIRECT.get(
+            name, _HANDLER)
+    for name in fd_handlers:
+        kinds[name] = _FD
+    return kinds
+
+
 class Stepper:
     """Runs the calls of a plan (in exit order, by index) on a replay pass and compares each
     result with the recorded one."""
@@ -690,6 +743,8 @@ class Stepper:
         self.fd_handlers = fd_handlers
         #: calls that, failed, changed nothing and are not run (those the model lacks)
         self.skip_failed = skip_failed
+        #: what a step does with a call of each name (``_FD`` ... ``_MREMAP``)
+        self.by_name = _name_kinds(handlers, fd_handlers)
         #: counted by :meth:`advance`: the calls run on the model (not the fd bookkeeping),
         #: of which those with no recorded result (not compared)
         self.replayed = 0
@@ -707,77 +762,199 @@ class Stepper:
     def step(self, run: Run, index: int) -> tuple[bool, int | None, OSError | None]:
         """Run the call at ``index`` of the plan, after the faults its thread took before
         it: (matches, model value, model error). Bookkeeping calls match."""
+        trail = run.trail
+        trail.stepper = self
+        result = self._step(run, _direct_model(run), trail, index)
+        trail.ran.append([index])
+        return result
+
+    def _step(self, run: Run, direct: SyscallEntry | None, trail: Trail, index: int
+              ) -> tuple[bool, int | None, OSError | None]:
+        """:meth:`step`; ``direct``: the pass's model when the common calls may be run by
+        a native call of its entry points (:func:`_direct_model`), else None. The caller
+        adds ``index`` to ``trail.ran`` once the step returned."""
         call = self.calls[index]
         faults = self.faults_before[index]
         if faults:
             take_faults(run, faults)
         name = call.name
         retval = call.retval
-        fd_handler = self.fd_handlers.get(name)
-        if fd_handler is not None:
+        kind = self.by_name.get(name, _HANDLER)
+        if kind == _FD:
             if retval is not None and retval >= 0:
-                fd_handler(run, call, False)
+                self.fd_handlers[name](run, call, False)
             return True, None, None
         if retval is None:
             if call.error:
                 return True, None, None  # ERESTART*: undone, and retried as a new call
         elif retval < 0 and name in self.skip_failed:
             return True, None, None  # failed: changed nothing
+        # the argument objects as parsed (typed Any: compiled, no int unboxed and reboxed)
+        ints: tuple[Any, ...] | None = call.ints
+        value: int | None
         try:
-            value = self.handlers[name](run, call)
+            if direct is None or kind == _HANDLER or ints is None:
+                value = self.handlers[name](run, call)
+            elif kind == _MUNMAP and len(ints) >= 2:
+                SyscallEntry.munmap(direct, ints[0], ints[1])
+                value = 0
+            elif kind == _MPROTECT and len(ints) >= 3:
+                SyscallEntry.mprotect(direct, ints[0], ints[1], ints[2])
+                value = 0
+            elif kind == _MADVISE and len(ints) >= 3:
+                SyscallEntry.madvise(direct, ints[0], ints[1], ints[2])
+                value = 0
+            elif kind == _MMAP and len(ints) >= 6 and ints[3] & MAP_ANONYMOUS:
+                value = SyscallEntry.mmap(direct, ints[0], ints[1], ints[2], ints[3], None,
+                                          ints[5])
+            elif kind == _MREMAP and len(call.args) > 4 and len(ints) >= 5:
+                # recorded raw (-e raw=mremap): all five arguments, new_address included
+                value = SyscallEntry.mremap(direct, ints[0], ints[1], ints[2], ints[3],
+                                            ints[4])
+            elif kind == _MREMAP and len(call.args) <= 4 and len(ints) >= 4:
+                value = SyscallEntry.mremap(direct, ints[0], ints[1], ints[2], ints[3], 0)
+            else:
+                value = self.handlers[name](run, call)
         except OSError as exc:
+            trail.raised.add(index)  # no boundary drawn
             # a failure matches a recorded failure with the same errno (or no result)
             same = retval is None or (retval < 0 and call.error == errno_name(exc))
             return same, None, exc
         except NotImplementedError as exc:
             raise Unsupported(f"{name}: not in the model ({exc})") from None
-        edges_of = EDGES.get(name)  # call_edges(), inline
-        if edges_of is not None:
-            try:
-                drawn = edges_of(call, value)
-            except (ValueError, IndexError):
-                drawn = ()
-            edges = run.edges
-            for edge in drawn:
-                edges[edge] = call
         if retval is None:
+            trail.values[index] = value
             return True, value, None
+        if value is None or value != retval:
+            trail.values[index] = value  # the boundaries are the model's
         if retval < 0 and call.error:
             return False, value, None
         return value is None or value == retval, value, None
 
+    def _runs_handler(self, call: StraceCall) -> bool:
+        """Whether a step runs the call on the model (as :meth:`_step` decides)."""
+        name = call.name
+        retval = call.retval
+        if self.by_name.get(name, _HANDLER) == _FD:
+            return False
+        if retval is None:
+            return not call.error
+        return not (retval < 0 and name in self.skip_failed)
+
     def steps(self, run: Run, order: list[int], upto: int) -> None:
         """Run the calls at positions ``0..upto-1`` of ``order``, whatever their results."""
-        step = self.step
-        for position in range(upto):
-            step(run, order[position])
+        direct = _direct_model(run)
+        trail = run.trail
+        trail.stepper = self
+        done = 0
+        try:
+            for position in range(upto):
+                self._step(run, direct, trail, order[position])
+                done = position + 1
+        finally:
+            trail.ran.append(order[:done])
 
     def advance(self, run: Run, order: list[int], position: int
                 ) -> tuple[int, int | None, OSError | None]:
         """Run the calls of ``order`` from ``position`` on, counting them, until one's
         result differs: (its position, model value, model error), or (len(order), None,
         None) when none does. An Unsupported call stops it at :attr:`position`."""
-        step = self.step
+        direct = _direct_model(run)
+        trail = run.trail
+        trail.stepper = self
         end = len(order)
         start = counted = position
         try:
             while position < end:
-                self.position = position
-                ok, value, exc = step(run, order[position])
+                ok, value, exc = self._step(run, direct, trail, order[position])
                 counted = position + 1
                 if not ok:
+                    self.position = position
                     return position, value, exc
                 position += 1
             self.position = end
             return end, None, None
+        except Unsupported:
+            self.position = position
+            raise
         finally:
-            self._count(order[start:counted])
+            trail.ran.append(order[start:counted])
+            self._count(order, start, counted)
 
-    def _count(self, indexes: list[int]) -> None:
-        """Count the calls at these indexes that ran on the model, and those of them that
-        had no recorded result (per-call flags made once: no lookups in the loop)."""
-        self.replayed += sum(map(self.on_model.__getitem__, indexes))
-        self.interrupted += sum(map(self.unanswered.__getitem__, indexes))
+    def _count(self, order: list[int], start: int, stop: int) -> None:
+        """Count the calls at positions ``start..stop-1`` of ``order`` that ran on the
+        model, and those of them that had no recorded result (per-call flags made once)."""
+        on_model = self.on_model
+        unanswered = self.unanswered
+        if start == 0 and stop == len(order) == len(on_model):
+            # all of a permutation of the plan (the usual single pass): the totals
+            self.replayed += sum(on_model)
+            self.interrupted += sum(unanswered)
+            return
+        replayed = interrupted = 0
+        for position in range(start, stop):
+            index = order[position]
+            replayed += on_model[index]
+            interrupted += unanswered[index]
+        self.replayed += replayed
+        self.interrupted += interrupted
+
+    def edges(self, trail: Trail) -> dict[int, StraceCall]:
+        """Address -> the last call of the pass whose range began or ended there
+        (:func:`call_edges` of each call the pass ran, in its order, with the model's
+        value: the recorded result unless :attr:`Trail.values` has another; none for a
+        call that failed on the model or was not run on it)."""
+        edges: dict[int, StraceCall] = {}
+        calls = self.calls
+        values = trail.values
+        raised = trail.raised
+        for indexes in trail.ran:
+            for index in indexes:
+                call = calls[index]
+                if index in raised or not self._runs_handler(call):
+                    continue
+                edges_of = EDGES.get(call.name)
+                if edges_of is None:
+                    continue
+                value = values.get(index, call.retval)
+                try:
+                    drawn = edges_of(call, value)
+                except (ValueError, IndexError):
+                    continue
+                for edge in drawn:
+                    edges[edge] = call
+        return edges
+
+
+class Trail:
+    """What one replay pass ran, from which the boundaries its calls drew are worked out
+    when asked (:meth:`edges`; only ``explain`` asks): drawing them at every step cost a
+    tenth of the compiled replay. ``ran``: the plan indexes run, in order, in slices;
+    ``values``: the model's value of each call whose value is not its recorded result;
+    ``raised``: the calls that failed on the model."""
+
+    __slots__ = ("raised", "ran", "stepper", "values")
+
+    def __init__(self) -> None:
+        self.ran: list[list[int]] = []
+        self.values: dict[int, int | None] = {}
+        self.raised: set[int] = set()
+        #: the Stepper that ran them (it knows the plan's calls)
+        self.stepper: Stepper | None = None
+
+    def edges(self) -> dict[int, StraceCall]:
+        """Address -> the last call whose range began or ended there
+        (:meth:`Stepper.edges`)."""
+        return {} if self.stepper is None else self.stepper.edges(self)
+
+
+def _direct_model(run: Run) -> SyscallEntry | None:
+    """The pass's model when it is an AddressSpace (whose class leaves mmap, munmap,
+    mprotect, madvise and mremap to SyscallEntry: a native call of those is the call
+    itself), else None (a subclass may override them: every call goes through its
+    handler)."""
+    model = run.model
+    return model if type(model) is AddressSpace else None
 
 
 # -- the plan: which calls a replay runs, and the faults before each -------------------------
@@ -792,11 +969,19 @@ def select_calls(
     snapshot, and those named in ``names`` from the start to the end snapshot."""
     pre: list[StraceCall] = []
     chosen: list[StraceCall] = []
+    # a pid's entry is looked up when the pid changes (a log has runs of one pid's calls;
+    # compiled, each lookup boxes the pid)
+    last_pid = -1
+    shares = False
+    exec_line: int | None = None
     for call in calls:
         pid = call.pid
-        if pid not in exec_lines:
+        if pid != last_pid:
+            last_pid = pid
+            shares = pid in exec_lines
+            exec_line = exec_lines[pid] if shares else None
+        if not shares:
             continue
-        exec_line = exec_lines[pid]
         if exec_line is not None and call.end_line > exec_line:
             continue
         if call.end_line <= start_line:
@@ -816,14 +1001,19 @@ def by_thread(calls: list[StraceCall], wanted: Container[int] | None = None
     """Each thread's calls in entry order (``calls`` is in exit order; ``wanted``: only
     these threads). A thread whose calls never overlap (most) needs no sort."""
     threads: dict[int, list[StraceCall]] = {}
+    last_pid = -1
+    thread: list[StraceCall] | None = None
     for call in calls:
         pid = call.pid
-        if wanted is not None and pid not in wanted:
-            continue
-        thread = threads.get(pid)
-        if thread is None:
-            threads[pid] = [call]
-        else:
+        if pid != last_pid:  # looked up when the pid changes (see select_calls)
+            last_pid = pid
+            if wanted is not None and pid not in wanted:
+                thread = None
+            else:
+                thread = threads.get(pid)
+                if thread is None:
+                    thread = threads[pid] = []
+        if thread is not None:
             thread.append(call)
     for thread in threads.values():
         last = -1
@@ -839,20 +1029,30 @@ def _entry_line(call: StraceCall) -> int:
     return call.line
 
 
-def index_by_id(calls: list[StraceCall]) -> dict[int, int]:
-    """``id()`` of each call -> its index in ``calls``."""
-    return {id(call): index for index, call in enumerate(calls)}
+def index_by_line(calls: list[StraceCall]) -> list[int]:
+    """Entry line -> the index in ``calls`` of the call that entered there, -1 for the
+    other lines (a line starts at most one call): a list lookup, where a dict keyed by
+    ``id()`` cost a boxed integer a call."""
+    last = 0
+    for call in calls:  # a loop, not max() of a generator: native when compiled
+        if call.line > last:
+            last = call.line
+    at_line = [-1] * (last + 1)
+    for index, call in enumerate(calls):
+        at_line[call.line] = index
+    return at_line
 
 
 def attach_thread_faults(
     calls: list[StraceCall], numbers: dict[str, int], events: list[FaultEvent],
-    planned: dict[int, int], start_line: int, faults_before: list[list[Fault] | None],
+    planned: list[int], start_line: int, faults_before: list[list[Fault] | None],
     tail_faults: list[Fault],
 ) -> int:
     """Put one thread's page faults before the calls they preceded (``calls``: the thread's
-    calls in entry order; ``events``: perf's, in order; ``planned``: ``id()`` of a replayed
-    call -> its index). strace shows a subsequence of the entries perf saw, so each entry
-    either is the next call shown (same number) or is skipped. Returns the number of
+    calls in entry order; ``events``: perf's, in order; ``planned``: entry line -> the
+    index of the replayed call that entered there, -1 for the others,
+    :func:`index_by_line`). strace shows a subsequence of the entries perf saw, so each
+    entry either is the next call shown (same number) or is skipped. Returns the number of
     entries skipped inside the replayed part."""
     count = len(calls)
     index = 0
@@ -865,7 +1065,8 @@ def attach_thread_faults(
         if index < count and numbers.get(calls[index].name, -1) == value:
             call = calls[index]
             index += 1
-            position = planned.get(id(call), -1)
+            line = call.line
+            position = planned[line] if line < len(planned) else -1
             if position >= 0:
                 if pending:
                     before = faults_before[position]
