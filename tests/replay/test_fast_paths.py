@@ -116,6 +116,29 @@ def test_a_model_subclass_gets_its_own_entry_points(tmp_path: Path) -> None:
     assert replayer.stepper.replayed == 2
 
 
+def test_a_patched_address_space_gets_its_patched_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tool that replaces AddressSpace's methods on the class (the fuzz's planted bug)
+    is called by the replay, not bypassed by the native shortcut."""
+    a = _first_address()
+    replayer = _replayer(tmp_path, (
+        f"10 mmap(NULL, 8192, 0x3, 0x22, -1, 0) = {a:#x}\n"
+        f"10 munmap({a:#x}, 4096) = 0\n"
+    ))
+    calls: list[int] = []
+    entry = AddressSpace.munmap
+
+    def patched(self: AddressSpace, addr: int, length: int) -> None:
+        calls.append(addr)
+        entry(self, addr, length)
+
+    monkeypatch.setattr(AddressSpace, "munmap", patched)
+    run = replayer._fresh()
+    assert replayer.stepper.advance(run, replayer.order, 0) == (2, None, None)
+    assert calls == [a]
+
+
 @pytest.mark.parametrize("enabled", [True, False])
 def test_collector_paused_restores_it(enabled: bool) -> None:
     was = gc.isenabled()

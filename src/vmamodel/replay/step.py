@@ -954,7 +954,15 @@ def _direct_model(run: Run) -> SyscallEntry | None:
     itself), else None (a subclass may override them: every call goes through its
     handler)."""
     model = run.model
-    return model if type(model) is AddressSpace else None
+    if type(model) is not AddressSpace or not _entries_inherited():
+        return None
+    return model
+
+
+def _entries_inherited() -> bool:
+    """Whether AddressSpace still takes the direct calls' methods from SyscallEntry (a tool
+    may patch the class: vmamodel.fuzz's planted bug replaces mmap and mprotect)."""
+    return all(getattr(AddressSpace, name) is getattr(SyscallEntry, name) for name in _DIRECT)
 
 
 # -- the plan: which calls a replay runs, and the faults before each -------------------------
