@@ -13,7 +13,6 @@ from typing import NoReturn
 
 import click
 
-from vmamodel.events import format_event
 from vmamodel.replay.explain import ExplainError, explain_source, render_explanation
 from vmamodel.replay.record import RecordError, record
 from vmamodel.replay.recording import (
@@ -66,16 +65,7 @@ def _load(source: str, start_smaps: str | None, end_smaps: str | None,
 
 
 def _print_divergence(d: Divergence) -> None:
-
-    click.echo(f"DIVERGENCE {d.describe()}")
-    if d.events:
-        click.echo("  events of the call on the model:")
-        for event in d.events:
-            click.echo(f"    · {format_event(event)}")
-    if d.maps_around:
-        click.echo("  model maps around the address before the call:")
-        for line in d.maps_around.splitlines():
-            click.echo(f"    {line}")
+    click.echo(f"DIVERGENCE {d.report()}")
 
 
 def _summary(result: ReplayResult) -> str:
