@@ -369,10 +369,20 @@ class VmaTree:
     # -- lookups ------------------------------------------------------------------------
 
     def find(self, addr: int) -> Vma | None:
-        """find_vma(): the first VMA with vm_end > addr."""
+        """find_vma(): the first VMA with vm_end > addr. The tree's position (where the last
+        call left it: munmap's find after the mmap that placed the VMA) is tried first."""
         blocks = self._blocks
         if not blocks:
             return None
+        b, j = self._hb, self._hj
+        if b < len(blocks):
+            blk = blocks[b]
+            if j < len(blk):
+                vma = blk[j]
+                if vma.vm_end > addr:
+                    prev = blk[j - 1] if j else (blocks[b - 1][-1] if b else None)
+                    if prev is None or prev.vm_end <= addr:
+                        return vma
         b = bisect_right(self._mins, addr) - 1
         if b < 0:
             return blocks[0][0]

@@ -84,12 +84,16 @@ class Vma:
     ) -> None:
         """``vm_page_prot`` -1: the one vm_flags give (vm_get_page_prot()); a caller that
         has it (mmap's map->page_prot, a copy's) passes it, so it is not computed twice."""
-        self.vm_mm = mm
-        self.id = ident
+        # The order of the first stores is the compiled object's field order: vm_start and
+        # vm_end first, in the cache line of the object's header (which the type check of
+        # every read through a list[Vma] touches), so that a tree search probing a VMA
+        # usually reads one line of it, not two (see docs/speed.md, round 6).
         self.vm_start = vm_start
         self.vm_end = vm_end
-        self.vm_pgoff = vm_pgoff
         self.vm_flags = vm_flags
+        self.vm_pgoff = vm_pgoff
+        self.vm_mm = mm
+        self.id = ident
         self.vm_file = vm_file
         self.vm_ops = vm_ops
         self.vm_page_prot = vm_get_page_prot(vm_flags) if vm_page_prot < 0 else vm_page_prot
