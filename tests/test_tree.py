@@ -492,6 +492,10 @@ def test_searches_leave_the_position_inserts_use() -> None:
         ref.sort()
         tree.validate()
         assert list(tree) == ref.vmas
+        # find() tries the position the insert left (munmap's find after its mmap), and
+        # must not trust it for an address elsewhere.
+        for probe in (start, start - 1, start + size, rng.randrange(top + 20)):
+            assert tree.find(probe) is ref.find(probe)
         # Unmapping what was just mapped (the placed pair), or anything.
         action = rng.random()
         if action < 0.7:
