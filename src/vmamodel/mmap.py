@@ -89,7 +89,7 @@ from vmamodel.munmap import (
 )
 from vmamodel.populate import mm_populate
 from vmamodel.unmapped_area import get_unmapped_area
-from vmamodel.vma import Vma, VmAreaDesc, vm_get_page_prot, vma_set_page_prot
+from vmamodel.vma import VM_PAGE_PROT_BITS, Vma, VmAreaDesc, vma_set_page_prot
 
 if TYPE_CHECKING:
     from vmamodel.file import VmOperations
@@ -318,7 +318,7 @@ class MmapState(VmaMunmapStruct):
         self.pglen = length >> PAGE_SHIFT
         self.flags = flags
         self.file = file
-        self.page_prot = vm_get_page_prot(flags)
+        self.page_prot = flags & VM_PAGE_PROT_BITS  # vm_get_page_prot(), written out
         self.vm_ops: VmOperations | None = None
         self.vm_private_data: Any = None
         self.charged = 0

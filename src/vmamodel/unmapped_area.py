@@ -443,7 +443,7 @@ def get_unmapped_area(
         pgoff = 0
     if get_area is not None:
         result = get_area(mm, file, addr, length, pgoff, flags)
-    elif mm.thp_enabled and file is None and not addr and length % PMD_SIZE == 0:
+    elif not length % PMD_SIZE and not addr and file is None and mm.thp_enabled:
         result = thp_get_unmapped_area_vmflags(mm, file, addr, length, pgoff, flags, vm_flags)
     elif mm.legacy_layout:  # mm_get_unmapped_area_vmflags(), written out (every mmap)
         result = arch_get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from vmamodel.constants import (
     PAGE_SHIFT,
@@ -128,9 +128,13 @@ class Vma:
         )
 
 
+#: The vm_flags that index protection_map (vm_get_page_prot()).
+VM_PAGE_PROT_BITS: Final = VM_READ | VM_WRITE | VM_EXEC | VM_SHARED
+
+
 def vm_get_page_prot(vm_flags: int) -> int:
     """vm_get_page_prot(): the protection_map index the page protection derives from."""
-    return vm_flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED)
+    return vm_flags & VM_PAGE_PROT_BITS
 
 
 def pgprot_noncached(prot: int) -> int:
@@ -153,7 +157,8 @@ def vma_set_page_prot(vma: Vma) -> None:
     cache mode a driver chose (vm_pgprot_modify() keeps _PAGE_CACHE_MASK), so a non-cached
     or write-combining device mapping stays so after mmap completes or mprotect."""
     cache_mode = vma.vm_page_prot & PGPROT_CACHE_MASK
-    vma.vm_page_prot = vm_get_page_prot(vma.vm_flags) | cache_mode
+    # vm_get_page_prot(), written out: this runs on every mmap and mprotect.
+    vma.vm_page_prot = vma.vm_flags & VM_PAGE_PROT_BITS | cache_mode
 
 
 def vma_dup(mm: MmStruct, vma: Vma) -> Vma:
