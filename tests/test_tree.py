@@ -257,6 +257,13 @@ def test_native_block_search_matches_bisect(count: int) -> None:
     for addr in range(-1, 4 * count + 4):
         assert tree_module._right(blk, addr) == bisect_right(starts, addr)
         assert tree_module._left(blk, addr) == bisect_left(starts, addr)
+        assert tree_module._right_int(starts, addr) == bisect_right(starts, addr)
+        assert tree_module._left_int(starts, addr) == bisect_left(starts, addr)
+    # Equal keys (block starts never repeat, but the loops must still be bisect's).
+    dup = sorted(starts + starts)
+    for addr in range(-1, 4 * count + 4):
+        assert tree_module._right_int(dup, addr) == bisect_right(dup, addr)
+        assert tree_module._left_int(dup, addr) == bisect_left(dup, addr)
 
 
 def _check_searches(tree: VmaTree, ref: Reference, rng: random.Random, top: int,
@@ -492,6 +499,10 @@ def test_searches_leave_the_position_inserts_use() -> None:
         ref.sort()
         tree.validate()
         assert list(tree) == ref.vmas
+        # find() tries the position the insert left (munmap's find after its mmap), and
+        # must not trust it for an address elsewhere.
+        for probe in (start, start - 1, start + size, rng.randrange(top + 20)):
+            assert tree.find(probe) is ref.find(probe)
         # Unmapping what was just mapped (the placed pair), or anything.
         action = rng.random()
         if action < 0.7:

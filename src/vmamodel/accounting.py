@@ -51,7 +51,9 @@ def may_expand_vm(mm: MmStruct, flags: int, npages: int) -> bool:
     allocate anew on every call in the compiled build."""
     if (mm.total_vm + npages) << PAGE_SHIFT > mm.rlimit_as:
         return False
-    if is_data_mapping(flags) and (mm.data_vm + npages) << PAGE_SHIFT > mm.rlimit_data:
+    # is_data_mapping(), written out (this runs on every mmap).
+    if (flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE
+            and (mm.data_vm + npages) << PAGE_SHIFT > mm.rlimit_data):
         # The Valgrind exception: a zero soft limit with a hard limit that allows it.
         return mm.rlimit_data == 0 and mm.data_vm + npages <= mm.rlimit_data_max >> PAGE_SHIFT
     return True
@@ -73,12 +75,12 @@ def vm_stat_reaccount(mm: MmStruct, oldflags: int, newflags: int, npages: int) -
 
 
 def _stat_split(mm: MmStruct, flags: int, npages: int) -> None:
-    """vm_stat_account(): the exec/stack/data split alone."""
-    if is_exec_mapping(flags):
+    """vm_stat_account(): the exec/stack/data split alone (the predicates written out)."""
+    if flags & (VM_EXEC | VM_WRITE | VM_STACK) == VM_EXEC:  # is_exec_mapping()
         mm.exec_vm += npages
-    elif is_stack_mapping(flags):
+    elif flags & VM_STACK == VM_STACK:  # is_stack_mapping()
         mm.stack_vm += npages
-    elif is_data_mapping(flags):
+    elif flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE:  # is_data_mapping()
         mm.data_vm += npages
 
 

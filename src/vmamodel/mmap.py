@@ -46,6 +46,7 @@ from vmamodel.constants import (
     VM_EXEC,
     VM_GROWSDOWN,
     VM_HUGETLB,
+    VM_IGNORE_MERGE,
     VM_LOCKED,
     VM_LOCKED_MASK,
     VM_MAYEXEC,
@@ -88,7 +89,7 @@ from vmamodel.munmap import (
 )
 from vmamodel.populate import mm_populate
 from vmamodel.unmapped_area import get_unmapped_area
-from vmamodel.vma import Vma, VmAreaDesc, vm_get_page_prot, vma_set_page_prot
+from vmamodel.vma import VM_PAGE_PROT_BITS, Vma, VmAreaDesc, vma_set_page_prot
 
 if TYPE_CHECKING:
     from vmamodel.file import VmOperations
@@ -317,7 +318,7 @@ class MmapState(VmaMunmapStruct):
         self.pglen = length >> PAGE_SHIFT
         self.flags = flags
         self.file = file
-        self.page_prot = vm_get_page_prot(flags)
+        self.page_prot = flags & VM_PAGE_PROT_BITS  # vm_get_page_prot(), written out
         self.vm_ops: VmOperations | None = None
         self.vm_private_data: Any = None
         self.charged = 0
@@ -472,6 +473,22 @@ def __mmap_complete(mm: MmStruct, map: MmapState, vma: Vma) -> None:
     vma_set_page_prot(vma)
 
 
+def _may_merge(mm: MmStruct, map: MmapState, prev: Vma | None, nxt: Vma | None) -> bool:
+    """Whether vma_merge_new_range() needs to run for the new range: it merges only with a
+    neighbour that touches the range and has the same vm_flags but VM_IGNORE_MERGE (the
+    tests of can_vma_merge_left/right() and is_mergeable_vma() that come first). When no
+    neighbour passes them, its answer is "no merge" and the struct is not built; a tracer
+    still sees the whole attempt (which rule refused which neighbour)."""
+    flags = map.flags
+    return (
+        (prev is not None and prev.vm_end == map.addr
+         and not (prev.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
+        or (nxt is not None and nxt.vm_start == map.end
+            and not (nxt.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
+        or ((prev is not None or nxt is not None) and mm.tracer.active)
+    )
+
+
 def __mmap_region(
     mm: MmStruct, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
 ) -> int:
@@ -503,7 +520,7 @@ def __mmap_region(
         map.flags = ksm_vma_flags(mm, map.file, map.flags)
     vma: Vma | None = None
     prev, nxt = map.prev, map.next
-    if prev is not None or nxt is not None:
+    if _may_merge(mm, map, prev, nxt):
         vmg = VmaMergeStruct(mm, map.addr, map.end, map.pgoff, map.flags, map.file, prev, None, nxt)
         vma = vma_merge_new_range(vmg)
     allocated_new = False

@@ -66,14 +66,23 @@ class SyscallEntry(MmStruct):
         offset: SupportsIndex = 0,
     ) -> int:
         """mmap(2). Returns the mapped address."""
-        a = addr if type(addr) is int and not addr >> 64 else as_ulong(addr, "mmap", "addr")
-        n = (length if type(length) is int and not length >> 64
-             else as_ulong(length, "mmap", "length"))
-        p = prot if type(prot) is int and not prot >> 64 else as_ulong(prot, "mmap", "prot")
-        fl = flags if type(flags) is int and not flags >> 64 else as_ulong(flags, "mmap", "flags")
-        f = file if file is None or type(file) is File else as_file(file, "mmap", "file")
-        off = (offset if type(offset) is int and not offset >> 64
-               else as_ulong(offset, "mmap", "offset"))
+        if (type(addr) is int and type(length) is int and type(prot) is int
+                and type(flags) is int and type(offset) is int
+                and not (addr | length | prot | flags | offset) >> 64):
+            # All five in range at once (an OR of values in [0, 2**64) stays there, and a
+            # negative one makes it negative): the common call, one test instead of five.
+            a, n, p, fl, off = addr, length, prot, flags, offset
+            f = file if file is None or type(file) is File else as_file(file, "mmap", "file")
+        else:
+            a = addr if type(addr) is int and not addr >> 64 else as_ulong(addr, "mmap", "addr")
+            n = (length if type(length) is int and not length >> 64
+                 else as_ulong(length, "mmap", "length"))
+            p = prot if type(prot) is int and not prot >> 64 else as_ulong(prot, "mmap", "prot")
+            fl = (flags if type(flags) is int and not flags >> 64
+                  else as_ulong(flags, "mmap", "flags"))
+            f = file if file is None or type(file) is File else as_file(file, "mmap", "file")
+            off = (offset if type(offset) is int and not offset >> 64
+                   else as_ulong(offset, "mmap", "offset"))
         try:
             if self.tracer.active or self.debug:
                 args = (a, n, p, fl, f, off)

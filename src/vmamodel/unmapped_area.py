@@ -155,7 +155,9 @@ def unmapped_area_topdown(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     range claims a start gap that reaches into it, the high limit drops to that VMA's
     vm_start_gap and the whole search restarts (lower gaps above the new limit are lost)."""
     length = info.length + info.align_mask + info.start_gap
-    low = max(info.low_limit, mm.mmap_min_addr)
+    low = info.low_limit
+    if low < mm.mmap_min_addr:
+        low = mm.mmap_min_addr
     high = info.high_limit
     while True:
         # vma_iter_area_highest(): the highest gap of length bytes in [low, high).
@@ -265,7 +267,7 @@ def arch_get_unmapped_area_topdown(
             stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0,
         )
         try:
-            return vm_unmapped_area(mm, info)
+            return unmapped_area_topdown(mm, info)  # vm_unmapped_area() of a top-down info
         except OSError:
             pass
     # The fallback passes no vm_flags, so a shadow stack loses its start gap here.
@@ -441,10 +443,12 @@ def get_unmapped_area(
         pgoff = 0
     if get_area is not None:
         result = get_area(mm, file, addr, length, pgoff, flags)
-    elif mm.thp_enabled and file is None and not addr and length % PMD_SIZE == 0:
+    elif not length % PMD_SIZE and not addr and file is None and mm.thp_enabled:
         result = thp_get_unmapped_area_vmflags(mm, file, addr, length, pgoff, flags, vm_flags)
+    elif mm.legacy_layout:  # mm_get_unmapped_area_vmflags(), written out (every mmap)
+        result = arch_get_unmapped_area(mm, file, addr, length, pgoff, flags, vm_flags)
     else:
-        result = mm_get_unmapped_area_vmflags(mm, file, addr, length, pgoff, flags, vm_flags)
+        result = arch_get_unmapped_area_topdown(mm, file, addr, length, pgoff, flags, vm_flags)
     if result > mm.task_size - length:
         raise oserror(errno.ENOMEM, "address range past TASK_SIZE")
     if result & (PAGE_SIZE - 1):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from vmamodel.constants import (
     PAGE_SHIFT,
@@ -84,12 +84,16 @@ class Vma:
     ) -> None:
         """``vm_page_prot`` -1: the one vm_flags give (vm_get_page_prot()); a caller that
         has it (mmap's map->page_prot, a copy's) passes it, so it is not computed twice."""
-        self.vm_mm = mm
-        self.id = ident
+        # The order of the first stores is the compiled object's field order: vm_start and
+        # vm_end first, in the cache line of the object's header (which the type check of
+        # every read through a list[Vma] touches), so that a tree search probing a VMA
+        # usually reads one line of it, not two (see docs/speed.md, round 6).
         self.vm_start = vm_start
         self.vm_end = vm_end
-        self.vm_pgoff = vm_pgoff
         self.vm_flags = vm_flags
+        self.vm_pgoff = vm_pgoff
+        self.vm_mm = mm
+        self.id = ident
         self.vm_file = vm_file
         self.vm_ops = vm_ops
         self.vm_page_prot = vm_get_page_prot(vm_flags) if vm_page_prot < 0 else vm_page_prot
@@ -124,9 +128,13 @@ class Vma:
         )
 
 
+#: The vm_flags that index protection_map (vm_get_page_prot()).
+VM_PAGE_PROT_BITS: Final = VM_READ | VM_WRITE | VM_EXEC | VM_SHARED
+
+
 def vm_get_page_prot(vm_flags: int) -> int:
     """vm_get_page_prot(): the protection_map index the page protection derives from."""
-    return vm_flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED)
+    return vm_flags & VM_PAGE_PROT_BITS
 
 
 def pgprot_noncached(prot: int) -> int:
@@ -149,7 +157,8 @@ def vma_set_page_prot(vma: Vma) -> None:
     cache mode a driver chose (vm_pgprot_modify() keeps _PAGE_CACHE_MASK), so a non-cached
     or write-combining device mapping stays so after mmap completes or mprotect."""
     cache_mode = vma.vm_page_prot & PGPROT_CACHE_MASK
-    vma.vm_page_prot = vm_get_page_prot(vma.vm_flags) | cache_mode
+    # vm_get_page_prot(), written out: this runs on every mmap and mprotect.
+    vma.vm_page_prot = vma.vm_flags & VM_PAGE_PROT_BITS | cache_mode
 
 
 def vma_dup(mm: MmStruct, vma: Vma) -> Vma:
