@@ -13,7 +13,9 @@ from click.testing import CliRunner
 
 from vmamodel.cli.main import cli
 from vmamodel.fuzz import planted
+from vmamodel.mm import AddressSpace
 from vmamodel.scenario import parse_file
+from vmamodel.syscalls import SyscallEntry
 
 pytestmark = pytest.mark.host
 
@@ -59,3 +61,14 @@ def test_the_planted_bug_is_found_shrunk_and_reproduced(tmp_path: Path,
 def test_an_unknown_planted_bug_is_refused() -> None:
     with pytest.raises(ValueError, match="no such planted bug"):
         planted.install("everything")
+
+
+def test_uninstall_gives_address_space_back_its_inherited_entries() -> None:
+    """After uninstall() AddressSpace takes mmap and mprotect from SyscallEntry again, as
+    before install(): no copy left on the class (tests/core/test_syscall_entry.py checks that
+    none stands in front of the native entries, whatever ran before it in the worker)."""
+    planted.install("readonly-merge")
+    planted.uninstall()
+    assert "mmap" not in vars(AddressSpace) and "mprotect" not in vars(AddressSpace)
+    assert AddressSpace.mmap is SyscallEntry.mmap
+    assert AddressSpace.mprotect is SyscallEntry.mprotect

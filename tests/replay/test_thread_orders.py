@@ -153,3 +153,23 @@ def test_a_real_churn_recording_with_four_reversed_arenas(tmp_path: Path) -> Non
     assert result.final_compared and result.threads == 5 and result.reordered >= 4
     # every call counted once, wherever the search moved it
     assert result.replayed == sum(1 for c in iter_calls(rec) if c.name not in FD_HANDLERS)
+
+
+def test_results_no_order_gives_together_end_in_a_divergence(tmp_path: Path) -> None:
+    """Two threads' mmaps, both recorded at the one address a first mapping gets: each
+    matches when it runs first, neither when it runs second. The search must not take an
+    order in which a call that matched before the failing one is pushed after it unchecked:
+    the replay would swap the two for ever (each swap fixes one and breaks the other)."""
+    first = _placed([0x1000])[0]
+    log = (
+        _clones(11)
+        + "10 mmap(NULL, 4096, 0x3, 0x22, -1, 0 <unfinished ...>\n"
+        + "11 mmap(NULL, 4096, 0x3, 0x22, -1, 0 <unfinished ...>\n"
+        + f"10 <... mmap resumed>) = {first:#x}\n"
+        + f"11 <... mmap resumed>) = {first:#x}\n"
+    )
+    result = _replay(tmp_path, log)
+    assert [(d.kind, d.call.pid if d.call else None) for d in result.divergences] == [
+        ("result", 11)]
+    assert "no order of the 2 overlapping call(s)" in _report(result)
+    assert result.replayed == 3 and result.reordered == 0

@@ -66,8 +66,11 @@ def install(name: str) -> None:
 
 
 def uninstall() -> None:
-    AddressSpace.mmap = _MMAP  # type: ignore[method-assign]
-    AddressSpace.mprotect = _MPROTECT  # type: ignore[method-assign]
+    """Remove the bug: AddressSpace inherits mmap and mprotect from SyscallEntry again (a
+    copy set on the class would hide that the entries are SyscallEntry's)."""
+    for name in ("mmap", "mprotect"):
+        if name in vars(AddressSpace):
+            delattr(AddressSpace, name)
 
 
 def install_from_env() -> None:

@@ -11,9 +11,9 @@ Threads: strace shows when each call entered and left, not when it took effect (
 between its two lines). Calls are replayed in exit order; where a result differs, the calls of
 other threads that overlapped it (a later one that entered before it left, an earlier one that
 left after it entered) are searched depth first for an admissible order (each thread's own
-order kept, a call never before one that left before it entered) under which it and every
-call placed before it give their recorded results, any number of them moved, before a
-divergence is reported.
+order kept, a call never before one that left before it entered) under which it, the calls
+that were before it and every call placed before it give their recorded results, any number
+of them moved, before a divergence is reported.
 
 What the replay cannot know, and says: page faults are not in the log (strace sees system
 calls only), so a new mapping gets its anon_vma only when the model itself needs one, and stack
@@ -926,14 +926,12 @@ class Replayer:
             counted = set(order[:position + 1])
             fixed = self._try_orders(position, value)
             if fixed is not None:
-                run, after, end = fixed
-                # _try_orders rewrote a slice of it: count each call once, where it ran
+                run, after = fixed
+                # _try_orders rewrote a slice of it (every call counted so far is still
+                # before ``after``): count the calls it pulled in, where they ran
                 for moved in order[:after]:
                     if moved not in counted:
                         self._count(calls[moved])
-                for pushed in order[after:end]:
-                    if pushed in counted:  # counted, and run again after the failing call
-                        self._count(calls[pushed], -1)
                 position = after
                 continue
             result.divergences.append(self._divergence(position, value, exc))
@@ -954,14 +952,14 @@ class Replayer:
         self._notes()
         return result
 
-    def _count(self, call: StraceCall, times: int = 1) -> None:
+    def _count(self, call: StraceCall) -> None:
         if call.name in FD_HANDLERS:
             return
-        self.result.replayed += times
+        self.result.replayed += 1
         if call.retval is None:
-            self.result.skipped_interrupted += times
+            self.result.skipped_interrupted += 1
         else:
-            self.result.compared += times
+            self.result.compared += 1
 
     # -- threads: other admissible orders of overlapping calls ------------------------------
 
@@ -1026,15 +1024,20 @@ class Replayer:
         return first + [c for c in free if c in useful and c not in first]
 
     def _search(self, lo: int, target: int, value: int | None, hi: int, budget: list[int]
-                ) -> tuple[_Run, list[int]] | None:
+                ) -> tuple[_Run, list[int], int] | None:
         """An admissible order of the calls at positions ``lo..hi`` under which the failing
-        call ``target`` and every call placed before it give their recorded results (the
-        others follow in the current order): a depth-first search placing one call at a
-        time (:meth:`_options`), backtracking when none matches. A state met before (the
-        same calls placed, the same maps) is not explored again. ``budget[0]``: how many
-        more times the pass may be rebuilt (the calls before ``lo`` and those placed
-        replayed again: after a mismatch, a state met before or a step back)."""
+        call ``target``, every call before it in the current order (they matched) and every
+        call placed before it give their recorded results (the others follow in the current
+        order), with how many calls it placed: a depth-first search placing one call at a
+        time (:meth:`_options`), backtracking when none matches. A call that matched is
+        never pushed after the failing one unchecked: two results that no order gives
+        together would otherwise be fixed in turn for ever, each fix breaking the other.
+        A state met before (the same calls placed, the same maps) is not explored again.
+        ``budget[0]``: how many more times the pass may be rebuilt (the calls before ``lo``
+        and those placed replayed again: after a mismatch, a state met before or a step
+        back)."""
         window = self.order[lo:hi + 1]
+        required = frozenset(window[:window.index(target) + 1])
         useful = self._useful(target, value, window)
         chosen: list[int] = []
         options = [self._options(window, target, useful)]
@@ -1062,10 +1065,10 @@ class Replayer:
                 good = False
             if good:
                 chosen.append(candidate)
-                if candidate == target:
-                    placed = set(chosen)
-                    return run, chosen + [c for c in window if c not in placed]
-                state = (frozenset(chosen), run.model.maps())
+                placed = frozenset(chosen)
+                if target in placed and required <= placed:
+                    return run, chosen + [c for c in window if c not in placed], len(chosen)
+                state = (placed, run.model.maps())
                 if state not in seen:
                     seen.add(state)
                     options.append(self._options(
@@ -1077,22 +1080,22 @@ class Replayer:
             run = None  # it ran a call not kept: rebuilt before the next try
 
     def _try_orders(self, position: int, value: int | None
-                    ) -> tuple[_Run, int, int] | None:
+                    ) -> tuple[_Run, int] | None:
         """Find an admissible order of the calls that overlapped the failing one under
         which it and every call before it give their recorded results (:meth:`_search`);
-        rewrite the order with it: (the pass, the position after the failing call, the
-        position after the rewritten slice)."""
+        rewrite the order with it: (the pass, the position after the calls it ran: past
+        ``position``, so that the replay always moves on)."""
         lo, hi = self._window(position)
         target = self.order[position]
         self.tried = 0
         found = self._search(lo, target, value, hi, [MAX_TRIES])
         if found is None:
             return None
-        run, chunk = found
+        run, chunk, placed = found
         current = self.order[lo:hi + 1]
         self.order[lo:hi + 1] = chunk
         self.result.reordered += sum(1 for a, b in zip(chunk, current, strict=True) if a != b)
-        return run, lo + chunk.index(target) + 1, hi + 1
+        return run, lo + placed
 
     # -- reporting --------------------------------------------------------------------------
 

@@ -913,15 +913,7 @@ class Stepper:
                 call = calls[index]
                 if index in raised or not self._runs_handler(call):
                     continue
-                edges_of = EDGES.get(call.name)
-                if edges_of is None:
-                    continue
-                value = values.get(index, call.retval)
-                try:
-                    drawn = edges_of(call, value)
-                except (ValueError, IndexError):
-                    continue
-                for edge in drawn:
+                for edge in call_edges(call, values.get(index, call.retval)):
                     edges[edge] = call
         return edges
 
