@@ -101,10 +101,9 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_a_changed_result_is_a_divergence_with_events_and_maps(
-    churn_recording: Path, tmp_path: Path
-) -> None:
-    rec = _copy(churn_recording, tmp_path / "rec")
+def _shift_first_placed_mmap(rec: Path) -> int:
+    """Rewrite the recorded result of the first placed mmap after the start snapshot one
+    page higher; return that line's 0-based index."""
     lines = (rec / "trace.txt").read_text().splitlines(keepends=True)
     marker = next(i for i, line in enumerate(lines) if "start.smaps" in line)
     index = next(i for i in range(marker, len(lines))
@@ -112,6 +111,14 @@ def test_a_changed_result_is_a_divergence_with_events_and_maps(
     head, _, value = lines[index].rstrip("\n").rpartition(" = ")
     lines[index] = f"{head} = {int(value, 16) + 0x1000:#x}\n"
     (rec / "trace.txt").write_text("".join(lines))
+    return index
+
+
+def test_a_changed_result_is_a_divergence_with_events_and_maps(
+    churn_recording: Path, tmp_path: Path
+) -> None:
+    rec = _copy(churn_recording, tmp_path / "rec")
+    index = _shift_first_placed_mmap(rec)
     outcome = CliRunner().invoke(cli, ["replay", str(rec)])
     assert outcome.exit_code == 1, outcome.output
     assert f"DIVERGENCE result at line {index + 1}:" in outcome.output
@@ -124,13 +131,7 @@ def test_a_failed_exact_check_says_why_and_where_the_recording_is(
     churn_recording: Path, tmp_path: Path
 ) -> None:
     rec = _copy(churn_recording, tmp_path / "rec")
-    lines = (rec / "trace.txt").read_text().splitlines(keepends=True)
-    marker = next(i for i, line in enumerate(lines) if "start.smaps" in line)
-    index = next(i for i in range(marker, len(lines))
-                 if " mmap(NULL, " in lines[i] and ") = 0x" in lines[i])
-    head, _, value = lines[index].rstrip("\n").rpartition(" = ")
-    lines[index] = f"{head} = {int(value, 16) + 0x1000:#x}\n"
-    (rec / "trace.txt").write_text("".join(lines))
+    index = _shift_first_placed_mmap(rec)
     with pytest.raises(AssertionError) as failed:
         _check_exact(replay(load_recording(rec)), rec)
     message = str(failed.value)
