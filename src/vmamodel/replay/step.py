@@ -784,11 +784,8 @@ class Stepper:
             if retval is not None and retval >= 0:
                 self.fd_handlers[name](run, call, False)
             return True, None, None
-        if retval is None:
-            if call.error:
-                return True, None, None  # ERESTART*: undone, and retried as a new call
-        elif retval < 0 and name in self.skip_failed:
-            return True, None, None  # failed: changed nothing
+        if not self._model_runs(call):
+            return True, None, None
         # the argument objects as parsed (typed Any: compiled, no int unboxed and reboxed)
         ints: tuple[Any, ...] | None = call.ints
         value: int | None
@@ -832,14 +829,17 @@ class Stepper:
         return value is None or value == retval, value, None
 
     def _runs_handler(self, call: StraceCall) -> bool:
-        """Whether a step runs the call on the model (as :meth:`_step` decides)."""
-        name = call.name
+        """Whether a step runs the call on the model (fd-table bookkeeping never does)."""
+        return self.by_name.get(call.name, _HANDLER) != _FD and self._model_runs(call)
+
+    def _model_runs(self, call: StraceCall) -> bool:
+        """Whether a call that is not fd-table bookkeeping runs on the model: not one
+        interrupted by ERESTART* (undone, and retried as a new call), nor a failure of a
+        kind that changes nothing (``skip_failed``)."""
         retval = call.retval
-        if self.by_name.get(name, _HANDLER) == _FD:
-            return False
         if retval is None:
             return not call.error
-        return not (retval < 0 and name in self.skip_failed)
+        return not (retval < 0 and call.name in self.skip_failed)
 
     def steps(self, run: Run, order: list[int], upto: int) -> None:
         """Run the calls at positions ``0..upto-1`` of ``order``, whatever their results."""
