@@ -89,10 +89,11 @@ ACTIONS: dict[str, Callable[[AddressSpace], Any] | None] = {
 }
 
 
-def _run(hook: str, kind: str) -> tuple[AddressSpace, Ops, BaseException | None]:
+def _run(hook: str, kind: str, action: Callable[[AddressSpace], Any] | None = None
+         ) -> tuple[AddressSpace, Ops, BaseException | None]:
     mm = _space()
     ops = Ops(hook, kind)
-    action = ACTIONS[hook]
+    action = action or ACTIONS[hook]
     error: BaseException | None = None
     try:
         if action is None:
@@ -124,6 +125,26 @@ def test_a_driver_oops_rolls_back_as_an_oserror_and_raises_driver_error(hook, ki
     # the model goes on working
     mm.munmap(0, 1 << 46)
     mm.validate_mm()
+    assert mm.pending_driver_error is None
+
+
+# entry point -> a call that splits the healthy 4-page mapping at page 0 (may_split runs)
+SPLITS: dict[str, Callable[[AddressSpace], Any]] = {
+    "munmap": lambda mm: mm.munmap(at(1), P),
+    "mprotect": lambda mm: mm.mprotect(at(1), P, RO),
+    "madvise": lambda mm: mm.madvise(at(1), P, v.MADV_DONTFORK),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(SPLITS))
+def test_every_splitting_entry_raises_the_driver_error_of_may_split(entry):
+    """Each entry point that can split a driver's VMA gives the hook's oops back as a
+    DriverError, with the space as the same call failing with an errno leaves it."""
+    reference, _, ref_error = _run("may_split", "oserror", SPLITS[entry])
+    assert isinstance(ref_error, OSError) and ref_error.errno == errno.EIO
+    mm, _, error = _run("may_split", "runtime", SPLITS[entry])
+    assert isinstance(error, DriverError) and error.hook == "may_split", error
+    assert mm.maps() == reference.maps()
     assert mm.pending_driver_error is None
 
 
