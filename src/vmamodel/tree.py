@@ -396,12 +396,12 @@ class VmaTree:
 
     # -- lookups ------------------------------------------------------------------------
 
-    def find(self, addr: int) -> Vma | None:
-        """find_vma(): the first VMA with vm_end > addr. The tree's position (where the last
-        call left it: munmap's find after the mmap that placed the VMA) is tried first."""
+    def _at_position(self, addr: int) -> tuple[Vma, Vma | None] | None:
+        """(the VMA at the tree's position, the one before it) when that VMA is the first
+        with vm_end > addr, else None: where the last call left the position is often where
+        the next one looks (munmap's find after the mmap that placed the VMA, the store
+        after a gap search)."""
         blocks = self._blocks
-        if not blocks:
-            return None
         b, j = self._hb, self._hj
         if b < len(blocks):
             blk = blocks[b]
@@ -410,7 +410,18 @@ class VmaTree:
                 if vma.vm_end > addr:
                     prev = blk[j - 1] if j else (blocks[b - 1][-1] if b else None)
                     if prev is None or prev.vm_end <= addr:
-                        return vma
+                        return vma, prev
+        return None
+
+    def find(self, addr: int) -> Vma | None:
+        """find_vma(): the first VMA with vm_end > addr. The tree's position (where the last
+        call left it: munmap's find after the mmap that placed the VMA) is tried first."""
+        blocks = self._blocks
+        if not blocks:
+            return None
+        here = self._at_position(addr)
+        if here is not None:
+            return here[0]
         mins = self._mins
         b = (_right_int(mins, addr) if _NATIVE else bisect_right(mins, addr)) - 1
         if b < 0:
@@ -455,15 +466,9 @@ class VmaTree:
         blocks = self._blocks
         if not blocks:
             return None, None
-        b, j = self._hb, self._hj
-        if b < len(blocks):
-            blk = blocks[b]
-            if j < len(blk):
-                vma = blk[j]
-                if vma.vm_end > addr:
-                    prev = blk[j - 1] if j else (blocks[b - 1][-1] if b else None)
-                    if prev is None or prev.vm_end <= addr:
-                        return vma, prev
+        here = self._at_position(addr)
+        if here is not None:
+            return here
         b, j = self._at_or_before(addr)
         if j < 0:
             self._hb = self._hj = 0
