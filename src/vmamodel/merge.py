@@ -222,8 +222,7 @@ def can_vma_merge_left(vmg: VmaMergeStruct) -> bool:
         return False
     reason = merge_refusal(vmg, False)
     if reason is not None:
-        if vmg.mm.tracer.active:
-            _refused(vmg, "prev", prev, reason)
+        _refused(vmg, "prev", prev, reason)
         return False
     return True
 
@@ -236,8 +235,7 @@ def can_vma_merge_right(vmg: VmaMergeStruct, can_merge_left: bool) -> bool:
         return False
     reason = merge_refusal(vmg, True)
     if reason is not None:
-        if vmg.mm.tracer.active:
-            _refused(vmg, "next", nxt, reason)
+        _refused(vmg, "next", nxt, reason)
         return False
     if not can_merge_left:
         return True

@@ -35,7 +35,6 @@ from vmamodel.constants import (
     MAP_TYPE,
     PAGE_MASK,
     PAGE_SHIFT,
-    PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -220,10 +219,7 @@ def do_mmap(
         flags |= MAP_FIXED
     if not flags & MAP_FIXED and addr:  # round_hint_to_min() leaves a zero hint alone
         addr = round_hint_to_min(mm, addr)
-    # PAGE_ALIGN(): a macro in the kernel; the length is an unsigned long (below 2**64).
-    length = (length + PAGE_SIZE - 1) & PAGE_MASK
-    if length >> 64:
-        length &= ULONG_MAX
+    length = page_align(length)
     if length == 0:
         raise oserror(errno.ENOMEM, "mmap: length overflows")
     if pgoff + (length >> PAGE_SHIFT) > ULONG_MAX:
