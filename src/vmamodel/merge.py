@@ -360,8 +360,7 @@ def vma_merge_new_range(vmg: VmaMergeStruct) -> Vma | None:
         return None
     # A new range [start, end) in the gap between prev and next: prev|new| grows prev,
     # |new|next grows next down, prev|new|next makes prev cover all three (next goes).
-    # can_vma_merge_left() opens with the test that prev touches the range.
-    left = prev is not None and prev.vm_end == start and can_vma_merge_left(vmg)
+    left = can_vma_merge_left(vmg)
     right = not vmg.just_expand and can_vma_merge_right(vmg, left)
     if right:
         assert nxt is not None
