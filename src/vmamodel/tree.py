@@ -41,11 +41,13 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from operator import attrgetter
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from vmamodel.constants import PAGE_SHIFT
 
 if TYPE_CHECKING:
+    from mypy_extensions import i64
+
     from vmamodel.vma import Vma
 
 #: A block holds load // 2 .. 2 * load VMAs after a split (fewer only while shrinking): small
@@ -71,6 +73,15 @@ Gap = tuple[int, int, "Vma | None"]
 #: key function (whose every call boxes an int); in pure Python, bisect in C is the faster.
 _NATIVE: Final = not __file__.endswith(".py")
 
+if _NATIVE:
+    # The compiled build keeps the blocks' first addresses in a vec of native ints (mypyc's
+    # runtime library, librt): one contiguous array, as a maple node keeps its pivots
+    # inline, so a search over 15,000 blocks reads a few cache lines of it instead of a list
+    # slot and a separate int object at each probe (docs/speed.md, round 7).
+    from librt.vecs import append as _vec_append
+    from librt.vecs import pop as _vec_pop
+    from librt.vecs import vec
+
 
 def _right(blk: list[Vma], addr: int) -> int:
     """bisect_right(blk, addr, key=vm_start), for the compiled build."""
@@ -84,7 +95,7 @@ def _right(blk: list[Vma], addr: int) -> int:
     return lo
 
 
-def _right_int(values: list[int], addr: int) -> int:
+def _right_int(values: vec[i64], addr: int) -> int:
     """bisect_right(values, addr), for the compiled build: each probe unboxes the int and
     compares natively, where bisect's C loop calls the generic rich comparison (about three
     times the instructions: it counts on the 14 probes of 1,000,000 VMAs' block starts)."""
@@ -98,7 +109,7 @@ def _right_int(values: list[int], addr: int) -> int:
     return lo
 
 
-def _left_int(values: list[int], addr: int) -> int:
+def _left_int(values: vec[i64], addr: int) -> int:
     """bisect_left(values, addr), for the compiled build (see _right_int)."""
     lo, hi = 0, len(values)
     while lo < hi:
@@ -108,6 +119,42 @@ def _left_int(values: list[int], addr: int) -> int:
         else:
             hi = mid
     return lo
+
+
+def _keys_left(keys: vec[i64], addr: int) -> int:
+    """bisect_left() of the block starts, in either build."""
+    return _left_int(keys, addr) if _NATIVE else bisect_left(keys, addr)
+
+
+def _new_keys() -> vec[i64]:
+    """An empty list of block starts: a vec compiled, a list in pure Python (where bisect's
+    C loop over a list is the fastest search, and librt is not a dependency)."""
+    if _NATIVE:
+        return vec[i64]()
+    return cast("vec[i64]", [])
+
+
+def _keys_insert(keys: vec[i64], i: int, addr: int) -> vec[i64]:
+    """keys.insert(i, addr): the same list in pure Python, a new vec compiled (a vec grows
+    by append, which may move it)."""
+    if not _NATIVE:
+        cast("list[int]", keys).insert(i, addr)
+        return keys
+    keys = _vec_append(keys, addr)
+    k = len(keys) - 1
+    while k > i:
+        keys[k] = keys[k - 1]
+        k -= 1
+    keys[i] = addr
+    return keys
+
+
+def _keys_delete(keys: vec[i64], i: int) -> vec[i64]:
+    """del keys[i] (see _keys_insert)."""
+    if not _NATIVE:
+        del cast("list[int]", keys)[i]
+        return keys
+    return _vec_pop(keys, i)[0]
 
 
 def _left(blk: list[Vma], addr: int) -> int:
@@ -262,7 +309,7 @@ class VmaTree:
         # the first VMA). array('q') costs 8 bytes per VMA where a list of ints costs ~40.
         # The maxima below are in the same units.
         self._gaps: list[array[int]] = []
-        self._mins: list[int] = []  # vm_start of each block's first VMA
+        self._mins = _new_keys()  # vm_start of each block's first VMA
         self._bmax: list[int] = []  # the largest gap of each block
         # How many gaps of each block equal its largest, or 0 when not counted yet (after a
         # split or a rescan; counted when that largest next shrinks): a shrinking largest gap
@@ -710,7 +757,7 @@ class VmaTree:
         self._blocks.append([vma])
         gap = vma.vm_start >> self._shift
         self._gaps.append(array("q", (gap,)))
-        self._mins.append(vma.vm_start)
+        self._mins = _keys_insert(self._mins, len(self._mins), vma.vm_start)
         self._bmax.append(gap)
         self._bcnt.append(1)
         self._rest = self._sb = self._kb = -1
@@ -786,8 +833,8 @@ class VmaTree:
             self._set_gmax(g, value)
         elif old == top and value < old:
             # The group's largest shrank: recompute it over the group's blocks.
-            first = bisect_left(mins, gkeys[g]) if g else 0
-            end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+            first = _keys_left(mins, gkeys[g]) if g else 0
+            end = _keys_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
             self._set_gmax(g, _max_of(bmax, first, end) if _NATIVE else max(bmax[first:end]))
             levels = self._levels
             # Still the largest under its root-level node: maybe of the whole tree.
@@ -842,8 +889,8 @@ class VmaTree:
     def _group_range(self, g: int) -> tuple[int, int]:
         """The blocks [first, end) of group g."""
         gkeys, mins = self._gkeys, self._mins
-        first = bisect_left(mins, gkeys[g]) if g else 0
-        end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+        first = _keys_left(mins, gkeys[g]) if g else 0
+        end = _keys_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
         return first, end
 
     def _refresh_gmax(self, g: int) -> None:
@@ -864,7 +911,7 @@ class VmaTree:
         gaps[b] = block_gaps = block_gaps[:half]
         blocks.insert(b + 1, upper)
         gaps.insert(b + 1, upper_gaps)
-        self._mins.insert(b + 1, upper[0].vm_start)
+        self._mins = _keys_insert(self._mins, b + 1, upper[0].vm_start)
         # Each half counted now (one more pass over what max() just read), so that the
         # first shrink of a half's largest gap does not rescan it (see _drop_top).
         top = max(block_gaps)
@@ -886,7 +933,7 @@ class VmaTree:
         g = self._group_of(b)
         del self._blocks[b]
         del self._gaps[b]
-        del mins[b]
+        self._mins = mins = _keys_delete(mins, b)
         del self._bmax[b]
         del self._bcnt[b]
         gkeys = self._gkeys
@@ -1019,14 +1066,14 @@ class VmaTree:
         gkeys, mins, bmax = self._gkeys, self._mins, self._bmax
         g = bisect_right(gkeys, mins[b]) - 1
         if self._gmax[g] >= length:
-            found = _last_at_least(bmax, bisect_left(mins, gkeys[g]) if g else 0, b, length)
+            found = _last_at_least(bmax, _keys_left(mins, gkeys[g]) if g else 0, b, length)
             if found >= 0:
                 return found
         g = self._last_group_with(g, length)
         if g < 0:
             return -1
-        first = bisect_left(mins, gkeys[g]) if g else 0
-        end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+        first = _keys_left(mins, gkeys[g]) if g else 0
+        end = _keys_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
         if _NATIVE:
             return _scan_last(bmax, first, end, length)
         return _last_from_top(bmax, first, end, length, self._gmax[g])
@@ -1036,15 +1083,15 @@ class VmaTree:
         gkeys, mins, bmax = self._gkeys, self._mins, self._bmax
         g = bisect_right(gkeys, mins[b]) - 1
         if self._gmax[g] >= length:
-            end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+            end = _keys_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
             found = _first_at_least(bmax, b + 1, end, length)
             if found >= 0:
                 return found
         g = self._first_group_with(g, length)
         if g < 0:
             return -1
-        first = bisect_left(mins, gkeys[g]) if g else 0
-        end = bisect_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
+        first = _keys_left(mins, gkeys[g]) if g else 0
+        end = _keys_left(mins, gkeys[g + 1]) if g + 1 < len(gkeys) else len(mins)
         if _NATIVE:
             return _scan_first(bmax, first, end, length)
         return _first_from_top(bmax, first, end, length, self._gmax[g])
