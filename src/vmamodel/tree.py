@@ -79,6 +79,7 @@ if _NATIVE:
     # inline, so a search over 15,000 blocks reads a few cache lines of it instead of a list
     # slot and a separate int object at each probe (docs/speed.md, round 7).
     from librt.vecs import append as _vec_append
+    from librt.vecs import extend as _vec_extend
     from librt.vecs import pop as _vec_pop
     from librt.vecs import vec
 
@@ -135,18 +136,13 @@ def _new_keys() -> vec[i64]:
 
 
 def _keys_insert(keys: vec[i64], i: int, addr: int) -> vec[i64]:
-    """keys.insert(i, addr): the same list in pure Python, a new vec compiled (a vec grows
-    by append, which may move it)."""
+    """keys.insert(i, addr): the same list in pure Python, a new vec compiled (a vec has no
+    insert, and grows by append, which may move it)."""
     if not _NATIVE:
         cast("list[int]", keys).insert(i, addr)
         return keys
-    keys = _vec_append(keys, addr)
-    k = len(keys) - 1
-    while k > i:
-        keys[k] = keys[k - 1]
-        k -= 1
-    keys[i] = addr
-    return keys
+    # Two slices copied whole: twice as fast as moving the tail one item at a time.
+    return _vec_extend(_vec_append(keys[:i], addr), keys[i:])
 
 
 def _keys_delete(keys: vec[i64], i: int) -> vec[i64]:
