@@ -63,6 +63,8 @@ _SCAN: Final = 8
 #: Children of a node of the max-tree over the groups (a power of two: _NODE_SHIFT bits).
 _NODE_SHIFT: Final = 4
 _NODE: Final = 1 << _NODE_SHIFT
+#: The largest block start a vec holds (an address past it may be searched, never stored).
+_I64_MAX: Final = (1 << 63) - 1
 
 _start = attrgetter("vm_start")
 
@@ -84,9 +86,38 @@ if _NATIVE:
     from librt.vecs import vec
 
 
-def _right(blk: list[Vma], addr: int) -> int:
-    """bisect_right(blk, addr, key=vm_start), for the compiled build."""
+def _guess(blk: list[Vma], addr: int, mins: vec[i64], b: int) -> int:
+    """Where ``addr`` would fall in block b if its VMAs were evenly spread between the
+    block's first address and the next block's (the last block: its last VMA's end), from
+    the block starts alone: an index to probe first, or -1.
+
+    A probe reads a VMA that is, in a space of a million VMAs, seldom in the cache; a block
+    of evenly spaced mappings (an allocator's arenas, thread stacks, a runtime's heap
+    regions) is then searched in two reads instead of seven, and any other block in at most
+    one more than bisection's."""
+    n = len(blk)
+    first: int = mins[b]
+    limit: int = mins[b + 1] if b + 1 < len(mins) else blk[n - 1].vm_end
+    if not first <= addr < limit:
+        return -1
+    return (addr - first) * n // (limit - first)
+
+
+def _right(blk: list[Vma], addr: int, mins: vec[i64], b: int) -> int:
+    """bisect_right(blk, addr, key=vm_start), for the compiled build, of block b: the
+    guessed place (see _guess) and its neighbour first."""
     lo, hi = 0, len(blk)
+    g = _guess(blk, addr, mins, b)
+    if g >= 0:
+        if addr < blk[g].vm_start:
+            if g == 0 or addr >= blk[g - 1].vm_start:
+                return g
+            hi = g - 1
+        else:
+            g += 1
+            if g == hi or addr < blk[g].vm_start:
+                return g
+            lo = g + 1
     while lo < hi:
         mid = (lo + hi) >> 1
         if addr < blk[mid].vm_start:
@@ -97,9 +128,11 @@ def _right(blk: list[Vma], addr: int) -> int:
 
 
 def _right_int(values: vec[i64], addr: int) -> int:
-    """bisect_right(values, addr), for the compiled build: each probe unboxes the int and
-    compares natively, where bisect's C loop calls the generic rich comparison (about three
-    times the instructions: it counts on the 14 probes of 1,000,000 VMAs' block starts)."""
+    """bisect_right(values, addr), for the compiled build: native compares over a native
+    array, where bisect's C loop over a list calls the generic rich comparison of two int
+    objects (it counts on the 14 probes of 1,000,000 VMAs' block starts)."""
+    if not -_I64_MAX <= addr <= _I64_MAX:  # a vec item is an i64; an address may not be
+        return 0 if addr < 0 else len(values)
     lo, hi = 0, len(values)
     while lo < hi:
         mid = (lo + hi) >> 1
@@ -112,6 +145,8 @@ def _right_int(values: vec[i64], addr: int) -> int:
 
 def _left_int(values: vec[i64], addr: int) -> int:
     """bisect_left(values, addr), for the compiled build (see _right_int)."""
+    if not -_I64_MAX <= addr <= _I64_MAX:
+        return 0 if addr < 0 else len(values)
     lo, hi = 0, len(values)
     while lo < hi:
         mid = (lo + hi) >> 1
@@ -153,9 +188,20 @@ def _keys_delete(keys: vec[i64], i: int) -> vec[i64]:
     return _vec_pop(keys, i)[0]
 
 
-def _left(blk: list[Vma], addr: int) -> int:
-    """bisect_left(blk, addr, key=vm_start), for the compiled build."""
+def _left(blk: list[Vma], addr: int, mins: vec[i64], b: int) -> int:
+    """bisect_left(blk, addr, key=vm_start), for the compiled build (see _right)."""
     lo, hi = 0, len(blk)
+    g = _guess(blk, addr, mins, b)
+    if g >= 0:
+        if blk[g].vm_start < addr:
+            g += 1
+            if g == hi or blk[g].vm_start >= addr:
+                return g
+            lo = g + 1
+        else:
+            if g == 0 or blk[g - 1].vm_start < addr:
+                return g
+            hi = g - 1
     while lo < hi:
         mid = (lo + hi) >> 1
         if blk[mid].vm_start < addr:
@@ -373,7 +419,7 @@ class VmaTree:
         if b < 0:
             return 0, -1
         blk = self._blocks[b]
-        j = _right(blk, addr) if _NATIVE else bisect_right(blk, addr, key=_start)
+        j = _right(blk, addr, mins, b) if _NATIVE else bisect_right(blk, addr, key=_start)
         return b, j - 1
 
     def _first_at_or_after(self, addr: int) -> tuple[int, int]:
@@ -383,7 +429,7 @@ class VmaTree:
         if b < 0:
             return 0, 0
         blk = self._blocks[b]
-        j = _left(blk, addr) if _NATIVE else bisect_left(blk, addr, key=_start)
+        j = _left(blk, addr, mins, b) if _NATIVE else bisect_left(blk, addr, key=_start)
         if j == len(blk):
             return b + 1, 0
         return b, j
@@ -470,7 +516,7 @@ class VmaTree:
         if b < 0:
             return blocks[0][0]
         blk = blocks[b]
-        j = (_right(blk, addr) if _NATIVE else bisect_right(blk, addr, key=_start)) - 1
+        j = (_right(blk, addr, mins, b) if _NATIVE else bisect_right(blk, addr, key=_start)) - 1
         vma = blk[j]
         if vma.vm_end > addr:
             return vma
@@ -490,7 +536,7 @@ class VmaTree:
         if b < 0:
             return None
         blk = blocks[b]
-        j = _right(blk, addr) if _NATIVE else bisect_right(blk, addr, key=_start)
+        j = _right(blk, addr, mins, b) if _NATIVE else bisect_right(blk, addr, key=_start)
         vma = blk[j - 1]
         return vma if vma.vm_end > addr else None
 
