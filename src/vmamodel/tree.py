@@ -6,7 +6,10 @@ in place keeps the order; only insertion and removal restructure the tree.
 
 Layout (a blocked sorted list, in the manner of sortedcontainers): the VMAs sit in blocks of
 ``load // 2`` to ``2 * load`` entries, so an insertion moves at most one block's pointers.
-Lookups are two bisections: over the blocks' first addresses, then inside one block.
+Lookups are two bisections: over the blocks' first addresses, then inside one block. Compiled,
+the first addresses are a vec of native ints (librt's, mypyc's runtime library) and the search
+inside a block reads first where an even spread of its VMAs would put the address (_guess):
+at a million VMAs each read of a VMA is likely a cache miss, and most blocks are regular.
 
 The gap index, the model's form of the maple tree's gap tracking (the largest free gap below
 each node, which ``mas_empty_area()`` and ``mas_empty_area_rev()`` descend by), has three
@@ -94,7 +97,7 @@ def _guess(blk: list[Vma], addr: int, mins: vec[i64], b: int) -> int:
     A probe reads a VMA that is, in a space of a million VMAs, seldom in the cache; a block
     of evenly spaced mappings (an allocator's arenas, thread stacks, a runtime's heap
     regions) is then searched in two reads instead of seven, and any other block in at most
-    one more than bisection's."""
+    two more than bisection's."""
     n = len(blk)
     first: int = mins[b]
     limit: int = mins[b + 1] if b + 1 < len(mins) else blk[n - 1].vm_end
