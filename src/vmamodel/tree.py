@@ -9,7 +9,7 @@ Layout (a blocked sorted list, in the manner of sortedcontainers): the VMAs sit 
 Lookups are two bisections: over the blocks' first addresses, then inside one block. Compiled,
 the first addresses are a vec of native ints (librt's, mypyc's runtime library) and the search
 inside a block reads first where an even spread of its VMAs would put the address (_guess):
-at a million VMAs each read of a VMA is likely a cache miss, and most blocks are regular.
+at a million VMAs each read of a VMA is likely a cache miss.
 
 The gap index, the model's form of the maple tree's gap tracking (the largest free gap below
 each node, which ``mas_empty_area()`` and ``mas_empty_area_rev()`` descend by), has three
