@@ -247,23 +247,70 @@ def test_many_vmas_keep_every_gap_search_right() -> None:
     tree.validate()
 
 
+def _keys(values: list[int]) -> tree_module.vec[tree_module.i64]:
+    """Block starts as the tree keeps them (a vec compiled, a list in pure Python)."""
+    keys = tree_module._new_keys()
+    for value in values:
+        keys = tree_module._keys_insert(keys, len(keys), value)
+    return keys
+
+
+def _block(count: int, even: bool) -> list[Vma]:
+    """count VMAs, evenly spaced (the searches' first guess is right) or not."""
+    if even:
+        return [make_vma(4 * i + 2, 4 * i + 4) for i in range(count)]
+    rng = random.Random(count)
+    starts = sorted(rng.sample(range(0, 40 * count, 2), count))
+    return [make_vma(start, start + 1 + (start % 3 == 0)) for start in starts]
+
+
+@pytest.mark.parametrize("even", [True, False], ids=["even", "uneven"])
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 64])
-def test_native_block_search_matches_bisect(count: int) -> None:
-    """The loops the compiled build searches a block with agree with bisect everywhere."""
+def test_native_block_search_matches_bisect(count: int, even: bool) -> None:
+    """The loops the compiled build searches a block with agree with bisect everywhere:
+    inside and outside the block, as the first block of two or the last one (whose guess
+    is bounded by its last VMA's end), with evenly spread VMAs (the guessed first probe is
+    right) or not."""
     from bisect import bisect_left, bisect_right
 
-    blk = [make_vma(4 * i + 2, 4 * i + 4) for i in range(count)]
+    blk = _block(count, even)
     starts = [vma.vm_start for vma in blk]
-    for addr in range(-1, 4 * count + 4):
-        assert tree_module._right(blk, addr) == bisect_right(starts, addr)
-        assert tree_module._left(blk, addr) == bisect_left(starts, addr)
-        assert tree_module._right_int(starts, addr) == bisect_right(starts, addr)
-        assert tree_module._left_int(starts, addr) == bisect_left(starts, addr)
+    top = blk[-1].vm_end + 8 if blk else 8
+    keys = _keys(starts)
+    assert tree_module._right_int(keys, 1 << 64) == len(starts)  # past any i64 key
+    assert tree_module._left_int(keys, 1 << 64) == len(starts)
+    assert tree_module._right_int(keys, -(1 << 64)) == tree_module._left_int(keys, -(1 << 64)) == 0
+    layouts = [_keys(starts[:1]), _keys([*starts[:1], top - 5])] if blk else []
+    for addr in range(-1, top):
+        for mins in layouts:
+            assert tree_module._right(blk, addr, mins, 0) == bisect_right(starts, addr)
+            assert tree_module._left(blk, addr, mins, 0) == bisect_left(starts, addr)
+        assert tree_module._right_int(keys, addr) == bisect_right(starts, addr)
+        assert tree_module._left_int(keys, addr) == bisect_left(starts, addr)
     # Equal keys (block starts never repeat, but the loops must still be bisect's).
     dup = sorted(starts + starts)
-    for addr in range(-1, 4 * count + 4):
-        assert tree_module._right_int(dup, addr) == bisect_right(dup, addr)
-        assert tree_module._left_int(dup, addr) == bisect_left(dup, addr)
+    dup_keys = _keys(dup)
+    for addr in range(-1, top):
+        assert tree_module._right_int(dup_keys, addr) == bisect_right(dup, addr)
+        assert tree_module._left_int(dup_keys, addr) == bisect_left(dup, addr)
+
+
+def test_block_starts_insert_and_delete_like_a_list() -> None:
+    """_keys_insert and _keys_delete keep the block starts as list.insert and del would."""
+    rng = random.Random(5)
+    ref: list[int] = []
+    keys = tree_module._new_keys()
+    for _ in range(300):
+        if ref and rng.random() < 0.4:
+            i = rng.randrange(len(ref))
+            del ref[i]
+            keys = tree_module._keys_delete(keys, i)
+        else:
+            i = rng.randrange(len(ref) + 1)
+            value = rng.randrange(1 << 48)
+            ref.insert(i, value)
+            keys = tree_module._keys_insert(keys, i, value)
+        assert list(keys) == ref
 
 
 def _check_searches(tree: VmaTree, ref: Reference, rng: random.Random, top: int,

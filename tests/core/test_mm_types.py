@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import vmamodel
 from vmamodel import AddressSpace
 from vmamodel.constants import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from vmamodel.events import Tracer, VmaCreated
@@ -100,8 +99,9 @@ def test_a_new_tracer_or_injector_can_replace_the_old() -> None:
 
 def test_the_pure_sources_import_without_mypy_extensions() -> None:
     """The core needs only the standard library: without mypy_extensions the mypyc_attr
-    decorator is a no-op of mm_types' own."""
-    src = Path(vmamodel.__file__).resolve().parents[1]
+    decorator is a no-op of mm_types' own. (The pure sources: the compiled build runs on
+    mypyc's runtime library, librt, which brings mypy_extensions.)"""
+    src = Path(__file__).resolve().parents[2] / "src"
     code = (
         "import sys; sys.modules['mypy_extensions'] = None\n"
         "from vmamodel.mm import AddressSpace\n"
