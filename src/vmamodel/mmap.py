@@ -6,7 +6,7 @@ completion of mmap actions (mm/util.c) that ends in vm_ops->mapped.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from vmamodel.accounting import (
     OVERCOMMIT_NEVER,
@@ -94,6 +94,14 @@ if TYPE_CHECKING:
     from vmamodel.file import VmOperations
     from vmamodel.mm import AddressSpace
     from vmamodel.mm_types import MmStruct
+
+
+#: do_mmap()'s VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC, one constant so that the pure build
+#: does not combine the three on every call.
+VM_MAY_RWX: Final = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+#: do_mmap() populates with MAP_POPULATE unless MAP_NONBLOCK is also set.
+_POPULATE_MASK: Final = MAP_POPULATE | MAP_NONBLOCK
+
 
 def round_hint_to_min(mm: MmStruct, hint: int) -> int:
     """round_hint_to_min(): page-align a hint; raise a low one to mmap_min_addr."""
@@ -213,11 +221,11 @@ def do_mmap(
     address and how many bytes vm_mmap_pgoff() must populate (0: none)."""
     if length == 0:
         raise oserror(errno.EINVAL, "mmap: zero length")
-    if prot & PROT_READ and mm.read_implies_exec and not (file is not None and file.noexec):
+    if mm.read_implies_exec and prot & PROT_READ and not (file is not None and file.noexec):
         prot |= PROT_EXEC
     if flags & MAP_FIXED_NOREPLACE:
         flags |= MAP_FIXED
-    if not flags & MAP_FIXED and addr:  # round_hint_to_min() leaves a zero hint alone
+    if addr and not flags & MAP_FIXED:  # round_hint_to_min() leaves a zero hint alone
         addr = round_hint_to_min(mm, addr)
     length = page_align(length)
     if length == 0:
@@ -228,15 +236,16 @@ def do_mmap(
         raise oserror(errno.ENOMEM, "mmap: map_count over max_map_count")
     if mm.injector.armed:
         maybe_inject(mm, "max_map_count")
-    # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
-    pkey = cast("AddressSpace", mm).execute_only_pkey() if prot == PROT_EXEC else 0
-    vm_flags: int = (
-        calc_vm_prot_bits(prot, pkey if pkey > 0 else 0) | mm.def_flags
-        | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
-    )
+    pkey = 0
+    if prot == PROT_EXEC:
+        # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
+        pkey = cast("AddressSpace", mm).execute_only_pkey()
+        if pkey < 0:
+            pkey = 0
+    vm_flags: int = calc_vm_prot_bits(prot, pkey) | mm.def_flags | VM_MAY_RWX
     if flags & MAP_TO_VM_FLAGS:  # calc_vm_flag_bits() reads only these
         vm_flags |= calc_vm_flag_bits(mm, file, flags)
-    addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
+    addr = get_unmapped_area(mm, file, addr, length, pgoff, flags)  # pgoff 0 without a file
     if flags & MAP_FIXED_NOREPLACE and mm.tree.find_intersection(addr, addr + length):
         raise oserror(errno.EEXIST, "mmap: MAP_FIXED_NOREPLACE over an existing mapping")
     if flags & MAP_LOCKED and not cast("AddressSpace", mm).can_do_mlock():
@@ -257,7 +266,7 @@ def do_mmap(
     if flags & MAP_NORESERVE and mm.overcommit_memory != OVERCOMMIT_NEVER:
         vm_flags |= VM_NORESERVE
     addr = mmap_region(mm, file, addr, length, vm_flags, pgoff)
-    if vm_flags & VM_LOCKED or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE:
+    if vm_flags & VM_LOCKED or flags & _POPULATE_MASK == MAP_POPULATE:
         return addr, length
     return addr, 0
 
@@ -336,7 +345,8 @@ def __mmap_setup(mm: MmStruct, map: MmapState) -> None:
             raise
         # map.prev and map.next are the gather's vms.prev and vms.next.
     else:
-        map.next, map.prev = after, before
+        map.next = after
+        map.prev = before
     if not may_expand_vm(mm, map.flags, map.pglen - map.nr_pages):
         raise oserror(errno.ENOMEM, "mmap: over RLIMIT_AS or RLIMIT_DATA")
     if accountable_mapping(map.file, map.flags):
@@ -469,22 +479,6 @@ def __mmap_complete(mm: MmStruct, map: MmapState, vma: Vma) -> None:
     vma_set_page_prot(vma)
 
 
-def _may_merge(mm: MmStruct, map: MmapState, prev: Vma | None, nxt: Vma | None) -> bool:
-    """Whether vma_merge_new_range() needs to run for the new range: it merges only with a
-    neighbour that touches the range and has the same vm_flags but VM_IGNORE_MERGE (the
-    tests of can_vma_merge_left/right() and is_mergeable_vma() that come first). When no
-    neighbour passes them, its answer is "no merge" and the struct is not built; a tracer
-    still sees the whole attempt (which rule refused which neighbour)."""
-    flags = map.flags
-    return (
-        (prev is not None and prev.vm_end == map.addr
-         and not (prev.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
-        or (nxt is not None and nxt.vm_start == map.end
-            and not (nxt.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
-        or ((prev is not None or nxt is not None) and mm.tracer.active)
-    )
-
-
 def __mmap_region(
     mm: MmStruct, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
 ) -> int:
@@ -509,19 +503,33 @@ def __mmap_region(
         # The commit charge of a failed mmap_prepare is not returned (the kernel's own leak).
         vms_abort_munmap_vmas(mm, map)
         raise
-    # update_ksm_flags(): ksm_vma_flags() changes nothing unless MMF_VM_MERGE_ANY is set.
-    check_ksm_early = file is None or can_set_ksm_flags_early(file)
-    ksm_any = mm.ksm_merge_any
-    if check_ksm_early and ksm_any:
-        map.flags = ksm_vma_flags(mm, map.file, map.flags)
+    # update_ksm_flags(): ksm_vma_flags() changes nothing unless MMF_VM_MERGE_ANY is set
+    # (so can_set_ksm_flags_early() is asked only then).
+    ksm_late = False
+    if mm.ksm_merge_any:
+        if file is None or can_set_ksm_flags_early(file):
+            map.flags = ksm_vma_flags(mm, map.file, map.flags)
+        else:
+            ksm_late = True
     vma: Vma | None = None
-    prev, nxt = map.prev, map.next
-    if _may_merge(mm, map, prev, nxt):
-        vmg = VmaMergeStruct(mm, map.addr, map.end, map.pgoff, map.flags, map.file, prev, None, nxt)
+    prev, nxt, flags = map.prev, map.next, map.flags
+    # vma_merge_new_range() merges only with a neighbour that touches the range and has the
+    # same vm_flags but VM_IGNORE_MERGE (the tests of can_vma_merge_left/right() and
+    # is_mergeable_vma() that come first). When no neighbour passes them its answer is "no
+    # merge", so the struct is not built; a tracer still sees the whole attempt (which rule
+    # refused which neighbour).
+    if (
+        (prev is not None and prev.vm_end == map.addr
+         and not (prev.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
+        or (nxt is not None and nxt.vm_start == map.end
+            and not (nxt.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
+        or (mm.tracer.active and (prev is not None or nxt is not None))
+    ):
+        vmg = VmaMergeStruct(mm, map.addr, map.end, map.pgoff, flags, map.file, prev, None, nxt)
         vma = vma_merge_new_range(vmg)
     allocated_new = False
     if vma is None:
-        if not check_ksm_early and ksm_any:
+        if ksm_late:
             map.flags = ksm_vma_flags(mm, map.file, map.flags)
         try:
             vma = __mmap_new_vma(mm, map)
