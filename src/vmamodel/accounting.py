@@ -60,28 +60,24 @@ def may_expand_vm(mm: MmStruct, flags: int, npages: int) -> bool:
 
 
 def vm_stat_account(mm: MmStruct, flags: int, npages: int) -> None:
-    """vm_stat_account(): total_vm and the exec/stack/data split."""
+    """vm_stat_account(): total_vm and the exec/stack/data split (the predicates written
+    out: this runs on every mmap)."""
     mm.total_vm += npages
-    _stat_split(mm, flags, npages)
-
-
-def vm_stat_reaccount(mm: MmStruct, oldflags: int, newflags: int, npages: int) -> None:
-    """vm_stat_account(oldflags, -npages) then vm_stat_account(newflags, npages), the pair
-    mprotect_fixup() makes: total_vm moves by zero, so only the exec/stack/data split is
-    redone, and only when the flags that choose it changed."""
-    if (oldflags ^ newflags) & (VM_EXEC | VM_WRITE | VM_SHARED | VM_STACK):
-        _stat_split(mm, oldflags, -npages)
-        _stat_split(mm, newflags, npages)
-
-
-def _stat_split(mm: MmStruct, flags: int, npages: int) -> None:
-    """vm_stat_account(): the exec/stack/data split alone (the predicates written out)."""
     if flags & (VM_EXEC | VM_WRITE | VM_STACK) == VM_EXEC:  # is_exec_mapping()
         mm.exec_vm += npages
     elif flags & VM_STACK == VM_STACK:  # is_stack_mapping()
         mm.stack_vm += npages
     elif flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE:  # is_data_mapping()
         mm.data_vm += npages
+
+
+def vm_stat_reaccount(mm: MmStruct, oldflags: int, newflags: int, npages: int) -> None:
+    """vm_stat_account(oldflags, -npages) then vm_stat_account(newflags, npages), the pair
+    mprotect_fixup() makes; only when the flags that choose the exec/stack/data split
+    changed (otherwise the two cancel out)."""
+    if (oldflags ^ newflags) & (VM_EXEC | VM_WRITE | VM_SHARED | VM_STACK):
+        vm_stat_account(mm, oldflags, -npages)
+        vm_stat_account(mm, newflags, npages)
 
 
 def security_vm_enough_memory(mm: MmStruct, pages: int) -> None:

@@ -35,6 +35,7 @@ from vmamodel.constants import (
     MAP_TYPE,
     PAGE_MASK,
     PAGE_SHIFT,
+    PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -186,7 +187,7 @@ def ksys_mmap_pgoff(
     is not page aligned): resolves the file; MAP_HUGETLB makes an anonymous hugetlbfs file
     (vmamodel.hugetlb) and hugetlbfs files round the length up to their huge page size;
     then vm_mmap_pgoff()."""
-    if offset & ~PAGE_MASK:
+    if offset % PAGE_SIZE:  # offset_in_page() (& ~PAGE_MASK; a zero makes no new int)
         raise oserror(errno.EINVAL, "mmap: offset not page aligned")
     pgoff = offset >> PAGE_SHIFT
     if flags & MAP_ANONYMOUS:
@@ -291,15 +292,17 @@ class MmapState(VmaMunmapStruct):
     ``prev`` and ``next`` (vms_gather_munmap_vmas() finds the neighbours that mmap_state
     takes; without a gather nothing reads the vms copies).
 
-    MMAP_STATE() starts the kernel's struct zeroed, and __mmap_setup() runs
-    init_vma_munmap() on the embedded struct. Here init_vma_munmap() runs only when the
-    range overlaps a VMA (there is something to gather): without one, the mmap path reads
-    of the embedded struct only ``end``, ``nr_pages`` and ``nr_accounted`` (set here) and
-    ``prev``/``next`` (set by __mmap_setup()); every other reader of it (the completion,
-    the abort, vms_clean_up_area()) runs only when ``nr_pages`` is not zero. ``vm_ops``,
-    ``vm_private_data`` and ``file_doesnt_need_get`` are set by call_mmap_prepare(), and
-    read only after it has run. So an mmap that replaces nothing makes eleven stores and
-    a list fewer.
+    MMAP_STATE(), a macro of __mmap_region(), declares the kernel's struct with its own
+    fields set and the rest zeroed; it is written out there (the class has no __init__, so
+    creating one runs no Python frame). __mmap_setup() runs init_vma_munmap() on the
+    embedded struct; here it runs only when the range overlaps a VMA (there is something to
+    gather): without one, the mmap path reads of the embedded struct only ``end``,
+    ``nr_pages`` and ``nr_accounted`` (which MMAP_STATE sets) and ``prev``/``next`` (set by
+    __mmap_setup()); every other reader of it (the completion, the abort,
+    vms_clean_up_area()) runs only when ``nr_pages`` is not zero. ``vm_ops``,
+    ``vm_private_data`` and ``file_doesnt_need_get`` are set by call_mmap_prepare() and read
+    only after it has run. So an mmap that replaces nothing makes eleven stores and a list
+    fewer.
     """
 
     __slots__ = (
@@ -315,22 +318,16 @@ class MmapState(VmaMunmapStruct):
         "vm_private_data",
     )
 
+    addr: int
+    pgoff: int
+    pglen: int
+    flags: int
+    file: File | None
+    page_prot: int
+    charged: int
     vm_ops: VmOperations | None
     vm_private_data: Any
     file_doesnt_need_get: bool
-
-    def __init__(
-        self, addr: int, length: int, pgoff: int, flags: int, file: File | None
-    ) -> None:
-        self.end = addr + length
-        self.nr_pages = self.nr_accounted = 0
-        self.addr = addr
-        self.pgoff = pgoff
-        self.pglen = length >> PAGE_SHIFT
-        self.flags = flags
-        self.file = file
-        self.page_prot = flags & VM_PAGE_PROT_BITS  # vm_get_page_prot(), written out
-        self.charged = 0
 
 
 def __mmap_setup(mm: MmStruct, map: MmapState) -> None:
@@ -495,7 +492,16 @@ def __mmap_region(
     have_mmap_prepare = file is not None and file.f_op is not None and (
         file.f_op.mmap_prepare is not None
     )
-    map = MmapState(addr, length, pgoff, vm_flags, file)
+    # MMAP_STATE(), written out (see MmapState).
+    map = MmapState()
+    map.addr = addr
+    map.end = addr + length
+    map.pgoff = pgoff
+    map.pglen = length >> PAGE_SHIFT
+    map.flags = vm_flags
+    map.file = file
+    map.page_prot = vm_flags & VM_PAGE_PROT_BITS  # vm_get_page_prot(), written out
+    map.charged = map.nr_pages = map.nr_accounted = 0
     desc: VmAreaDesc | None = None
     try:
         __mmap_setup(mm, map)

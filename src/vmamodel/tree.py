@@ -1110,7 +1110,7 @@ class VmaTree:
             # fits.
             if j == 0:
                 b, j = b - 1, len(blocks[b - 1])
-        units = (length + self._unit - 1) >> self._shift
+        units = -(-length >> self._shift)  # rounded up (one new int fewer than adding)
         found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
         if found < 0:
             if b == self._sb and units == self._su and self._bmax[self._sr] >= units:

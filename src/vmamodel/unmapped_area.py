@@ -122,7 +122,9 @@ def vm_start_gap(mm: MmStruct, vma: Vma) -> int:
 def unmapped_area(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     """unmapped_area(): the lowest fitting address. A gap whose next VMA's start gap
     (vm_start_gap) would be overlapped is skipped: the search restarts above that VMA."""
-    length = info.length + info.align_mask + info.start_gap
+    length = info.length
+    if info.align_mask or info.start_gap:  # (adding zeros would make new ints)
+        length += info.align_mask + info.start_gap
     low = max(info.low_limit, mm.mmap_min_addr)
     while True:
         # vma_iter_area_lowest(): the lowest gap of length bytes in [low, high_limit).
@@ -147,7 +149,9 @@ def unmapped_area_topdown(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     """unmapped_area_topdown(): the highest fitting address. When the VMA above the chosen
     range claims a start gap that reaches into it, the high limit drops to that VMA's
     vm_start_gap and the whole search restarts (lower gaps above the new limit are lost)."""
-    length = info.length + info.align_mask + info.start_gap
+    length = info.length
+    if info.align_mask or info.start_gap:  # (adding zeros would make new ints)
+        length += info.align_mask + info.start_gap
     low = mm.mmap_min_addr
     if info.low_limit > low:
         low = info.low_limit
