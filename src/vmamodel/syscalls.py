@@ -67,11 +67,12 @@ class SyscallEntry(MmStruct):
     ) -> int:
         """mmap(2). Returns the mapped address."""
         # All five in range at once (an OR of values in [0, 2**64) stays there, and a
-        # negative one makes it negative): the common call, one test instead of five.
+        # negative one makes it negative): the common call, one test instead of five. The
+        # small ones first: their OR is a cached small int, which allocates nothing.
         # Otherwise each is converted, in the order of the arguments.
         if not (type(addr) is int and type(length) is int and type(prot) is int
                 and type(flags) is int and type(offset) is int
-                and not (addr | length | prot | flags | offset) >> 64):
+                and not (prot | flags | offset | addr | length) >> 64):
             addr = (addr if type(addr) is int and not addr >> 64
                     else as_ulong(addr, "mmap", "addr"))
             length = (length if type(length) is int and not length >> 64

@@ -602,7 +602,7 @@ class VmaTree:
         else:
             rest = self._rest
         shift = self._shift
-        gap = (start - (prev.vm_end if prev is not None else 0)) >> shift
+        gap = (start - prev.vm_end if prev is not None else start) >> shift
         blk.insert(j, vma)
         gaps = self._gaps[b]
         gaps.insert(j, gap)

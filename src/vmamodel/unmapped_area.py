@@ -253,12 +253,11 @@ def arch_get_unmapped_area_topdown(
     if flags & MAP_FIXED:
         return addr
     if not flags & MAP_32BIT:
-        # A hint below one page becomes 0 here and is tested like any other address.
-        hint = addr & PAGE_MASK
-        if addr and mmap_address_hint_valid(mm, hint, length) and _hint_is_free(
-            mm, hint, length
-        ):
-            return hint
+        if addr:
+            # A hint below one page becomes 0 here and is tested like any other address.
+            hint = addr & PAGE_MASK
+            if mmap_address_hint_valid(mm, hint, length) and _hint_is_free(mm, hint, length):
+                return hint
         # Filled in place as the kernel does (see arch_get_unmapped_area).
         info = VmUnmappedAreaInfo()
         info.topdown = True
@@ -266,7 +265,7 @@ def arch_get_unmapped_area_topdown(
         info.low_limit = SZ_4G if flags & MAP_ABOVE4G else PAGE_SIZE
         info.high_limit = mm.mmap_base
         info.align_mask = 0 if file is None else get_align_mask(file)
-        info.align_offset = (pgoff << PAGE_SHIFT) & ULONG_MAX
+        info.align_offset = (pgoff << PAGE_SHIFT) & ULONG_MAX if pgoff else 0
         info.start_gap = stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0
         try:
             return unmapped_area_topdown(mm, info)  # vm_unmapped_area() of a top-down info
