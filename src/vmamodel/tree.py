@@ -621,6 +621,29 @@ class VmaTree:
                 self._set_min(b, start)
             else:
                 self._mins[0] = start  # block 0 keys no group (group 0's key is -1)
+        if nxt is not None and rest >= 0:
+            after = (nxt.vm_start - end) >> shift
+            if gap > rest or after > rest:
+                # Into the block's only largest gap, which splits in two, gap and after (both
+                # smaller than it was), of which one is larger than every other gap of the
+                # block: that one is its new largest, without a rescan.
+                gaps[j + 1] = after
+                if gap > after:
+                    self._bcnt[b] = 1
+                    self._set_bmax(b, gap)
+                    self._rj = j
+                    self._rest = after if after > rest else rest
+                elif gap < after:
+                    self._bcnt[b] = 1
+                    self._set_bmax(b, after)
+                    self._rj = j + 1
+                    self._rest = gap if gap > rest else rest
+                else:
+                    self._bcnt[b] = 2
+                    self._set_bmax(b, gap)
+                if len(blk) > 2 * self._load:
+                    self._split(b)
+                return
         top = self._bmax[b]
         if gap >= top:
             if gap > top:
@@ -630,22 +653,7 @@ class VmaTree:
                 self._bcnt[b] += 1
         if nxt is not None:
             after = (nxt.vm_start - end) >> shift
-            if rest >= 0 and (gap > rest or after > rest):
-                # Into the block's only largest gap, and a piece of it is still larger than
-                # the others: the block's largest without a rescan.
-                gaps[j + 1] = after
-                # The block's only largest gap split in two, gap and after, of which one
-                # is larger than every other gap of the block: that one is its new largest.
-                top = gap if gap > after else after
-                self._bcnt[b] = (gap == top) + (after == top)
-                self._set_bmax(b, top)
-                if gap > after:
-                    self._rj = j
-                    self._rest = after if after > rest else rest
-                elif gap < after:
-                    self._rj = j + 1
-                    self._rest = gap if gap > rest else rest
-            elif j + 1 < len(blk):
+            if j + 1 < len(blk):
                 self._set_gap(b, j + 1, after)
             else:
                 self._set_gap(b + 1, 0, after)
