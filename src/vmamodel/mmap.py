@@ -46,7 +46,6 @@ from vmamodel.constants import (
     VM_EXEC,
     VM_GROWSDOWN,
     VM_HUGETLB,
-    VM_IGNORE_MERGE,
     VM_LOCKED,
     VM_LOCKED_MASK,
     VM_MAYEXEC,
@@ -71,7 +70,7 @@ from vmamodel.hooks import (
 )
 from vmamodel.hugetlb import map_hugetlb_file
 from vmamodel.ksm import can_set_ksm_flags_early, ksm_vma_flags
-from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
+from vmamodel.merge import MERGE_FLAGS_MASK, VmaMergeStruct, vma_merge_new_range
 from vmamodel.mm_types import next_shmem_ino, next_vma_id
 from vmamodel.mman import MAP_TO_VM_FLAGS, calc_vm_flag_bits, calc_vm_prot_bits
 from vmamodel.mmap_action import (
@@ -529,9 +528,9 @@ def __mmap_region(
     # refused which neighbour).
     if (
         (prev is not None and prev.vm_end == map.addr
-         and not (prev.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
+         and not (prev.vm_flags ^ flags) & MERGE_FLAGS_MASK)
         or (nxt is not None and nxt.vm_start == map.end
-            and not (nxt.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
+            and not (nxt.vm_flags ^ flags) & MERGE_FLAGS_MASK)
         or (mm.tracer.active and (prev is not None or nxt is not None))
     ):
         vmg = VmaMergeStruct(mm, map.addr, map.end, map.pgoff, flags, map.file, prev, None, nxt)

@@ -217,7 +217,7 @@ def do_vmi_align_munmap(mm: MmStruct, vma: Vma, start: int, end: int) -> None:
 def do_munmap(mm: MmStruct, start: int, length: int) -> None:
     """do_vmi_munmap() / do_munmap(): validate, then unmap whatever lies in the range."""
     task_size = mm.task_size
-    if start & (PAGE_SIZE - 1) or start > task_size or length > task_size - start:
+    if start % PAGE_SIZE or start > task_size or length > task_size - start:
         raise oserror(errno.EINVAL, "munmap: bad address or length")
     end = start + page_align(length)
     if end == start:

@@ -547,7 +547,7 @@ class VmaTree:
         """vma_iter_store_new(): the range must be free. ``beside``, a VMA of the tree that
         the new one touches (the other half of a split), saves the search for the place."""
         start, end = vma.vm_start, vma.vm_end
-        if (start | end) & (self._unit - 1):
+        if (start | end) % self._unit:  # (the unit is a power of two)
             raise AssertionError(f"{vma!r} is not aligned to {self._unit:#x}")
         # The kernel keeps vm_flags in a machine word; here equal values share one int
         # object, which saves its 32 bytes on most VMAs (plain ints only: an IntFlag keeps
@@ -717,7 +717,7 @@ class VmaTree:
         vma.vm_pgoff = pgoff
         if pos is None:
             return  # not in the tree (yet): nothing to index
-        if (start | end) & (self._unit - 1):
+        if (start | end) % self._unit:  # (the unit is a power of two)
             raise AssertionError(f"{vma!r} is not aligned to {self._unit:#x}")
         b, j = pos
         shift = self._shift
@@ -792,12 +792,13 @@ class VmaTree:
                 # above it take the value.
                 bmax[b] = value
                 g = self._kg
-                self._gmax[g] = value
                 levels = self._levels
-                if levels is not None:
-                    for d in range(1, len(levels)):
+                if levels is None:
+                    self._gmax[g] = value
+                else:
+                    for level in levels:  # levels[0] is _gmax itself
+                        level[g] = value
                         g >>= _NODE_SHIFT
-                        levels[d][g] = value
                 return
             self._kb = -1
         elif value > self._krest:

@@ -452,7 +452,7 @@ def get_unmapped_area(
         result = arch_get_unmapped_area_topdown(mm, file, addr, length, pgoff, flags, vm_flags)
     if result > mm.task_size - length:
         raise oserror(errno.ENOMEM, "address range past TASK_SIZE")
-    if result & (PAGE_SIZE - 1):
+    if result % PAGE_SIZE:  # offset_in_page() (& ~PAGE_MASK: no mask to make)
         raise oserror(errno.EINVAL, "unaligned address")
     if result < mm.mmap_min_addr and not mm.cap_sys_rawio:
         raise oserror(errno.EPERM, "below mmap_min_addr")
