@@ -19,10 +19,19 @@ OVERCOMMIT_GUESS: Final = 0
 OVERCOMMIT_ALWAYS: Final = 1
 OVERCOMMIT_NEVER: Final = 2
 
+#: The masks of the mapping-kind tests below, each one constant (Final: folded when
+#: compiled; in the pure build a combination written out is combined again on every call,
+#: into a new int when the result passes 256).
+EXEC_MAPPING_MASK: Final = VM_EXEC | VM_WRITE | VM_STACK
+DATA_MAPPING_MASK: Final = VM_WRITE | VM_SHARED | VM_STACK
+ACCOUNTABLE_MASK: Final = VM_NORESERVE | VM_SHARED | VM_WRITE
+#: The flags that choose the exec/stack/data split of vm_stat_account().
+STAT_SPLIT_MASK: Final = VM_EXEC | VM_WRITE | VM_SHARED | VM_STACK
+
 
 def is_exec_mapping(flags: int) -> bool:
     """is_exec_mapping(): executable, not writable, not a stack."""
-    return flags & (VM_EXEC | VM_WRITE | VM_STACK) == VM_EXEC
+    return flags & EXEC_MAPPING_MASK == VM_EXEC
 
 
 def is_stack_mapping(flags: int) -> bool:
@@ -32,7 +41,7 @@ def is_stack_mapping(flags: int) -> bool:
 
 def is_data_mapping(flags: int) -> bool:
     """is_data_mapping(): private writable, not a stack."""
-    return flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE
+    return flags & DATA_MAPPING_MASK == VM_WRITE
 
 
 def accountable_mapping(file: File | None, flags: int) -> bool:
@@ -40,7 +49,7 @@ def accountable_mapping(file: File | None, flags: int) -> bool:
     files are accounted in huge pages instead (is_file_hugepages)."""
     if file is not None and file.kind == "hugetlb":
         return False
-    return flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE
+    return flags & ACCOUNTABLE_MASK == VM_WRITE
 
 
 def may_expand_vm(mm: MmStruct, flags: int, npages: int) -> bool:
@@ -52,7 +61,7 @@ def may_expand_vm(mm: MmStruct, flags: int, npages: int) -> bool:
     if (mm.total_vm + npages) << PAGE_SHIFT > mm.rlimit_as:
         return False
     # is_data_mapping(), written out (this runs on every mmap).
-    if (flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE
+    if (flags & DATA_MAPPING_MASK == VM_WRITE
             and (mm.data_vm + npages) << PAGE_SHIFT > mm.rlimit_data):
         # The Valgrind exception: a zero soft limit with a hard limit that allows it.
         return mm.rlimit_data == 0 and mm.data_vm + npages <= mm.rlimit_data_max >> PAGE_SHIFT
@@ -60,28 +69,24 @@ def may_expand_vm(mm: MmStruct, flags: int, npages: int) -> bool:
 
 
 def vm_stat_account(mm: MmStruct, flags: int, npages: int) -> None:
-    """vm_stat_account(): total_vm and the exec/stack/data split."""
+    """vm_stat_account(): total_vm and the exec/stack/data split (the predicates written
+    out: this runs on every mmap)."""
     mm.total_vm += npages
-    _stat_split(mm, flags, npages)
+    if flags & EXEC_MAPPING_MASK == VM_EXEC:  # is_exec_mapping()
+        mm.exec_vm += npages
+    elif flags & VM_STACK == VM_STACK:  # is_stack_mapping()
+        mm.stack_vm += npages
+    elif flags & DATA_MAPPING_MASK == VM_WRITE:  # is_data_mapping()
+        mm.data_vm += npages
 
 
 def vm_stat_reaccount(mm: MmStruct, oldflags: int, newflags: int, npages: int) -> None:
     """vm_stat_account(oldflags, -npages) then vm_stat_account(newflags, npages), the pair
-    mprotect_fixup() makes: total_vm moves by zero, so only the exec/stack/data split is
-    redone, and only when the flags that choose it changed."""
-    if (oldflags ^ newflags) & (VM_EXEC | VM_WRITE | VM_SHARED | VM_STACK):
-        _stat_split(mm, oldflags, -npages)
-        _stat_split(mm, newflags, npages)
-
-
-def _stat_split(mm: MmStruct, flags: int, npages: int) -> None:
-    """vm_stat_account(): the exec/stack/data split alone (the predicates written out)."""
-    if flags & (VM_EXEC | VM_WRITE | VM_STACK) == VM_EXEC:  # is_exec_mapping()
-        mm.exec_vm += npages
-    elif flags & VM_STACK == VM_STACK:  # is_stack_mapping()
-        mm.stack_vm += npages
-    elif flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE:  # is_data_mapping()
-        mm.data_vm += npages
+    mprotect_fixup() makes; only when the flags that choose the exec/stack/data split
+    changed (otherwise the two cancel out)."""
+    if (oldflags ^ newflags) & STAT_SPLIT_MASK:
+        vm_stat_account(mm, oldflags, -npages)
+        vm_stat_account(mm, newflags, npages)
 
 
 def security_vm_enough_memory(mm: MmStruct, pages: int) -> None:

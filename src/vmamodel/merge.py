@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from vmamodel.constants import PAGE_SHIFT, VM_IGNORE_MERGE, VM_SPECIAL, VM_STICKY
 from vmamodel.events import MergeAttempt, MergeRefused, VmaRemoved
@@ -27,6 +27,11 @@ from vmamodel.vma import (
 if TYPE_CHECKING:
     from vmamodel.file import File
     from vmamodel.mm_types import MmStruct
+
+
+#: The vm_flags is_mergeable_vma() compares: all but VM_IGNORE_MERGE (one constant, so that
+#: the pure build does not invert it on every test).
+MERGE_FLAGS_MASK: Final = ~VM_IGNORE_MERGE
 
 
 class MergeState(enum.Enum):
@@ -140,7 +145,7 @@ def _attribute_refusal(vmg: VmaMergeStruct, other: Vma) -> str | None:
         vmg.policy, vma_policy(other)
     ):
         return "mpol_equal"
-    if (other.vm_flags ^ vmg.flags) & ~VM_IGNORE_MERGE:
+    if (other.vm_flags ^ vmg.flags) & MERGE_FLAGS_MASK:
         return "vm_flags"
     if other.vm_file is not vmg.file:
         return "vm_file"

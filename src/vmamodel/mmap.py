@@ -6,7 +6,7 @@ completion of mmap actions (mm/util.c) that ends in vm_ops->mapped.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from vmamodel.accounting import (
     OVERCOMMIT_NEVER,
@@ -35,6 +35,7 @@ from vmamodel.constants import (
     MAP_TYPE,
     PAGE_MASK,
     PAGE_SHIFT,
+    PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -45,7 +46,6 @@ from vmamodel.constants import (
     VM_EXEC,
     VM_GROWSDOWN,
     VM_HUGETLB,
-    VM_IGNORE_MERGE,
     VM_LOCKED,
     VM_LOCKED_MASK,
     VM_MAYEXEC,
@@ -70,7 +70,7 @@ from vmamodel.hooks import (
 )
 from vmamodel.hugetlb import map_hugetlb_file
 from vmamodel.ksm import can_set_ksm_flags_early, ksm_vma_flags
-from vmamodel.merge import VmaMergeStruct, vma_merge_new_range
+from vmamodel.merge import MERGE_FLAGS_MASK, VmaMergeStruct, vma_merge_new_range
 from vmamodel.mm_types import next_shmem_ino, next_vma_id
 from vmamodel.mman import MAP_TO_VM_FLAGS, calc_vm_flag_bits, calc_vm_prot_bits
 from vmamodel.mmap_action import (
@@ -81,6 +81,7 @@ from vmamodel.mmap_action import (
 )
 from vmamodel.munmap import (
     VmaMunmapStruct,
+    init_vma_munmap,
     vms_abort_munmap_vmas,
     vms_clean_up_area,
     vms_complete_munmap_vmas,
@@ -94,6 +95,14 @@ if TYPE_CHECKING:
     from vmamodel.file import VmOperations
     from vmamodel.mm import AddressSpace
     from vmamodel.mm_types import MmStruct
+
+
+#: do_mmap()'s VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC, one constant so that the pure build
+#: does not combine the three on every call.
+VM_MAY_RWX: Final = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+#: do_mmap() populates with MAP_POPULATE unless MAP_NONBLOCK is also set.
+_POPULATE_MASK: Final = MAP_POPULATE | MAP_NONBLOCK
+
 
 def round_hint_to_min(mm: MmStruct, hint: int) -> int:
     """round_hint_to_min(): page-align a hint; raise a low one to mmap_min_addr."""
@@ -177,7 +186,7 @@ def ksys_mmap_pgoff(
     is not page aligned): resolves the file; MAP_HUGETLB makes an anonymous hugetlbfs file
     (vmamodel.hugetlb) and hugetlbfs files round the length up to their huge page size;
     then vm_mmap_pgoff()."""
-    if offset & ~PAGE_MASK:
+    if offset % PAGE_SIZE:  # offset_in_page() (& ~PAGE_MASK; a zero makes no new int)
         raise oserror(errno.EINVAL, "mmap: offset not page aligned")
     pgoff = offset >> PAGE_SHIFT
     if flags & MAP_ANONYMOUS:
@@ -213,11 +222,11 @@ def do_mmap(
     address and how many bytes vm_mmap_pgoff() must populate (0: none)."""
     if length == 0:
         raise oserror(errno.EINVAL, "mmap: zero length")
-    if prot & PROT_READ and mm.read_implies_exec and not (file is not None and file.noexec):
+    if mm.read_implies_exec and prot & PROT_READ and not (file is not None and file.noexec):
         prot |= PROT_EXEC
     if flags & MAP_FIXED_NOREPLACE:
         flags |= MAP_FIXED
-    if not flags & MAP_FIXED and addr:  # round_hint_to_min() leaves a zero hint alone
+    if addr and not flags & MAP_FIXED:  # round_hint_to_min() leaves a zero hint alone
         addr = round_hint_to_min(mm, addr)
     length = page_align(length)
     if length == 0:
@@ -228,15 +237,16 @@ def do_mmap(
         raise oserror(errno.ENOMEM, "mmap: map_count over max_map_count")
     if mm.injector.armed:
         maybe_inject(mm, "max_map_count")
-    # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
-    pkey = cast("AddressSpace", mm).execute_only_pkey() if prot == PROT_EXEC else 0
-    vm_flags: int = (
-        calc_vm_prot_bits(prot, pkey if pkey > 0 else 0) | mm.def_flags
-        | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
-    )
+    pkey = 0
+    if prot == PROT_EXEC:
+        # An exec-only mapping gets the mm's execute-only protection key (x86 with PKU).
+        pkey = cast("AddressSpace", mm).execute_only_pkey()
+        if pkey < 0:
+            pkey = 0
+    vm_flags: int = calc_vm_prot_bits(prot, pkey) | mm.def_flags | VM_MAY_RWX
     if flags & MAP_TO_VM_FLAGS:  # calc_vm_flag_bits() reads only these
         vm_flags |= calc_vm_flag_bits(mm, file, flags)
-    addr = get_unmapped_area(mm, file, addr, length, pgoff if file else 0, flags)
+    addr = get_unmapped_area(mm, file, addr, length, pgoff, flags)  # pgoff 0 without a file
     if flags & MAP_FIXED_NOREPLACE and mm.tree.find_intersection(addr, addr + length):
         raise oserror(errno.EEXIST, "mmap: MAP_FIXED_NOREPLACE over an existing mapping")
     if flags & MAP_LOCKED and not cast("AddressSpace", mm).can_do_mlock():
@@ -257,7 +267,7 @@ def do_mmap(
     if flags & MAP_NORESERVE and mm.overcommit_memory != OVERCOMMIT_NEVER:
         vm_flags |= VM_NORESERVE
     addr = mmap_region(mm, file, addr, length, vm_flags, pgoff)
-    if vm_flags & VM_LOCKED or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE:
+    if vm_flags & VM_LOCKED or flags & _POPULATE_MASK == MAP_POPULATE:
         return addr, length
     return addr, 0
 
@@ -280,6 +290,18 @@ class MmapState(VmaMunmapStruct):
     passes ``&map->vms``: one object per mmap. The two share ``end`` (the mapping's end),
     ``prev`` and ``next`` (vms_gather_munmap_vmas() finds the neighbours that mmap_state
     takes; without a gather nothing reads the vms copies).
+
+    MMAP_STATE(), a macro of __mmap_region(), declares the kernel's struct with its own
+    fields set and the rest zeroed; it is written out there (the class has no __init__, so
+    creating one runs no Python frame). __mmap_setup() runs init_vma_munmap() on the
+    embedded struct; here it runs only when the range overlaps a VMA (there is something to
+    gather): without one, the mmap path reads of the embedded struct only ``end``,
+    ``nr_pages`` and ``nr_accounted`` (which MMAP_STATE sets) and ``prev``/``next`` (set by
+    __mmap_setup()); every other reader of it (the completion, the abort,
+    vms_clean_up_area()) runs only when ``nr_pages`` is not zero. ``vm_ops``,
+    ``vm_private_data`` and ``file_doesnt_need_get`` are set by call_mmap_prepare() and read
+    only after it has run. So an mmap that replaces nothing makes eleven stores and a list
+    fewer.
     """
 
     __slots__ = (
@@ -295,30 +317,16 @@ class MmapState(VmaMunmapStruct):
         "vm_private_data",
     )
 
-    def __init__(
-        self, addr: int, length: int, pgoff: int, flags: int, file: File | None
-    ) -> None:
-        # init_vma_munmap() of the embedded struct runs here, written out (a call through
-        # super() costs more than the stores); __mmap_setup() (which always runs first)
-        # sets its vma when the range overlaps one.
-        self.vma = None
-        self.start = addr
-        self.end = addr + length
-        self.vmas = []
-        self.prev = self.next = None
-        self.nr_pages = self.locked_vm = self.nr_accounted = 0
-        self.exec_vm = self.stack_vm = self.data_vm = 0
-        self.clear_ptes = False
-        self.addr = addr
-        self.pgoff = pgoff
-        self.pglen = length >> PAGE_SHIFT
-        self.flags = flags
-        self.file = file
-        self.page_prot = flags & VM_PAGE_PROT_BITS  # vm_get_page_prot(), written out
-        self.vm_ops: VmOperations | None = None
-        self.vm_private_data: Any = None
-        self.charged = 0
-        self.file_doesnt_need_get = False
+    addr: int
+    pgoff: int
+    pglen: int
+    flags: int
+    file: File | None
+    page_prot: int
+    charged: int
+    vm_ops: VmOperations | None
+    vm_private_data: Any
+    file_doesnt_need_get: bool
 
 
 def __mmap_setup(mm: MmStruct, map: MmapState) -> None:
@@ -328,7 +336,7 @@ def __mmap_setup(mm: MmStruct, map: MmapState) -> None:
     # next one after it) and the one before it (vma_iter_next_rewind()).
     after, before = mm.tree.find_prev(map.addr)
     if after is not None and after.vm_start < map.end:
-        map.vma = after
+        init_vma_munmap(map, after, map.addr, map.end)
         try:
             vms_gather_munmap_vmas(mm, map)
         except OSError:
@@ -336,7 +344,8 @@ def __mmap_setup(mm: MmStruct, map: MmapState) -> None:
             raise
         # map.prev and map.next are the gather's vms.prev and vms.next.
     else:
-        map.next, map.prev = after, before
+        map.next = after
+        map.prev = before
     if not may_expand_vm(mm, map.flags, map.pglen - map.nr_pages):
         raise oserror(errno.ENOMEM, "mmap: over RLIMIT_AS or RLIMIT_DATA")
     if accountable_mapping(map.file, map.flags):
@@ -375,8 +384,8 @@ def call_mmap_prepare(mm: MmStruct, map: MmapState, file: File) -> VmAreaDesc:
 
     refuse_unbuildable(mm, "mmap_prepare", ops_owner(file.f_op), None, prepare)
     map.pgoff = desc.pgoff
-    if desc.vm_file is not map.file:
-        map.file_doesnt_need_get = True
+    map.file_doesnt_need_get = desc.vm_file is not map.file
+    if map.file_doesnt_need_get:
         map.file = desc.vm_file
     map.flags = desc.vm_flags
     map.page_prot = desc.page_prot
@@ -469,22 +478,6 @@ def __mmap_complete(mm: MmStruct, map: MmapState, vma: Vma) -> None:
     vma_set_page_prot(vma)
 
 
-def _may_merge(mm: MmStruct, map: MmapState, prev: Vma | None, nxt: Vma | None) -> bool:
-    """Whether vma_merge_new_range() needs to run for the new range: it merges only with a
-    neighbour that touches the range and has the same vm_flags but VM_IGNORE_MERGE (the
-    tests of can_vma_merge_left/right() and is_mergeable_vma() that come first). When no
-    neighbour passes them, its answer is "no merge" and the struct is not built; a tracer
-    still sees the whole attempt (which rule refused which neighbour)."""
-    flags = map.flags
-    return (
-        (prev is not None and prev.vm_end == map.addr
-         and not (prev.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
-        or (nxt is not None and nxt.vm_start == map.end
-            and not (nxt.vm_flags ^ flags) & ~VM_IGNORE_MERGE)
-        or ((prev is not None or nxt is not None) and mm.tracer.active)
-    )
-
-
 def __mmap_region(
     mm: MmStruct, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
 ) -> int:
@@ -498,7 +491,16 @@ def __mmap_region(
     have_mmap_prepare = file is not None and file.f_op is not None and (
         file.f_op.mmap_prepare is not None
     )
-    map = MmapState(addr, length, pgoff, vm_flags, file)
+    # MMAP_STATE(), written out (see MmapState).
+    map = MmapState()
+    map.addr = addr
+    map.end = addr + length
+    map.pgoff = pgoff
+    map.pglen = length >> PAGE_SHIFT
+    map.flags = vm_flags
+    map.file = file
+    map.page_prot = vm_flags & VM_PAGE_PROT_BITS  # vm_get_page_prot(), written out
+    map.charged = map.nr_pages = map.nr_accounted = 0
     desc: VmAreaDesc | None = None
     try:
         __mmap_setup(mm, map)
@@ -509,19 +511,33 @@ def __mmap_region(
         # The commit charge of a failed mmap_prepare is not returned (the kernel's own leak).
         vms_abort_munmap_vmas(mm, map)
         raise
-    # update_ksm_flags(): ksm_vma_flags() changes nothing unless MMF_VM_MERGE_ANY is set.
-    check_ksm_early = file is None or can_set_ksm_flags_early(file)
-    ksm_any = mm.ksm_merge_any
-    if check_ksm_early and ksm_any:
-        map.flags = ksm_vma_flags(mm, map.file, map.flags)
+    # update_ksm_flags(): ksm_vma_flags() changes nothing unless MMF_VM_MERGE_ANY is set
+    # (so can_set_ksm_flags_early() is asked only then).
+    ksm_late = False
+    if mm.ksm_merge_any:
+        if file is None or can_set_ksm_flags_early(file):
+            map.flags = ksm_vma_flags(mm, map.file, map.flags)
+        else:
+            ksm_late = True
     vma: Vma | None = None
-    prev, nxt = map.prev, map.next
-    if _may_merge(mm, map, prev, nxt):
-        vmg = VmaMergeStruct(mm, map.addr, map.end, map.pgoff, map.flags, map.file, prev, None, nxt)
+    prev, nxt, flags = map.prev, map.next, map.flags
+    # vma_merge_new_range() merges only with a neighbour that touches the range and has the
+    # same vm_flags but VM_IGNORE_MERGE (the tests of can_vma_merge_left/right() and
+    # is_mergeable_vma() that come first). When no neighbour passes them its answer is "no
+    # merge", so the struct is not built; a tracer still sees the whole attempt (which rule
+    # refused which neighbour).
+    if (
+        (prev is not None and prev.vm_end == map.addr
+         and not (prev.vm_flags ^ flags) & MERGE_FLAGS_MASK)
+        or (nxt is not None and nxt.vm_start == map.end
+            and not (nxt.vm_flags ^ flags) & MERGE_FLAGS_MASK)
+        or (mm.tracer.active and (prev is not None or nxt is not None))
+    ):
+        vmg = VmaMergeStruct(mm, map.addr, map.end, map.pgoff, flags, map.file, prev, None, nxt)
         vma = vma_merge_new_range(vmg)
     allocated_new = False
     if vma is None:
-        if not check_ksm_early and ksm_any:
+        if ksm_late:
             map.flags = ksm_vma_flags(mm, map.file, map.flags)
         try:
             vma = __mmap_new_vma(mm, map)

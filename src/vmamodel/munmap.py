@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 
 class VmaMunmapStruct:
-    """struct vma_munmap_struct: the VMAs being unmapped and what they held."""
+    """struct vma_munmap_struct: the VMAs being unmapped and what they held. As the kernel's
+    struct on the stack, it is filled by init_vma_munmap() (the class has no __init__)."""
 
     __slots__ = (
         "clear_ptes",
@@ -41,18 +42,34 @@ class VmaMunmapStruct:
         "vmas",
     )
 
-    def __init__(self, vma: Vma | None, start: int, end: int) -> None:
-        # init_vma_munmap(). Without a VMA the kernel zeroes start and end; nothing reads
-        # them then, and MmapState (which embeds this struct) shares end with its own.
-        self.vma = vma
-        self.start = start
-        self.end = end
-        self.vmas: list[Vma] = []
-        self.prev: Vma | None = None
-        self.next: Vma | None = None
-        self.nr_pages = self.locked_vm = self.nr_accounted = 0
-        self.exec_vm = self.stack_vm = self.data_vm = 0
-        self.clear_ptes = False
+    vma: Vma | None
+    start: int
+    end: int
+    vmas: list[Vma]
+    prev: Vma | None
+    next: Vma | None
+    nr_pages: int
+    locked_vm: int
+    nr_accounted: int
+    exec_vm: int
+    stack_vm: int
+    data_vm: int
+    clear_ptes: bool
+
+
+def init_vma_munmap(vms: VmaMunmapStruct, vma: Vma | None, start: int, end: int) -> None:
+    """init_vma_munmap(): a gather of [start, end) from its first VMA, nothing counted yet.
+    Without a VMA the kernel zeroes start and end; nothing reads them then (and MmapState,
+    which embeds this struct, shares end with its own)."""
+    vms.vma = vma
+    vms.start = start
+    vms.end = end
+    vms.vmas = []
+    vms.prev = None
+    vms.next = None
+    vms.nr_pages = vms.locked_vm = vms.nr_accounted = 0
+    vms.exec_vm = vms.stack_vm = vms.data_vm = 0
+    vms.clear_ptes = False
 
 
 def _reattach(mm: MmStruct, vms: VmaMunmapStruct) -> None:
@@ -191,7 +208,8 @@ def vms_abort_munmap_vmas(mm: MmStruct, vms: VmaMunmapStruct) -> None:
 
 def do_vmi_align_munmap(mm: MmStruct, vma: Vma, start: int, end: int) -> None:
     """do_vmi_align_munmap()."""
-    vms = VmaMunmapStruct(vma, start, end)
+    vms = VmaMunmapStruct()
+    init_vma_munmap(vms, vma, start, end)
     vms_gather_munmap_vmas(mm, vms)
     vms_complete_munmap_vmas(mm, vms, "munmap")
 
@@ -199,7 +217,7 @@ def do_vmi_align_munmap(mm: MmStruct, vma: Vma, start: int, end: int) -> None:
 def do_munmap(mm: MmStruct, start: int, length: int) -> None:
     """do_vmi_munmap() / do_munmap(): validate, then unmap whatever lies in the range."""
     task_size = mm.task_size
-    if start & (PAGE_SIZE - 1) or start > task_size or length > task_size - start:
+    if start % PAGE_SIZE or start > task_size or length > task_size - start:
         raise oserror(errno.EINVAL, "munmap: bad address or length")
     end = start + page_align(length)
     if end == start:

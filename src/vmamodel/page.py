@@ -20,10 +20,11 @@ ULONG_MAX: Final = (1 << 64) - 1
 
 def page_align(length: int) -> int:
     """PAGE_ALIGN() on an unsigned long: rounds up to a page, and wraps to 0 past the top."""
-    aligned = (length + PAGE_SIZE - 1) & PAGE_MASK
+    if length % PAGE_SIZE:  # (an aligned length, the usual one, makes no new int)
+        length = (length + PAGE_SIZE - 1) & PAGE_MASK
     # Masked with ULONG_MAX only when outside [0, 2**64): the mask is a 64-bit int, which the
     # compiled build would combine through a new int object on every call.
-    return aligned & ULONG_MAX if aligned >> 64 else aligned
+    return length & ULONG_MAX if length >> 64 else length
 
 
 def pfn_up(nbytes: int) -> int:

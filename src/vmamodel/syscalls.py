@@ -66,29 +66,33 @@ class SyscallEntry(MmStruct):
         offset: SupportsIndex = 0,
     ) -> int:
         """mmap(2). Returns the mapped address."""
-        if (type(addr) is int and type(length) is int and type(prot) is int
+        # All five in range at once (an OR of values in [0, 2**64) stays there, and a
+        # negative one makes it negative): the common call, one test instead of five. The
+        # small ones first: their OR is a cached small int, which allocates nothing.
+        # Otherwise each is converted, in the order of the arguments.
+        if not (type(addr) is int and type(length) is int and type(prot) is int
                 and type(flags) is int and type(offset) is int
-                and not (addr | length | prot | flags | offset) >> 64):
-            # All five in range at once (an OR of values in [0, 2**64) stays there, and a
-            # negative one makes it negative): the common call, one test instead of five.
-            a, n, p, fl, off = addr, length, prot, flags, offset
-            f = file if file is None or type(file) is File else as_file(file, "mmap", "file")
-        else:
-            a = addr if type(addr) is int and not addr >> 64 else as_ulong(addr, "mmap", "addr")
-            n = (length if type(length) is int and not length >> 64
-                 else as_ulong(length, "mmap", "length"))
-            p = prot if type(prot) is int and not prot >> 64 else as_ulong(prot, "mmap", "prot")
-            fl = (flags if type(flags) is int and not flags >> 64
-                  else as_ulong(flags, "mmap", "flags"))
-            f = file if file is None or type(file) is File else as_file(file, "mmap", "file")
-            off = (offset if type(offset) is int and not offset >> 64
-                   else as_ulong(offset, "mmap", "offset"))
+                and not (prot | flags | offset | addr | length) >> 64):
+            addr = (addr if type(addr) is int and not addr >> 64
+                    else as_ulong(addr, "mmap", "addr"))
+            length = (length if type(length) is int and not length >> 64
+                      else as_ulong(length, "mmap", "length"))
+            prot = (prot if type(prot) is int and not prot >> 64
+                    else as_ulong(prot, "mmap", "prot"))
+            flags = (flags if type(flags) is int and not flags >> 64
+                     else as_ulong(flags, "mmap", "flags"))
+            if file is not None and type(file) is not File:
+                file = as_file(file, "mmap", "file")
+            offset = (offset if type(offset) is int and not offset >> 64
+                      else as_ulong(offset, "mmap", "offset"))
+        elif file is not None and type(file) is not File:
+            file = as_file(file, "mmap", "file")
         try:
             if self.tracer.active or self.debug:
-                args = (a, n, p, fl, f, off)
+                args = (addr, length, prot, flags, file, offset)
                 result = self._call("mmap", args, partial(ksys_mmap_pgoff, self, *args))
             else:
-                result = ksys_mmap_pgoff(self, a, n, p, fl, f, off)
+                result = ksys_mmap_pgoff(self, addr, length, prot, flags, file, offset)
         except OSError:
             if self.pending_driver_error is not None:
                 self.raise_pending()

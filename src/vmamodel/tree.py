@@ -494,26 +494,32 @@ class VmaTree:
         the next one looks (munmap's find after the mmap that placed the VMA, the store
         after a gap search)."""
         blocks = self._blocks
-        b, j = self._hb, self._hj
+        b = self._hb
         if b < len(blocks):
             blk = blocks[b]
+            j = self._hj
             if j < len(blk):
                 vma = blk[j]
                 if vma.vm_end > addr:
-                    prev = blk[j - 1] if j else (blocks[b - 1][-1] if b else None)
-                    if prev is None or prev.vm_end <= addr:
+                    if j:
+                        prev = blk[j - 1]
+                    elif b:
+                        prev = blocks[b - 1][-1]
+                    else:
+                        return vma, None
+                    if prev.vm_end <= addr:
                         return vma, prev
         return None
 
     def find(self, addr: int) -> Vma | None:
         """find_vma(): the first VMA with vm_end > addr. The tree's position (where the last
         call left it: munmap's find after the mmap that placed the VMA) is tried first."""
+        here = self._at_position(addr)  # (None when the tree is empty)
+        if here is not None:
+            return here[0]
         blocks = self._blocks
         if not blocks:
             return None
-        here = self._at_position(addr)
-        if here is not None:
-            return here[0]
         mins = self._mins
         b = (_right_int(mins, addr) if _NATIVE else bisect_right(mins, addr)) - 1
         if b < 0:
@@ -555,12 +561,12 @@ class VmaTree:
         position is left at the first (vma_iter_next_rewind() leaves the iterator there,
         for the store of __mmap_new_vma()); the position a gap search or an earlier walk
         left is tried first."""
+        here = self._at_position(addr)  # (None when the tree is empty)
+        if here is not None:
+            return here
         blocks = self._blocks
         if not blocks:
             return None, None
-        here = self._at_position(addr)
-        if here is not None:
-            return here
         b, j = self._at_or_before(addr)
         if j < 0:
             self._hb = self._hj = 0
@@ -633,37 +639,42 @@ class VmaTree:
         """vma_iter_store_new(): the range must be free. ``beside``, a VMA of the tree that
         the new one touches (the other half of a split), saves the search for the place."""
         start, end = vma.vm_start, vma.vm_end
-        if (start | end) & (self._unit - 1):
+        if (start | end) % self._unit:  # (the unit is a power of two)
             raise AssertionError(f"{vma!r} is not aligned to {self._unit:#x}")
         # The kernel keeps vm_flags in a machine word; here equal values share one int
-        # object, which saves its 32 bytes on most VMAs.
+        # object, which saves its 32 bytes on most VMAs (plain ints only: an IntFlag keeps
+        # its type).
         value = vma.vm_flags
         if type(value) is int:
-            flags = self._flags
-            vma.vm_flags = (
-                flags.setdefault(value, value) if len(flags) < _FLAG_VALUES
-                else flags.get(value, value)
-            )
+            try:
+                vma.vm_flags = self._flags[value]
+            except KeyError:
+                if len(self._flags) < _FLAG_VALUES:
+                    self._flags[value] = value
         blocks = self._blocks
         if not blocks:
             self._new_first_block(vma)
             return
-        rest = self._rest
         # The tree's position, if the range goes right below the VMA there: where the gap
         # search or find_prev of the same mmap left it (the kernel's store reuses the
         # iterator of that walk). Otherwise beside's place, or a search.
         b, j = self._hb, self._hj
-        prev = nxt = None
-        if beside is None and b < len(blocks) and j < len(blocks[b]):
-            nxt = blocks[b][j]
-            if nxt.vm_start >= end:
-                prev = blocks[b][j - 1] if j else (blocks[b - 1][-1] if b else None)
-                if prev is not None and prev.vm_end > start:
+        nxt = prev = None
+        if beside is None and b < len(blocks):
+            blk = blocks[b]
+            if j < len(blk):
+                nxt = blk[j]
+                if nxt.vm_start < end:
                     nxt = None
-            else:
-                nxt = None
+                elif j:
+                    prev = blk[j - 1]
+                    if prev.vm_end > start:
+                        nxt = None
+                elif b:
+                    prev = blocks[b - 1][-1]
+                    if prev.vm_end > start:
+                        nxt = None
         if nxt is None:
-            rest = -1
             pos = self._position(beside) if beside is not None else None
             if pos is not None:
                 b, j = pos
@@ -672,20 +683,28 @@ class VmaTree:
             else:
                 b, j = self._at_or_before(start)
                 j += 1
+            blk = blocks[b]
             prev = self._before(b, j)
-            nxt = self._vma_at(b, j) if j < len(blocks[b]) else self._vma_at(b + 1, 0)
+            nxt = blk[j] if j < len(blk) else self._vma_at(b + 1, 0)
             if prev is not None and prev.vm_end > start:
                 raise AssertionError(f"{vma!r} overlaps {prev!r}")
             if nxt is not None and nxt.vm_start < end:
                 raise AssertionError(f"{vma!r} overlaps {nxt!r}")
+            rest = -1
+        else:
+            rest = self._rest
         shift = self._shift
-        gap = (start - (prev.vm_end if prev is not None else 0)) >> shift
-        blk = blocks[b]
+        gap = (start - prev.vm_end if prev is not None else start) >> shift
         blk.insert(j, vma)
         gaps = self._gaps[b]
         gaps.insert(j, gap)
         if b == self._rb:
-            self._rest = -1  # what was known of the block's gaps (restored below if still)
+            # What was known of the block's gaps is restored below if it still holds.
+            self._rest = -1
+            if j != self._rj:
+                rest = -1
+        else:
+            rest = -1
         self._hb = b
         self._hj = j
         self._len += 1
@@ -694,6 +713,29 @@ class VmaTree:
                 self._set_min(b, start)
             else:
                 self._mins[0] = start  # block 0 keys no group (group 0's key is -1)
+        if nxt is not None and rest >= 0:
+            after = (nxt.vm_start - end) >> shift
+            if gap > rest or after > rest:
+                # Into the block's only largest gap, which splits in two, gap and after (both
+                # smaller than it was), of which one is larger than every other gap of the
+                # block: that one is its new largest, without a rescan.
+                gaps[j + 1] = after
+                if gap > after:
+                    self._bcnt[b] = 1
+                    self._set_bmax(b, gap)
+                    self._rj = j
+                    self._rest = after if after > rest else rest
+                elif gap < after:
+                    self._bcnt[b] = 1
+                    self._set_bmax(b, after)
+                    self._rj = j + 1
+                    self._rest = gap if gap > rest else rest
+                else:
+                    self._bcnt[b] = 2
+                    self._set_bmax(b, gap)
+                if len(blk) > 2 * self._load:
+                    self._split(b)
+                return
         top = self._bmax[b]
         if gap >= top:
             if gap > top:
@@ -703,24 +745,7 @@ class VmaTree:
                 self._bcnt[b] += 1
         if nxt is not None:
             after = (nxt.vm_start - end) >> shift
-            if rest >= 0 and b == self._rb and j == self._rj and (
-                gap > rest or after > rest
-            ):
-                # Into the block's only largest gap, and a piece of it is still larger than
-                # the others: the block's largest without a rescan.
-                gaps[j + 1] = after
-                # The block's only largest gap split in two, gap and after, of which one
-                # is larger than every other gap of the block: that one is its new largest.
-                top = gap if gap > after else after
-                self._bcnt[b] = (gap == top) + (after == top)
-                self._set_bmax(b, top)
-                if gap > after:
-                    self._rj = j
-                    self._rest = after if after > rest else rest
-                elif gap < after:
-                    self._rj = j + 1
-                    self._rest = gap if gap > rest else rest
-            elif j + 1 < len(blk):
+            if j + 1 < len(blk):
                 self._set_gap(b, j + 1, after)
             else:
                 self._set_gap(b + 1, 0, after)
@@ -784,7 +809,7 @@ class VmaTree:
         vma.vm_pgoff = pgoff
         if pos is None:
             return  # not in the tree (yet): nothing to index
-        if (start | end) & (self._unit - 1):
+        if (start | end) % self._unit:  # (the unit is a power of two)
             raise AssertionError(f"{vma!r} is not aligned to {self._unit:#x}")
         b, j = pos
         shift = self._shift
@@ -850,7 +875,7 @@ class VmaTree:
         self._set_bmax(b, max(gaps))
 
     def _set_bmax(self, b: int, value: int) -> None:
-        if value >= self._su and b > self._sr:
+        if b > self._sr and value >= self._su:
             self._sb = -1  # a block above the last search's answer may now be the answer
         bmax = self._bmax
         if b == self._kb:
@@ -859,12 +884,13 @@ class VmaTree:
                 # above it take the value.
                 bmax[b] = value
                 g = self._kg
-                self._gmax[g] = value
                 levels = self._levels
-                if levels is not None:
-                    for d in range(1, len(levels)):
+                if levels is None:
+                    self._gmax[g] = value
+                else:
+                    for level in levels:  # levels[0] is _gmax itself
+                        level[g] = value
                         g >>= _NODE_SHIFT
-                        levels[d][g] = value
                 return
             self._kb = -1
         elif value > self._krest:
@@ -1158,7 +1184,8 @@ class VmaTree:
         blocks = self._blocks
         if not blocks:
             return (max(low, 0), high, None) if high - max(low, 0) >= length else None
-        highest = blocks[-1][-1]
+        last = blocks[-1]
+        highest = last[-1]
         if highest.vm_start < high:
             # Nothing starts at or above high (the usual limit, mmap_base): the free range
             # above the highest VMA, else the gaps below it.
@@ -1169,7 +1196,7 @@ class VmaTree:
             if highest.vm_start <= low:
                 return None
             b = len(blocks) - 1
-            j = len(blocks[b])
+            j = len(last)
         else:
             b, j = self._first_at_or_after(high)
             following = self._vma_at(b, j)
@@ -1184,7 +1211,7 @@ class VmaTree:
             # fits.
             if j == 0:
                 b, j = b - 1, len(blocks[b - 1])
-        units = (length + self._unit - 1) >> self._shift
+        units = -(-length >> self._shift)  # rounded up (one new int fewer than adding)
         found = _last_gap(self._gaps[b], 0, j, units) if self._bmax[b] >= units else -1
         if found < 0:
             if b == self._sb and units == self._su and self._bmax[self._sr] >= units:
@@ -1206,7 +1233,8 @@ class VmaTree:
             gap_start = low
         if gap_end - gap_start < length:
             return None
-        self._hb, self._hj = b, found  # where mas_empty_area_rev() leaves the maple state
+        self._hb = b  # where mas_empty_area_rev() leaves the maple state
+        self._hj = found
         return gap_start, gap_end, vma
 
     def _last_fitting_gap(self, b: int, units: int) -> int:

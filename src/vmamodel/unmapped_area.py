@@ -85,31 +85,24 @@ class ShmemHuge:
 
 
 class VmUnmappedAreaInfo:
-    """struct vm_unmapped_area_info: what the gap search is asked for. A plain class, not a
-    dataclass with slots, so that mypyc compiles it (and its __init__) to native code."""
+    """struct vm_unmapped_area_info: what the gap search is asked for. As the kernel fills
+    its struct on the stack field by field, each allocator sets every field in place (the
+    class has no __init__, so creating one runs no Python frame; an unset field would raise
+    AttributeError). A plain class, not a dataclass with slots, so that mypyc compiles it."""
 
     __slots__ = (
         "align_mask", "align_offset", "high_limit", "length", "low_limit", "start_gap",
         "topdown",
     )
 
-    def __init__(
-        self,
-        length: int,
-        low_limit: int,
-        high_limit: int,
-        topdown: bool = False,
-        align_mask: int = 0,
-        align_offset: int = 0,
-        start_gap: int = 0,
-    ) -> None:
-        self.length = length
-        self.low_limit = low_limit
-        self.high_limit = high_limit
-        self.topdown = topdown
-        self.align_mask = align_mask
-        self.align_offset = align_offset
-        self.start_gap = start_gap
+    length: int
+    low_limit: int
+    high_limit: int
+    #: VM_UNMAPPED_AREA_TOPDOWN in info.flags
+    topdown: bool
+    align_mask: int
+    align_offset: int
+    start_gap: int
 
 
 # -- the gap search (mm/vma.c) ----------------------------------------------------------------
@@ -129,7 +122,9 @@ def vm_start_gap(mm: MmStruct, vma: Vma) -> int:
 def unmapped_area(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     """unmapped_area(): the lowest fitting address. A gap whose next VMA's start gap
     (vm_start_gap) would be overlapped is skipped: the search restarts above that VMA."""
-    length = info.length + info.align_mask + info.start_gap
+    length = info.length
+    if info.align_mask or info.start_gap:  # (adding zeros would make new ints)
+        length += info.align_mask + info.start_gap
     low = max(info.low_limit, mm.mmap_min_addr)
     while True:
         # vma_iter_area_lowest(): the lowest gap of length bytes in [low, high_limit).
@@ -154,10 +149,12 @@ def unmapped_area_topdown(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
     """unmapped_area_topdown(): the highest fitting address. When the VMA above the chosen
     range claims a start gap that reaches into it, the high limit drops to that VMA's
     vm_start_gap and the whole search restarts (lower gaps above the new limit are lost)."""
-    length = info.length + info.align_mask + info.start_gap
-    low = info.low_limit
-    if low < mm.mmap_min_addr:
-        low = mm.mmap_min_addr
+    length = info.length
+    if info.align_mask or info.start_gap:  # (adding zeros would make new ints)
+        length += info.align_mask + info.start_gap
+    low = mm.mmap_min_addr
+    if info.low_limit > low:
+        low = info.low_limit
     high = info.high_limit
     while True:
         # vma_iter_area_highest(): the highest gap of length bytes in [low, high).
@@ -166,7 +163,8 @@ def unmapped_area_topdown(mm: MmStruct, info: VmUnmappedAreaInfo) -> int:
             raise oserror(errno.ENOMEM, "no free gap")
         _, gap_end, following = found
         gap = gap_end - info.length
-        gap -= (gap - info.align_offset) & info.align_mask
+        if info.align_mask:  # (a zero mask moves nothing)
+            gap -= (gap - info.align_offset) & info.align_mask
         if following is not None and following.vm_flags & VM_STARTGAP_FLAGS:
             guard = vm_start_gap(mm, following)
             if guard < gap_end:
@@ -232,11 +230,14 @@ def arch_get_unmapped_area(
             return addr
     # The struct vm_unmapped_area_info, filled in place as the kernel does (get_align_mask()
     # and stack_guard_placement() only under the condition each opens with).
-    info = VmUnmappedAreaInfo(
-        length, begin, end, False, 0 if file is None else get_align_mask(file),
-        (pgoff << PAGE_SHIFT) & ULONG_MAX,
-        stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0,
-    )
+    info = VmUnmappedAreaInfo()
+    info.topdown = False
+    info.length = length
+    info.low_limit = begin
+    info.high_limit = end
+    info.align_mask = 0 if file is None else get_align_mask(file)
+    info.align_offset = (pgoff << PAGE_SHIFT) & ULONG_MAX
+    info.start_gap = stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0
     return vm_unmapped_area(mm, info)
 
 
@@ -252,20 +253,20 @@ def arch_get_unmapped_area_topdown(
     if flags & MAP_FIXED:
         return addr
     if not flags & MAP_32BIT:
-        # A hint below one page becomes 0 here and is tested like any other address.
-        hint = addr & PAGE_MASK
-        if addr and mmap_address_hint_valid(mm, hint, length) and _hint_is_free(
-            mm, hint, length
-        ):
-            return hint
-        low = SZ_4G if flags & MAP_ABOVE4G else PAGE_SIZE
-        # Filled in place as the kernel does (see arch_get_unmapped_area); this is on
-        # every placed mmap.
-        info = VmUnmappedAreaInfo(
-            length, low, mm.mmap_base, True, 0 if file is None else get_align_mask(file),
-            (pgoff << PAGE_SHIFT) & ULONG_MAX,
-            stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0,
-        )
+        if addr:
+            # A hint below one page becomes 0 here and is tested like any other address.
+            hint = addr & PAGE_MASK
+            if mmap_address_hint_valid(mm, hint, length) and _hint_is_free(mm, hint, length):
+                return hint
+        # Filled in place as the kernel does (see arch_get_unmapped_area).
+        info = VmUnmappedAreaInfo()
+        info.topdown = True
+        info.length = length
+        info.low_limit = SZ_4G if flags & MAP_ABOVE4G else PAGE_SIZE
+        info.high_limit = mm.mmap_base
+        info.align_mask = 0 if file is None else get_align_mask(file)
+        info.align_offset = (pgoff << PAGE_SHIFT) & ULONG_MAX if pgoff else 0
+        info.start_gap = stack_guard_placement(vm_flags) if vm_flags & VM_SHADOW_STACK else 0
         try:
             return unmapped_area_topdown(mm, info)  # vm_unmapped_area() of a top-down info
         except OSError:
@@ -436,11 +437,11 @@ def get_unmapped_area(
     get_area: GetArea | None = None
     if file is not None:
         get_area = _file_get_area(file)
-    elif flags & MAP_SHARED:
-        # mmap_region() will give it a shmem file, so shmem chooses the place.
-        get_area = shmem_get_unmapped_area
-    if file is None:
-        pgoff = 0
+    else:
+        pgoff = 0  # always zero for anonymous memory
+        if flags & MAP_SHARED:
+            # mmap_region() will give it a shmem file, so shmem chooses the place.
+            get_area = shmem_get_unmapped_area
     if get_area is not None:
         result = get_area(mm, file, addr, length, pgoff, flags)
     elif not length % PMD_SIZE and not addr and file is None and mm.thp_enabled:
@@ -451,7 +452,7 @@ def get_unmapped_area(
         result = arch_get_unmapped_area_topdown(mm, file, addr, length, pgoff, flags, vm_flags)
     if result > mm.task_size - length:
         raise oserror(errno.ENOMEM, "address range past TASK_SIZE")
-    if result & (PAGE_SIZE - 1):
+    if result % PAGE_SIZE:  # offset_in_page() (& ~PAGE_MASK: no mask to make)
         raise oserror(errno.EINVAL, "unaligned address")
     if result < mm.mmap_min_addr and not mm.cap_sys_rawio:
         raise oserror(errno.EPERM, "below mmap_min_addr")

@@ -1,5 +1,5 @@
 """__mmap_region() builds the merge struct only when a neighbour touches the new range with
-the same vm_flags but VM_IGNORE_MERGE (mmap._may_merge); with a tracer listening it always
+the same vm_flags but VM_IGNORE_MERGE (mmap.__mmap_region); with a tracer listening it always
 runs vma_merge_new_range(), so that the refusals are named. Both must leave the same VMAs:
 the same random calls run on an untraced and a traced address space, compared after each."""
 
