@@ -97,7 +97,9 @@ def mmap_base(task_size: int, rlimit_stack: int, stack_guard_gap: int) -> int:
 
 #: The constructor's integer options and the values each may take (inclusive bounds).
 _OPTION_RANGES: dict[str, tuple[int, int]] = {
-    "task_size": (PAGE_SIZE, RLIM_INFINITY),
+    # x86-64 user space ends below 2**56 (5-level paging); the tree keeps VMA starts as
+    # signed 64-bit ints in the compiled build, so nothing may start at or above 2**63.
+    "task_size": (PAGE_SIZE, 1 << 63),
     "mmap_min_addr": (0, RLIM_INFINITY),
     "max_map_count": (0, (1 << 31) - 1),  # sysctl vm.max_map_count is an int >= 0
     "rlimit_stack": (0, RLIM_INFINITY),
