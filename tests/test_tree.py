@@ -4,6 +4,7 @@ removals and range changes, with blocks small enough that splits and joins happe
 from __future__ import annotations
 
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from vmamodel import AddressSpace
 from vmamodel import tree as tree_module
 from vmamodel.constants import PAGE_SIZE
 from vmamodel.tree import VmaTree
@@ -271,8 +273,6 @@ def test_native_block_search_matches_bisect(count: int, even: bool) -> None:
     inside and outside the block, as the first block of two or the last one (whose guess
     is bounded by its last VMA's end), with evenly spread VMAs (the guessed first probe is
     right) or not."""
-    from bisect import bisect_left, bisect_right
-
     blk = _block(count, even)
     starts = [vma.vm_start for vma in blk]
     top = blk[-1].vm_end + 8 if blk else 8
@@ -311,6 +311,46 @@ def test_block_starts_insert_and_delete_like_a_list() -> None:
             ref.insert(i, value)
             keys = tree_module._keys_insert(keys, i, value)
         assert list(keys) == ref
+
+
+def _random_block(rnd: random.Random, mm: AddressSpace) -> list[Vma]:
+    starts = sorted(rnd.sample(range(200), rnd.randint(1, 12)))
+    ends = [*starts[1:], starts[-1] + rnd.randint(1, 5)]
+    return [Vma(mm, i, s * PAGE_SIZE, min(e, s + rnd.randint(1, 5)) * PAGE_SIZE, 0, 0, None,
+                None, 0)
+            for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_in_block_search_is_bisect(seed: int) -> None:
+    """The in-block search (the compiled build's path, probed first at _guess) gives
+    bisect's answer whatever the block starts say: exact, stale (a block whose first VMA
+    moved), the last block, addresses outside [-2**63, 2**63)."""
+    rnd = random.Random(seed)
+    mm = AddressSpace()
+    addrs = [*range(-2 * PAGE_SIZE, 210 * PAGE_SIZE, PAGE_SIZE // 4),
+             -(1 << 70), -(1 << 63), (1 << 63) - 1, 1 << 63]
+    for _ in range(150):
+        blk = _random_block(rnd, mm)
+        keys = [vma.vm_start for vma in blk]
+        first = keys[0] + PAGE_SIZE * rnd.choice([0, 0, -rnd.randint(1, 50), rnd.randint(1, 50)])
+        mins = tree_module._keys_insert(tree_module._new_keys(), 0, first)
+        if rnd.random() < 0.7:  # else block 0 is the last block
+            limit = blk[-1].vm_end + PAGE_SIZE * rnd.randint(-60, 60)
+            mins = tree_module._keys_insert(mins, 1, limit)
+        for addr in addrs:
+            assert tree_module._right(blk, addr, mins, 0) == bisect_right(keys, addr), (keys, addr)
+            assert tree_module._left(blk, addr, mins, 0) == bisect_left(keys, addr), (keys, addr)
+
+
+def test_block_start_search_outside_i64() -> None:
+    mins = tree_module._new_keys()
+    for i, start in enumerate([0, PAGE_SIZE, 5 * PAGE_SIZE, (1 << 63) - PAGE_SIZE]):
+        mins = tree_module._keys_insert(mins, i, start)
+    for addr in (-(1 << 64), -(1 << 63), -1, 0, PAGE_SIZE, (1 << 63) - 1, 1 << 63, 1 << 64):
+        assert tree_module._right_int(mins, addr) == bisect_right(list(mins), addr)
+        assert tree_module._left_int(mins, addr) == bisect_left(list(mins), addr)
+        assert tree_module._keys_left(mins, addr) == bisect_left(list(mins), addr)
 
 
 def _check_searches(tree: VmaTree, ref: Reference, rng: random.Random, top: int,
