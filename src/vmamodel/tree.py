@@ -130,6 +130,29 @@ def _right(blk: list[Vma], addr: int, mins: vec[i64], b: int) -> int:
     return lo
 
 
+def _left(blk: list[Vma], addr: int, mins: vec[i64], b: int) -> int:
+    """bisect_left(blk, addr, key=vm_start), for the compiled build (see _right)."""
+    lo, hi = 0, len(blk)
+    g = _guess(blk, addr, mins, b)
+    if g >= 0:
+        if blk[g].vm_start < addr:
+            g += 1
+            if g == hi or blk[g].vm_start >= addr:
+                return g
+            lo = g + 1
+        else:
+            if g == 0 or blk[g - 1].vm_start < addr:
+                return g
+            hi = g - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if blk[mid].vm_start < addr:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def _right_int(values: vec[i64], addr: int) -> int:
     """bisect_right(values, addr), for the compiled build: native compares over a native
     array, where bisect's C loop over a list calls the generic rich comparison of two int
@@ -189,29 +212,6 @@ def _keys_delete(keys: vec[i64], i: int) -> vec[i64]:
         del cast("list[int]", keys)[i]
         return keys
     return _vec_pop(keys, i)[0]
-
-
-def _left(blk: list[Vma], addr: int, mins: vec[i64], b: int) -> int:
-    """bisect_left(blk, addr, key=vm_start), for the compiled build (see _right)."""
-    lo, hi = 0, len(blk)
-    g = _guess(blk, addr, mins, b)
-    if g >= 0:
-        if blk[g].vm_start < addr:
-            g += 1
-            if g == hi or blk[g].vm_start >= addr:
-                return g
-            lo = g + 1
-        else:
-            if g == 0 or blk[g - 1].vm_start < addr:
-                return g
-            hi = g - 1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if blk[mid].vm_start < addr:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 # The searches of a node's entries. Pure Python runs them as loops in C: max() over slices
